@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './platform/config.js';
+import { createLogger } from './platform/logger.js';
+import { openDatabase } from './platform/db.js';
+import { migrateToLatest } from './platform/migrations/index.js';
+import { join } from 'node:path';
+
+/** Where commands write; tests pass their own. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: Record<string, string | undefined>;
+}
+
+const defaultIo: CliIo = {
+  out: (l) => process.stdout.write(`${l}\n`),
+  err: (l) => process.stderr.write(`${l}\n`),
+  env: process.env,
+};
+
+const USAGE = `Usage: twofold <command>
+
+  serve [--only verify|app]       run the system (default: everything in one process)
+  migrate                         apply database migrations and exit
+  apps create --name N [--callback-url U]
+                                  register an application; prints its API key once
+  authenticator <subcommand>      the CLI authenticator (activate, code, pending, approve, deny, watch)
+  audit --user EMAIL [--limit N]  print a user's authentication events
+`;
+
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest, io);
+      case 'migrate':
+        return await migrate(io);
+      case 'apps': {
+        const { runAppsCommand } = await import('./verify/cli-apps.js');
+        return await runAppsCommand(rest, io, config(io));
+      }
+      case 'authenticator': {
+        const { runAuthenticatorCommand } = await import('./authenticator/cli.js');
+        return await runAuthenticatorCommand(rest, io);
+      }
+      case 'audit': {
+        const { runAuditCommand } = await import('./app/cli-audit.js');
+        return await runAuditCommand(rest, io, config(io));
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 1 : 0;
+      default:
+        io.err(`Unknown command: ${command}\n\n${USAGE}`);
+        return 1;
+    }
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof CliUsageError) {
+      io.err(e.message);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+export class CliUsageError extends Error {}
+
+function config(io: CliIo): Config {
+  return loadConfig(io.env);
+}
+
+async function migrate(io: CliIo): Promise<number> {
+  const c = config(io);
+  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: join(c.DATA_DIR, 'twofold.sqlite') });
+  try {
+    const applied = await migrateToLatest(db);
+    io.out(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+async function serve(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { only: { type: 'string' } }, strict: true });
+  const only = values.only ?? 'all';
+  if (only !== 'all' && only !== 'verify' && only !== 'app') throw new CliUsageError('--only must be verify or app');
+  const c = config(io);
+  const logger = createLogger(c.LOG_LEVEL);
+  const { createSystem } = await import('./system.js');
+  const system = await createSystem({ config: c, logger, only });
+  const url = await system.listen();
+  logger.info({ url, only, database: system.platform.db.kind, sms: c.SMS_TRANSPORT }, `Twofold listening on ${c.PUBLIC_URL}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  logger.info('shutting down');
+  await system.stop();
+  return 0;
+}

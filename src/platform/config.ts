@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const optionalUrl = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .pipe(z.url().optional())
+  .optional();
+
+const base64Key = z
+  .string()
+  .trim()
+  .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+  .optional();
+
+/** Every environment variable Twofold reads. Names are the contract in DESIGN.md and README.md. */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().default('0.0.0.0'),
+  DATA_DIR: z.string().default('./data'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional())
+    .optional(),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional())
+    .optional(),
+  PUBLIC_URL: optionalUrl,
+  VERIFY_URL: optionalUrl,
+  VERIFY_API_KEY: z.string().min(16).optional(),
+  APP_NAME: z.string().min(1).max(60).default('Twofold Demo'),
+  ENCRYPTION_KEY: base64Key,
+  SMS_TRANSPORT: z.enum(['outbox', 'twilio', 'webhook']).default('outbox'),
+  TWILIO_ACCOUNT_SID: z.string().optional(),
+  TWILIO_AUTH_TOKEN: z.string().optional(),
+  TWILIO_FROM: z.string().optional(),
+  /** Base URL of the Twilio REST API; only changed to point at a local fake in tests. */
+  TWILIO_API_URL: optionalUrl,
+  SMS_WEBHOOK_URL: optionalUrl,
+  /** Comma-separated ISO 3166 alpha-2 codes SMS may be sent to; empty = every country. */
+  SMS_COUNTRY_ALLOWLIST: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((c) => c.trim().toUpperCase())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'must be ISO 3166 alpha-2 codes'))),
+  TRUST_PROXY: int(0, 0, 10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SESSION_IDLE_SECONDS: int(30 * 60, 1),
+  SESSION_ABSOLUTE_SECONDS: int(12 * 60 * 60, 1),
+  OTP_MAX_ATTEMPTS: int(5, 1, 100),
+  OTP_LOCKOUT_THRESHOLD: int(10, 1, 100),
+  OTP_LOCKOUT_SECONDS: int(15 * 60, 1),
+  SMS_PER_PHONE_LIMIT: int(5, 1),
+  SMS_PER_IP_LIMIT: int(20, 1),
+  PUSH_PER_USER_LIMIT: int(3, 1),
+  LOGIN_PER_ACCOUNT_LIMIT: int(10, 1),
+  LOGIN_PER_IP_LIMIT: int(100, 1),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Omit<Env, 'ENCRYPTION_KEY' | 'DATA_DIR' | 'PUBLIC_URL'> {
+  DATA_DIR: string;
+  PUBLIC_URL: string;
+  /** AES-256-GCM key for secrets at rest. */
+  encryptionKey: Buffer;
+  /** API key of the built-in web app (embedded default) or VERIFY_API_KEY when split. */
+  appApiKey: string;
+  /** Names of secrets that were generated into DATA_DIR on this start (for the warning). */
+  generatedSecrets: string[];
+  production: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parse and validate the environment. Throws ConfigError naming every bad variable. */
+export function parseEnv(env: Record<string, string | undefined>): Env {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined) input[key] = v;
+  }
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (e.SMS_TRANSPORT === 'twilio') {
+    for (const k of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'] as const) {
+      if (!e[k]) throw new ConfigError(`Invalid configuration:\n  ${k}: required when SMS_TRANSPORT=twilio`);
+    }
+  }
+  if (e.SMS_TRANSPORT === 'webhook' && !e.SMS_WEBHOOK_URL) {
+    throw new ConfigError('Invalid configuration:\n  SMS_WEBHOOK_URL: required when SMS_TRANSPORT=webhook');
+  }
+  if (e.VERIFY_URL && !e.VERIFY_API_KEY) {
+    throw new ConfigError('Invalid configuration:\n  VERIFY_API_KEY: required when VERIFY_URL is set');
+  }
+  return e;
+}
+
+interface SecretsFile {
+  encryptionKey?: string;
+  appApiKey?: string;
+}
+
+/**
+ * Load configuration: validate the environment, then take secrets from it or, when absent,
+ * from (or newly into) DATA_DIR/secrets.json, mode 0600.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const e = parseEnv(env);
+  const dataDir = resolve(e.DATA_DIR);
+  const generatedSecrets: string[] = [];
+  let encryptionKey = e.ENCRYPTION_KEY ? Buffer.from(e.ENCRYPTION_KEY, 'base64') : undefined;
+  let appApiKey = e.VERIFY_API_KEY;
+  if (!encryptionKey || !appApiKey) {
+    mkdirSync(dataDir, { recursive: true });
+    const file = join(dataDir, 'secrets.json');
+    const stored: SecretsFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SecretsFile) : {};
+    let changed = false;
+    if (!encryptionKey) {
+      if (!stored.encryptionKey) {
+        stored.encryptionKey = randomBytes(32).toString('base64');
+        generatedSecrets.push('ENCRYPTION_KEY');
+        changed = true;
+      }
+      encryptionKey = Buffer.from(stored.encryptionKey, 'base64');
+    }
+    if (!appApiKey) {
+      if (!stored.appApiKey) {
+        stored.appApiKey = randomBytes(24).toString('base64url');
+        generatedSecrets.push('VERIFY_API_KEY');
+        changed = true;
+      }
+      appApiKey = stored.appApiKey;
+    }
+    if (changed) {
+      writeFileSync(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
+      chmodSync(file, 0o600);
+    }
+  }
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  return {
+    ...e,
+    DATA_DIR: dataDir,
+    PUBLIC_URL: publicUrl,
+    encryptionKey,
+    appApiKey,
+    generatedSecrets,
+    production: e.NODE_ENV === 'production',
+  };
+}

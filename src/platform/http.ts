@@ -1,0 +1,56 @@
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from './logger.js';
+import { HttpError } from './errors.js';
+
+/**
+ * The `{ code, message }` error middleware for the web app and the device API. Client mistakes
+ * keep their status; anything else is logged with its cause and answered as a generic 500.
+ */
+export function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = toHttpError(err);
+    if (e.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
+    else if (e.options.reason) logger.info({ route: routeOf(req), code: e.code, reason: e.options.reason }, 'request refused');
+    if (res.headersSent) return;
+    for (const [k, v] of Object.entries(e.options.headers ?? {})) res.setHeader(k, v);
+    res.status(e.status).json({ code: e.code, message: e.message, ...(e.options.details ?? {}) });
+  };
+}
+
+/** Map body-parser and other framework errors to client errors; everything unknown to a 500. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean } | undefined;
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (e?.type === 'entity.too.large') return new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
+    if (e?.type === 'entity.parse.failed') return new HttpError(400, 'MALFORMED_BODY', 'Request body is not valid JSON');
+    if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported')
+      return new HttpError(415, 'UNSUPPORTED_ENCODING', 'Unsupported body encoding');
+    return new HttpError(status, 'BAD_REQUEST', 'Bad request');
+  }
+  return new HttpError(500, 'INTERNAL', 'Internal error');
+}
+
+/** The matched route pattern (never the raw URL: paths can carry tokens). */
+export function routeOf(req: Request): string {
+  const route = (req as Request & { route?: { path?: unknown } }).route;
+  return `${req.method} ${req.baseUrl}${typeof route?.path === 'string' ? route.path : '(unmatched)'}`;
+}
+
+/** Access log: method, route pattern, status, duration. No URL, query, body or headers. */
+export function accessLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      logger.info({ route: routeOf(req), status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'http');
+    });
+    next();
+  };
+}
+
+/** Number of trusted proxy hops → Express's `trust proxy` value (never `true`). */
+export function trustProxySetting(hops: number): number | false {
+  return hops > 0 ? hops : false;
+}

@@ -1,0 +1,139 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import express from 'express';
+import { createWebApp, type WebApp } from './app/index.js';
+import { systemClock, type Clock } from './platform/clock.js';
+import type { Config } from './platform/config.js';
+import { cryptoFor, type Platform } from './platform/context.js';
+import { ensurePgSchema, openDatabase, ping, type Db } from './platform/db.js';
+import { MemoryEventBus, PgEventBus, RedisEventBus, type EventBus } from './platform/events.js';
+import { accessLog, trustProxySetting } from './platform/http.js';
+import { createLogger, type Logger } from './platform/logger.js';
+import { migrateToLatest } from './platform/migrations/index.js';
+import { LimiterFactory } from './platform/rate-limit.js';
+import { createVerifyService, type VerifyService } from './verify/index.js';
+
+export type Part = 'all' | 'verify' | 'app';
+
+export interface SystemOptions {
+  config: Config;
+  logger?: Logger;
+  clock?: Clock;
+  /** Which parts this process serves (`twofold serve --only`). */
+  only?: Part;
+  /** PostgreSQL schema (tests isolate themselves with one). */
+  pgSchema?: string;
+}
+
+export interface System {
+  app: express.Express;
+  platform: Platform;
+  verify: VerifyService | undefined;
+  web: WebApp | undefined;
+  /** Listen on `port` (0 = any free port); resolves with the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  url(): string;
+  stop(): Promise<void>;
+}
+
+export async function openPlatform(options: SystemOptions): Promise<Platform> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  if (config.DATABASE_URL && options.pgSchema) await ensurePgSchema(config.DATABASE_URL, options.pgSchema);
+  const db: Db = openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    sqliteFile: join(config.DATA_DIR, 'twofold.sqlite'),
+    ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
+  });
+  const applied = await migrateToLatest(db);
+  if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+  let bus: EventBus;
+  if (config.REDIS_URL) {
+    const r = new RedisEventBus(config.REDIS_URL, `twofold:events:${options.pgSchema ?? 'main'}`);
+    await r.start();
+    bus = r;
+  } else if (db.raw.kind === 'postgres' && config.DATABASE_URL) {
+    const p = new PgEventBus(db.raw.pool, config.DATABASE_URL, `twofold_events_${options.pgSchema ?? 'main'}`);
+    await p.start();
+    bus = p;
+  } else {
+    bus = new MemoryEventBus();
+  }
+  const limits = new LimiterFactory(db, config.REDIS_URL);
+  return { config, db, logger, clock: options.clock ?? systemClock, bus, limits, ...cryptoFor(config) };
+}
+
+export async function createSystem(options: SystemOptions): Promise<System> {
+  const only = options.only ?? 'all';
+  const platform = await openPlatform(options);
+  const { config, logger } = platform;
+  for (const name of config.generatedSecrets) {
+    logger.warn({ secret: name, dir: config.DATA_DIR }, `${name} was generated into DATA_DIR; production must set it in the environment`);
+  }
+
+  let baseUrl = '';
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
+  app.set('query parser', 'extended');
+  app.use(accessLog(logger));
+  app.use((_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ok = await ping(platform.db.db);
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'database unreachable' });
+  });
+
+  const verify = only === 'app' ? undefined : createVerifyService(platform);
+  const web =
+    only === 'verify'
+      ? undefined
+      : createWebApp(platform, {
+          verifyBaseUrl: () => config.VERIFY_URL ?? baseUrl,
+          apiKey: config.appApiKey,
+        });
+  if (verify) app.use(verify.router);
+  if (web) app.use(web.router);
+  app.use((_req, res) => {
+    res.status(404).json({ code: 'NOT_FOUND', message: 'Not found' });
+  });
+
+  let server: Server | undefined;
+  return {
+    app,
+    platform,
+    verify,
+    web,
+    async listen(port = config.PORT, host = config.HOST) {
+      server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+      });
+      server.keepAliveTimeout = 5000;
+      const addr = server.address() as AddressInfo;
+      const h = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+      baseUrl = `http://${h.includes(':') ? `[${h}]` : h}:${addr.port}`;
+      await verify?.start(baseUrl);
+      await web?.start(baseUrl);
+      return baseUrl;
+    },
+    url: () => baseUrl,
+    async stop() {
+      await web?.stop();
+      await verify?.stop();
+      if (server) {
+        server.closeAllConnections();
+        await new Promise<void>((r) => server!.close(() => r()));
+      }
+      await platform.bus.close();
+      await platform.limits.close();
+      await platform.db.close();
+    },
+  };
+}

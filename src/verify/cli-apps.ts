@@ -1,0 +1,7 @@
+import type { CliIo } from '../cli.js';
+import type { Config } from '../platform/config.js';
+
+export async function runAppsCommand(_args: string[], io: CliIo, _c: Config): Promise<number> {
+  io.err('apps: not implemented yet');
+  return 1;
+}

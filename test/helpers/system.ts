@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Clock } from '../../src/platform/clock.js';
+import { loadConfig } from '../../src/platform/config.js';
+import type { DatabaseKind } from '../../src/platform/db.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { createSystem, type Part, type System } from '../../src/system.js';
+import { freshSchema, pgUrl } from './databases.js';
+
+export interface TestSystem {
+  system: System;
+  url: string;
+  dataDir: string;
+  /** Every log line written so far (JSON strings). */
+  logs: string[];
+  /** The built-in app's API key. */
+  apiKey: string;
+  stop(): Promise<void>;
+}
+
+export interface TestSystemOptions {
+  db?: DatabaseKind;
+  env?: Record<string, string>;
+  clock?: Clock;
+  only?: Part;
+  /** Reuse a data dir / schema (restart tests). */
+  dataDir?: string;
+  pgSchema?: string;
+}
+
+/** Start the whole system on a free port with a fresh database and data dir. */
+export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSystem & { pgSchema: string | undefined }> {
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'twofold-test-'));
+  const kind = o.db ?? 'sqlite';
+  const pgSchema = kind === 'postgres' ? (o.pgSchema ?? freshSchema()) : undefined;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    ...(kind === 'postgres' ? { DATABASE_URL: pgUrl() } : {}),
+    ...o.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const logger = createLogger(config.LOG_LEVEL, sink);
+  const system = await createSystem({ config, logger, ...(o.clock ? { clock: o.clock } : {}), ...(o.only ? { only: o.only } : {}), ...(pgSchema ? { pgSchema } : {}) });
+  const url = await system.listen(0, '127.0.0.1');
+  return {
+    system,
+    url,
+    dataDir,
+    logs,
+    apiKey: config.appApiKey,
+    pgSchema,
+    async stop() {
+      await system.stop();
+      if (!o.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,1 @@
+document.getElementById('auth')!.textContent = 'Twofold Authenticator';
