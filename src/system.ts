@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express from 'express';
 import { createWebApp, type WebApp } from './app/index.js';
+import { AuditLog } from './platform/audit.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
 import { cryptoFor, type Platform } from './platform/context.js';
@@ -61,7 +62,8 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
     bus = new MemoryEventBus();
   }
   const limits = new LimiterFactory(db, config.REDIS_URL);
-  return { config, db, logger, clock: options.clock ?? systemClock, bus, limits, ...cryptoFor(config) };
+  const clock = options.clock ?? systemClock;
+  return { config, db, logger, clock, bus, limits, audit: new AuditLog(db.db, clock), ...cryptoFor(config) };
 }
 
 export async function createSystem(options: SystemOptions): Promise<System> {

@@ -1,3 +1,4 @@
+import type { AuditLog } from './audit.js';
 import type { Config } from './config.js';
 import type { Clock } from './clock.js';
 import { CodeHasher, SecretBox } from './crypto.js';
@@ -16,6 +17,7 @@ export interface Platform {
   limits: LimiterFactory;
   secretBox: SecretBox;
   codeHasher: CodeHasher;
+  audit: AuditLog;
 }
 
 export function cryptoFor(config: Config): { secretBox: SecretBox; codeHasher: CodeHasher } {

@@ -1,8 +1,19 @@
 import type { Migration } from './helpers.js';
+import { bigintType, notNull, withId } from './helpers.js';
 
-/** Audit events and second-factor lockouts (issue 5). */
+/** Audit events (issue 5). Second-factor lockout state is added by its issue in a later migration. */
 export const migration: Migration = {
-  async up() {
-    // Filled in by its issue.
+  async up(db, kind) {
+    const big = bigintType(kind);
+    await withId(db.schema.createTable('audit_events'), kind)
+      .addColumn('at', big, notNull)
+      .addColumn('type', 'text', notNull)
+      .addColumn('outcome', 'text', notNull)
+      .addColumn('user_ref', 'text')
+      .addColumn('ip', 'text')
+      .addColumn('user_agent', 'text')
+      .addColumn('detail', 'text')
+      .execute();
+    await db.schema.createIndex('audit_events_user').on('audit_events').columns(['user_ref', 'at']).execute();
   },
 };

@@ -1,0 +1,80 @@
+import type { Kysely } from 'kysely';
+import type { Clock } from './clock.js';
+import type { Database } from './schema.js';
+
+/** Every authentication event Twofold records (issue 5, "Audit trail"). */
+export const AuditType = {
+  SIGNUP: 'signup',
+  PASSWORD: 'password',
+  SECOND_FACTOR_SENT: 'second_factor_sent',
+  SECOND_FACTOR: 'second_factor',
+  APPROVAL_REQUESTED: 'approval_requested',
+  APPROVAL_ANSWERED: 'approval_answered',
+  DEVICE_ACTIVATED: 'device_activated',
+  DEVICE_REVOKED: 'device_revoked',
+  LOCKOUT: 'lockout',
+  LOGIN: 'login',
+  LOGOUT: 'logout',
+} as const;
+export type AuditTypeValue = (typeof AuditType)[keyof typeof AuditType];
+
+export interface AuditEvent {
+  type: AuditTypeValue;
+  outcome: 'success' | 'failure' | 'info';
+  userRef?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  /** Non-secret facts only: factor kind, device id, a reason code. Never a code, key or token. */
+  detail?: Record<string, string | number | boolean | null>;
+}
+
+export interface StoredAuditEvent extends Required<Omit<AuditEvent, 'detail'>> {
+  id: number;
+  at: number;
+  detail: Record<string, string | number | boolean | null>;
+}
+
+/** Append-only audit trail in the shared database. */
+export class AuditLog {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {}
+
+  async record(e: AuditEvent, trx: Kysely<Database> = this.db): Promise<void> {
+    await trx
+      .insertInto('audit_events')
+      .values({
+        at: this.clock.now(),
+        type: e.type,
+        outcome: e.outcome,
+        user_ref: e.userRef ?? null,
+        ip: e.ip?.slice(0, 64) ?? null,
+        user_agent: e.userAgent?.slice(0, 256) ?? null,
+        detail: e.detail ? JSON.stringify(e.detail) : null,
+      })
+      .execute();
+  }
+
+  /** The newest `limit` events of a user, newest first. */
+  async forUser(userRef: string, limit = 20): Promise<StoredAuditEvent[]> {
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('user_ref', '=', userRef)
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      type: r.type as AuditTypeValue,
+      outcome: r.outcome as AuditEvent['outcome'],
+      userRef: r.user_ref,
+      ip: r.ip,
+      userAgent: r.user_agent,
+      detail: r.detail ? (JSON.parse(r.detail) as StoredAuditEvent['detail']) : {},
+    }));
+  }
+}

@@ -1,0 +1,148 @@
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { sha256Hex } from '../platform/crypto.js';
+import { toHttpError, routeOf } from '../platform/http.js';
+import type { Logger } from '../platform/logger.js';
+import { HttpError } from '../platform/errors.js';
+import { AuthyCode, AuthyError } from './authy-errors.js';
+
+/** The application a request authenticated as. */
+export interface AuthenticatedApp {
+  id: number;
+  name: string;
+  callbackUrl: string | null;
+}
+
+export type ParamValue = string | ParamObject | ParamValue[];
+export interface ParamObject {
+  [key: string]: ParamValue;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Query, form body and JSON body merged (AUTHY-API.md "Parameters"). */
+    authyParams?: ParamObject;
+    authyApp?: AuthenticatedApp;
+  }
+}
+
+/**
+ * Body parsers for the Authy-compatible API: form (with bracket keys) and JSON, small limits.
+ * Clients send bodies with GETs and parameters in the query of POSTs; both are merged.
+ */
+export function authyBodyParsers(): RequestHandler[] {
+  return [
+    express.json({ limit: '64kb', type: ['application/json', 'application/*+json'] }),
+    express.urlencoded({ extended: true, limit: '64kb', parameterLimit: 200 }),
+    (req, _res, next) => {
+      req.authyParams = mergeParams(req.query, req.body);
+      next();
+    },
+  ];
+}
+
+function normalise(v: unknown, depth = 0): ParamValue | undefined {
+  if (depth > 6) return undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.map((x) => normalise(x, depth + 1)).filter((x): x is ParamValue => x !== undefined);
+  if (v && typeof v === 'object') {
+    const out: ParamObject = {};
+    for (const [k, x] of Object.entries(v)) {
+      const n = normalise(x, depth + 1);
+      if (n !== undefined) out[k] = n;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+/** Merge query and body (body wins), numbers and booleans as strings, nulls dropped. */
+export function mergeParams(query: unknown, body: unknown): ParamObject {
+  const q = normalise(query);
+  const b = normalise(body);
+  return {
+    ...(q && typeof q === 'object' && !Array.isArray(q) ? q : {}),
+    ...(b && typeof b === 'object' && !Array.isArray(b) ? b : {}),
+  };
+}
+
+/** A string parameter or undefined (objects and arrays are not strings). */
+export function param(p: ParamObject | undefined, name: string): string | undefined {
+  const v = p?.[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** An object parameter (`details[k]`) or undefined. */
+export function paramObject(p: ParamObject | undefined, name: string): ParamObject | undefined {
+  const v = p?.[name];
+  return v && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+}
+
+export function isTruthy(v: string | undefined): boolean {
+  return v === 'true' || v === '1' || v === 'yes';
+}
+
+/** SHA-256 of an API key, as stored in `apps.api_key_hash`. */
+export function hashApiKey(key: string): string {
+  return sha256Hex(`twofold-api-key:${key}`);
+}
+
+export type AppLookup = (apiKeyHash: string) => Promise<AuthenticatedApp | undefined>;
+
+/**
+ * API key from header `X-Authy-API-Key`, query `api_key` or body `api_key`. Looked up by its
+ * SHA-256 (the keys are 192-bit random, so a plain hash is enough).
+ */
+export function requireApiKey(lookup: AppLookup): RequestHandler {
+  return async (req, _res, next) => {
+    const header = req.get('x-authy-api-key');
+    const key = header ?? param(req.authyParams, 'api_key');
+    if (!key || key.length > 200) throw invalidApiKey();
+    // The lookup is by SHA-256 of a 192-bit random key: timing of the index lookup tells an
+    // attacker only about hashes, never about the key.
+    const app = await lookup(hashApiKey(key));
+    if (!app) throw invalidApiKey();
+    req.authyApp = app;
+    next();
+  };
+}
+
+function invalidApiKey(): AuthyError {
+  return new AuthyError(401, AuthyCode.INVALID_API_KEY, 'Invalid API key', { reason: 'unknown or missing API key' });
+}
+
+/** Success in Authy's format: compact JSON with `success: true`. */
+export function sendAuthy(res: Response, body: Record<string, unknown>, status = 200): void {
+  res.status(status).type('application/json').send(JSON.stringify({ ...body, success: body['success'] ?? true }));
+}
+
+/** Error middleware of the Authy-compatible API. */
+export function authyErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let e: AuthyError;
+    if (err instanceof AuthyError) e = err;
+    else {
+      const h: HttpError = toHttpError(err);
+      if (h.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
+      e =
+        h.status >= 500
+          ? new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'Service unavailable, try again later')
+          : new AuthyError(h.status === 413 ? 413 : 400, AuthyCode.INVALID_REQUEST, h.message === 'Bad request' ? 'Invalid request' : h.message);
+    }
+    if (e.extra.reason) logger.info({ route: routeOf(req), error_code: e.errorCode, reason: e.extra.reason }, 'authy request refused');
+    if (res.headersSent) return;
+    for (const [k, v] of Object.entries(e.extra.headers ?? {})) res.setHeader(k, v);
+    res
+      .status(e.status)
+      .type('application/json')
+      .send(
+        JSON.stringify({
+          ...(e.extra.body ?? {}),
+          message: e.message,
+          success: false,
+          errors: { message: e.message, ...(e.extra.errors ?? {}) },
+          error_code: e.errorCode,
+        }),
+      );
+  };
+}
