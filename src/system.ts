@@ -121,6 +121,8 @@ export async function createSystem(options: SystemOptions): Promise<System> {
       const addr = server.address() as AddressInfo;
       const h = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       baseUrl = `http://${h.includes(':') ? `[${h}]` : h}:${addr.port}`;
+      // Without an explicit PUBLIC_URL, links and the built-in callback point at where we listen.
+      if (!config.publicUrlExplicit) config.PUBLIC_URL = baseUrl;
       await verify?.start(baseUrl);
       await web?.start(baseUrl);
       return baseUrl;

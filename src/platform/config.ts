@@ -86,6 +86,8 @@ export interface Config extends Omit<Env, 'ENCRYPTION_KEY' | 'DATA_DIR' | 'PUBLI
   /** Names of secrets that were generated into DATA_DIR on this start (for the warning). */
   generatedSecrets: string[];
   production: boolean;
+  /** False when PUBLIC_URL was not set: it then follows the address the server listens on. */
+  publicUrlExplicit: boolean;
 }
 
 export class ConfigError extends Error {
@@ -169,5 +171,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     appApiKey,
     generatedSecrets,
     production: e.NODE_ENV === 'production',
+    publicUrlExplicit: e.PUBLIC_URL !== undefined,
   };
 }

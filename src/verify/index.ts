@@ -1,5 +1,7 @@
 import { Router } from 'express';
 import type { Platform } from '../platform/context.js';
+import { createCore } from './core/index.js';
+import { createOneTouch } from './onetouch/index.js';
 
 /** The verification service (Authy's role): its routes and background workers. */
 export interface VerifyService {
@@ -9,7 +11,27 @@ export interface VerifyService {
   stop(): Promise<void>;
 }
 
-export function createVerifyService(_p: Platform): VerifyService {
+export function createVerifyService(p: Platform): VerifyService {
+  // The core needs to know about devices (SMS "ignored", user status) and OneTouch needs the
+  // core's TOTP secrets and API key lookup: the directory is handed over lazily.
+  let devices: import('./ports.js').DeviceDirectory | undefined;
+  const core = createCore(p, {
+    activeDevices: (userId) => (devices ? devices.activeDevices(userId) : Promise.resolve([])),
+  });
+  const onetouch = createOneTouch(p, { totp: core.totp, appLookup: core.appLookup });
+  devices = onetouch.devices;
   const router = Router();
-  return { router, start: async () => {}, stop: async () => {} };
+  core.mount(router);
+  onetouch.mount(router);
+  return {
+    router,
+    async start(baseUrl) {
+      await core.start(baseUrl);
+      await onetouch.start(baseUrl);
+    },
+    async stop() {
+      await onetouch.stop();
+      await core.stop();
+    },
+  };
 }
