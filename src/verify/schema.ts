@@ -19,6 +19,10 @@ export interface VerifyTables {
     phone_e164: string;
     /** SecretBox-sealed 20-byte TOTP secret, AD = verify_users/totp_secret/<id>. */
     totp_secret: string | null;
+    /** Consecutive failed verifications (TOTP or SMS) since the last success; lockout counter. */
+    failed_verifications: Generated<number>;
+    /** Verifications are refused until this time (ms) after too many consecutive failures. */
+    locked_until: number | null;
     created_at: number;
   };
   totp_used_steps: {
@@ -26,6 +30,7 @@ export interface VerifyTables {
     step: number;
     used_at: number;
   };
+  /** At most one row per user (unique index): the current SMS challenge. */
   sms_codes: {
     id: Generated<number>;
     user_id: number;
@@ -36,6 +41,7 @@ export interface VerifyTables {
     expires_at: number;
     consumed_at: number | null;
   };
+  /** At most one row per app and phone (unique index): the current phone verification. */
   phone_verifications: {
     uuid: string;
     app_id: number;

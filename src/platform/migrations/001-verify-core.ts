@@ -20,6 +20,8 @@ export const migration: Migration = {
       .addColumn('region', 'text', notNull)
       .addColumn('phone_e164', 'text', notNull)
       .addColumn('totp_secret', 'text')
+      .addColumn('failed_verifications', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('locked_until', big)
       .addColumn('created_at', big, notNull)
       .execute();
     // Same phone + country code registered again by the same app → the same id (AUTHY-API.md).
@@ -44,7 +46,9 @@ export const migration: Migration = {
       .addColumn('expires_at', big, notNull)
       .addColumn('consumed_at', big)
       .execute();
-    await db.schema.createIndex('sms_codes_user').on('sms_codes').columns(['user_id', 'expires_at']).execute();
+    // One current challenge per user: a resend updates it in place (same attempt budget and
+    // expiry), so parallel sends cannot create a second challenge with a fresh budget.
+    await db.schema.createIndex('sms_codes_user').on('sms_codes').column('user_id').unique().execute();
 
     await db.schema
       .createTable('phone_verifications')
@@ -58,6 +62,6 @@ export const migration: Migration = {
       .addColumn('expires_at', big, notNull)
       .addColumn('consumed_at', big)
       .execute();
-    await db.schema.createIndex('phone_verifications_phone').on('phone_verifications').columns(['app_id', 'phone_e164', 'expires_at']).execute();
+    await db.schema.createIndex('phone_verifications_phone').on('phone_verifications').columns(['app_id', 'phone_e164']).unique().execute();
   },
 };

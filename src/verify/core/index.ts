@@ -1,13 +1,54 @@
+import type { Router } from 'express';
 import type { Platform } from '../../platform/context.js';
+import type { AppLookup } from '../authy-http.js';
 import type { CorePart, DeviceDirectory } from '../ports.js';
+import { AppStore } from './apps.js';
+import { devOutboxRoutes } from './dev-outbox.js';
+import { SecondFactorLockout } from './lockout.js';
+import { PhoneVerifications } from './phone-verification.js';
+import { coreRoutes } from './routes.js';
+import { SmsCodes } from './sms-codes.js';
+import { SmsGate } from './sms-gate.js';
+import { createSmsTransport, OutboxTransport, type SmsTransport } from './sms/index.js';
+import { TotpSecrets } from './totp-secrets.js';
+import { UserStore } from './users.js';
+import { TokenVerifier } from './verification.js';
 
-/** Stub, replaced by issue 2's implementation. */
-export function createCore(_p: Platform, _devices: DeviceDirectory): CorePart {
+export { AppStore } from './apps.js';
+
+export interface CoreOptions {
+  /** Replaces the transport SMS_TRANSPORT names (tests). */
+  smsTransport?: SmsTransport;
+}
+
+/** The verification service core: apps, users, TOTP, SMS codes, phone verification. */
+export function createCore(p: Platform, devices: DeviceDirectory, o: CoreOptions = {}): CorePart {
+  const db = p.db.db;
+  const apps = new AppStore(db, p.clock);
+  const users = new UserStore(db, p.clock);
+  const totp = new TotpSecrets(db, p.secretBox, users);
+  const smsCodes = new SmsCodes(db, p.codeHasher, p.config.OTP_MAX_ATTEMPTS);
+  const phoneVerifications = new PhoneVerifications(db, p.codeHasher, p.config.OTP_MAX_ATTEMPTS);
+  const lockout = new SecondFactorLockout(db, { threshold: p.config.OTP_LOCKOUT_THRESHOLD, lockSeconds: p.config.OTP_LOCKOUT_SECONDS });
+  const transport = o.smsTransport ?? createSmsTransport(p.config, p.clock);
+  const gate = new SmsGate(p, transport);
+  const verifier = new TokenVerifier(p, totp, smsCodes, lockout);
+  const appLookup: AppLookup = (hash) => apps.findByKeyHash(hash);
+
   return {
-    totp: { getOrCreate: async () => Promise.reject(new Error('not implemented')) },
-    appLookup: async () => undefined,
-    mount: () => {},
-    start: async () => {},
-    stop: async () => {},
+    totp,
+    appLookup,
+    mount(router: Router) {
+      router.use('/protected/json', coreRoutes({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices }));
+      if (transport instanceof OutboxTransport) router.use(devOutboxRoutes(transport));
+    },
+    async start() {
+      // PUBLIC_URL is read now: without an explicit one it follows the address we listen on.
+      await apps.ensureBuiltin({ name: p.config.APP_NAME, apiKey: p.config.appApiKey, callbackUrl: `${p.config.PUBLIC_URL}/authy/callback` });
+      if (transport instanceof OutboxTransport && p.config.production) {
+        p.logger.warn({ file: transport.file }, 'SMS_TRANSPORT=outbox in production: codes are only written to a file and shown at /dev/sms');
+      }
+    },
+    async stop() {},
   };
 }

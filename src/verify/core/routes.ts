@@ -1,0 +1,300 @@
+import { Router, type Request } from 'express';
+import QRCode from 'qrcode';
+import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
+import type { Platform } from '../../platform/context.js';
+import { AuditType } from '../../platform/audit.js';
+import {
+  authyBodyParsers,
+  authyErrorHandler,
+  isTruthy,
+  param,
+  paramObject,
+  requireApiKey,
+  sendAuthy,
+  type AppLookup,
+  type AuthenticatedApp,
+  type ParamObject,
+} from '../authy-http.js';
+import { AuthyCode, AuthyError } from '../authy-errors.js';
+import type { DeviceDirectory } from '../ports.js';
+import type { AppStore } from './apps.js';
+import { maskForSms, maskForStatus, parseCountryCode, parsePhone, splitE164 } from './phone.js';
+import type { PhoneVerifications } from './phone-verification.js';
+import type { SmsCodes } from './sms-codes.js';
+import type { SmsGate } from './sms-gate.js';
+import { parametersFor, type TotpSecrets } from './totp-secrets.js';
+import { base32Decode } from './totp.js';
+import { isValidEmail, type UserStore, type VerifyUser } from './users.js';
+import type { TokenVerifier } from './verification.js';
+
+export interface CoreRouteDeps {
+  p: Platform;
+  apps: AppStore;
+  appLookup: AppLookup;
+  users: UserStore;
+  totp: TotpSecrets;
+  smsCodes: SmsCodes;
+  phoneVerifications: PhoneVerifications;
+  gate: SmsGate;
+  verifier: TokenVerifier;
+  devices: DeviceDirectory;
+}
+
+const SMS_IGNORED_MESSAGE = 'Ignored: SMS is not needed for smartphones. Pass force=true if you want to actually send it anyway.';
+const CALL_IGNORED_MESSAGE = 'Ignored: Call is not needed for smartphones. Pass force=true if you want to actually call anyway.';
+const QR_DEFAULT_SIZE = 300;
+
+/** The Authy-compatible `/protected/json/...` API, except OneTouch (issue 3). */
+export function coreRoutes(d: CoreRouteDeps): Router {
+  const { p } = d;
+  const r = Router();
+  r.use(authyBodyParsers());
+  r.use(requireApiKey(d.appLookup));
+
+  r.post('/users/new', async (req, res) => {
+    const app = appOf(req);
+    const params = req.authyParams ?? {};
+    const user = paramObject(params, 'user') ?? {};
+    const pick = (k: string) => param(user, k) ?? param(params, `user[${k}]`) ?? param(params, k);
+    const email = pick('email')?.trim();
+    const phone = parsePhone(pick('cellphone'), pick('country_code'));
+    const errors: Record<string, string> = {};
+    if (!isValidEmail(email)) errors['email'] = 'is invalid';
+    if (!phone) errors['cellphone'] = 'is invalid';
+    if (!isValidEmail(email) || !phone) {
+      throw new AuthyError(400, AuthyCode.USER_NOT_VALID, 'User was not valid', { errors, reason: `invalid ${Object.keys(errors).join(', ')}` });
+    }
+    const id = await d.users.register(app.id, email.toLowerCase(), phone);
+    sendAuthy(res, { message: 'User created successfully.', user: { id } });
+  });
+
+  const remove = async (req: Request, res: import('express').Response) => {
+    const user = await requireUser(d, req);
+    if (!(await d.users.remove(user.appId, user.id))) throw userNotFound();
+    sendAuthy(res, { message: 'User was added to remove.' });
+  };
+  r.post('/users/:id/remove', remove);
+  r.post('/users/delete/:id', remove);
+  r.post('/users/:id/delete', remove);
+
+  r.get('/users/:id/status', async (req, res) => {
+    const user = await requireUser(d, req);
+    const devices = await d.devices.activeDevices(user.id);
+    const { national } = splitE164(user.phoneE164);
+    sendAuthy(res, {
+      message: 'User status.',
+      status: {
+        authy_id: user.id,
+        confirmed: true,
+        registered: devices.length > 0,
+        country_code: Number(user.countryCode),
+        phone_number: maskForStatus(national),
+        devices: devices.map((x) => x.name),
+        has_hard_token: false,
+      },
+    });
+  });
+
+  r.post('/users/:id/secret', async (req, res) => {
+    const user = await requireUser(d, req);
+    const params = req.authyParams ?? {};
+    const label = optionalText(params, 'label', 100);
+    const qrSize = optionalInt(params, 'qr_size', 100, 1000) ?? QR_DEFAULT_SIZE;
+    const stored = await d.totp.getOrCreate(user.id);
+    const t = label === undefined ? stored : parametersFor(base32Decode(stored.secret), stored.issuer, label);
+    const qr = await QRCode.toDataURL(t.uri, { width: qrSize, margin: 2, errorCorrectionLevel: 'M' });
+    sendAuthy(res, { label: t.label, issuer: t.issuer, uri: t.uri, qr_code: qr });
+  });
+
+  r.get('/sms/:id', async (req, res) => {
+    const app = appOf(req);
+    const user = await requireUser(d, req);
+    const params = req.authyParams ?? {};
+    const action = optionalText(params, 'action', 255);
+    const actionMessage = optionalText(params, 'action_message', 255);
+    const { countryCode, national } = splitE164(user.phoneE164);
+    const cellphone = maskForSms(countryCode, national);
+    const devices = await d.devices.activeDevices(user.id);
+    if (devices.length > 0 && !isTruthy(param(params, 'force'))) {
+      sendAuthy(res, { message: SMS_IGNORED_MESSAGE, cellphone, device: devices[0]!.name, ignored: true });
+      return;
+    }
+    await d.gate.admit({ e164: user.phoneE164, region: user.region }, clientIp(req));
+    const issued = await d.smsCodes.issue(user.id, p.clock.now());
+    if (!issued.ok) {
+      throw new AuthyError(429, AuthyCode.TOO_MANY_REQUESTS, 'Too many failed attempts for this code, try again later', {
+        reason: 'SMS challenge attempt budget exhausted',
+      });
+    }
+    const context = actionMessage ?? action;
+    await d.gate.deliver(user.phoneE164, `Your ${app.name} verification code is ${issued.code}.${context ? ` ${context}` : ''}`);
+    await p.audit.record({
+      type: AuditType.SECOND_FACTOR_SENT,
+      outcome: 'info',
+      userRef: `authy:${user.id}`,
+      ...meta(req),
+      detail: { kind: 'sms', transport: d.gate.transport.name },
+    });
+    sendAuthy(res, { message: 'SMS token was sent', cellphone });
+  });
+
+  r.get('/call/:id', async (req, res) => {
+    const user = await requireUser(d, req);
+    const { countryCode, national } = splitE164(user.phoneE164);
+    const devices = await d.devices.activeDevices(user.id);
+    if (devices.length > 0 && !isTruthy(param(req.authyParams, 'force'))) {
+      sendAuthy(res, { message: CALL_IGNORED_MESSAGE, cellphone: maskForSms(countryCode, national), device: devices[0]!.name, ignored: true });
+      return;
+    }
+    throw callsUnavailable();
+  });
+
+  r.get('/verify/:token/:id', async (req, res) => {
+    const token = String(req.params['token'] ?? '');
+    // Token format is checked before the user: a malformed token says nothing about the user.
+    if (!/^\d{6,10}$/.test(token)) throw tokenInvalid('token format');
+    const user = await requireUser(d, req);
+    const outcome = await d.verifier.verify(user, token, meta(req));
+    if (!outcome.ok) {
+      if (outcome.reason === 'reused') {
+        throw new AuthyError(401, AuthyCode.TOKEN_REUSED, 'Token is invalid. Token was used recently.', {
+          body: { token: 'is invalid' },
+          reason: 'token reused',
+        });
+      }
+      // A locked account answers exactly like a wrong code (the log keeps the difference).
+      throw tokenInvalid(outcome.reason === 'locked' ? 'second factor locked' : 'wrong token');
+    }
+    sendAuthy(res, {
+      message: 'Token is valid.',
+      token: 'is valid',
+      success: 'true',
+      device: { id: null, os_type: outcome.kind === 'sms' ? 'sms' : 'authenticator', registration_date: null, last_sync_date: null },
+    });
+  });
+
+  r.post('/phones/verification/start', async (req, res) => {
+    const app = appOf(req);
+    const params = req.authyParams ?? {};
+    const via = (param(params, 'via') ?? 'sms').toLowerCase();
+    if (via !== 'sms' && via !== 'call') throw invalidParameter('via');
+    const codeLength = optionalInt(params, 'code_length', 4, 10) ?? 4;
+    const locale = param(params, 'locale');
+    if (locale !== undefined && !/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/.test(locale)) throw invalidParameter('locale');
+    const phone = requirePhone(params);
+    if (via === 'call') throw callsUnavailable();
+    await d.gate.admit(phone, clientIp(req));
+    const now = p.clock.now();
+    const started = await d.phoneVerifications.start(app.id, phone.e164, codeLength, now);
+    if (!started.ok) {
+      throw new AuthyError(429, AuthyCode.TOO_MANY_REQUESTS, 'Too many failed attempts for this code, try again later', {
+        reason: 'phone verification attempt budget exhausted',
+      });
+    }
+    await d.gate.deliver(phone.e164, `Your ${app.name} verification code is: ${started.code}`);
+    const typed = parseWithTypes(phone.e164);
+    const type = typed?.getType();
+    sendAuthy(res, {
+      carrier: null,
+      is_cellphone: type === 'MOBILE' || type === 'FIXED_LINE_OR_MOBILE',
+      is_ported: false,
+      message: `Text message sent to ${typed?.formatInternational() ?? phone.e164}.`,
+      seconds_to_expire: Math.max(0, Math.floor((started.expiresAt - now) / 1000) - 1),
+      uuid: started.uuid,
+    });
+  });
+
+  r.get('/phones/verification/check', async (req, res) => {
+    const app = appOf(req);
+    const params = req.authyParams ?? {};
+    const phone = requirePhone(params);
+    const code = param(params, 'verification_code');
+    const pretty = parseWithTypes(phone.e164)?.formatInternational() ?? phone.e164;
+    const wrong = () => new AuthyError(401, AuthyCode.WRONG_VERIFICATION_CODE, 'Verification code is incorrect', { reason: 'wrong code' });
+    if (code === undefined || !/^\d{4,10}$/.test(code)) throw wrong();
+    const outcome = await d.phoneVerifications.check(app.id, phone.e164, code, p.clock.now());
+    if (outcome === 'none') {
+      throw new AuthyError(404, AuthyCode.NO_PENDING_VERIFICATION, `No pending verifications for ${pretty} found.`, { reason: 'none pending' });
+    }
+    if (outcome === 'wrong') throw wrong();
+    sendAuthy(res, { message: 'Verification code is correct.' });
+  });
+
+  r.get('/app/details', async (req, res) => {
+    const app = appOf(req);
+    sendAuthy(res, {
+      app: { app_id: app.id, name: app.name, plan: 'twofold', sms_enabled: true, phone_calls_enabled: false, onetouch_enabled: true },
+      message: 'Application information.',
+    });
+  });
+
+  r.use(() => {
+    throw new AuthyError(404, AuthyCode.INVALID_REQUEST, 'Not found', { reason: 'no such endpoint' });
+  });
+  r.use(authyErrorHandler(p.logger));
+  return r;
+}
+
+function appOf(req: Request): AuthenticatedApp {
+  if (!req.authyApp) throw new Error('requireApiKey must run first');
+  return req.authyApp;
+}
+
+function userNotFound(): AuthyError {
+  return new AuthyError(404, AuthyCode.USER_NOT_FOUND, 'User not found.', { reason: 'unknown user' });
+}
+
+function tokenInvalid(reason: string): AuthyError {
+  return new AuthyError(401, AuthyCode.TOKEN_INVALID, 'Token is invalid', { body: { token: 'is invalid' }, reason });
+}
+
+function callsUnavailable(): AuthyError {
+  return new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'Phone calls are not available, request an SMS instead', {
+    reason: 'no voice transport',
+  });
+}
+
+function invalidParameter(name: string): AuthyError {
+  return new AuthyError(400, AuthyCode.INVALID_PARAMETER, `Invalid parameter: ${name}`, { errors: { [name]: 'is invalid' } });
+}
+
+/** The user named by `:id`, owned by the calling app; anything else is "not found". */
+async function requireUser(d: CoreRouteDeps, req: Request): Promise<VerifyUser> {
+  const raw = String(req.params['id'] ?? '');
+  if (!/^\d{1,15}$/.test(raw)) throw userNotFound();
+  const user = await d.users.find(appOf(req).id, Number(raw));
+  if (!user) throw userNotFound();
+  return user;
+}
+
+function requirePhone(params: ParamObject) {
+  const countryCode = param(params, 'country_code');
+  const phone = parseCountryCode(countryCode) ? parsePhone(param(params, 'phone_number'), countryCode) : undefined;
+  if (!phone) throw new AuthyError(400, AuthyCode.INVALID_PHONE, 'Phone number is invalid', { errors: { phone_number: 'is invalid' } });
+  return phone;
+}
+
+function optionalText(params: ParamObject, name: string, max: number): string | undefined {
+  if (params[name] === undefined) return undefined;
+  const v = param(params, name);
+  // Control characters would end up in an SMS or an authenticator's label.
+  if (v === undefined || v.length === 0 || v.length > max || /[\u0000-\u001f\u007f]/.test(v)) throw invalidParameter(name);
+  return v;
+}
+
+function optionalInt(params: ParamObject, name: string, min: number, max: number): number | undefined {
+  if (params[name] === undefined) return undefined;
+  const v = param(params, name);
+  if (v === undefined || !/^\d{1,6}$/.test(v)) throw invalidParameter(name);
+  const n = Number(v);
+  if (n < min || n > max) throw invalidParameter(name);
+  return n;
+}
+
+function clientIp(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+}
+
+function meta(req: Request): { ip: string | null; userAgent: string | null } {
+  return { ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null };
+}

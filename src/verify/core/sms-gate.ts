@@ -1,0 +1,54 @@
+import type { Platform } from '../../platform/context.js';
+import type { Limiter } from '../../platform/rate-limit.js';
+import { AuthyCode, AuthyError } from '../authy-errors.js';
+import { SmsDeliveryError, type SmsTransport } from './sms/index.js';
+
+/** Send-rate windows are 10 minutes (SMS_PER_PHONE_LIMIT / SMS_PER_IP_LIMIT per window). */
+export const SMS_WINDOW_SECONDS = 10 * 60;
+
+/**
+ * Everything an outgoing SMS must pass: the country allow-list, the per-IP and per-phone send
+ * caps (shared-store counters) and, last, the transport. Throws the Authy refusal to answer.
+ */
+export class SmsGate {
+  private readonly perPhone: Limiter;
+  private readonly perIp: Limiter;
+
+  constructor(
+    private readonly p: Platform,
+    readonly transport: SmsTransport,
+  ) {
+    this.perPhone = p.limits.create({ name: 'sms:phone', points: p.config.SMS_PER_PHONE_LIMIT, durationSeconds: SMS_WINDOW_SECONDS });
+    this.perIp = p.limits.create({ name: 'sms:ip', points: p.config.SMS_PER_IP_LIMIT, durationSeconds: SMS_WINDOW_SECONDS });
+  }
+
+  /** Refuse before any code is made when the destination or the caller may not receive one now. */
+  async admit(to: { e164: string; region: string }, ip: string): Promise<void> {
+    const allow = this.p.config.SMS_COUNTRY_ALLOWLIST;
+    if (allow.length > 0 && !allow.includes(to.region)) {
+      throw new AuthyError(400, AuthyCode.INVALID_PHONE, 'SMS delivery to this country is not allowed', {
+        reason: `country ${to.region || 'non-geographic'} not in SMS_COUNTRY_ALLOWLIST`,
+      });
+    }
+    const ipOutcome = await this.perIp.consume(ip);
+    if (!ipOutcome.allowed) throw tooMany(ipOutcome.retryAfterSeconds, 'per-IP SMS cap');
+    const phoneOutcome = await this.perPhone.consume(to.e164);
+    if (!phoneOutcome.allowed) throw tooMany(phoneOutcome.retryAfterSeconds, 'per-phone SMS cap');
+  }
+
+  async deliver(to: string, body: string): Promise<void> {
+    try {
+      await this.transport.send({ to, body });
+    } catch (e) {
+      this.p.logger.warn({ err: e instanceof SmsDeliveryError ? e.message : String(e), transport: this.transport.name }, 'SMS delivery failed');
+      throw new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'SMS delivery failed, try again later', { reason: 'sms transport failure' });
+    }
+  }
+}
+
+function tooMany(retryAfterSeconds: number, reason: string): AuthyError {
+  return new AuthyError(429, AuthyCode.TOO_MANY_REQUESTS, 'Too many requests, try again later', {
+    reason,
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
+}

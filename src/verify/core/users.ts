@@ -1,0 +1,108 @@
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../platform/clock.js';
+import type { Database } from '../../platform/schema.js';
+import type { Phone } from './phone.js';
+
+export interface VerifyUser {
+  id: number;
+  appId: number;
+  email: string;
+  countryCode: string;
+  region: string;
+  phoneE164: string;
+  totpSecret: string | null;
+  createdAt: number;
+}
+
+const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:"]+$/;
+
+/** A plausible email address (the service only stores it as the TOTP label). */
+export function isValidEmail(email: string | undefined): email is string {
+  return email !== undefined && email.length <= 254 && EMAIL.test(email);
+}
+
+/** Users of the verification service; every lookup is scoped to the app that owns the user. */
+export class UserStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Register a user; the same phone for the same app returns the existing id (the unique index
+   * on app and phone decides, even when two registrations race).
+   */
+  async register(appId: number, email: string, phone: Phone): Promise<number> {
+    await this.db
+      .insertInto('verify_users')
+      .values({
+        app_id: appId,
+        email,
+        country_code: phone.countryCode,
+        region: phone.region,
+        phone_e164: phone.e164,
+        totp_secret: null,
+        locked_until: null,
+        created_at: this.clock.now(),
+      })
+      .onConflict((oc) => oc.columns(['app_id', 'phone_e164']).doNothing())
+      .execute();
+    const row = await this.db
+      .selectFrom('verify_users')
+      .select('id')
+      .where('app_id', '=', appId)
+      .where('phone_e164', '=', phone.e164)
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  async find(appId: number, id: number): Promise<VerifyUser | undefined> {
+    const r = await this.db
+      .selectFrom('verify_users')
+      .selectAll()
+      .where('id', '=', id)
+      .where('app_id', '=', appId)
+      .executeTakeFirst();
+    return r ? toUser(r) : undefined;
+  }
+
+  /** Any app's user by id (for the TOTP store, which is keyed by user id only). */
+  async findAnyApp(id: number): Promise<(VerifyUser & { appName: string }) | undefined> {
+    const r = await this.db
+      .selectFrom('verify_users')
+      .innerJoin('apps', 'apps.id', 'verify_users.app_id')
+      .selectAll('verify_users')
+      .select('apps.name as app_name')
+      .where('verify_users.id', '=', id)
+      .executeTakeFirst();
+    return r ? { ...toUser(r), appName: r.app_name } : undefined;
+  }
+
+  /** True when a row was deleted. Dependent rows (used steps, SMS codes) go with it. */
+  async remove(appId: number, id: number): Promise<boolean> {
+    const r = await this.db.deleteFrom('verify_users').where('id', '=', id).where('app_id', '=', appId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+}
+
+function toUser(r: {
+  id: number;
+  app_id: number;
+  email: string;
+  country_code: string;
+  region: string;
+  phone_e164: string;
+  totp_secret: string | null;
+  created_at: number;
+}): VerifyUser {
+  return {
+    id: r.id,
+    appId: r.app_id,
+    email: r.email,
+    countryCode: r.country_code,
+    region: r.region,
+    phoneE164: r.phone_e164,
+    totpSecret: r.totp_secret,
+    createdAt: r.created_at,
+  };
+}
