@@ -1,5 +1,12 @@
 import { Router } from 'express';
 import type { Platform } from '../platform/context.js';
+import { jsonErrorHandler } from '../platform/http.js';
+import { AuthyClient } from './authy-client.js';
+import { LoginAttempts } from './login-attempts.js';
+import { dummyHash } from './passwords.js';
+import { appRoutes } from './routes.js';
+import { SessionStore } from './sessions.js';
+import { staticRoutes } from './static.js';
 
 export interface WebAppOptions {
   /** Base URL of the verification service (VERIFY_URL, or this process's own origin). */
@@ -15,7 +22,36 @@ export interface WebApp {
   stop(): Promise<void>;
 }
 
-export function createWebApp(_p: Platform, _o: WebAppOptions): WebApp {
+export function createWebApp(p: Platform, o: WebAppOptions): WebApp {
+  const client = new AuthyClient({ baseUrl: o.verifyBaseUrl, apiKey: o.apiKey });
+  const sessions = new SessionStore(p.db.db, p.clock, p.config);
+  const attempts = new LoginAttempts(p.db.db, p.clock);
+  const streams = new Set<() => void>();
   const router = Router();
-  return { router, start: async () => {}, stop: async () => {} };
+  router.use(appRoutes({ p, client, sessions, attempts, apiKey: o.apiKey, streams }));
+  router.use(staticRoutes(p.logger));
+  // Errors of the routes above only (the verification service has its own handlers).
+  router.use(jsonErrorHandler(p.logger));
+  let sweeper: NodeJS.Timeout | undefined;
+  return {
+    router,
+    async start() {
+      await dummyHash();
+      const sweep = async () => {
+        try {
+          await sessions.sweep();
+          await attempts.sweep();
+          await p.db.db.deleteFrom('app_callback_nonces').where('seen_at', '<', p.clock.now() - 15 * 60 * 1000).execute();
+        } catch (err) {
+          p.logger.warn({ err }, 'web app sweep failed');
+        }
+      };
+      sweeper = setInterval(() => void sweep(), 10 * 60 * 1000);
+      sweeper.unref();
+    },
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+      for (const close of [...streams]) close();
+    },
+  };
 }

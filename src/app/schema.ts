@@ -1,3 +1,64 @@
-/** Tables owned by the web app (issue 4). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface AppTables {}
+import type { Generated } from 'kysely';
+
+/** Tables owned by the web app (issue 4). Timestamps are milliseconds; booleans INTEGER 0/1. */
+export interface AppTables {
+  app_users: {
+    id: Generated<number>;
+    /** Lower-cased, unique. */
+    email: string;
+    full_name: string;
+    /** argon2id PHC string. */
+    password_hash: string;
+    /** Dialling code without "+", e.g. "1". */
+    country_code: string;
+    /** ISO 3166 alpha-2 region the phone was validated for. */
+    region: string;
+    /** National significant number (digits only) as sent to the service. */
+    phone: string;
+    /** The user's id at the verification service; null until registration succeeded. */
+    authy_id: number | null;
+    /** When the user confirmed a third-party TOTP app with a first code. */
+    totp_app_confirmed_at: number | null;
+    created_at: number;
+  };
+  app_sessions: {
+    /** SHA-256 (hex) of the 32-byte cookie token; the token itself is never stored. */
+    token_hash: string;
+    user_id: number;
+    /** 'half' = password ok, second factor pending; 'full' = logged in. */
+    state: 'half' | 'full';
+    /** The login attempt a half session belongs to. */
+    login_attempt_id: string | null;
+    created_at: number;
+    last_seen_at: number;
+    /** Absolute end of life (created_at + SESSION_ABSOLUTE_SECONDS). */
+    expires_at: number;
+  };
+  app_login_attempts: {
+    /** 128-bit random, hex (also the event-bus channel suffix and the OneTouch hidden detail). */
+    id: string;
+    user_id: number;
+    /** 'open' until completed ('done') or killed by too many wrong codes ('dead'). */
+    state: 'open' | 'done' | 'dead';
+    /** OneTouch request of this attempt (unique), its matching number and expiry. */
+    approval_uuid: string | null;
+    approval_number: string | null;
+    approval_status: 'pending' | 'approved' | 'denied' | 'expired' | null;
+    approval_expires_at: number | null;
+    /** JSON of the details shown on the device (non-secret). */
+    approval_details: string | null;
+    /** Codes tried so far (reserved before each check, so a burst cannot exceed the budget). */
+    code_tries: number;
+    last_sms_at: number | null;
+    created_at: number;
+    /** The attempt (and its half session) dies after this. */
+    expires_at: number;
+  };
+  app_callback_nonces: {
+    /** X-Authy-Signature-Nonce (a Unix time in seconds). */
+    nonce: string;
+    /** SHA-256 of the signature: two genuine callbacks may share a second, never a signature. */
+    signature_hash: string;
+    seen_at: number;
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * The web app's typed client for the verification service: the Authy-compatible API
+ * (`/protected/json`, `/onetouch/json`) and the app side of the device API (`/v1/users`).
+ * Every failure becomes a {@link VerifyServiceError}; nothing here logs.
+ */
+
+export class VerifyServiceError extends Error {
+  override name = 'VerifyServiceError';
+  constructor(
+    /** HTTP status of the answer, 0 when the service could not be reached. */
+    readonly status: number,
+    /** Authy `error_code` ("60050") or device-API `code` ("NOT_FOUND"); "UNREACHABLE" on network errors. */
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface ApprovalRequestInput {
+  message: string;
+  details: Record<string, string>;
+  hiddenDetails: Record<string, string>;
+  secondsToExpire: number;
+  numberMatching: boolean;
+}
+
+export interface ApprovalStatus {
+  uuid: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+}
+
+export interface Activation {
+  token: string;
+  link: string;
+  qrCode: string;
+  expiresAt: number;
+}
+
+export interface DeviceInfo {
+  id: string;
+  name: string;
+  createdAt: number;
+  lastSeenAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface SmsResult {
+  /** True when the service chose not to send (an authenticator is enrolled and force was false). */
+  ignored: boolean;
+  /** Masked phone number as the service shows it. */
+  cellphone: string | null;
+}
+
+export interface TokenCheck {
+  /** Which factor the service says it matched, when it tells ('totp' | 'sms'). */
+  kind: 'totp' | 'sms' | null;
+}
+
+export interface AuthyClientOptions {
+  baseUrl: () => string;
+  apiKey: string;
+  /** Per-request timeout in milliseconds (default 10 000). */
+  timeoutMs?: number;
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null);
+
+export class AuthyClient {
+  constructor(private readonly o: AuthyClientOptions) {}
+
+  /** POST /protected/json/users/new → the user's authy id (same phone again → same id). */
+  async registerUser(u: { email: string; cellphone: string; countryCode: string }): Promise<number> {
+    const body = await this.call('POST', '/protected/json/users/new', {
+      user: { email: u.email, cellphone: u.cellphone, country_code: u.countryCode },
+    });
+    const id = isObject(body.user) ? num(body.user.id) : null;
+    if (id === null) throw this.malformed('users/new');
+    return id;
+  }
+
+  /** GET /protected/json/sms/{id}; `force` sends even when the user has an authenticator. */
+  async requestSms(authyId: number, force: boolean): Promise<SmsResult> {
+    const body = await this.call('GET', `/protected/json/sms/${authyId}${force ? '?force=true' : ''}`);
+    return { ignored: body.ignored === true || body.ignored === 'true', cellphone: str(body.cellphone) };
+  }
+
+  /**
+   * GET /protected/json/verify/{token}/{id}. Resolves when the code is valid; an invalid code
+   * rejects with code "60020", a reused one with "60019".
+   */
+  async verifyToken(authyId: number, token: string): Promise<TokenCheck> {
+    if (!/^\d{6,10}$/.test(token)) throw new VerifyServiceError(401, '60020', 'Token is invalid');
+    const body = await this.call('GET', `/protected/json/verify/${token}/${authyId}`);
+    if (body.token !== 'is valid') throw this.malformed('verify');
+    const via = str(body.via) ?? str(body.kind) ?? str(isObject(body.device) ? body.device.kind : null);
+    return { kind: via === 'sms' ? 'sms' : via === 'totp' || via === 'authenticator' ? 'totp' : null };
+  }
+
+  /** POST /onetouch/json/users/{id}/approval_requests → uuid and, with number matching, the number. */
+  async createApprovalRequest(authyId: number, r: ApprovalRequestInput): Promise<{ uuid: string; number: string | null }> {
+    const body = await this.call('POST', `/onetouch/json/users/${authyId}/approval_requests`, {
+      message: r.message,
+      details: r.details,
+      hidden_details: r.hiddenDetails,
+      seconds_to_expire: r.secondsToExpire,
+      number_matching: r.numberMatching,
+    });
+    const ar = isObject(body.approval_request) ? body.approval_request : undefined;
+    const uuid = str(ar?.uuid);
+    if (!uuid) throw this.malformed('approval_requests');
+    const n = str(body.number) ?? str(ar?.number);
+    return { uuid, number: n };
+  }
+
+  /** GET /onetouch/json/approval_requests/{uuid}. */
+  async approvalStatus(uuid: string): Promise<ApprovalStatus> {
+    const body = await this.call('GET', `/onetouch/json/approval_requests/${encodeURIComponent(uuid)}`);
+    const ar = isObject(body.approval_request) ? body.approval_request : undefined;
+    const status = str(ar?.status);
+    if (status !== 'pending' && status !== 'approved' && status !== 'denied' && status !== 'expired') throw this.malformed('approval status');
+    return { uuid, status };
+  }
+
+  /** POST /v1/users/{id}/activations → a single-use activation link and its QR code. */
+  async createActivation(authyId: number, name?: string): Promise<Activation> {
+    const body = await this.call('POST', `/v1/users/${authyId}/activations`, name ? { name } : {});
+    const a = isObject(body.activation) ? body.activation : undefined;
+    const link = str(a?.link);
+    const qr = str(a?.qr_code);
+    if (!a || !link || !qr) throw this.malformed('activations');
+    return { token: str(a.token) ?? '', link, qrCode: qr, expiresAt: num(a.expires_at) ?? 0 };
+  }
+
+  /** GET /v1/users/{id}/devices. */
+  async listDevices(authyId: number): Promise<DeviceInfo[]> {
+    const body = await this.call('GET', `/v1/users/${authyId}/devices`);
+    if (!Array.isArray(body.devices)) throw this.malformed('devices');
+    return body.devices.filter(isObject).map((d) => ({
+      id: str(d.id) ?? '',
+      name: str(d.name) ?? '',
+      createdAt: num(d.created_at) ?? 0,
+      lastSeenAt: num(d.last_seen_at),
+      revokedAt: num(d.revoked_at),
+    }));
+  }
+
+  /** DELETE /v1/users/{id}/devices/{deviceId}. */
+  async revokeDevice(authyId: number, deviceId: string): Promise<void> {
+    await this.call('DELETE', `/v1/users/${authyId}/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  /** POST /protected/json/users/{id}/secret → `otpauth://` URI and its QR code (for other TOTP apps). */
+  async createTotpSecret(authyId: number, label: string): Promise<{ uri: string; qrCode: string }> {
+    const body = await this.call('POST', `/protected/json/users/${authyId}/secret`, { label, qr_size: 300 });
+    const qr = str(body.qr_code);
+    const uri = Object.values(body).find((v): v is string => typeof v === 'string' && v.startsWith('otpauth://'));
+    if (!qr || !uri) throw this.malformed('secret');
+    return { uri, qrCode: qr };
+  }
+
+  private malformed(what: string): VerifyServiceError {
+    return new VerifyServiceError(502, 'MALFORMED_ANSWER', `Unexpected answer from the verification service (${what})`);
+  }
+
+  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, json?: Json): Promise<Json> {
+    const url = `${this.o.baseUrl().replace(/\/+$/, '')}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: {
+          'X-Authy-API-Key': this.o.apiKey,
+          accept: 'application/json',
+          ...(json ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(json ? { body: JSON.stringify(json) } : {}),
+        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
+      });
+    } catch (cause) {
+      throw new VerifyServiceError(0, 'UNREACHABLE', 'The verification service could not be reached', { cause });
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : {};
+    } catch {
+      body = undefined;
+    }
+    if (!isObject(body)) throw new VerifyServiceError(res.status >= 400 ? res.status : 502, 'MALFORMED_ANSWER', `Non-JSON answer from the verification service (${res.status})`);
+    const failed = res.status >= 400 || body.success === false;
+    if (failed) {
+      const code = str(body.error_code) ?? str(body.code) ?? `HTTP_${res.status}`;
+      const message = str(body.message) ?? (isObject(body.errors) ? str(body.errors.message) : null) ?? 'Request failed';
+      throw new VerifyServiceError(res.status >= 400 ? res.status : 400, code, message);
+    }
+    return body;
+  }
+}

@@ -1,0 +1,499 @@
+import express, { Router, type Request, type Response } from 'express';
+import type { Platform } from '../platform/context.js';
+import { randomToken, sha256Hex } from '../platform/crypto.js';
+import { HttpError } from '../platform/errors.js';
+import { AuditType, type AuditEvent } from '../platform/audit.js';
+import { verifyCallbackSignature } from '../platform/authy-signature.js';
+import { AuthyClient, VerifyServiceError } from './authy-client.js';
+import { loadSession, requireFullSession, requireHalfSession, requireJsonAndOrigin } from './guards.js';
+import { attemptChannel, LoginAttempts, SMS_COOL_DOWN_MS, type LoginAttempt } from './login-attempts.js';
+import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
+import { cookiePolicy, SessionStore, type Session } from './sessions.js';
+import { shortBrowserName } from './user-agent.js';
+import { activationSchema, codeSchema, deviceIdSchema, loginSchema, parseBody, signupSchema } from './validation.js';
+
+/** OneTouch requests for a login expire after this (AUTHY-API.md: 120 s for Twofold's app). */
+const APPROVAL_SECONDS = 120;
+/** Callback nonces are Unix seconds; older (or further in the future) than this are refused. */
+const CALLBACK_NONCE_WINDOW_SECONDS = 300;
+
+export interface AppRoutesDeps {
+  p: Platform;
+  client: AuthyClient;
+  sessions: SessionStore;
+  attempts: LoginAttempts;
+  apiKey: string;
+  /** Open SSE streams, closed on stop. */
+  streams: Set<() => void>;
+}
+
+const userRef = (id: number) => `app-user:${id}`;
+
+function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string } | undefined;
+  return err?.code === '23505' || (typeof err?.code === 'string' && err.code.startsWith('SQLITE_CONSTRAINT'));
+}
+
+/** Map a verification-service failure to what the browser may see (the cause is logged). */
+function fromService(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (e instanceof VerifyServiceError) {
+    if (e.status === 429) return new HttpError(429, 'RATE_LIMITED', 'Too many requests; please wait a moment', { reason: `service ${e.code}`, headers: { 'Retry-After': '60' }, details: { retry_after: 60 } });
+    if (e.status === 0 || e.status >= 500) return new HttpError(503, 'SERVICE_UNAVAILABLE', 'The verification service is unavailable; please try again', { reason: `service ${e.code}: ${e.message}` });
+    return new HttpError(502, 'SERVICE_REFUSED', 'The verification service refused the request', { reason: `service ${e.status} ${e.code}: ${e.message}` });
+  }
+  throw e;
+}
+
+export function appRoutes(d: AppRoutesDeps): Router {
+  const { p, client, sessions, attempts } = d;
+  const { config, clock, audit, logger } = p;
+  const db = p.db.db;
+  const r = Router();
+  const json = express.json({ limit: '16kb', type: () => true });
+  const csrf = requireJsonAndOrigin(config);
+  const mutate = [csrf, json];
+  const cookieName = cookiePolicy(config).name;
+  r.use(['/user', '/session', '/authy'], loadSession(sessions, cookieName));
+
+  const loginIpShort = p.limits.create({ name: 'app:login:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+  const loginIpLong = p.limits.create({ name: 'app:login:ip:day', points: config.LOGIN_PER_IP_LIMIT * 3, durationSeconds: 86_400, blockSeconds: 86_400 });
+  const loginAcctShort = p.limits.create({ name: 'app:login:acct', points: config.LOGIN_PER_ACCOUNT_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+  const loginAcctLong = p.limits.create({ name: 'app:login:acct:day', points: config.LOGIN_PER_ACCOUNT_LIMIT * 3, durationSeconds: 86_400, blockSeconds: 86_400 });
+  const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
+  const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+
+  const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) =>
+    audit.record({ ...e, ip: ipOf(req), userAgent: req.get('user-agent') ?? null }).catch((err: unknown) => logger.error({ err }, 'audit write failed'));
+
+  const tooMany = (retryAfterSeconds: number, reason: string) =>
+    new HttpError(429, 'RATE_LIMITED', 'Too many attempts; please wait before trying again', {
+      reason,
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      details: { retry_after: retryAfterSeconds },
+    });
+
+  /**
+   * Growing delays: a short window (15 min) and, once that has been exceeded a few times, a day.
+   * Counted before the password is checked, so a concurrent burst cannot slip past the limit.
+   */
+  async function consumeLimits(pairs: [ReturnType<typeof p.limits.create>, string][], reason: string) {
+    for (const [limiter, key] of pairs) {
+      const res = await limiter.consume(key);
+      if (!res.allowed) throw tooMany(res.retryAfterSeconds, reason);
+    }
+  }
+
+  const getUser = (id: number) => db.selectFrom('app_users').selectAll().where('id', '=', id).executeTakeFirst();
+
+  /** The half session's live attempt, or 401 (and the session is ended) when it is over. */
+  async function liveAttempt(req: Request, res: Response): Promise<{ s: Session; a: LoginAttempt }> {
+    const s = req.appSession!;
+    const a = await attempts.get(s.loginAttemptId!);
+    if (!attempts.isLive(a) || a.user_id !== s.userId) {
+      await sessions.delete(s.tokenHash);
+      sessions.clearCookie(res);
+      throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    }
+    return { s, a };
+  }
+
+  async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push'): Promise<void> {
+    const token = await sessions.promote(s);
+    if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+    sessions.setCookie(res, token);
+    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
+    await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
+    res.json({ state: 'logged_in' });
+  }
+
+  async function sendSms(req: Request, a: LoginAttempt, authyId: number): Promise<void> {
+    await client.requestSms(authyId, true);
+    await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(a.user_id), detail: { kind: 'sms' } });
+  }
+
+  // Signup. A duplicate email answers exactly like a successful signup (201, the same body and a
+  // session cookie), in about the same time, but creates and sends nothing: the cookie it sets
+  // is a random token no session row matches, so the browser simply finds itself logged out.
+  // That way signup cannot be used to learn which emails have accounts. The real owner sees a
+  // `signup` failure (duplicate_email) in their event list.
+  let registrationMs = 40;
+  r.post('/user', ...mutate, async (req, res) => {
+    const v = parseBody(signupSchema, req.body);
+    await consumeLimits([[signupIp, ipOf(req)]], 'signup per ip');
+    const passwordHash = await hashPassword(v.password);
+    const now = clock.now();
+    let id: number | undefined;
+    try {
+      const row = await db
+        .insertInto('app_users')
+        .values({
+          email: v.email,
+          full_name: v.fullName,
+          password_hash: passwordHash,
+          country_code: v.parsedPhone.countryCode,
+          region: v.parsedPhone.region,
+          phone: v.parsedPhone.nationalNumber,
+          authy_id: null,
+          totp_app_confirmed_at: null,
+          created_at: now,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      id = row.id;
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+    }
+    const t0 = performance.now();
+    if (id === undefined) {
+      const existing = await db.selectFrom('app_users').select('id').where('email', '=', v.email).executeTakeFirst();
+      if (existing) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(existing.id), detail: { reason: 'duplicate_email' } });
+      // Both paths hashed the password; pad for what the new-account path spends on
+      // registration (a moving average of it).
+      const wait = registrationMs - (performance.now() - t0);
+      if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
+      sessions.setCookie(res, randomToken(32));
+      res.status(201).json({ state: 'logged_in' });
+      return;
+    }
+    let authyId: number;
+    try {
+      authyId = await client.registerUser({ email: v.email, cellphone: v.parsedPhone.nationalNumber, countryCode: v.parsedPhone.countryCode });
+    } catch (e) {
+      await db.deleteFrom('app_users').where('id', '=', id).execute();
+      if (e instanceof VerifyServiceError && e.status === 400) {
+        throw new HttpError(400, 'VALIDATION', 'phone: is not a valid phone number for this country', { details: { fields: { phone: 'is not a valid phone number for this country' } }, reason: `service ${e.code}` });
+      }
+      throw fromService(e);
+    }
+    await db.updateTable('app_users').set({ authy_id: authyId }).where('id', '=', id).execute();
+    const token = await sessions.create(id, 'full', null);
+    registrationMs = registrationMs * 0.8 + (performance.now() - t0) * 0.2;
+    sessions.setCookie(res, token);
+    await record(req, { type: AuditType.SIGNUP, outcome: 'success', userRef: userRef(id) });
+    await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(id), detail: { kind: 'signup' } });
+    res.status(201).json({ state: 'logged_in' });
+  });
+
+  // Password step.
+  r.post('/session', ...mutate, async (req, res) => {
+    const v = parseBody(loginSchema, req.body);
+    const ip = ipOf(req);
+    await consumeLimits(
+      [
+        [loginIpShort, ip],
+        [loginIpLong, ip],
+      ],
+      'login per ip',
+    );
+    await consumeLimits(
+      [
+        [loginAcctShort, v.email],
+        [loginAcctLong, v.email],
+      ],
+      'login per account',
+    );
+    const user = await db.selectFrom('app_users').selectAll().where('email', '=', v.email).executeTakeFirst();
+    // Unknown emails are verified against a dummy hash: same work, same answer.
+    const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), v.password);
+    if (!user || !ok || user.authy_id === null) {
+      if (user) await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id) });
+      throw new HttpError(401, 'INVALID_CREDENTIALS', 'Email or password is incorrect', { reason: user ? 'wrong password' : 'unknown email' });
+    }
+    await loginAcctShort.reset(v.email);
+    // Rotation: whatever session the browser had ends here.
+    if (req.appSession) await sessions.delete(req.appSession.tokenHash);
+    const attempt = await attempts.create(user.id);
+    const token = await sessions.create(user.id, 'half', attempt.id);
+    sessions.setCookie(res, token);
+    await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
+
+    const details = { Email: user.email, Browser: shortBrowserName(req.get('user-agent')), IP: ip };
+    try {
+      const approval = await client.createApprovalRequest(user.authy_id, {
+        message: `Request to log in to ${config.APP_NAME}`,
+        details,
+        hiddenDetails: { login_attempt: attempt.id },
+        secondsToExpire: APPROVAL_SECONDS,
+        numberMatching: true,
+      });
+      const expiresAt = clock.now() + APPROVAL_SECONDS * 1000;
+      await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details });
+      await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(user.id), detail: { kind: 'push' } });
+      res.json({ state: 'approve', number: approval.number, details, expires_at: expiresAt });
+      return;
+    } catch (e) {
+      if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) throw fromService(e);
+      // No OneTouch device (404 60050) or push refused for now: fall back to a code by SMS.
+      logger.info({ code: e.code, status: e.status }, 'no approval request; falling back to sms');
+    }
+    const cool = await attempts.startSmsCoolDown(attempt.id);
+    try {
+      await sendSms(req, attempt, user.authy_id);
+      res.json({ state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 });
+    } catch (e) {
+      if (cool === true) await attempts.clearSmsCoolDown(attempt.id, clock.now());
+      const err = fromService(e);
+      logger.info({ code: err.code }, 'sms not sent at login');
+      // The user can still use an authenticator app's code.
+      res.json({ state: 'code', via: 'app', message: 'We could not send a text message right now. Use a code from your authenticator app, or try "Resend" shortly.' });
+    }
+  });
+
+  // Status of this attempt's approval: JSON, or Server-Sent Events with Accept: text/event-stream.
+  // The stream never sets cookies (headers are long gone when the approval arrives): when it says
+  // "approved" the SPA calls POST /session/complete, which checks the approval in the database and
+  // rotates the session token.
+  r.get('/authy/status', requireHalfSession, async (req, res) => {
+    const { a } = await liveAttempt(req, res);
+    if (!a.approval_status) throw new HttpError(409, 'NO_APPROVAL', 'This login uses a code, not an approval');
+    const view = (x: LoginAttempt) => ({ status: attempts.approvalState(x), expires_at: x.approval_expires_at, number: x.approval_number });
+    if (!(req.get('accept') ?? '').includes('text/event-stream')) {
+      res.setHeader('Cache-Control', 'no-store');
+      res.json(view(a));
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.write('retry: 3000\n\n');
+    let last = '';
+    let closed = false;
+    const send = (x: LoginAttempt) => {
+      const v = view(x);
+      const data = JSON.stringify(v);
+      if (data !== last) {
+        last = data;
+        res.write(`event: status\ndata: ${data}\n\n`);
+      }
+      if (v.status !== 'pending') close();
+    };
+    const refresh = async () => {
+      if (closed) return;
+      try {
+        const x = await attempts.get(a.id);
+        if (x && !closed) send(x);
+      } catch (err) {
+        logger.error({ err }, 'status refresh failed');
+      }
+    };
+    // Subscribe before the first read so an answer between the two is not missed.
+    const unsubscribe = p.bus.subscribe(attemptChannel(a.id), () => void refresh());
+    const ping = setInterval(() => res.write(': ping\n\n'), 20_000);
+    const untilExpiry = (a.approval_expires_at ?? clock.now()) - clock.now();
+    const expiry = setTimeout(() => void refresh(), Math.max(0, untilExpiry) + 250);
+    function close() {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      clearInterval(ping);
+      clearTimeout(expiry);
+      d.streams.delete(close);
+      res.end();
+    }
+    d.streams.add(close);
+    req.on('close', close);
+    await refresh();
+  });
+
+  // Approved on the device: exchange the half session for a full one (new token).
+  r.post('/session/complete', ...mutate, requireHalfSession, async (req, res) => {
+    const { s, a } = await liveAttempt(req, res);
+    if (!(await attempts.complete(a.id, s.userId, true))) {
+      throw new HttpError(409, 'NOT_APPROVED', 'This login has not been approved');
+    }
+    await finishLogin(req, res, s, 'push');
+  });
+
+  // The OneTouch callback from the verification service. Unauthenticated: the signature is the
+  // credential, so no CSRF check, and every refusal is the same 401.
+  r.post('/authy/callback', express.json({ limit: '64kb', type: () => true }), async (req, res) => {
+    const nonce = req.get('x-authy-signature-nonce') ?? '';
+    const signature = req.get('x-authy-signature') ?? '';
+    const refuse = (reason: string) => new HttpError(401, 'BAD_SIGNATURE', 'Invalid signature', { reason });
+    if (!/^\d{1,12}$/.test(nonce) || !signature || signature.length > 200) throw refuse('missing or malformed headers');
+    if (Math.abs(clock.now() / 1000 - Number(nonce)) > CALLBACK_NONCE_WINDOW_SECONDS) throw refuse('stale nonce');
+    const body: unknown = req.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw refuse('body not an object');
+    const url = `${config.PUBLIC_URL}/authy/callback`;
+    if (!verifyCallbackSignature({ apiKey: d.apiKey, nonce, method: 'POST', url, body, signature })) throw refuse('signature mismatch');
+    try {
+      await db.insertInto('app_callback_nonces').values({ nonce, signature_hash: sha256Hex(signature), seen_at: clock.now() }).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw refuse('replayed nonce');
+      throw e;
+    }
+    const b = body as Record<string, unknown>;
+    const uuid = typeof b.uuid === 'string' ? b.uuid : '';
+    const status = b.status;
+    const tx = (b.approval_request as { transaction?: { hidden_details?: unknown } } | undefined)?.transaction;
+    const hidden = tx?.hidden_details as Record<string, unknown> | undefined;
+    const attemptId = typeof hidden?.login_attempt === 'string' ? hidden.login_attempt : '';
+    if (!uuid || (status !== 'approved' && status !== 'denied') || !/^[0-9a-f]{32}$/.test(attemptId)) {
+      throw new HttpError(400, 'VALIDATION', 'Callback body is not an approval status', { reason: 'callback shape' });
+    }
+    const a = await attempts.get(attemptId);
+    const user = a ? await getUser(a.user_id) : undefined;
+    if (!a || !user || a.approval_uuid !== uuid || (b.authy_id !== undefined && Number(b.authy_id) !== user.authy_id)) {
+      throw new HttpError(404, 'NOT_FOUND', 'No such login attempt', { reason: 'callback for unknown attempt' });
+    }
+    const changed = await attempts.recordAnswer(a.id, uuid, status);
+    if (changed) {
+      await audit.record({ type: AuditType.APPROVAL_ANSWERED, outcome: status === 'approved' ? 'success' : 'failure', userRef: userRef(a.user_id), detail: { status } });
+      if (status === 'denied') await audit.record({ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(a.user_id), detail: { kind: 'push', reason: 'denied' } });
+      await p.bus.publish(attemptChannel(a.id), { status });
+    }
+    res.json({ ok: true, recorded: changed });
+  });
+
+  // A code from an authenticator (the Twofold one or any TOTP app) or from an SMS.
+  r.post('/session/verify', ...mutate, requireHalfSession, async (req, res) => {
+    const v = parseBody(codeSchema, req.body);
+    const { s, a } = await liveAttempt(req, res);
+    const user = await getUser(s.userId);
+    if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    const max = config.OTP_MAX_ATTEMPTS;
+    const tries = await attempts.reserveCodeTry(a.id, max);
+    if (tries === undefined) {
+      await attempts.kill(a.id);
+      await sessions.delete(s.tokenHash);
+      sessions.clearCookie(res);
+      throw new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
+    }
+    let kind: 'totp' | 'sms';
+    try {
+      const r = await client.verifyToken(user.authy_id, v.code);
+      kind = r.kind ?? (a.last_sms_at !== null ? 'sms' : 'totp');
+    } catch (e) {
+      if (e instanceof VerifyServiceError && (e.code === '60020' || e.code === '60019' || e.status === 401)) {
+        await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(user.id), detail: { kind: a.last_sms_at !== null ? 'sms' : 'totp', reason: e.code === '60019' ? 'reused' : 'invalid' } });
+        const left = max - tries;
+        if (left <= 0) {
+          await attempts.kill(a.id);
+          await sessions.delete(s.tokenHash);
+          sessions.clearCookie(res);
+          throw new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
+        }
+        const message = e.code === '60019' ? 'That code was already used. Wait for the next one.' : 'That code is not right. Check it and try again.';
+        throw new HttpError(400, 'CODE_INVALID', message, { details: { attempts_left: left } });
+      }
+      await attempts.refundCodeTry(a.id);
+      throw fromService(e);
+    }
+    if (!(await attempts.complete(a.id, s.userId, false))) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+    await finishLogin(req, res, s, kind);
+  });
+
+  // Another SMS, at most one per SMS_COOL_DOWN_MS per attempt.
+  r.post('/session/resend', ...mutate, requireHalfSession, async (req, res) => {
+    const { s, a } = await liveAttempt(req, res);
+    const user = await getUser(s.userId);
+    if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    const cool = await attempts.startSmsCoolDown(a.id);
+    if (cool !== true) {
+      throw new HttpError(429, 'COOL_DOWN', `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
+        headers: { 'Retry-After': String(cool.retryAfterSeconds) },
+        details: { retry_after: cool.retryAfterSeconds },
+      });
+    }
+    const at = clock.now();
+    try {
+      await sendSms(req, a, user.authy_id);
+    } catch (e) {
+      await attempts.clearSmsCoolDown(a.id, at);
+      throw fromService(e);
+    }
+    res.json({ sent: true, via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 });
+  });
+
+  r.delete('/session', ...mutate, async (req, res) => {
+    const s = req.appSession;
+    if (!s) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    await sessions.delete(s.tokenHash);
+    sessions.clearCookie(res);
+    await record(req, { type: AuditType.LOGOUT, outcome: 'success', userRef: userRef(s.userId), detail: { state: s.state } });
+    res.json({ state: 'logged_out' });
+  });
+
+  // ---- The user's page ----
+  const currentUser = async (req: Request) => {
+    const u = await getUser(req.appSession!.userId);
+    if (!u?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    return { ...u, authy_id: u.authy_id };
+  };
+
+  r.get('/user', requireFullSession, async (req, res) => {
+    const u = await currentUser(req);
+    let devices: { id: string; name: string; created_at: number; last_seen_at: number | null }[] = [];
+    let devicesError: string | undefined;
+    try {
+      devices = (await client.listDevices(u.authy_id))
+        .filter((x) => x.revokedAt === null)
+        .map((x) => ({ id: x.id, name: x.name, created_at: x.createdAt, last_seen_at: x.lastSeenAt }));
+    } catch (e) {
+      devicesError = fromService(e).message;
+    }
+    const events = (await audit.forUser(userRef(u.id), 20)).map((e) => ({ id: e.id, at: e.at, type: e.type, outcome: e.outcome, ip: e.ip, detail: e.detail }));
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({
+      user: {
+        id: u.id,
+        fullName: u.full_name,
+        email: u.email,
+        countryCode: u.country_code,
+        region: u.region,
+        phone: u.phone,
+        totpAppConfirmed: u.totp_app_confirmed_at !== null,
+      },
+      devices,
+      ...(devicesError ? { devices_error: devicesError } : {}),
+      events,
+    });
+  });
+
+  r.post('/user/authenticators', ...mutate, requireFullSession, async (req, res) => {
+    const v = parseBody(activationSchema, req.body);
+    const u = await currentUser(req);
+    const act = await client.createActivation(u.authy_id, v.name).catch((e: unknown) => Promise.reject(fromService(e)));
+    await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'info', userRef: userRef(u.id), detail: { step: 'link_created' } });
+    res.status(201).json({ activation: { link: act.link, qr_code: act.qrCode, expires_at: act.expiresAt } });
+  });
+
+  r.delete('/user/authenticators/:id', ...mutate, requireFullSession, async (req, res) => {
+    const id = deviceIdSchema.safeParse(req.params.id);
+    if (!id.success) throw new HttpError(400, 'VALIDATION', 'id: is not a device id');
+    const u = await currentUser(req);
+    try {
+      await client.revokeDevice(u.authy_id, id.data);
+    } catch (e) {
+      if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, 'NOT_FOUND', 'No such authenticator');
+      throw fromService(e);
+    }
+    await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { device: id.data } });
+    res.json({ revoked: id.data });
+  });
+
+  r.post('/user/totp-app', ...mutate, requireFullSession, async (req, res) => {
+    const u = await currentUser(req);
+    const s = await client.createTotpSecret(u.authy_id, u.email).catch((e: unknown) => Promise.reject(fromService(e)));
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(201).json({ uri: s.uri, qr_code: s.qrCode });
+  });
+
+  r.post('/user/totp-app/confirm', ...mutate, requireFullSession, async (req, res) => {
+    const v = parseBody(codeSchema, req.body);
+    const u = await currentUser(req);
+    const lim = await totpConfirm.consume(String(u.id));
+    if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'totp confirm');
+    try {
+      await client.verifyToken(u.authy_id, v.code);
+    } catch (e) {
+      if (e instanceof VerifyServiceError && e.status === 401) throw new HttpError(400, 'CODE_INVALID', 'That code is not right. Check the app and try again.');
+      throw fromService(e);
+    }
+    await db.updateTable('app_users').set({ totp_app_confirmed_at: clock.now() }).where('id', '=', u.id).execute();
+    await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
+    res.json({ confirmed: true });
+  });
+
+  return r;
+}

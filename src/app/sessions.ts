@@ -1,0 +1,134 @@
+import type { Request, Response } from 'express';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../platform/clock.js';
+import type { Config } from '../platform/config.js';
+import { randomToken, sha256Hex } from '../platform/crypto.js';
+import type { Database } from '../platform/schema.js';
+
+export interface Session {
+  tokenHash: string;
+  userId: number;
+  state: 'half' | 'full';
+  loginAttemptId: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Cookie name and attributes: `__Host-` prefix and Secure in production or behind https. */
+export function cookiePolicy(config: Config): { name: string; secure: boolean } {
+  const secure = config.production || config.PUBLIC_URL.startsWith('https:');
+  return { name: secure ? '__Host-twofold' : 'twofold', secure };
+}
+
+/** The session token from the Cookie header, or undefined. */
+export function readSessionCookie(req: Request, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    if (part.slice(0, i).trim() !== name) continue;
+    const v = part.slice(i + 1).trim();
+    // Tokens are 43 base64url characters; anything else cannot be ours.
+    return /^[A-Za-z0-9_-]{43}$/.test(v) ? v : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Server-side sessions: random 32-byte tokens, only their SHA-256 stored. Idle and absolute
+ * timeouts are checked on every read. Rotation deletes the old row and inserts a new one, so an
+ * old token stops working at once.
+ */
+export class SessionStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+    private readonly config: Config,
+  ) {}
+
+  /** Create a session; returns the cookie token (shown once, never stored). */
+  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, trx: Kysely<Database> = this.db): Promise<string> {
+    const token = randomToken(32);
+    const now = this.clock.now();
+    await trx
+      .insertInto('app_sessions')
+      .values({
+        token_hash: sha256Hex(token),
+        user_id: userId,
+        state,
+        login_attempt_id: loginAttemptId,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + this.config.SESSION_ABSOLUTE_SECONDS * 1000,
+      })
+      .execute();
+    return token;
+  }
+
+  /** The live session for `token`, touching its idle timer; expired rows are deleted. */
+  async find(token: string): Promise<Session | undefined> {
+    const tokenHash = sha256Hex(token);
+    const row = await this.db.selectFrom('app_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    if (!row) return undefined;
+    const now = this.clock.now();
+    if (now >= row.expires_at || now - row.last_seen_at >= this.config.SESSION_IDLE_SECONDS * 1000) {
+      await this.delete(tokenHash);
+      return undefined;
+    }
+    // Touch at most every few seconds: idle timeouts are minutes long.
+    if (now - row.last_seen_at > 5000) {
+      await this.db.updateTable('app_sessions').set({ last_seen_at: now }).where('token_hash', '=', tokenHash).execute();
+    }
+    return {
+      tokenHash,
+      userId: row.user_id,
+      state: row.state,
+      loginAttemptId: row.login_attempt_id,
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+    };
+  }
+
+  async delete(tokenHash: string, trx: Kysely<Database> = this.db): Promise<number> {
+    const r = await trx.deleteFrom('app_sessions').where('token_hash', '=', tokenHash).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /**
+   * Replace a half session by a full one in one transaction. The delete is the "once" guard:
+   * when two requests race, only the one that deleted the row gets a new token.
+   */
+  async promote(old: Session): Promise<string | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const deleted = await trx
+        .deleteFrom('app_sessions')
+        .where('token_hash', '=', old.tokenHash)
+        .where('state', '=', 'half')
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) !== 1) return undefined;
+      return this.create(old.userId, 'full', null, trx);
+    });
+  }
+
+  setCookie(res: Response, token: string): void {
+    const { name, secure } = cookiePolicy(this.config);
+    res.cookie(name, token, {
+      httpOnly: true,
+      sameSite: 'lax',
+      path: '/',
+      secure,
+      maxAge: this.config.SESSION_ABSOLUTE_SECONDS * 1000,
+    });
+  }
+
+  clearCookie(res: Response): void {
+    const { name, secure } = cookiePolicy(this.config);
+    res.clearCookie(name, { httpOnly: true, sameSite: 'lax', path: '/', secure });
+  }
+
+  /** Remove sessions past their absolute end (called periodically). */
+  async sweep(): Promise<void> {
+    await this.db.deleteFrom('app_sessions').where('expires_at', '<=', this.clock.now()).execute();
+  }
+}

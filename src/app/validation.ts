@@ -1,0 +1,90 @@
+import { getCountries, getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { z } from 'zod';
+import { HttpError } from '../platform/errors.js';
+import { passwordProblem, PASSWORD_MAX_LENGTH } from './passwords.js';
+
+const COUNTRIES = new Set<string>(getCountries());
+
+/** Parse `body` with `schema`, or throw 400 VALIDATION with a message per field. */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const r = schema.safeParse(body ?? {});
+  if (r.success) return r.data;
+  const fields: Record<string, string> = {};
+  for (const issue of r.error.issues) {
+    const key = String(issue.path[0] ?? '_');
+    fields[key] ??= issue.message;
+  }
+  const first = Object.entries(fields)[0];
+  throw new HttpError(400, 'VALIDATION', first ? `${first[0]}: ${first[1]}` : 'Invalid request', { details: { fields } });
+}
+
+const text = (max: number) => z.string({ error: 'must be a string' }).max(max, `must be at most ${max} characters`);
+
+export const emailSchema = text(254)
+  .trim()
+  .toLowerCase()
+  .pipe(z.email({ error: 'must be an email address' }));
+
+export const loginSchema = z.object({
+  email: emailSchema,
+  password: text(PASSWORD_MAX_LENGTH).min(1, 'is required'),
+});
+
+export const codeSchema = z.object({
+  code: text(32)
+    .transform((v) => v.replace(/[\s-]/g, ''))
+    .pipe(z.string().regex(/^\d{6,10}$/, 'must be 6 to 10 digits')),
+});
+
+export interface PhoneChoice {
+  /** Dialling code without "+". */
+  countryCode: string;
+  region: string;
+  /** National significant number, digits only. */
+  nationalNumber: string;
+  e164: string;
+}
+
+/**
+ * Validate a phone for a country. `country` is an ISO 3166 alpha-2 code ("US") or a dialling code
+ * ("1", "+44"); an ISO code disambiguates shared dialling codes (+1 is US, CA and more).
+ */
+export function parsePhone(country: string, phone: string): PhoneChoice | null {
+  const c = country.trim().toUpperCase();
+  let parsed;
+  if (COUNTRIES.has(c)) {
+    parsed = parsePhoneNumberFromString(phone, c as CountryCode);
+    if (parsed && parsed.countryCallingCode !== getCountryCallingCode(c as CountryCode)) return null;
+  } else if (/^\+?\d{1,4}$/.test(c)) {
+    parsed = parsePhoneNumberFromString(phone, { defaultCallingCode: c.replace('+', '') });
+    if (parsed && parsed.countryCallingCode !== c.replace('+', '')) return null;
+  } else {
+    return null;
+  }
+  if (!parsed?.isValid()) return null;
+  return {
+    countryCode: parsed.countryCallingCode,
+    region: parsed.country ?? '',
+    nationalNumber: parsed.nationalNumber,
+    e164: parsed.number,
+  };
+}
+
+export const signupSchema = z
+  .object({
+    fullName: text(100).trim().min(1, 'is required'),
+    email: emailSchema,
+    password: text(PASSWORD_MAX_LENGTH),
+    countryCode: z.union([text(8), z.number().int().min(1).max(9999).transform(String)], { error: 'must be a country' }),
+    phone: text(32).trim().min(1, 'is required'),
+  })
+  .superRefine((v, ctx) => {
+    const problem = passwordProblem(v.password);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
+    if (!parsePhone(v.countryCode, v.phone)) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'is not a valid phone number for this country' });
+  })
+  .transform((v) => ({ ...v, parsedPhone: parsePhone(v.countryCode, v.phone)! }));
+
+export const activationSchema = z.object({ name: text(64).trim().min(1).optional() });
+
+export const deviceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
