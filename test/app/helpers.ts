@@ -1,0 +1,156 @@
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+
+/** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
+export class Browser {
+  cookie: string | undefined;
+  constructor(
+    readonly base: string,
+    readonly userAgent = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36',
+  ) {}
+
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+    const res = await fetch(this.base + path, {
+      method,
+      headers: {
+        'user-agent': this.userAgent,
+        ...(method === 'GET' ? {} : { origin: this.base, 'content-type': 'application/json' }),
+        ...(this.cookie ? { cookie: this.cookie } : {}),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const set = res.headers.getSetCookie();
+    for (const c of set) {
+      const [pair] = c.split(';');
+      const [name, value] = pair!.split('=');
+      if (name === 'twofold' || name === '__Host-twofold') this.cookie = value ? `${name}=${value}` : undefined;
+    }
+    const text = await res.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      parsed = { raw: text };
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+  get(path: string, headers?: Record<string, string>) {
+    return this.request('GET', path, undefined, headers);
+  }
+  post(path: string, body: unknown = {}, headers?: Record<string, string>) {
+    return this.request('POST', path, body, headers);
+  }
+  del(path: string, body: unknown = {}) {
+    return this.request('DELETE', path, body);
+  }
+}
+
+let counter = 0;
+/** A fresh, valid signup (US numbers in the 201-555-01xx range). */
+export function newUser(over: Partial<Record<string, string>> = {}) {
+  counter++;
+  const tag = randomBytes(4).toString('hex');
+  return {
+    fullName: 'Ada Lovelace',
+    email: `ada.${tag}@example.com`,
+    password: `correct horse ${tag}`,
+    countryCode: 'US',
+    phone: `201555${String(1000 + ((counter * 37 + parseInt(tag.slice(0, 4), 16)) % 9000)).padStart(4, '0')}`,
+    ...over,
+  };
+}
+
+/** The newest SMS code sent to anyone (or to `to`) in the dev outbox. */
+export async function latestSmsCode(base: string, to?: string): Promise<{ code: string; count: number }> {
+  const res = await fetch(`${base}/dev/sms.json${to ? `?to=${encodeURIComponent(to)}` : ''}`);
+  const { messages } = (await res.json()) as { messages: { body: string; to: string }[] };
+  const m = messages[0];
+  const code = m?.body.match(/\b(\d{6,10})\b/)?.[1];
+  if (!code) throw new Error('no SMS code in the outbox');
+  return { code, count: messages.length };
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const keys = Object.keys(v as object).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export interface PendingApproval {
+  uuid: string;
+  message: string;
+  details: Record<string, string>;
+  number_matching: boolean;
+}
+
+/** An authenticator speaking docs/device-api.md with node:crypto (P-256, P1363 signatures). */
+export class TestDevice {
+  private constructor(
+    readonly base: string,
+    readonly id: string,
+    private readonly key: KeyObject,
+    readonly totpSecret: string,
+  ) {}
+
+  static async activate(base: string, link: string): Promise<TestDevice> {
+    const token = decodeURIComponent(link.split('#activate=')[1] ?? '');
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = publicKey.export({ format: 'jwk' });
+    const res = await fetch(`${base}/v1/devices/activate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, name: 'Test phone', public_key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } }),
+    });
+    const body = (await res.json()) as { device: { id: string }; totp: { secret: string } };
+    if (res.status !== 201) throw new Error(`activation failed: ${res.status} ${JSON.stringify(body)}`);
+    return new TestDevice(base, body.device.id, privateKey, body.totp.secret);
+  }
+
+  private async signed(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const raw = body === undefined ? '' : JSON.stringify(body);
+    const ts = String(Math.floor(Date.now() / 1000));
+    const nonce = randomBytes(16).toString('base64url');
+    const hash = raw ? createHash('sha256').update(raw).digest('hex') : '';
+    const data = `twofold-device-v1\n${method}\n${path}\n${hash}\n${ts}\n${nonce}`;
+    const sig = sign('sha256', Buffer.from(data), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    const res = await fetch(this.base + path, {
+      method,
+      headers: {
+        'X-Twofold-Device': this.id,
+        'X-Twofold-Timestamp': ts,
+        'X-Twofold-Nonce': nonce,
+        'X-Twofold-Signature': sig,
+        ...(raw ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(raw ? { body: raw } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  async pending(): Promise<PendingApproval[]> {
+    const r = await this.signed('GET', `/v1/devices/${this.id}/approval_requests`);
+    if (r.status !== 200) throw new Error(`pending failed: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.approval_requests as PendingApproval[];
+  }
+
+  async answer(req: PendingApproval, decision: 'approve' | 'deny', number: string | null) {
+    const detailsHash = createHash('sha256').update(canonical({ message: req.message, details: req.details })).digest('hex');
+    const data = `twofold-approval-v1\n${req.uuid}\n${decision}\n${number ?? ''}\n${detailsHash}`;
+    const signature = sign('sha256', Buffer.from(data), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    return this.signed('POST', `/v1/devices/${this.id}/approval_requests/${req.uuid}/response`, { decision, number, details_hash: detailsHash, signature });
+  }
+}
+
+/** Wait until `fn` returns a truthy value (polling, for test set-up only). */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
