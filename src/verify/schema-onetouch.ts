@@ -1,3 +1,75 @@
-/** Tables for approval requests and devices (issue 3). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface OneTouchTables {}
+import type { Generated } from 'kysely';
+
+/** Tables for approval requests, devices and callbacks (issue 3). Timestamps are ms since the epoch. */
+export interface OneTouchTables {
+  approval_requests: {
+    seq: Generated<number>;
+    uuid: string;
+    app_id: number;
+    user_id: number;
+    message: string;
+    /** JSON object of strings. */
+    details: string;
+    /** JSON object of strings, never shown to devices. */
+    hidden_details: string;
+    /** JSON array of `{res,url}` or null. */
+    logos: string | null;
+    status: 'pending' | 'approved' | 'denied' | 'expired';
+    /** Two-digit matching number, null without number matching. */
+    number: string | null;
+    number_attempts: Generated<number>;
+    seconds_to_expire: number;
+    created_at: number;
+    updated_at: number;
+    /** Null = never expires. */
+    expires_at: number | null;
+    processed_at: number | null;
+    device_id: string | null;
+    device_signature: string | null;
+  };
+  devices: {
+    id: string;
+    user_id: number;
+    name: string;
+    /** JSON of the EC P-256 public JWK `{kty,crv,x,y}`. */
+    public_key: string;
+    created_at: number;
+    last_seen_at: number | null;
+    revoked_at: number | null;
+  };
+  device_activations: {
+    /** SHA-256 hex of the activation token. */
+    token_hash: string;
+    user_id: number;
+    name: string | null;
+    created_at: number;
+    expires_at: number;
+    consumed_at: number | null;
+    device_id: string | null;
+  };
+  device_nonces: {
+    device_id: string;
+    nonce: string;
+    seen_at: number;
+  };
+  callback_outbox: {
+    id: Generated<number>;
+    approval_uuid: string;
+    app_id: number;
+    url: string;
+    /** The JSON body exactly as it is sent. */
+    body: string;
+    attempts: Generated<number>;
+    created_at: number;
+    next_attempt_at: number;
+    lease_until: number | null;
+    delivered_at: number | null;
+    gave_up_at: number | null;
+    last_error: string | null;
+  };
+  app_signing_keys: {
+    app_id: number;
+    sealed_key: string;
+    updated_at: number;
+  };
+}

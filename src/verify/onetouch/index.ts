@@ -1,13 +1,62 @@
 import type { Platform } from '../../platform/context.js';
-import type { AppLookup } from '../authy-http.js';
+import { hashApiKey, type AppLookup } from '../authy-http.js';
 import type { OneTouchPart, TotpSecretStore } from '../ports.js';
+import { Approvals } from './approvals.js';
+import { CallbackWorker } from './callbacks.js';
+import { Devices } from './devices.js';
+import { authyOneTouchRouter } from './http-authy.js';
+import { deviceApiRouter } from './http-devices.js';
+import { storeAppSigningKey } from './signing-keys.js';
+import { DeviceStreams } from './stream.js';
 
-/** Stub, replaced by issue 3's implementation. */
-export function createOneTouch(_p: Platform, _deps: { totp: TotpSecretStore; appLookup: AppLookup }): OneTouchPart {
+export { storeAppSigningKey } from './signing-keys.js';
+
+/** Expiry sweep and nonce pruning run this often. */
+const MAINTENANCE_INTERVAL_MS = 5_000;
+
+/**
+ * OneTouch (push approvals) and authenticator devices: the Authy-compatible approval endpoints,
+ * the device API under /v1 and the callback outbox worker.
+ */
+export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLookup: AppLookup }): OneTouchPart {
+  const devices = new Devices(p, deps.totp);
+  const worker = new CallbackWorker(p);
+  const approvals = new Approvals(p, devices, () => worker.kick());
+  const streams = new DeviceStreams(p, approvals);
+  let maintenance: NodeJS.Timeout | undefined;
+
+  const maintain = async () => {
+    try {
+      await approvals.expireDue();
+      await devices.pruneNonces();
+    } catch (err) {
+      p.logger.warn({ err }, 'onetouch maintenance failed');
+    }
+  };
+
   return {
-    devices: { activeDevices: async () => [] },
-    mount: () => {},
-    start: async () => {},
-    stop: async () => {},
+    devices,
+    mount(router) {
+      router.use('/onetouch/json', authyOneTouchRouter(p, { appLookup: deps.appLookup, approvals, devices }));
+      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, devices, approvals, streams }));
+    },
+    async start() {
+      // The built-in app's key is known to this process: keep it sealed for callback signing.
+      const builtin = await p.db.db
+        .selectFrom('apps')
+        .select('id')
+        .where('builtin', '=', 1)
+        .where('api_key_hash', '=', hashApiKey(p.config.appApiKey))
+        .executeTakeFirst();
+      if (builtin) await storeAppSigningKey(p, builtin.id, p.config.appApiKey);
+      worker.start();
+      maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
+      maintenance.unref();
+    },
+    async stop() {
+      if (maintenance) clearInterval(maintenance);
+      streams.closeAll();
+      await worker.stop();
+    },
   };
 }

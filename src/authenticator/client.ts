@@ -1,0 +1,218 @@
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type JsonWebKey } from 'node:crypto';
+import * as OTPAuth from 'otpauth';
+import {
+  approvalSigningString,
+  bodyDigest,
+  DEVICE_HEADERS,
+  detailsHash,
+  requestSigningString,
+  type Decision,
+} from '../verify/onetouch/protocol.js';
+
+/** What an authenticator keeps between runs (the CLI stores it in a 0600 JSON file). */
+export interface DeviceState {
+  service_url: string;
+  device_id: string;
+  name: string;
+  /** EC P-256 private key as a JWK; never leaves the device. */
+  private_key: JsonWebKey;
+  user: { authy_id: number; email_hint: string };
+  totp: { secret: string; digits: number; period: number; algorithm: string; issuer: string; label: string };
+}
+
+/** A request as the service shows it to a device (docs/device-api.md `ApprovalForDevice`). */
+export interface ApprovalForDevice {
+  uuid: string;
+  seq: number;
+  message: string;
+  details: Record<string, string>;
+  logos: { res: string; url: string }[];
+  created_at: number;
+  expires_at: number | null;
+  number_matching: boolean;
+  app_name: string;
+}
+
+export type DeviceEvent =
+  | { type: 'approval_request'; id: string | undefined; request: ApprovalForDevice }
+  | { type: 'approval_request_closed'; uuid: string; status: string };
+
+export class DeviceApiError extends Error {
+  override name = 'DeviceApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Split an activation link `<service>/authenticator/#activate=<token>` into service URL and token. */
+export function parseActivationLink(link: string): { serviceUrl: string; token: string } {
+  const m = /#activate=([A-Za-z0-9_-]+)$/.exec(link.trim());
+  if (!m) throw new Error('not an activation link (expected …/authenticator/#activate=<token>)');
+  const url = new URL(link.trim());
+  const i = url.pathname.indexOf('/authenticator/');
+  const prefix = i >= 0 ? url.pathname.slice(0, i) : '';
+  return { serviceUrl: `${url.origin}${prefix}`, token: m[1]! };
+}
+
+async function errorOf(res: Response): Promise<DeviceApiError> {
+  let code = 'HTTP_' + res.status;
+  let message = res.statusText;
+  try {
+    const b = (await res.json()) as { code?: string; message?: string };
+    code = b.code ?? code;
+    message = b.message ?? message;
+  } catch {
+    /* not JSON */
+  }
+  return new DeviceApiError(res.status, code, message);
+}
+
+/** Generate a key pair on this device and redeem the activation link. */
+export async function activateDevice(link: string, o: { name: string; serviceUrl?: string }): Promise<DeviceState> {
+  const parsed = parseActivationLink(link);
+  const serviceUrl = (o.serviceUrl ?? parsed.serviceUrl).replace(/\/+$/, '');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pub = publicKey.export({ format: 'jwk' });
+  const res = await fetch(`${serviceUrl}/v1/devices/activate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: parsed.token, name: o.name, public_key: { kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y } }),
+  });
+  if (res.status !== 201) throw await errorOf(res);
+  const b = (await res.json()) as { device: { id: string; name: string }; user: DeviceState['user']; totp: DeviceState['totp'] };
+  return {
+    service_url: serviceUrl,
+    device_id: b.device.id,
+    name: b.device.name,
+    private_key: privateKey.export({ format: 'jwk' }),
+    user: b.user,
+    totp: b.totp,
+  };
+}
+
+/** The device side of the protocol: signed requests, the pending list, answers, events, codes. */
+export class DeviceClient {
+  private readonly key;
+
+  constructor(readonly state: DeviceState) {
+    this.key = createPrivateKey({ key: state.private_key, format: 'jwk' });
+  }
+
+  private sign(data: string): string {
+    return sign('sha256', Buffer.from(data, 'utf8'), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  }
+
+  /** The four signing headers for a request (exposed for tests that tamper with them). */
+  signedHeaders(method: string, path: string, body: string | undefined, o: { timestamp?: number; nonce?: string } = {}): Record<string, string> {
+    const timestamp = String(o.timestamp ?? Math.floor(Date.now() / 1000));
+    const nonce = o.nonce ?? randomBytes(18).toString('base64url');
+    const signature = this.sign(requestSigningString({ method, path, bodyDigest: bodyDigest(body), timestamp, nonce }));
+    return {
+      [DEVICE_HEADERS.device]: this.state.device_id,
+      [DEVICE_HEADERS.timestamp]: timestamp,
+      [DEVICE_HEADERS.nonce]: nonce,
+      [DEVICE_HEADERS.signature]: signature,
+    };
+  }
+
+  /** A signed request to `path` (relative to the service, e.g. `/v1/devices/<id>`). */
+  async request(method: string, path: string, body?: unknown, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const url = new URL(`${this.state.service_url}${path}`);
+    const headers: Record<string, string> = { ...this.signedHeaders(method, url.pathname + url.search, text), ...extra };
+    if (text !== undefined) headers['content-type'] = 'application/json';
+    return fetch(url, { method, headers, ...(text !== undefined ? { body: text } : {}), ...(signal ? { signal } : {}) });
+  }
+
+  private get base(): string {
+    return `/v1/devices/${this.state.device_id}`;
+  }
+
+  async describe(): Promise<{ device: { id: string; name: string }; totp: DeviceState['totp'] }> {
+    const res = await this.request('GET', this.base);
+    if (!res.ok) throw await errorOf(res);
+    return (await res.json()) as { device: { id: string; name: string }; totp: DeviceState['totp'] };
+  }
+
+  async pending(): Promise<ApprovalForDevice[]> {
+    const res = await this.request('GET', `${this.base}/approval_requests`);
+    if (!res.ok) throw await errorOf(res);
+    return ((await res.json()) as { approval_requests: ApprovalForDevice[] }).approval_requests;
+  }
+
+  /** The answer body for a request as displayed (message and details), signed. */
+  answerBody(uuid: string, decision: Decision, number: string | null, shown: { message: string; details: Record<string, string> }) {
+    const hash = detailsHash(shown.message, shown.details);
+    return {
+      decision,
+      number,
+      details_hash: hash,
+      signature: this.sign(approvalSigningString({ uuid, decision, number, detailsHash: hash })),
+    };
+  }
+
+  /** Answer a request the device displayed; resolves with the new status, throws DeviceApiError on refusal. */
+  async respond(uuid: string, decision: Decision, number: string | null, shown: { message: string; details: Record<string, string> }): Promise<string> {
+    const res = await this.request('POST', `${this.base}/approval_requests/${uuid}/response`, this.answerBody(uuid, decision, number, shown));
+    if (!res.ok) throw await errorOf(res);
+    return ((await res.json()) as { approval_request: { status: string } }).approval_request.status;
+  }
+
+  /**
+   * Read the event stream once (until it ends or `signal` aborts), calling `onEvent` for each
+   * event. Resolves with the last event id seen, for reconnecting with `Last-Event-ID`.
+   */
+  async streamEvents(o: { lastEventId?: string | undefined; signal?: AbortSignal; onEvent: (e: DeviceEvent) => void }): Promise<string | undefined> {
+    const res = await this.request('GET', `${this.base}/events`, undefined, o.lastEventId ? { 'last-event-id': o.lastEventId } : {}, o.signal);
+    if (!res.ok || !res.body) throw await errorOf(res);
+    let lastId = o.lastEventId;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const reader = res.body.getReader();
+    const onAbort = () => void reader.cancel().catch(() => {});
+    o.signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let sep: number;
+        while ((sep = buffer.search(/\r?\n\r?\n/)) >= 0) {
+          const block = buffer.slice(0, sep);
+          buffer = buffer.slice(sep).replace(/^\r?\n\r?\n/, '');
+          let event = 'message';
+          let id: string | undefined;
+          const data: string[] = [];
+          for (const line of block.split(/\r?\n/)) {
+            if (line.startsWith(':')) continue;
+            const i = line.indexOf(':');
+            const field = i < 0 ? line : line.slice(0, i);
+            const val = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+            if (field === 'event') event = val;
+            else if (field === 'data') data.push(val);
+            else if (field === 'id') id = val;
+          }
+          if (id !== undefined) lastId = id;
+          if (data.length === 0) continue;
+          const payload = JSON.parse(data.join('\n')) as Record<string, unknown>;
+          if (event === 'approval_request') o.onEvent({ type: 'approval_request', id, request: payload as unknown as ApprovalForDevice });
+          else if (event === 'approval_request_closed') o.onEvent({ type: 'approval_request_closed', uuid: String(payload['uuid']), status: String(payload['status']) });
+        }
+      }
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+    return lastId;
+  }
+
+  /** The current TOTP code (RFC 6238) from the seed received at activation. */
+  code(nowMs = Date.now()): { code: string; secondsLeft: number } {
+    const t = this.state.totp;
+    const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(t.secret), digits: t.digits, period: t.period, algorithm: t.algorithm });
+    return { code: totp.generate({ timestamp: nowMs }), secondsLeft: t.period - (Math.floor(nowMs / 1000) % t.period) };
+  }
+}

@@ -1,0 +1,196 @@
+import type { Selectable } from 'kysely';
+import { signCallback } from '../../platform/authy-signature.js';
+import type { Platform } from '../../platform/context.js';
+import type { OneTouchTables } from '../schema-onetouch.js';
+import { loadAppSigningKey } from './signing-keys.js';
+
+/** First retry after 1 s, doubling, at most an hour apart (at-least-once delivery). */
+export const RETRY_BASE_MS = 1000;
+export const RETRY_MAX_MS = 60 * 60 * 1000;
+/** After this long an undelivered callback is given up (and logged). */
+export const GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000;
+/** A claimed row is someone else's for this long; a crashed sender's claim then lapses. */
+export const LEASE_MS = 60 * 1000;
+export const SEND_TIMEOUT_MS = 10 * 1000;
+
+export function retryDelayMs(attempts: number): number {
+  return Math.min(RETRY_BASE_MS * 2 ** Math.max(0, Math.min(attempts - 1, 30)), RETRY_MAX_MS);
+}
+
+/** The app's callback URL: its registered one, or for the built-in app `<PUBLIC_URL>/authy/callback`. */
+export function callbackUrlFor(app: { callback_url: string | null; builtin: number }, publicUrl: string): string | null {
+  if (app.callback_url) return app.callback_url;
+  return app.builtin === 1 ? `${publicUrl}/authy/callback` : null;
+}
+
+type Row = Selectable<OneTouchTables['approval_requests']>;
+type OutboxRow = Selectable<OneTouchTables['callback_outbox']>;
+
+/** The callback body of AUTHY-API.md "The OneTouch callback" (times in Unix seconds). */
+export function buildCallbackBody(o: { row: Row; deviceId: string; signature: string; answeredAt: number }) {
+  const { row } = o;
+  const sec = (ms: number) => Math.floor(ms / 1000);
+  const status = row.status as 'approved' | 'denied';
+  return {
+    approval_request: {
+      expiration_timestamp: row.expires_at === null ? null : sec(row.expires_at),
+      logos: row.logos === null ? null : (JSON.parse(row.logos) as unknown[]),
+      transaction: {
+        created_at_time: sec(row.created_at),
+        customer_uuid: `app-${row.app_id}`,
+        details: JSON.parse(row.details) as Record<string, string>,
+        device_details: null,
+        device_geolocation: null,
+        device_signing_time: sec(o.answeredAt),
+        encrypted: false,
+        flagged: false,
+        hidden_details: JSON.parse(row.hidden_details) as Record<string, string>,
+        message: row.message,
+        reason: null,
+        requester_details: null,
+        status,
+        uuid: row.uuid,
+      },
+    },
+    authy_id: row.user_id,
+    callback_action: 'approval_request_status',
+    device_uuid: o.deviceId,
+    signature: o.signature,
+    status,
+    uuid: row.uuid,
+  };
+}
+
+/**
+ * Delivers the callback outbox: claims due rows with a lease (so two instances never send the
+ * same row at once), POSTs them signed, retries with backoff for a day. Runs on a timer and is
+ * kicked right after an answer commits.
+ */
+export class CallbackWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+
+  constructor(
+    private readonly p: Platform,
+    private readonly intervalMs = 500,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setInterval(() => this.kick(), this.intervalMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Run a delivery pass now (or right after the current one). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.deliverDue();
+      } catch (err) {
+        this.p.logger.error({ err }, 'callback delivery pass failed');
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** One pass: claim and send every due row (at most 50). Returns how many were delivered. */
+  async deliverDue(): Promise<number> {
+    const db = this.p.db.db;
+    const now = this.p.clock.now();
+    const due = await db
+      .selectFrom('callback_outbox')
+      .select('id')
+      .where('delivered_at', 'is', null)
+      .where('gave_up_at', 'is', null)
+      .where('next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+      .orderBy('next_attempt_at')
+      .limit(50)
+      .execute();
+    const claimed: OutboxRow[] = [];
+    for (const { id } of due) {
+      const row = await db
+        .updateTable('callback_outbox')
+        .set((eb) => ({ lease_until: now + LEASE_MS, attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', id)
+        .where('delivered_at', 'is', null)
+        .where('gave_up_at', 'is', null)
+        .where('next_attempt_at', '<=', now)
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+        .returningAll()
+        .executeTakeFirst();
+      if (row) claimed.push(row);
+    }
+    const results = await Promise.all(claimed.map((r) => this.send(r)));
+    return results.filter(Boolean).length;
+  }
+
+  private async send(row: OutboxRow): Promise<boolean> {
+    const db = this.p.db.db;
+    const { id, attempts } = row;
+    let error: string;
+    try {
+      const apiKey = await loadAppSigningKey(this.p, row.app_id);
+      if (!apiKey) throw new Error('no signing key stored for the app');
+      const body = JSON.parse(row.body) as unknown;
+      const nonce = String(Math.floor(this.p.clock.now() / 1000));
+      const signature = signCallback({ apiKey, nonce, method: 'POST', url: row.url, body });
+      const res = await fetch(row.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Twofold-Callback/1',
+          'x-authy-signature-nonce': nonce,
+          'x-authy-signature': signature,
+          'x-forwarded-proto': new URL(row.url).protocol.replace(':', ''),
+        },
+        body: row.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) {
+        await db.updateTable('callback_outbox').set({ delivered_at: this.p.clock.now(), lease_until: null, last_error: null }).where('id', '=', id).execute();
+        this.p.logger.info({ outbox_id: id, app_id: row.app_id, attempts }, 'callback delivered');
+        return true;
+      }
+      error = `HTTP ${res.status}`;
+    } catch (err) {
+      error = err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 200) : 'unknown error';
+    }
+    const now = this.p.clock.now();
+    if (now - row.created_at >= GIVE_UP_AFTER_MS) {
+      await db.updateTable('callback_outbox').set({ gave_up_at: now, lease_until: null, last_error: error }).where('id', '=', id).execute();
+      this.p.logger.error({ outbox_id: id, app_id: row.app_id, attempts, error }, 'callback given up after 24 hours');
+    } else {
+      await db
+        .updateTable('callback_outbox')
+        .set({ next_attempt_at: now + retryDelayMs(attempts), lease_until: null, last_error: error })
+        .where('id', '=', id)
+        .execute();
+      this.p.logger.warn({ outbox_id: id, app_id: row.app_id, attempts, error }, 'callback delivery failed, will retry');
+    }
+    return false;
+  }
+}

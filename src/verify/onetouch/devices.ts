@@ -1,0 +1,303 @@
+import { createPublicKey, randomUUID, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
+import QRCode from 'qrcode';
+import { z } from 'zod';
+import { AuditType } from '../../platform/audit.js';
+import type { Platform } from '../../platform/context.js';
+import { randomToken, sha256Hex } from '../../platform/crypto.js';
+import { HttpError } from '../../platform/errors.js';
+import type { ActiveDevice, DeviceDirectory, TotpParameters, TotpSecretStore } from '../ports.js';
+import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
+import { NONCE_PATTERN, requestSigningString } from './protocol.js';
+import { userChannel } from './approvals.js';
+
+/** Activation links are valid this long (docs/device-api.md). */
+export const ACTIVATION_TTL_MS = 10 * 60 * 1000;
+/** Signed requests are accepted within this distance of the server's clock. */
+export const TIMESTAMP_SKEW_MS = 60 * 1000;
+/** Nonces are remembered at least this long (the skew window both ways, doubled). */
+export const NONCE_RETENTION_MS = 10 * 60 * 1000;
+
+export interface Activation {
+  token: string;
+  link: string;
+  qr_code: string;
+  expires_at: number;
+}
+
+export interface AuthenticatedDevice {
+  id: string;
+  userId: number;
+  name: string;
+}
+
+export interface DeviceView {
+  id: string;
+  name: string;
+  created_at: number;
+  last_seen_at: number | null;
+  revoked_at: number | null;
+}
+
+export const publicJwkSchema = z
+  .object({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: z.string().regex(/^[A-Za-z0-9_-]{42,44}$/),
+    y: z.string().regex(/^[A-Za-z0-9_-]{42,44}$/),
+    d: z.undefined({ message: 'private keys are refused' }).optional(),
+  })
+  .passthrough();
+
+const activateSchema = z.object({
+  token: z.string().min(1).max(200),
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'control characters are not allowed'),
+  public_key: z.unknown(),
+});
+
+/** Parse an EC P-256 public JWK; throws 400 INVALID_PUBLIC_KEY for anything else. */
+export function parsePublicJwk(input: unknown): { jwk: JsonWebKey; key: KeyObject } {
+  const parsed = publicJwkSchema.safeParse(input);
+  const bad = new HttpError(400, DeviceApiCode.INVALID_PUBLIC_KEY, 'public_key must be an EC P-256 public JWK');
+  if (!parsed.success || 'd' in (input as object)) throw bad;
+  const jwk: JsonWebKey = { kty: 'EC', crv: 'P-256', x: parsed.data.x, y: parsed.data.y };
+  try {
+    const key = createPublicKey({ key: jwk, format: 'jwk' });
+    if (key.type !== 'public' || key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw bad;
+    return { jwk, key };
+  } catch {
+    throw bad;
+  }
+}
+
+/** `alice@example.com` → `a***@example.com`. */
+export function emailHint(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at < 1) return '***';
+  return `${email.slice(0, 1)}***${email.slice(at)}`;
+}
+
+export function totpView(t: TotpParameters) {
+  return { secret: t.secret, digits: t.digits, period: t.period, algorithm: t.algorithm, issuer: t.issuer, label: t.label };
+}
+
+/** Devices (authenticators): activation, the directory, signed-request authentication, revocation. */
+export class Devices implements DeviceDirectory {
+  private readonly keyCache = new Map<string, KeyObject>();
+
+  constructor(
+    private readonly p: Platform,
+    private readonly totp: TotpSecretStore,
+  ) {}
+
+  async activeDevices(userId: number): Promise<ActiveDevice[]> {
+    const rows = await this.p.db.db
+      .selectFrom('devices')
+      .select(['id', 'name', 'created_at'])
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at', 'asc')
+      .execute();
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
+  }
+
+  /** A single-use activation link for the user (the app checked the user is its own). */
+  async createActivation(userId: number, name: string | null): Promise<Activation> {
+    const token = randomToken(32);
+    const now = this.p.clock.now();
+    const expiresAt = now + ACTIVATION_TTL_MS;
+    await this.p.db.db
+      .insertInto('device_activations')
+      .values({ token_hash: sha256Hex(token), user_id: userId, name, created_at: now, expires_at: expiresAt, consumed_at: null, device_id: null })
+      .execute();
+    const link = `${this.p.config.PUBLIC_URL}/authenticator/#activate=${token}`;
+    const qr = await QRCode.toDataURL(link, { errorCorrectionLevel: 'M', margin: 2, width: 256 });
+    return { token, link, qr_code: qr, expires_at: expiresAt };
+  }
+
+  /** Redeem an activation token: one device per token even when redemptions race. */
+  async activate(body: unknown, ctx: { ip?: string | undefined; userAgent?: string | undefined }) {
+    const parsed = activateSchema.safeParse(body);
+    if (!parsed.success) {
+      const onlyKey = parsed.error.issues.every((i) => i.path[0] === 'public_key');
+      throw onlyKey ? new HttpError(400, DeviceApiCode.INVALID_PUBLIC_KEY, 'public_key must be an EC P-256 public JWK') : invalidRequest('token, name (1-64 chars) and public_key are required');
+    }
+    const { jwk } = parsePublicJwk(parsed.data.public_key);
+    const tokenHash = sha256Hex(parsed.data.token);
+    const now = this.p.clock.now();
+    const invalid = new HttpError(410, DeviceApiCode.ACTIVATION_INVALID, 'Activation link is invalid or expired');
+    const pending = await this.p.db.db
+      .selectFrom('device_activations')
+      .innerJoin('verify_users', 'verify_users.id', 'device_activations.user_id')
+      .select(['device_activations.user_id', 'verify_users.email'])
+      .where('token_hash', '=', tokenHash)
+      .where('consumed_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    if (!pending) throw invalid;
+    // The core seals the secret in its own statements; fetch it before our transaction.
+    const totp = await this.totp.getOrCreate(pending.user_id);
+    const deviceId = randomUUID();
+    const name = parsed.data.name;
+    const ok = await this.p.db.db.transaction().execute(async (trx) => {
+      // The conditional update is the single-use guarantee: of two concurrent redemptions
+      // exactly one changes the row.
+      const r = await trx
+        .updateTable('device_activations')
+        .set({ consumed_at: now, device_id: deviceId })
+        .where('token_hash', '=', tokenHash)
+        .where('consumed_at', 'is', null)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await trx
+        .insertInto('devices')
+        .values({ id: deviceId, user_id: pending.user_id, name, public_key: JSON.stringify(jwk), created_at: now, last_seen_at: now, revoked_at: null })
+        .execute();
+      await this.p.audit.record(
+        {
+          type: AuditType.DEVICE_ACTIVATED,
+          outcome: 'success',
+          userRef: `authy:${pending.user_id}`,
+          ip: ctx.ip ?? null,
+          userAgent: ctx.userAgent ?? null,
+          detail: { device_id: deviceId },
+        },
+        trx,
+      );
+      return true;
+    });
+    if (!ok) throw invalid;
+    return {
+      device: { id: deviceId, name },
+      user: { authy_id: pending.user_id, email_hint: emailHint(pending.email) },
+      totp: totpView(totp),
+      service_url: this.p.config.PUBLIC_URL,
+    };
+  }
+
+  async list(userId: number): Promise<DeviceView[]> {
+    return this.p.db.db
+      .selectFrom('devices')
+      .select(['id', 'name', 'created_at', 'last_seen_at', 'revoked_at'])
+      .where('user_id', '=', userId)
+      .orderBy('created_at', 'asc')
+      .execute();
+  }
+
+  async revoke(userId: number, deviceId: string, ctx: { ip?: string | undefined; userAgent?: string | undefined }) {
+    const now = this.p.clock.now();
+    const r = await this.p.db.db
+      .updateTable('devices')
+      .set({ revoked_at: now })
+      .where('id', '=', deviceId)
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    const row = await this.p.db.db
+      .selectFrom('devices')
+      .select(['id', 'revoked_at'])
+      .where('id', '=', deviceId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    if (!row) throw notFound('device not found for user');
+    if (Number(r.numUpdatedRows) === 1) {
+      this.keyCache.delete(deviceId);
+      await this.p.audit.record({
+        type: AuditType.DEVICE_REVOKED,
+        outcome: 'success',
+        userRef: `authy:${userId}`,
+        ip: ctx.ip ?? null,
+        userAgent: ctx.userAgent ?? null,
+        detail: { device_id: deviceId },
+      });
+      await this.p.bus.publish(userChannel(userId), { kind: 'device_revoked', device_id: deviceId }).catch((err: unknown) => {
+        this.p.logger.warn({ err }, 'device revocation notification failed');
+      });
+    }
+    return { device: { id: row.id, revoked_at: row.revoked_at } };
+  }
+
+  /** The device view plus its TOTP parameters (GET /v1/devices/{id}). */
+  async describe(device: AuthenticatedDevice) {
+    const user = await this.p.db.db.selectFrom('verify_users').select(['id', 'email']).where('id', '=', device.userId).executeTakeFirst();
+    if (!user) throw deviceAuthFailed('user gone');
+    const totp = await this.totp.getOrCreate(device.userId);
+    return {
+      device: { id: device.id, name: device.name },
+      user: { authy_id: user.id, email_hint: emailHint(user.email) },
+      totp: totpView(totp),
+      service_url: this.p.config.PUBLIC_URL,
+    };
+  }
+
+  /**
+   * Authenticate a signed device request (docs/device-api.md "Signed requests"). Every failure is
+   * the same 401 to the client; the reason goes to the log.
+   */
+  async authenticate(o: {
+    headers: { device?: string | undefined; timestamp?: string | undefined; nonce?: string | undefined; signature?: string | undefined };
+    method: string;
+    path: string;
+    bodyDigest: string;
+  }): Promise<AuthenticatedDevice> {
+    const { device: deviceId, timestamp, nonce, signature } = o.headers;
+    if (!deviceId || !timestamp || !nonce || !signature) throw deviceAuthFailed('missing header');
+    if (!/^[0-9a-f-]{36}$/.test(deviceId)) throw deviceAuthFailed('malformed device id');
+    if (!/^\d{1,12}$/.test(timestamp)) throw deviceAuthFailed('malformed timestamp');
+    if (!NONCE_PATTERN.test(nonce)) throw deviceAuthFailed('malformed nonce');
+    if (!/^[A-Za-z0-9_-]{80,90}$/.test(signature)) throw deviceAuthFailed('malformed signature');
+    const now = this.p.clock.now();
+    if (Math.abs(Number(timestamp) * 1000 - now) > TIMESTAMP_SKEW_MS) throw deviceAuthFailed('stale timestamp');
+    const row = await this.p.db.db
+      .selectFrom('devices')
+      .select(['id', 'user_id', 'name', 'public_key', 'revoked_at', 'last_seen_at'])
+      .where('id', '=', deviceId)
+      .executeTakeFirst();
+    if (!row) throw deviceAuthFailed('unknown device');
+    if (row.revoked_at !== null) throw deviceAuthFailed('revoked device');
+    const key = this.publicKey(row.id, row.public_key);
+    const sig = Buffer.from(signature, 'base64url');
+    if (sig.length !== 64) throw deviceAuthFailed('signature length');
+    const data = Buffer.from(requestSigningString({ method: o.method, path: o.path, bodyDigest: o.bodyDigest, timestamp, nonce }), 'utf8');
+    if (!verifySignature('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig)) throw deviceAuthFailed('bad signature');
+    // Only authenticated requests reach the nonce table, so nobody else can fill it. The
+    // primary key (device_id, nonce) refuses a replay even when both copies race.
+    const inserted = await this.p.db.db
+      .insertInto('device_nonces')
+      .values({ device_id: row.id, nonce, seen_at: now })
+      .onConflict((oc) => oc.columns(['device_id', 'nonce']).doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) !== 1) throw deviceAuthFailed('replayed nonce');
+    if (row.last_seen_at === null || now - row.last_seen_at > 30_000) {
+      await this.p.db.db.updateTable('devices').set({ last_seen_at: now }).where('id', '=', row.id).execute();
+    }
+    return { id: row.id, userId: row.user_id, name: row.name };
+  }
+
+  /** The device's public key, or undefined when the device is unknown. */
+  async publicKeyOf(deviceId: string): Promise<KeyObject | undefined> {
+    const row = await this.p.db.db.selectFrom('devices').select(['id', 'public_key']).where('id', '=', deviceId).executeTakeFirst();
+    return row ? this.publicKey(row.id, row.public_key) : undefined;
+  }
+
+  private publicKey(id: string, json: string): KeyObject {
+    let k = this.keyCache.get(id);
+    if (!k) {
+      k = createPublicKey({ key: JSON.parse(json) as JsonWebKey, format: 'jwk' });
+      if (this.keyCache.size > 10_000) this.keyCache.clear();
+      this.keyCache.set(id, k);
+    }
+    return k;
+  }
+
+  /** Forget nonces older than the retention window (timestamps outside ±60 s are refused anyway). */
+  async pruneNonces(): Promise<number> {
+    const r = await this.p.db.db.deleteFrom('device_nonces').where('seen_at', '<', this.p.clock.now() - NONCE_RETENTION_MS).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

@@ -1,0 +1,143 @@
+import express, { Router, type Request, type RequestHandler } from 'express';
+import { z } from 'zod';
+import type { Platform } from '../../platform/context.js';
+import { HttpError } from '../../platform/errors.js';
+import { jsonErrorHandler } from '../../platform/http.js';
+import { hashApiKey, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
+import { assertUuid, type Approvals } from './approvals.js';
+import type { AuthenticatedDevice, Devices } from './devices.js';
+import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
+import { bodyDigest, DEVICE_HEADERS } from './protocol.js';
+import type { DeviceStreams } from './stream.js';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    device?: AuthenticatedDevice;
+    deviceApiApp?: AuthenticatedApp;
+  }
+}
+
+const answerSchema = z.object({
+  decision: z.enum(['approve', 'deny']),
+  number: z
+    .string()
+    .regex(/^\d{2}$/)
+    .nullable()
+    .optional(),
+  details_hash: z.string().regex(/^[0-9a-f]{64}$/),
+  signature: z.string().regex(/^[A-Za-z0-9_-]{80,90}$/),
+});
+
+const activationRequestSchema = z.object({ name: z.string().trim().min(1).max(64).optional() }).strict();
+
+function parseJsonBody(raw: unknown): unknown {
+  if (!Buffer.isBuffer(raw) || raw.length === 0) throw invalidRequest('a JSON body is required');
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'MALFORMED_BODY', 'Request body is not valid JSON');
+  }
+}
+
+/** The device API (docs/device-api.md), mounted at `/v1`. */
+export function deviceApiRouter(
+  p: Platform,
+  deps: { appLookup: AppLookup; devices: Devices; approvals: Approvals; streams: DeviceStreams },
+): Router {
+  const router = Router();
+  const { devices, approvals } = deps;
+  const json = express.json({ limit: '16kb', type: () => true });
+  const raw = express.raw({ limit: '16kb', type: () => true });
+  const ctx = (req: Request) => ({ ip: req.ip, userAgent: req.get('user-agent') });
+
+  const requireApp: RequestHandler = async (req, _res, next) => {
+    const key = req.get('x-authy-api-key');
+    const app = key && key.length <= 200 ? await deps.appLookup(hashApiKey(key)) : undefined;
+    if (!app) throw new HttpError(401, DeviceApiCode.INVALID_API_KEY, 'Invalid API key', { reason: 'unknown or missing API key' });
+    req.deviceApiApp = app;
+    next();
+  };
+
+  const appUser = async (req: Request): Promise<number> => {
+    const id = String(req.params['authy_id']);
+    const user = /^[1-9]\d{0,14}$/.test(id)
+      ? await p.db.db.selectFrom('verify_users').select('id').where('id', '=', Number(id)).where('app_id', '=', req.deviceApiApp!.id).executeTakeFirst()
+      : undefined;
+    if (!user) throw notFound('unknown user for app');
+    return user.id;
+  };
+
+  const requireDevice: RequestHandler = async (req, _res, next) => {
+    const device = await devices.authenticate({
+      headers: {
+        device: req.get(DEVICE_HEADERS.device),
+        timestamp: req.get(DEVICE_HEADERS.timestamp),
+        nonce: req.get(DEVICE_HEADERS.nonce),
+        signature: req.get(DEVICE_HEADERS.signature),
+      },
+      method: req.method,
+      path: req.originalUrl,
+      bodyDigest: bodyDigest(Buffer.isBuffer(req.body) ? req.body : undefined),
+    });
+    // A device may only act on its own id.
+    if (req.params['id'] !== device.id) throw deviceAuthFailed('device id in path differs');
+    req.device = device;
+    next();
+  };
+
+  // App side (API key).
+  router.post('/users/:authy_id/activations', requireApp, json, async (req, res) => {
+    const userId = await appUser(req);
+    const body = activationRequestSchema.safeParse(req.body ?? {});
+    if (!body.success) throw invalidRequest('name must be a string of 1-64 characters');
+    const activation = await devices.createActivation(userId, body.data.name ?? null);
+    res.status(201).json({ activation });
+  });
+
+  router.get('/users/:authy_id/devices', requireApp, async (req, res) => {
+    const userId = await appUser(req);
+    res.json({ devices: await devices.list(userId) });
+  });
+
+  router.delete('/users/:authy_id/devices/:device_id', requireApp, async (req, res) => {
+    const userId = await appUser(req);
+    const deviceId = String(req.params['device_id']);
+    if (!/^[0-9a-f-]{36}$/.test(deviceId)) throw notFound('malformed device id');
+    res.json(await devices.revoke(userId, deviceId, ctx(req)));
+  });
+
+  // Device side.
+  router.post('/devices/activate', json, async (req, res) => {
+    res.status(201).json(await devices.activate(req.body, ctx(req)));
+  });
+
+  router.get('/devices/:id', raw, requireDevice, async (req, res) => {
+    res.json(await devices.describe(req.device!));
+  });
+
+  router.get('/devices/:id/approval_requests', raw, requireDevice, async (req, res) => {
+    res.json({ approval_requests: await approvals.pendingForUser(req.device!.userId) });
+  });
+
+  router.get('/devices/:id/events', raw, requireDevice, async (req, res) => {
+    await deps.streams.serve(req, res, req.device!);
+  });
+
+  router.post('/devices/:id/approval_requests/:uuid/response', raw, requireDevice, async (req, res) => {
+    const uuid = String(req.params['uuid']);
+    assertUuid(uuid);
+    const parsed = answerSchema.safeParse(parseJsonBody(req.body));
+    if (!parsed.success) throw invalidRequest('decision, number, details_hash and signature are required');
+    const b = parsed.data;
+    const result = await approvals.answer(
+      req.device!,
+      uuid,
+      { decision: b.decision, number: b.number ?? null, detailsHash: b.details_hash, signature: b.signature },
+      ctx(req),
+    );
+    res.json(result);
+  });
+
+  router.use(jsonErrorHandler(p.logger));
+  return router;
+}

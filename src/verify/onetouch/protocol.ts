@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The device protocol's byte-exact strings (docs/device-api.md), shared by the service and the
+ * CLI authenticator so both sides sign and verify the same bytes.
+ */
+
+export const DEVICE_HEADERS = {
+  device: 'x-twofold-device',
+  timestamp: 'x-twofold-timestamp',
+  nonce: 'x-twofold-nonce',
+  signature: 'x-twofold-signature',
+} as const;
+
+export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+
+/** Hex SHA-256 of the raw body, or "" when there is none. */
+export function bodyDigest(body: Buffer | string | undefined): string {
+  if (body === undefined || body.length === 0) return '';
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/** The string a device signs for every request it makes. */
+export function requestSigningString(o: { method: string; path: string; bodyDigest: string; timestamp: string; nonce: string }): string {
+  return ['twofold-device-v1', o.method.toUpperCase(), o.path, o.bodyDigest, o.timestamp, o.nonce].join('\n');
+}
+
+export type Decision = 'approve' | 'deny';
+
+/** The string a device signs when answering an approval request. */
+export function approvalSigningString(o: { uuid: string; decision: Decision; number: string | null; detailsHash: string }): string {
+  return ['twofold-approval-v1', o.uuid, o.decision, o.number ?? '', o.detailsHash].join('\n');
+}
+
+function compareCodePoints(a: string, b: string): number {
+  const x = Array.from(a);
+  const y = Array.from(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
+}
+
+/** JSON with object keys sorted by code point at every level and no spaces. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  entries.sort(([a], [b]) => compareCodePoints(a, b));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** Hex SHA-256 of the canonical JSON of `{ message, details }` as the device displayed them. */
+export function detailsHash(message: string, details: Record<string, string>): string {
+  return createHash('sha256').update(canonicalJson({ message, details }), 'utf8').digest('hex');
+}

@@ -1,0 +1,126 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { activateDevice, DeviceClient } from '../../src/authenticator/client.js';
+import { AppStore } from '../../src/verify/core/apps.js';
+import { storeAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
+import type { TestSystem } from '../helpers/system.js';
+import { registerUser } from '../verify/helpers.js';
+
+export { registerUser };
+
+/** A relying app registered like the core does it, with its signing key stored. */
+export async function createApp(ts: TestSystem, callbackUrl: string | null, name = 'Test App'): Promise<{ id: number; apiKey: string }> {
+  const p = ts.system.platform;
+  const { app, apiKey } = await new AppStore(p.db.db, p.clock).create({ name, callbackUrl });
+  await storeAppSigningKey(p, app.id, apiKey);
+  return { id: app.id, apiKey };
+}
+
+export async function activationLink(base: string, apiKey: string, userId: number): Promise<string> {
+  const r = await fetch(`${base}/v1/users/${userId}/activations`, {
+    method: 'POST',
+    headers: { 'x-authy-api-key': apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'phone' }),
+  });
+  if (r.status !== 201) throw new Error(`activation failed: ${r.status} ${await r.text()}`);
+  return ((await r.json()) as { activation: { link: string } }).activation.link;
+}
+
+/** A new user of the app with one activated device. */
+export async function userWithDevice(ts: TestSystem, apiKey: string): Promise<{ userId: number; device: DeviceClient }> {
+  const userId = await registerUser(ts.url, apiKey);
+  const link = await activationLink(ts.url, apiKey, userId);
+  const state = await activateDevice(link, { name: 'test device' });
+  return { userId, device: new DeviceClient(state) };
+}
+
+export interface ApprovalParams {
+  message?: string;
+  number_matching?: boolean;
+  seconds_to_expire?: number;
+  [k: string]: string | number | boolean | undefined;
+}
+
+/** POST /onetouch/json/users/{id}/approval_requests as a form. */
+export async function createApproval(base: string, apiKey: string, userId: number | string, params: ApprovalParams = {}) {
+  const form = new URLSearchParams();
+  const all = { message: 'Login requested', 'details[Email Address]': 'a@example.com', ...params };
+  for (const [k, v] of Object.entries(all)) if (v !== undefined) form.append(k, String(v));
+  const r = await fetch(`${base}/onetouch/json/users/${userId}/approval_requests`, {
+    method: 'POST',
+    headers: { 'x-authy-api-key': apiKey, 'content-type': 'application/x-www-form-urlencoded' },
+    body: form.toString(),
+  });
+  const text = await r.text();
+  return { status: r.status, text, body: JSON.parse(text) as Record<string, any> };
+}
+
+export async function approvalStatus(base: string, apiKey: string, uuid: string) {
+  const r = await fetch(`${base}/onetouch/json/approval_requests/${uuid}`, { headers: { 'x-authy-api-key': apiKey } });
+  return { status: r.status, body: (await r.json()) as Record<string, any> };
+}
+
+export interface ReceivedCallback {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  raw: string;
+  body: Record<string, unknown>;
+}
+
+/** A local HTTP server standing in for the relying app's callback endpoint. */
+export class CallbackReceiver {
+  readonly received: ReceivedCallback[] = [];
+  /** HTTP status to answer with (500 simulates an app that is down). */
+  status = 200;
+  private server: Server | undefined;
+  private waiters: (() => void)[] = [];
+  port = 0;
+
+  async start(port = 0): Promise<string> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        if (this.status >= 200 && this.status < 300) {
+          this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw, body: JSON.parse(raw) as Record<string, unknown> });
+          for (const w of this.waiters.splice(0)) w();
+        }
+        res.statusCode = this.status;
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', () => r()));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this.url;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/authy/callback`;
+  }
+
+  /** Resolves once `n` callbacks were accepted (or rejects after `ms`). */
+  async waitFor(n: number, ms = 10_000): Promise<ReceivedCallback[]> {
+    const deadline = Date.now() + ms;
+    while (this.received.length < n) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`expected ${n} callbacks, got ${this.received.length}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    return this.received;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
