@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type MigrationProvider } from 'kysely';
 import type { Db } from '../db.js';
 import type { Migration } from './helpers.js';
 import { migration as m001 } from './001-verify-core.js';
@@ -26,7 +26,18 @@ function provider(db: Db): MigrationProvider {
 
 /** Apply every pending migration; returns the names applied. Throws with the failing one's cause. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db: db.db as unknown as Kysely<unknown>, provider: provider(db) });
+  // Kysely looks for its migration tables in every schema unless told which one: with several
+  // PostgreSQL schemas in one database (parallel test runs), it would see another schema's tables
+  // and skip creating its own. Pin it to the connection's current schema.
+  const schema =
+    db.kind === 'postgres'
+      ? (await sql<{ s: string }>`select current_schema() as s`.execute(db.db)).rows[0]?.s
+      : undefined;
+  const migrator = new Migrator({
+    db: db.db as unknown as Kysely<unknown>,
+    provider: provider(db),
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
