@@ -27,7 +27,13 @@ export function parsePhone(cellphone: string | undefined, countryCodeInput: stri
   const countryCode = parseCountryCode(countryCodeInput);
   if (!countryCode || cellphone === undefined || cellphone.length > 40) return undefined;
   if (!/^[\d\s\-().+]+$/.test(cellphone)) return undefined;
-  const parsed = parsePhoneNumberFromString(cellphone, { defaultCallingCode: countryCode });
+  let parsed: ReturnType<typeof parsePhoneNumberFromString>;
+  try {
+    parsed = parsePhoneNumberFromString(cellphone, { defaultCallingCode: countryCode });
+  } catch {
+    // libphonenumber-js throws for calling codes it does not know.
+    return undefined;
+  }
   if (!parsed || !parsed.isValid() || parsed.countryCallingCode !== countryCode) return undefined;
   return { e164: parsed.number, countryCode, national: parsed.nationalNumber, region: parsed.country ?? '' };
 }
@@ -62,6 +68,11 @@ function group(s: string): string {
 
 /** Split an E.164 number back into country code and national number. */
 export function splitE164(e164: string): { countryCode: string; national: string } {
-  const p = parsePhoneNumberFromString(e164);
+  let p: ReturnType<typeof parsePhoneNumberFromString>;
+  try {
+    p = parsePhoneNumberFromString(e164);
+  } catch {
+    p = undefined;
+  }
   return p ? { countryCode: p.countryCallingCode, national: p.nationalNumber } : { countryCode: '', national: e164.replace(/^\+/, '') };
 }
