@@ -4,9 +4,18 @@ import { activateDevice, DeviceClient } from '../../src/authenticator/client.js'
 import { AppStore } from '../../src/verify/core/apps.js';
 import { storeAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
 import type { TestSystem } from '../helpers/system.js';
-import { registerUser } from '../verify/helpers.js';
+import { randomInt } from 'node:crypto';
+import { registerUser as registerWithPhone } from '../verify/helpers.js';
 
-export { registerUser };
+/** A valid, random US number (so users never collide: the same phone means the same user). */
+export function randomUsPhone(): string {
+  return `212-${randomInt(200, 1000)}-${String(randomInt(0, 10000)).padStart(4, '0')}`;
+}
+
+/** A new user of the app, registered through the Authy-compatible API. */
+export function registerUser(base: string, apiKey: string): Promise<number> {
+  return registerWithPhone(base, apiKey, randomUsPhone());
+}
 
 /** A relying app registered like the core does it, with its signing key stored. */
 export async function createApp(ts: TestSystem, callbackUrl: string | null, name = 'Test App'): Promise<{ id: number; apiKey: string }> {
@@ -124,3 +133,50 @@ export class CallbackReceiver {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Post an answer body (already signed or tampered) with request headers, optionally overridden. */
+export async function postAnswer(
+  base: string,
+  device: DeviceClient,
+  uuid: string,
+  body: unknown,
+  o: { timestamp?: number; nonce?: string; headers?: Record<string, string>; deviceId?: string } = {},
+): Promise<{ status: number; body: Record<string, any> }> {
+  const id = o.deviceId ?? device.state.device_id;
+  const path = `/v1/devices/${id}/approval_requests/${uuid}/response`;
+  const text = JSON.stringify(body);
+  const headers = { ...device.signedHeaders('POST', path, text, o), 'content-type': 'application/json', ...o.headers };
+  const r = await fetch(`${base}${path}`, { method: 'POST', headers, body: text });
+  return { status: r.status, body: (await r.json()) as Record<string, any> };
+}
+
+/** Collect a device's stream events until aborted. */
+export function collectEvents(device: DeviceClient, lastEventId?: string) {
+  const events: import('../../src/authenticator/client.js').DeviceEvent[] = [];
+  const controller = new AbortController();
+  let lastId: string | undefined;
+  const done = device
+    .streamEvents({ lastEventId, signal: controller.signal, onEvent: (e) => events.push(e) })
+    .then((id) => {
+      lastId = id;
+      return id;
+    });
+  return {
+    events,
+    done,
+    get lastId() {
+      return lastId;
+    },
+    async until(pred: () => boolean, ms = 10_000) {
+      const end = Date.now() + ms;
+      while (!pred()) {
+        if (Date.now() > end) throw new Error(`stream condition not met; events: ${JSON.stringify(events)}`);
+        await sleep(20);
+      }
+    },
+    async close() {
+      controller.abort();
+      return done.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,397 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeviceClient } from '../../src/authenticator/client.js';
+import { forEachDatabase } from '../helpers/databases.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import {
+  approvalStatus,
+  CallbackReceiver,
+  collectEvents,
+  createApp,
+  createApproval,
+  postAnswer,
+  registerUser,
+  sleep,
+  userWithDevice,
+} from './helpers.js';
+
+forEachDatabase((kind) => {
+  describe(`OneTouch approval requests (${kind})`, () => {
+    let ts: TestSystem;
+    const rx = new CallbackReceiver();
+    let app: { id: number; apiKey: string };
+
+    beforeAll(async () => {
+      ts = await startTestSystem({ db: kind });
+      await rx.start();
+      app = await createApp(ts, rx.url, `Approvals ${kind}`);
+    });
+    afterAll(async () => {
+      await ts.stop();
+      await rx.stop();
+    });
+
+    const statusOf = async (uuid: string) => (await approvalStatus(ts.url, app.apiKey, uuid)).body['approval_request']?.status as string;
+
+    describe('creation and status (Authy wire)', () => {
+      it('when a request is created then its status has every Authy field', async () => {
+        const { userId } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { seconds_to_expire: 300 });
+        expect(c.status).toBe(200);
+        expect(c.text).toMatch(/^\{"approval_request":\{"uuid":"[0-9a-f-]{36}"\},"success":true\}$/);
+        const uuid = c.body['approval_request'].uuid as string;
+        expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        const s = await approvalStatus(ts.url, app.apiKey, uuid);
+        expect(s.status).toBe(200);
+        const a = s.body['approval_request'];
+        expect(a).toMatchObject({ _app_name: `Approvals ${kind}`, _app_serial_id: app.id, _authy_id: userId, app_id: String(app.id), user_id: String(userId), uuid, status: 'pending', seconds_to_expire: 300, notified: true, processed_at: null });
+        expect(a._user_email).toMatch(/^[^@\s]+@[^@\s]+\.[a-z]+$/);
+        expect(typeof a._id).toBe('string');
+        expect(new Date(a.created_at).getTime()).toBeGreaterThan(0);
+        expect(new Date(a.updated_at).getTime()).toBeGreaterThan(0);
+      });
+
+      it('when number_matching is asked then a two-digit number comes back', async () => {
+        const { userId } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { number_matching: true });
+        expect(c.body['number']).toMatch(/^\d{2}$/);
+        expect(c.body['approval_request'].number).toBe(c.body['number']);
+      });
+
+      it.each([
+        ['message missing', { message: undefined }],
+        ['message empty', { message: '' }],
+        ['message of 145 characters', { message: 'x'.repeat(145) }],
+        ['message as an array', { message: undefined, 'message[]': 'a' }],
+        ['nested details', { 'details[a][b]': 'c' }],
+        ['seconds_to_expire negative', { seconds_to_expire: '-1' }],
+        ['seconds_to_expire not a number', { seconds_to_expire: 'soon' }],
+        ['seconds_to_expire fractional', { seconds_to_expire: '1.5' }],
+        ['seconds_to_expire too large', { seconds_to_expire: '999999999' }],
+        ['a logo without url', { 'logos[0][res]': 'default' }],
+        ['a logo with a bad res', { 'logos[0][res]': 'huge', 'logos[0][url]': 'https://x.test/a.png' }],
+      ])('when %s then 400 with error_code 60004', async (_name, params) => {
+        const { userId } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, params as Record<string, string>);
+        expect(c.status).toBe(400);
+        expect(c.body).toMatchObject({ success: false, error_code: '60004' });
+      });
+
+      it('when the message has 144 emoji then it is accepted (characters, not bytes)', async () => {
+        const { userId } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { message: '🔐'.repeat(144), 'logos[0][res]': 'default', 'logos[0][url]': 'https://x.test/a.png' });
+        expect(c.status).toBe(200);
+      });
+
+      it('when the JSON body is malformed then 400, never 500', async () => {
+        const { userId } = await userWithDevice(ts, app.apiKey);
+        const r = await fetch(`${ts.url}/onetouch/json/users/${userId}/approval_requests`, {
+          method: 'POST',
+          headers: { 'x-authy-api-key': app.apiKey, 'content-type': 'application/json' },
+          body: '{"message": ',
+        });
+        expect(r.status).toBe(400);
+        expect(((await r.json()) as { success: boolean }).success).toBe(false);
+      });
+
+      it('when the user is unknown or belongs to another app then 404 60026', async () => {
+        const other = await createApp(ts, null, 'Other');
+        const theirs = await registerUser(ts.url, other.apiKey);
+        for (const id of [String(theirs), '999999', 'abc', '-1']) {
+          const c = await createApproval(ts.url, app.apiKey, id);
+          expect(c.status).toBe(404);
+          expect(c.body).toMatchObject({ success: false, error_code: '60026', message: 'User not found.' });
+        }
+      });
+
+      it('when the user has no active authenticator then 404 60050 so the app falls back to codes', async () => {
+        const userId = await registerUser(ts.url, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId);
+        expect(c.status).toBe(404);
+        expect(c.text).toBe(
+          '{"message":"User doesn\'t have OneTouch enabled","success":false,"errors":{"message":"User doesn\'t have OneTouch enabled"},"error_code":"60050"}',
+        );
+      });
+
+      it('when another app asks for the status then 404 60049', async () => {
+        const { userId } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId);
+        const other = await createApp(ts, null, 'Nosy');
+        const s = await approvalStatus(ts.url, other.apiKey, c.body['approval_request'].uuid);
+        expect(s.status).toBe(404);
+        expect(s.body).toMatchObject({ success: false, error_code: '60049' });
+        expect((await approvalStatus(ts.url, app.apiKey, 'not-a-uuid')).status).toBe(404);
+        expect((await approvalStatus(ts.url, app.apiKey, '00000000-0000-4000-8000-000000000000')).status).toBe(404);
+      });
+
+      it('when the API key is wrong then 401 60001', async () => {
+        const c = await createApproval(ts.url, 'wrong-key-wrong-key', 1);
+        expect(c.status).toBe(401);
+        expect(c.body['error_code']).toBe('60001');
+      });
+    });
+
+    describe('push bombing', () => {
+      it('when a fourth request comes within 10 minutes then 429 and the device sees only three', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const stream = collectEvents(device);
+        for (let i = 0; i < 3; i++) expect((await createApproval(ts.url, app.apiKey, userId, { message: `req ${i}` })).status).toBe(200);
+        const fourth = await createApproval(ts.url, app.apiKey, userId, { message: 'req 3' });
+        expect(fourth.status).toBe(429);
+        expect(fourth.text).toBe(
+          '{"message":"Too many approval requests for this user, try again later","success":false,"errors":{"message":"Too many approval requests for this user, try again later"},"error_code":"60003"}',
+        );
+        await stream.until(() => stream.events.filter((e) => e.type === 'approval_request').length >= 3);
+        await sleep(300);
+        await stream.close();
+        expect(stream.events.filter((e) => e.type === 'approval_request')).toHaveLength(3);
+        expect(await device.pending()).toHaveLength(3);
+        const rows = await ts.system.platform.db.db.selectFrom('approval_requests').select('uuid').where('user_id', '=', userId).execute();
+        expect(rows).toHaveLength(3);
+      });
+
+      it('when ten requests race for one user then at most three are stored', async () => {
+        const { userId } = await userWithDevice(ts, app.apiKey);
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => createApproval(ts.url, app.apiKey, userId, { message: `race ${i}` })));
+        expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(3);
+        expect(results.filter((r) => r.status !== 200).every((r) => r.status === 429)).toBe(true);
+        const rows = await ts.system.platform.db.db.selectFrom('approval_requests').select('uuid').where('user_id', '=', userId).execute();
+        expect(rows.length).toBeLessThanOrEqual(3);
+      });
+    });
+
+    describe('answers that must be refused leave the request unchanged', () => {
+      const setup = async (params: Record<string, string | number | boolean> = {}) => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { number_matching: true, ...params });
+        const uuid = c.body['approval_request'].uuid as string;
+        const shown = (await device.pending()).find((r) => r.uuid === uuid)!;
+        return { userId, device, uuid, number: c.body['number'] as string, shown };
+      };
+      const otherNumber = (n: string) => String((Number(n) + 37) % 100).padStart(2, '0');
+
+      it('when the number is wrong then 403 and still pending', async () => {
+        const s = await setup();
+        const r = await postAnswer(ts.url, s.device, s.uuid, s.device.answerBody(s.uuid, 'approve', otherNumber(s.number), s.shown));
+        expect(r.status).toBe(403);
+        expect(r.body).toEqual({ code: 'APPROVAL_REFUSED', message: 'Approval refused' });
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it('when the number is missing then 403 and still pending', async () => {
+        const s = await setup();
+        const r = await postAnswer(ts.url, s.device, s.uuid, s.device.answerBody(s.uuid, 'approve', null, s.shown));
+        expect(r.status).toBe(403);
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it('when the answer is signed by another key then 403 and still pending', async () => {
+        const s = await setup();
+        const forger = new DeviceClient({ ...s.device.state, private_key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) });
+        const body = forger.answerBody(s.uuid, 'approve', s.number, s.shown);
+        const r = await postAnswer(ts.url, s.device, s.uuid, body);
+        expect(r.status).toBe(403);
+        expect(await statusOf(s.uuid)).toBe('pending');
+        // The whole request signed by the forger: refused before the body is read.
+        const r2 = await postAnswer(ts.url, forger, s.uuid, body);
+        expect(r2.status).toBe(401);
+        expect(r2.body).toEqual({ code: 'DEVICE_AUTH_FAILED', message: 'Device authentication failed' });
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it("when another user's device answers then 404 and still pending", async () => {
+        const s = await setup();
+        const mallory = await userWithDevice(ts, app.apiKey);
+        const r = await postAnswer(ts.url, mallory.device, s.uuid, mallory.device.answerBody(s.uuid, 'approve', s.number, s.shown));
+        expect(r.status).toBe(404);
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it('when a revoked device answers then 401 and still pending', async () => {
+        const s = await setup();
+        const del = await fetch(`${ts.url}/v1/users/${s.userId}/devices/${s.device.state.device_id}`, { method: 'DELETE', headers: { 'x-authy-api-key': app.apiKey } });
+        expect(del.status).toBe(200);
+        const r = await postAnswer(ts.url, s.device, s.uuid, s.device.answerBody(s.uuid, 'approve', s.number, s.shown));
+        expect(r.status).toBe(401);
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it('when a nonce is replayed then 401 and still pending', async () => {
+        const s = await setup();
+        const nonce = 'replayed-nonce-0123456789';
+        const path = `/v1/devices/${s.device.state.device_id}/approval_requests`;
+        const first = await fetch(`${ts.url}${path}`, { headers: s.device.signedHeaders('GET', path, undefined, { nonce }) });
+        expect(first.status).toBe(200);
+        const again = await fetch(`${ts.url}${path}`, { headers: s.device.signedHeaders('GET', path, undefined, { nonce }) });
+        expect(again.status).toBe(401);
+        const r = await postAnswer(ts.url, s.device, s.uuid, s.device.answerBody(s.uuid, 'approve', s.number, s.shown), { nonce });
+        expect(r.status).toBe(401);
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it('when the exact bytes of an answer are sent twice then the copy is refused', async () => {
+        const s = await setup();
+        const path = `/v1/devices/${s.device.state.device_id}/approval_requests/${s.uuid}/response`;
+        const text = JSON.stringify(s.device.answerBody(s.uuid, 'deny', null, s.shown));
+        const headers = { ...s.device.signedHeaders('POST', path, text), 'content-type': 'application/json' };
+        const [a, b] = await Promise.all([
+          fetch(`${ts.url}${path}`, { method: 'POST', headers, body: text }),
+          fetch(`${ts.url}${path}`, { method: 'POST', headers, body: text }),
+        ]);
+        expect([a.status, b.status].sort()).toEqual([200, 401]);
+        expect(await statusOf(s.uuid)).toBe('denied');
+      });
+
+      it('when the timestamp is stale then 401 and still pending', async () => {
+        const s = await setup();
+        const body = s.device.answerBody(s.uuid, 'approve', s.number, s.shown);
+        for (const offset of [-120, 120]) {
+          const r = await postAnswer(ts.url, s.device, s.uuid, body, { timestamp: Math.floor(Date.now() / 1000) + offset });
+          expect(r.status).toBe(401);
+        }
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it('when the details hash does not match what was requested then 403 and still pending', async () => {
+        const s = await setup();
+        const tampered = { message: s.shown.message, details: { ...s.shown.details, 'Email Address': 'attacker@example.com' } };
+        const r = await postAnswer(ts.url, s.device, s.uuid, s.device.answerBody(s.uuid, 'approve', s.number, tampered));
+        expect(r.status).toBe(403);
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+
+      it('when the request has expired then 409 and the status reads expired, with no callback', async () => {
+        const s = await setup({ seconds_to_expire: 1 });
+        const stream = collectEvents(s.device);
+        await sleep(1100);
+        const r = await postAnswer(ts.url, s.device, s.uuid, s.device.answerBody(s.uuid, 'approve', s.number, s.shown));
+        expect(r.status).toBe(409);
+        expect(r.body['code']).toBe('APPROVAL_NOT_PENDING');
+        expect(await statusOf(s.uuid)).toBe('expired');
+        await stream.until(() => stream.events.some((e) => e.type === 'approval_request_closed' && e.uuid === s.uuid));
+        await stream.close();
+        const outbox = await ts.system.platform.db.db.selectFrom('callback_outbox').select('id').where('approval_uuid', '=', s.uuid).execute();
+        expect(outbox).toHaveLength(0);
+      });
+
+      it('when the body is not JSON or misses fields then 400', async () => {
+        const s = await setup();
+        const path = `/v1/devices/${s.device.state.device_id}/approval_requests/${s.uuid}/response`;
+        for (const text of ['{"decision":', '[]', '{"decision":"approve"}', '{"decision":"maybe","details_hash":"00","signature":"x"}']) {
+          const r = await fetch(`${ts.url}${path}`, { method: 'POST', headers: { ...s.device.signedHeaders('POST', path, text), 'content-type': 'application/json' }, body: text });
+          expect(r.status).toBe(400);
+        }
+        expect(await statusOf(s.uuid)).toBe('pending');
+      });
+    });
+
+    describe('number guessing', () => {
+      it('when three wrong numbers were sent then even the right number is refused', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { number_matching: true });
+        const uuid = c.body['approval_request'].uuid as string;
+        const number = c.body['number'] as string;
+        const shown = (await device.pending())[0]!;
+        for (let i = 1; i <= 3; i++) {
+          const wrong = String((Number(number) + i) % 100).padStart(2, '0');
+          expect((await postAnswer(ts.url, device, uuid, device.answerBody(uuid, 'approve', wrong, shown))).status).toBe(403);
+        }
+        expect((await postAnswer(ts.url, device, uuid, device.answerBody(uuid, 'approve', number, shown))).status).toBe(403);
+        expect(await statusOf(uuid)).toBe('pending');
+        // It can still be denied.
+        expect((await postAnswer(ts.url, device, uuid, device.answerBody(uuid, 'deny', null, shown))).status).toBe(200);
+        expect(await statusOf(uuid)).toBe('denied');
+      });
+
+      it('when all 100 numbers are tried at once then at most three are compared', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { number_matching: true });
+        const uuid = c.body['approval_request'].uuid as string;
+        const shown = (await device.pending())[0]!;
+        const all = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+        const results = await Promise.all(all.map((n) => postAnswer(ts.url, device, uuid, device.answerBody(uuid, 'approve', n, shown))));
+        const row = await ts.system.platform.db.db.selectFrom('approval_requests').select(['number_attempts', 'status']).where('uuid', '=', uuid).executeTakeFirstOrThrow();
+        expect(row.number_attempts).toBeLessThanOrEqual(3);
+        expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1);
+      });
+    });
+
+    describe('exactly once', () => {
+      it('when 50 approve and 50 deny race on one request then exactly one wins and one callback is sent', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { message: 'race' });
+        const uuid = c.body['approval_request'].uuid as string;
+        const shown = (await device.pending())[0]!;
+        const before = rx.received.length;
+        const answers = Array.from({ length: 50 }, () => [
+          postAnswer(ts.url, device, uuid, device.answerBody(uuid, 'approve', null, shown)),
+          postAnswer(ts.url, device, uuid, device.answerBody(uuid, 'deny', null, shown)),
+        ]).flat();
+        const results = await Promise.all(answers);
+        const ok = results.filter((r) => r.status === 200);
+        expect(ok).toHaveLength(1);
+        expect(results.filter((r) => r.status !== 200).every((r) => r.status === 409)).toBe(true);
+        const final = await statusOf(uuid);
+        expect(ok[0]!.body['approval_request'].status).toBe(final);
+        await rx.waitFor(before + 1);
+        await sleep(1500);
+        const mine = rx.received.filter((x) => x.body['uuid'] === uuid);
+        expect(mine).toHaveLength(1);
+        expect(mine[0]!.body['status']).toBe(final);
+      });
+    });
+
+    describe('event stream', () => {
+      it('when the stream reconnects with Last-Event-ID then nothing is lost and nothing repeats', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const first = collectEvents(device);
+        const a = await createApproval(ts.url, app.apiKey, userId, { message: 'one' });
+        await first.until(() => first.events.length >= 1);
+        await first.close();
+        const lastId = first.events.flatMap((e) => (e.type === 'approval_request' ? [e.id] : []))[0]!;
+        const b = await createApproval(ts.url, app.apiKey, userId, { message: 'two' });
+        const c = await createApproval(ts.url, app.apiKey, userId, { message: 'three' });
+        const second = collectEvents(device, lastId);
+        await second.until(() => second.events.length >= 2);
+        await sleep(200);
+        await second.close();
+        const got = second.events.flatMap((e) => (e.type === 'approval_request' ? [e.request.uuid] : []));
+        expect(got).toEqual([b.body['approval_request'].uuid, c.body['approval_request'].uuid]);
+        expect(got).not.toContain(a.body['approval_request'].uuid);
+      });
+
+      it('when a request is answered then open streams hear it closed', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const stream = collectEvents(device);
+        const c = await createApproval(ts.url, app.apiKey, userId);
+        const uuid = c.body['approval_request'].uuid as string;
+        await stream.until(() => stream.events.length >= 1);
+        const shown = (await device.pending())[0]!;
+        expect(await device.respond(uuid, 'deny', null, shown)).toBe('denied');
+        await stream.until(() => stream.events.some((e) => e.type === 'approval_request_closed' && e.status === 'denied'));
+        await stream.close();
+      });
+
+      it('when the device is revoked then its open stream ends', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const stream = collectEvents(device);
+        await sleep(200);
+        await fetch(`${ts.url}/v1/users/${userId}/devices/${device.state.device_id}`, { method: 'DELETE', headers: { 'x-authy-api-key': app.apiKey } });
+        await expect(Promise.race([stream.done.then(() => 'ended'), sleep(5000).then(() => 'still open')])).resolves.toBe('ended');
+      });
+    });
+
+    describe('audit', () => {
+      it('when a request is created and answered then both are in the audit trail', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId);
+        const uuid = c.body['approval_request'].uuid as string;
+        await device.respond(uuid, 'approve', null, (await device.pending())[0]!);
+        const events = await ts.system.platform.audit.forUser(`authy:${userId}`);
+        const types = events.map((e) => `${e.type}:${e.outcome}`);
+        expect(types).toEqual(expect.arrayContaining(['device_activated:success', 'approval_requested:info', 'approval_answered:success']));
+        expect(events.find((e) => e.type === 'approval_answered')!.detail['device_id']).toBe(device.state.device_id);
+      });
+    });
+  });
+});
