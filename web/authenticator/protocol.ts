@@ -1,0 +1,227 @@
+import type { DeviceState } from './store.js';
+
+/** docs/device-api.md: the device side of Twofold's protocol, with WebCrypto. */
+
+export interface ApprovalForDevice {
+  uuid: string;
+  seq: number;
+  message: string;
+  details: Record<string, string>;
+  logos: { res: string; url: string }[];
+  created_at: number;
+  expires_at: number | null;
+  number_matching: boolean;
+  app_name: string;
+}
+
+export class DeviceApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const enc = new TextEncoder();
+
+function base64url(bytes: ArrayBuffer | Uint8Array): string {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(text)));
+  return Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** Canonical JSON: object keys sorted by code point at every level, no spaces. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const keys = Object.keys(v).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+async function signText(key: CryptoKey, text: string): Promise<string> {
+  // WebCrypto's ECDSA signature is already IEEE P1363 (r‖s), as the protocol wants.
+  return base64url(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, enc.encode(text)));
+}
+
+function randomNonce(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(18)));
+}
+
+/** Server clock minus ours, learnt from the Date header of a refused request. */
+let skewSeconds = 0;
+
+async function signedHeaders(d: DeviceState, method: string, path: string, raw: string): Promise<Record<string, string>> {
+  const ts = String(Math.floor(Date.now() / 1000) + skewSeconds);
+  const nonce = randomNonce();
+  const bodyHash = raw ? await sha256Hex(raw) : '';
+  const signature = await signText(d.keyPair.privateKey, `twofold-device-v1\n${method}\n${path}\n${bodyHash}\n${ts}\n${nonce}`);
+  return { 'X-Twofold-Device': d.deviceId, 'X-Twofold-Timestamp': ts, 'X-Twofold-Nonce': nonce, 'X-Twofold-Signature': signature };
+}
+
+function base(d: { serviceUrl: string }): string {
+  // Same origin when the service serves the PWA (embedded default); else its own URL.
+  try {
+    return new URL(d.serviceUrl).origin === location.origin ? '' : d.serviceUrl.replace(/\/+$/, '');
+  } catch {
+    return '';
+  }
+}
+
+async function readError(res: Response): Promise<DeviceApiError> {
+  let body: { code?: string; message?: string } = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    /* not JSON */
+  }
+  return new DeviceApiError(res.status, body.code ?? `HTTP_${res.status}`, body.message ?? `Request failed (${res.status})`);
+}
+
+export async function signedFetch(d: DeviceState, method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  const raw = body === undefined ? '' : JSON.stringify(body);
+  for (let attempt = 0; ; attempt++) {
+    const headers = { ...(await signedHeaders(d, method, path, raw)), ...(raw ? { 'content-type': 'application/json' } : {}), ...extra };
+    const res = await fetch(base(d) + path, { method, headers, ...(raw ? { body: raw } : {}), cache: 'no-store', ...(signal ? { signal } : {}) });
+    // A clock far off makes every request fail: learn the offset once and retry.
+    const date = Date.parse(res.headers.get('date') ?? '');
+    if (res.status === 401 && attempt === 0 && Number.isFinite(date) && Math.abs(date / 1000 - Date.now() / 1000) > 30) {
+      skewSeconds = Math.round(date / 1000 - Date.now() / 1000);
+      continue;
+    }
+    return res;
+  }
+}
+
+export interface ActivationResult {
+  device: { id: string; name: string };
+  user: { authy_id: number; email_hint: string };
+  totp: DeviceState['totp'];
+  service_url: string;
+}
+
+/** Generate the device key (private part non-extractable) and activate with the link's token. */
+export async function activate(token: string, name: string): Promise<DeviceState> {
+  const keyPair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+  const jwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
+  const res = await fetch('/v1/devices/activate', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, name, public_key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } }),
+  });
+  if (res.status !== 201) throw await readError(res);
+  const r = (await res.json()) as ActivationResult;
+  return {
+    deviceId: r.device.id,
+    name: r.device.name,
+    serviceUrl: r.service_url,
+    userHint: r.user.email_hint,
+    appName: r.totp.issuer,
+    totp: r.totp,
+    keyPair,
+  };
+}
+
+export async function answer(d: DeviceState, req: ApprovalForDevice, decision: 'approve' | 'deny', number: string | null): Promise<string> {
+  const detailsHash = await sha256Hex(canonicalJson({ message: req.message, details: req.details }));
+  const signature = await signText(d.keyPair.privateKey, `twofold-approval-v1\n${req.uuid}\n${decision}\n${number ?? ''}\n${detailsHash}`);
+  const res = await signedFetch(d, 'POST', `/v1/devices/${d.deviceId}/approval_requests/${req.uuid}/response`, {
+    decision,
+    number,
+    details_hash: detailsHash,
+    signature,
+  });
+  if (!res.ok) throw await readError(res);
+  const body = (await res.json()) as { approval_request: { status: string } };
+  return body.approval_request.status;
+}
+
+export type StreamEvent =
+  | { type: 'approval_request'; id: string | undefined; request: ApprovalForDevice }
+  | { type: 'approval_request_closed'; uuid: string; status: string }
+  | { type: 'connected' }
+  | { type: 'disconnected'; error: string };
+
+/**
+ * The pending-request stream: a signed `fetch` with a streaming body (EventSource cannot sign),
+ * reconnecting with Last-Event-ID and a growing back-off. Returns a stop function.
+ */
+export function streamEvents(d: DeviceState, onEvent: (e: StreamEvent) => void, getLastId: () => string | undefined): () => void {
+  let stopped = false;
+  let ctrl: AbortController | undefined;
+  let backoff = 1000;
+  const path = `/v1/devices/${d.deviceId}/events`;
+
+  const run = async () => {
+    while (!stopped) {
+      ctrl = new AbortController();
+      try {
+        const last = getLastId();
+        const res = await signedFetch(d, 'GET', path, undefined, { accept: 'text/event-stream', ...(last ? { 'Last-Event-ID': last } : {}) }, ctrl.signal);
+        if (!res.ok || !res.body) throw await readError(res);
+        onEvent({ type: 'connected' });
+        backoff = 1000;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value.replace(/\r\n?/g, '\n');
+          let i: number;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            dispatch(block);
+          }
+        }
+        throw new Error('stream ended');
+      } catch (err) {
+        if (stopped) return;
+        onEvent({ type: 'disconnected', error: err instanceof Error ? err.message : 'connection lost' });
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 15_000);
+      }
+    }
+  };
+
+  const dispatch = (block: string) => {
+    let event = 'message';
+    let id: string | undefined;
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (!line || line.startsWith(':')) continue;
+      const c = line.indexOf(':');
+      const field = c < 0 ? line : line.slice(0, c);
+      const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+      if (field === 'event') event = value;
+      else if (field === 'id') id = value;
+      else if (field === 'data') data.push(value);
+    }
+    if (!data.length) return;
+    try {
+      const payload = JSON.parse(data.join('\n')) as unknown;
+      if (event === 'approval_request') onEvent({ type: 'approval_request', id, request: payload as ApprovalForDevice });
+      else if (event === 'approval_request_closed') {
+        const p = payload as { uuid: string; status: string };
+        onEvent({ type: 'approval_request_closed', uuid: p.uuid, status: p.status });
+      }
+    } catch {
+      /* ignore a malformed event */
+    }
+  };
+
+  void run();
+  return () => {
+    stopped = true;
+    ctrl?.abort();
+  };
+}
