@@ -23,7 +23,7 @@ export async function authy(
     body = params;
     h['content-type'] ??= 'application/json';
   } else if (params) {
-    const form = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]));
+    const form = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
     if (method === 'GET') url += `${url.includes('?') ? '&' : '?'}${form}`;
     else {
       body = form.toString();
