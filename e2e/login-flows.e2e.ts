@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
+import { codeIn, launchChromium, Shots, smsTo } from './helpers.js';
+
+/**
+ * The tutorial's flows end to end in real Chromium: the SPA in one browser context (a 375 px wide
+ * phone-sized window) and the authenticator PWA in another, against the whole system on SQLite.
+ */
+describe('Twofold in Chromium', () => {
+  let t: TestSystem;
+  let browser: Browser;
+  let pwaContext: BrowserContext;
+  let pwa: Page;
+  const viewport = { width: 375, height: 800 };
+
+  const person = (name: string) => {
+    const tag = randomBytes(3).toString('hex');
+    const phone = `201555${String(parseInt(tag, 16) % 10_000).padStart(4, '0')}`;
+    return { name, email: `${name.toLowerCase().replace(/\s+/g, '.')}.${tag}@example.com`, password: `tea and ${tag} biscuits`, phone, e164: `+1${phone}` };
+  };
+  const withDevice = person('Grace Hopper');
+
+  beforeAll(async () => {
+    t = await startTestSystem({ db: 'sqlite' });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.stop();
+  });
+
+  async function newPage(): Promise<{ ctx: BrowserContext; page: Page }> {
+    const ctx = await browser.newContext({ viewport });
+    const page = await ctx.newPage();
+    return { ctx, page };
+  }
+
+  async function signUp(page: Page, shots: Shots, p: ReturnType<typeof person>) {
+    await page.goto(`${t.url}/`);
+    await shots.take(page, 'home');
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByLabel('Full name').fill(p.name);
+    await page.getByLabel('Email').fill(p.email);
+    await page.getByLabel('Password').fill(p.password);
+    await page.getByLabel('Country').selectOption('US');
+    await page.getByLabel('Mobile phone').fill(p.phone);
+    await expect.poll(() => page.locator('#f-phone').getAttribute('aria-invalid')).toBe('false');
+    await shots.take(page, 'signup');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL('**/account');
+    await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
+    await shots.take(page, 'account');
+  }
+
+  async function logIn(page: Page, p: ReturnType<typeof person>) {
+    await page.getByLabel('Email').fill(p.email);
+    await page.getByLabel('Password').fill(p.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+  }
+
+  async function logOut(page: Page) {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL('**/login');
+  }
+
+  it('when a user without an authenticator signs up, logs out and logs in then the SMS code opens the user page', async () => {
+    const shots = new Shots('1 signup sms login');
+    const p = person('Ada Lovelace');
+    const { ctx, page } = await newPage();
+    await signUp(page, shots, p);
+    await logOut(page);
+    await shots.take(page, 'logged-out');
+    await logIn(page, p);
+    await page.waitForURL('**/login/code');
+    const input = page.getByLabel('Verification code');
+    await expect.poll(() => input.getAttribute('autocomplete')).toBe('one-time-code');
+    expect(await input.getAttribute('inputmode')).toBe('numeric');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-code');
+    await shots.take(page, 'code-entry');
+    const [sms] = await smsTo(t.url, p.e164);
+    expect(sms).toBeDefined();
+    await input.fill(codeIn(sms!.body));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL('**/account');
+    await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
+    await page.getByText(/Second factor: success/).first().waitFor();
+    await shots.take(page, 'account');
+    // Readable at 375 px: nothing wider than the viewport.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await ctx.close();
+  });
+
+  it('when the PWA is activated and approves with the number then the waiting page reaches the user page without reload or polling', async () => {
+    const shots = new Shots('2 pwa approve');
+    const { ctx, page } = await newPage();
+    await signUp(page, shots, withDevice);
+    await page.getByRole('button', { name: 'Add authenticator' }).click();
+    const link = await page.getByTestId('activation-link').getAttribute('href');
+    expect(link).toContain('/authenticator/#activate=');
+    await page.locator('img.qr').waitFor();
+    await shots.take(page, 'activation-link');
+
+    pwaContext = await browser.newContext({ viewport });
+    pwa = await pwaContext.newPage();
+    await pwa.goto(link!);
+    await pwa.getByRole('heading', { name: 'Activate this authenticator' }).waitFor();
+    await shots.take(pwa, 'pwa-activate');
+    await pwa.getByLabel('Name for this authenticator').fill('My test phone');
+    await pwa.getByRole('button', { name: 'Activate' }).click();
+    await pwa.getByRole('heading', { name: 'My test phone' }).waitFor();
+    await expect.poll(() => pwa.getByTestId('totp-code').getAttribute('data-code')).toMatch(/^\d{6}$/);
+    await pwa.getByText('● Connected').waitFor();
+    await shots.take(pwa, 'pwa-ready');
+    // The key is in IndexedDB and its private half cannot be exported.
+    const extractable = await pwa.evaluate(
+      () =>
+        new Promise<boolean | string>((resolve) => {
+          const r = indexedDB.open('twofold-authenticator', 1);
+          r.onsuccess = () => {
+            const g = r.result.transaction('kv').objectStore('kv').get('device');
+            g.onsuccess = () => resolve((g.result as { keyPair: CryptoKeyPair }).keyPair.privateKey.extractable);
+          };
+          r.onerror = () => resolve('no db');
+        }),
+    );
+    expect(extractable).toBe(false);
+
+    await page.reload();
+    await page.getByText('My test phone').waitFor();
+    await shots.take(page, 'account-with-device');
+    await logOut(page);
+
+    // Watch the first page from here on: documents loaded and /authy/status requests.
+    const documents: string[] = [];
+    const statusRequests: { accept: string }[] = [];
+    page.on('request', (r) => {
+      if (r.resourceType() === 'document') documents.push(r.url());
+      if (new URL(r.url()).pathname === '/authy/status') statusRequests.push({ accept: r.headers()['accept'] ?? '' });
+    });
+    await page.evaluate(() => {
+      (window as unknown as { __twofoldMarker: string }).__twofoldMarker = 'still here';
+    });
+    await logIn(page, withDevice);
+    await page.waitForURL('**/login/approve');
+    const number = (await page.getByTestId('match-number').textContent())!.trim();
+    expect(number).toMatch(/^\d{2}$/);
+    await page.getByText('Chrome on Linux').waitFor();
+    await shots.take(page, 'approve-on-phone');
+
+    const card = pwa.locator('article.request');
+    await card.getByRole('heading', { name: 'Request to log in to Twofold Demo' }).waitFor();
+    await card.getByText(withDevice.email).waitFor();
+    await shots.take(pwa, 'pwa-request');
+    for (const digit of number) await card.getByRole('button', { name: digit, exact: true }).click();
+    expect(await card.locator('.number-input').inputValue()).toBe(number);
+    await shots.take(pwa, 'pwa-number-entered');
+    const started = Date.now();
+    await card.getByRole('button', { name: 'Approve' }).click();
+
+    await page.waitForURL('**/account');
+    await page.getByRole('heading', { name: `Hello, ${withDevice.name}` }).waitFor();
+    const reachedMs = Date.now() - started;
+    await shots.take(page, 'account-after-approval');
+    await pwa.getByText(/Approved/).waitFor();
+    await shots.take(pwa, 'pwa-approved');
+
+    expect(await page.evaluate(() => (window as unknown as { __twofoldMarker?: string }).__twofoldMarker)).toBe('still here');
+    expect(documents).toEqual([]);
+    expect(statusRequests).toHaveLength(1);
+    expect(statusRequests[0]!.accept).toContain('text/event-stream');
+    console.log(`approval → user page in ${reachedMs} ms`);
+    await ctx.close();
+  });
+
+  it('when the PWA denies then the page moves to code entry with a message, and the PWA TOTP code logs in', async () => {
+    const shots = new Shots('3 pwa deny totp');
+    const { ctx, page } = await newPage();
+    await page.goto(`${t.url}/login`);
+    await shots.take(page, 'login');
+    await logIn(page, withDevice);
+    await page.waitForURL('**/login/approve');
+    await shots.take(page, 'approve-on-phone');
+    const card = pwa.locator('article.request');
+    await card.getByRole('heading', { name: /Request to log in/ }).waitFor();
+    await shots.take(pwa, 'pwa-request');
+    await card.getByRole('button', { name: 'Deny' }).click();
+    await pwa.getByText(/Denied/).waitFor();
+    await shots.take(pwa, 'pwa-denied');
+
+    await page.waitForURL('**/login/code');
+    await page.getByRole('alert').filter({ hasText: 'denied on your phone' }).waitFor();
+    await shots.take(page, 'code-entry-after-deny');
+    const code = await pwa.getByTestId('totp-code').getAttribute('data-code');
+    await page.getByLabel('Verification code').fill(code!);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL('**/account');
+    await page.getByRole('heading', { name: `Hello, ${withDevice.name}` }).waitFor();
+    await shots.take(page, 'account');
+    await ctx.close();
+  });
+
+  it('when a wrong code is entered then a message shows and the page stays; resend puts a new SMS in the outbox', async () => {
+    const shots = new Shots('4 wrong code resend');
+    const { ctx, page } = await newPage();
+    await page.goto(`${t.url}/login`);
+    await logIn(page, withDevice);
+    await page.waitForURL('**/login/approve');
+    await shots.take(page, 'approve-on-phone');
+    await page.getByRole('button', { name: 'Use a code instead' }).click();
+    await page.waitForURL('**/login/code');
+    await shots.take(page, 'code-entry');
+    const current = await pwa.getByTestId('totp-code').getAttribute('data-code');
+    const wrong = current === '123456' ? '654321' : '123456';
+    await page.getByLabel('Verification code').fill(wrong);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByText(/That code is not right.*4 tries left/).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/login/code');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-code');
+    await shots.take(page, 'wrong-code');
+
+    const before = (await smsTo(t.url, withDevice.e164)).length;
+    await page.getByRole('button', { name: 'Text me a code' }).click();
+    await page.getByText('We sent a new code by text message.').waitFor();
+    await page.getByText(/You can ask for another code in \d+ s/).waitFor();
+    expect(await page.getByRole('button', { name: 'Resend code' }).isDisabled()).toBe(true);
+    const after = await smsTo(t.url, withDevice.e164);
+    expect(after.length).toBe(before + 1);
+    await shots.take(page, 'resent');
+    await page.getByLabel('Verification code').fill(codeIn(after[0]!.body));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL('**/account');
+    await shots.take(page, 'account');
+    await ctx.close();
+  });
+});
