@@ -15,7 +15,7 @@ export function pgUrl(): string {
 
 /** A fresh, unique PostgreSQL schema name for one test system. */
 export function freshSchema(): string {
-  return `tf_test_${randomBytes(6).toString('hex')}`;
+  return `${inject('pgSchemaPrefix') ?? 'tf_test_'}${randomBytes(6).toString('hex')}`;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
@@ -25,14 +26,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (process.env.CI === 'true') throw new Error(`${msg} CI requires it.`);
     console.warn(`\n*** ${msg}\n`);
   }
+  // Several runs may share the server (engineers, CI jobs): each run names its schemas with its
+  // own prefix and drops only those, never another run's schemas while it is using them.
+  const prefix = `tf_test_${randomBytes(3).toString('hex')}_`;
   project.provide('pgAvailable', available);
   project.provide('pgUrl', TEST_PG_URL);
+  project.provide('pgSchemaPrefix', prefix);
   return async () => {
     // Drop the schemas the run created.
     if (!available) return;
     const c = new pg.Client({ connectionString: TEST_PG_URL });
     await c.connect();
-    const { rows } = await c.query<{ nspname: string }>("select nspname from pg_namespace where nspname like 'tf_test_%'");
+    const { rows } = await c.query<{ nspname: string }>('select nspname from pg_namespace where starts_with(nspname, $1)', [prefix]);
     for (const r of rows) await c.query(`drop schema if exists ${r.nspname} cascade`);
     await c.end();
   };
@@ -42,5 +47,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     pgAvailable: boolean;
     pgUrl: string;
+    pgSchemaPrefix: string;
   }
 }
