@@ -34,12 +34,17 @@ export function createCore(p: Platform, devices: DeviceDirectory, o: CoreOptions
   const gate = new SmsGate(p, transport);
   const verifier = new TokenVerifier(p, totp, smsCodes, lockout);
   const appLookup: AppLookup = (hash) => apps.findByKeyHash(hash);
+  const phoneCheckLimiter = p.limits.create({
+    name: 'phone-verification:check',
+    points: p.config.OTP_LOCKOUT_THRESHOLD,
+    durationSeconds: p.config.OTP_LOCKOUT_SECONDS,
+  });
 
   return {
     totp,
     appLookup,
     mount(router: Router) {
-      router.use('/protected/json', coreRoutes({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices }));
+      router.use('/protected/json', coreRoutes({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices, phoneCheckLimiter }));
       if (transport instanceof OutboxTransport) router.use(devOutboxRoutes(transport));
     },
     async start() {

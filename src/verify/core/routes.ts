@@ -2,6 +2,7 @@ import { Router, type Request } from 'express';
 import QRCode from 'qrcode';
 import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
 import type { Platform } from '../../platform/context.js';
+import type { Limiter } from '../../platform/rate-limit.js';
 import { AuditType } from '../../platform/audit.js';
 import {
   authyBodyParsers,
@@ -38,6 +39,8 @@ export interface CoreRouteDeps {
   gate: SmsGate;
   verifier: TokenVerifier;
   devices: DeviceDirectory;
+  /** Checks per app and phone (every check counts), against guessing across challenges. */
+  phoneCheckLimiter: Limiter;
 }
 
 const SMS_IGNORED_MESSAGE = 'Ignored: SMS is not needed for smartphones. Pass force=true if you want to actually send it anyway.';
@@ -212,6 +215,15 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     const pretty = parseWithTypes(phone.e164)?.formatInternational() ?? phone.e164;
     const wrong = () => new AuthyError(401, AuthyCode.WRONG_VERIFICATION_CODE, 'Verification code is incorrect', { reason: 'wrong code' });
     if (code === undefined || !/^\d{4,10}$/.test(code)) throw wrong();
+    // Each challenge has its own attempt budget, but a 4-digit code could still be guessed over
+    // many challenges: every check of this phone counts here, before comparing.
+    const limit = await d.phoneCheckLimiter.consume(`${app.id}:${phone.e164}`);
+    if (!limit.allowed) {
+      throw new AuthyError(429, AuthyCode.TOO_MANY_REQUESTS, 'Too many requests, try again later', {
+        reason: 'phone verification check cap',
+        headers: { 'Retry-After': String(limit.retryAfterSeconds) },
+      });
+    }
     const outcome = await d.phoneVerifications.check(app.id, phone.e164, code, p.clock.now());
     if (outcome === 'none') {
       throw new AuthyError(404, AuthyCode.NO_PENDING_VERIFICATION, `No pending verifications for ${pretty} found.`, { reason: 'none pending' });
