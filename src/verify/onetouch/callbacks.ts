@@ -9,9 +9,12 @@ export const RETRY_BASE_MS = 1000;
 export const RETRY_MAX_MS = 60 * 60 * 1000;
 /** After this long an undelivered callback is given up (and logged). */
 export const GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000;
-/** A claimed row is someone else's for this long; a crashed sender's claim then lapses. */
-export const LEASE_MS = 60 * 1000;
 export const SEND_TIMEOUT_MS = 10 * 1000;
+/**
+ * A claimed row is its claimer's for this long (longer than a send may take); the claim of a
+ * process that died mid-send then lapses and another process retries the row.
+ */
+export const LEASE_MS = SEND_TIMEOUT_MS + 5 * 1000;
 
 export function retryDelayMs(attempts: number): number {
   return Math.min(RETRY_BASE_MS * 2 ** Math.max(0, Math.min(attempts - 1, 30)), RETRY_MAX_MS);
