@@ -151,5 +151,26 @@ forEachDatabase((kind) => {
       expect(none.status).toBe(404);
       expect(none.body['error_code']).toBe('60023');
     });
+
+    it('when codes, secrets and keys have travelled through the API then none of them is in the logs', async () => {
+      const id = await registerUser(t.url, t.apiKey, '201-555-0149');
+      await authy(t.url, t.apiKey, 'GET', `/protected/json/sms/${id}`, { force: 'true' });
+      const code = (await lastSms(t.url, '+12015550149'))!;
+      await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
+      const s = await authy(t.url, t.apiKey, 'POST', `/protected/json/users/${id}/secret`);
+      const base32 = secretFromUri(s.body['uri'] as string);
+      const totp = oathtool(base32);
+      await authy(t.url, null, 'GET', `/protected/json/verify/${totp}/${id}?api_key=${encodeURIComponent(t.apiKey)}`);
+      const logs = t.logs.join('\n');
+      expect(logs).toContain('/verify/:token/:id');
+      for (const secret of [code, base32, totp, t.apiKey]) expect(logs).not.toContain(secret);
+    });
+
+    it('when the path has a malformed percent-encoding then 400 with an Authy body', async () => {
+      const r = await authy(t.url, t.apiKey, 'GET', '/protected/json/users/%E0%A4%A/status');
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect(r.body['success']).toBe(false);
+    });
   });
 });
