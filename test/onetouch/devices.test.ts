@@ -97,7 +97,7 @@ forEachDatabase((kind) => {
         expect((await activate(token, publicJwk())).status).toBe(201);
       });
 
-      it.each([['', 'empty'], ['x'.repeat(65), 'too long'], [42, 'a number'], [['a'], 'an array'], ['a\u0007b', 'a control character']])(
+      it.each<[unknown, string]>([['', 'empty'], ['x'.repeat(65), 'too long'], [42, 'a number'], [['a'], 'an array'], ['a\u0007b', 'a control character']])(
         'when the device name is %j (%s) then 400',
         async (name) => {
           const userId = await registerUser(ts.url, app.apiKey);
