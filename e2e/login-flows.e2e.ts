@@ -77,7 +77,7 @@ describe('Twofold in Chromium', () => {
     const input = page.getByLabel('Verification code');
     await expect.poll(() => input.getAttribute('autocomplete')).toBe('one-time-code');
     expect(await input.getAttribute('inputmode')).toBe('numeric');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-code');
+    expect(await page.evaluate<string | undefined>('document.activeElement?.id')).toBe('f-code');
     await shots.take(page, 'code-entry');
     const [sms] = await smsTo(t.url, p.e164);
     expect(sms).toBeDefined();
@@ -88,7 +88,7 @@ describe('Twofold in Chromium', () => {
     await page.getByText(/Second factor: success/).first().waitFor();
     await shots.take(page, 'account');
     // Readable at 375 px: nothing wider than the viewport.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
     await ctx.close();
   });
 
@@ -114,17 +114,14 @@ describe('Twofold in Chromium', () => {
     await pwa.getByText('● Connected').waitFor();
     await shots.take(pwa, 'pwa-ready');
     // The key is in IndexedDB and its private half cannot be exported.
-    const extractable = await pwa.evaluate(
-      () =>
-        new Promise<boolean | string>((resolve) => {
-          const r = indexedDB.open('twofold-authenticator', 1);
-          r.onsuccess = () => {
-            const g = r.result.transaction('kv').objectStore('kv').get('device');
-            g.onsuccess = () => resolve((g.result as { keyPair: CryptoKeyPair }).keyPair.privateKey.extractable);
-          };
-          r.onerror = () => resolve('no db');
-        }),
-    );
+    const extractable = await pwa.evaluate<boolean | string>(`new Promise((resolve) => {
+      const r = indexedDB.open('twofold-authenticator', 1);
+      r.onsuccess = () => {
+        const g = r.result.transaction('kv').objectStore('kv').get('device');
+        g.onsuccess = () => resolve(g.result.keyPair.privateKey.extractable);
+      };
+      r.onerror = () => resolve('no db');
+    })`);
     expect(extractable).toBe(false);
 
     await page.reload();
@@ -139,9 +136,7 @@ describe('Twofold in Chromium', () => {
       if (r.resourceType() === 'document') documents.push(r.url());
       if (new URL(r.url()).pathname === '/authy/status') statusRequests.push({ accept: r.headers()['accept'] ?? '' });
     });
-    await page.evaluate(() => {
-      (window as unknown as { __twofoldMarker: string }).__twofoldMarker = 'still here';
-    });
+    await page.evaluate("window.__twofoldMarker = 'still here'");
     await logIn(page, withDevice);
     await page.waitForURL('**/login/approve');
     const number = (await page.getByTestId('match-number').textContent())!.trim();
@@ -166,7 +161,7 @@ describe('Twofold in Chromium', () => {
     await pwa.getByText(/Approved/).waitFor();
     await shots.take(pwa, 'pwa-approved');
 
-    expect(await page.evaluate(() => (window as unknown as { __twofoldMarker?: string }).__twofoldMarker)).toBe('still here');
+    expect(await page.evaluate<string | undefined>('window.__twofoldMarker')).toBe('still here');
     expect(documents).toEqual([]);
     expect(statusRequests).toHaveLength(1);
     expect(statusRequests[0]!.accept).toContain('text/event-stream');
@@ -217,7 +212,7 @@ describe('Twofold in Chromium', () => {
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByText(/That code is not right.*4 tries left/).waitFor();
     expect(new URL(page.url()).pathname).toBe('/login/code');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('f-code');
+    expect(await page.evaluate<string | undefined>('document.activeElement?.id')).toBe('f-code');
     await shots.take(page, 'wrong-code');
 
     const before = (await smsTo(t.url, withDevice.e164)).length;

@@ -5,7 +5,7 @@ import { HttpError } from '../platform/errors.js';
 import { AuditType, type AuditEvent } from '../platform/audit.js';
 import { verifyCallbackSignature } from '../platform/authy-signature.js';
 import { AuthyClient, VerifyServiceError } from './authy-client.js';
-import { loadSession, requireFullSession, requireHalfSession, requireJsonAndOrigin } from './guards.js';
+import { loadSession, requireFullSession, requireHalfSession, requireJsonAndOrigin, safeReturnTo } from './guards.js';
 import { attemptChannel, LoginAttempts, SMS_COOL_DOWN_MS, type LoginAttempt } from './login-attempts.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { cookiePolicy, SessionStore, type Session } from './sessions.js';
@@ -179,6 +179,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   // Password step.
   r.post('/session', ...mutate, async (req, res) => {
     const v = parseBody(loginSchema, req.body);
+    const returnTo = safeReturnTo(v.return_to, '/account');
     const ip = ipOf(req);
     await consumeLimits(
       [
@@ -221,7 +222,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       const expiresAt = clock.now() + APPROVAL_SECONDS * 1000;
       await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details });
       await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(user.id), detail: { kind: 'push' } });
-      res.json({ state: 'approve', number: approval.number, details, expires_at: expiresAt });
+      res.json({ state: 'approve', number: approval.number, details, expires_at: expiresAt, return_to: returnTo });
       return;
     } catch (e) {
       if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) throw fromService(e);
@@ -231,13 +232,13 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const cool = await attempts.startSmsCoolDown(attempt.id);
     try {
       await sendSms(req, attempt, user.authy_id);
-      res.json({ state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 });
+      res.json({ state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000, return_to: returnTo });
     } catch (e) {
       if (cool === true) await attempts.clearSmsCoolDown(attempt.id, clock.now());
       const err = fromService(e);
       logger.info({ code: err.code }, 'sms not sent at login');
       // The user can still use an authenticator app's code.
-      res.json({ state: 'code', via: 'app', message: 'We could not send a text message right now. Use a code from your authenticator app, or try "Resend" shortly.' });
+      res.json({ state: 'code', via: 'app', return_to: returnTo, message: 'We could not send a text message right now. Use a code from your authenticator app, or try "Resend" shortly.' });
     }
   });
 

@@ -28,6 +28,8 @@ export const emailSchema = text(254)
 export const loginSchema = z.object({
   email: emailSchema,
   password: text(PASSWORD_MAX_LENGTH).min(1, 'is required'),
+  /** Where the SPA goes after the second factor; only a same-origin path survives. */
+  return_to: z.unknown().optional(),
 });
 
 export const codeSchema = z.object({

@@ -122,6 +122,41 @@ forEachDatabase((kind) => {
       expect((await bAttempt.b.get('/user')).status).toBe(401);
     });
 
+    /** Threat: a race between two completions yielding two logged-in sessions from one approval. */
+    it('when /session/complete is called concurrently after one approval then exactly one new session is issued', async () => {
+      const { u, device } = await userWithDevice(t);
+      const { b, number } = await passwordStep(t, u);
+      const [req] = await pendingFor(device, 1);
+      expect((await device.answer(req!, 'approve', number)).status).toBe(200);
+      await eventually(async () => ((await b.get('/authy/status')).body.status === 'approved' ? true : undefined));
+      const half = b.cookie;
+      const burst = await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          const c = new Browser(t.url);
+          c.cookie = half;
+          const r = await c.post('/session/complete', {});
+          return { status: r.status, cookie: c.cookie };
+        }),
+      );
+      const ok = burst.filter((r) => r.status === 200);
+      expect(ok).toHaveLength(1);
+      expect(burst.filter((r) => r.status !== 200).every((r) => r.status === 401 || r.status === 409)).toBe(true);
+      const winner = new Browser(t.url);
+      winner.cookie = ok[0]!.cookie;
+      expect((await winner.get('/user')).status).toBe(200);
+    });
+
+    /** Threat: an approval tapped by reflex for someone else's login (number matching). */
+    it('when the device sends the wrong number then the approval is refused and the attempt stays pending', async () => {
+      const { u, device } = await userWithDevice(t);
+      const { b, number } = await passwordStep(t, u);
+      const [req] = await pendingFor(device, 1);
+      const wrong = number === '00' ? '01' : '00';
+      expect((await device.answer(req!, 'approve', wrong)).status).toBe(403);
+      expect((await b.get('/authy/status')).body.status).toBe('pending');
+      expect((await b.post('/session/complete', {})).status).toBe(409);
+    });
+
     it('when the device denies then the stream says denied, completion is refused and a code still works', async () => {
       const { u, device } = await userWithDevice(t);
       const { b } = await passwordStep(t, u);

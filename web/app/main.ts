@@ -3,6 +3,7 @@ import { AsYouType, parsePhoneNumberFromString, type CountryCode } from 'libphon
 import { h, mount } from '../shared/dom.js';
 import { api, ApiFailure } from './api.js';
 import { countryList, guessCountry } from './countries.js';
+import { safeReturnTo } from '../shared/return-to.js';
 
 /** What one screen hands to the next (kept in memory; the server is the source of truth). */
 interface Flow {
@@ -12,6 +13,8 @@ interface Flow {
   via?: 'sms' | 'app';
   notice?: string;
   retryAfter?: number;
+  /** Where to go once logged in (a same-origin path). */
+  returnTo?: string;
 }
 
 const root = document.getElementById('app')!;
@@ -205,6 +208,7 @@ function signup(): void {
 }
 
 function login(): void {
+  const next = safeReturnTo(new URLSearchParams(location.search).get('next'));
   const fEmail = field('email', 'Email', h('input', { type: 'email', autocomplete: 'username', required: true, autofocus: true }));
   const fPassword = field('password', 'Password', h('input', { type: 'password', autocomplete: 'current-password', required: true }));
   const alert = alertBox();
@@ -222,14 +226,17 @@ function login(): void {
         }
         busy(submit, true, 'Checking…');
         try {
-          const r = await api<{ state: string; number?: string | null; details?: Record<string, string>; expires_at?: number; via?: 'sms' | 'app'; message?: string; retry_after?: number }>('POST', '/session', {
+          const r = await api<{ state: string; number?: string | null; details?: Record<string, string>; expires_at?: number; via?: 'sms' | 'app'; message?: string; retry_after?: number; return_to?: string }>('POST', '/session', {
             email: fEmail.input.value,
             password: fPassword.input.value,
+            return_to: next,
           });
+          const returnTo = safeReturnTo(r.return_to);
           if (r.state === 'approve') {
-            navigate('/login/approve', { number: r.number ?? null, details: r.details ?? {}, expiresAt: r.expires_at ?? 0 });
+            navigate('/login/approve', { number: r.number ?? null, details: r.details ?? {}, expiresAt: r.expires_at ?? 0, returnTo });
           } else {
             navigate('/login/code', {
+              returnTo,
               via: r.via ?? 'sms',
               ...(r.message ? { notice: r.message } : {}),
               ...(r.retry_after ? { retryAfter: r.retry_after } : {}),
@@ -272,7 +279,7 @@ async function approve(): Promise<void> {
     }
   }
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Waiting for your approval…');
-  const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app' }) }, 'Use a code instead');
+  const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account' }) }, 'Use a code instead');
   page(
     'Approve on your phone',
     h('p', {}, 'Open your Twofold Authenticator and approve this login. It will ask for this number:'),
@@ -301,14 +308,14 @@ async function approve(): Promise<void> {
       status.textContent = 'Approved. Logging you in…';
       try {
         await api('POST', '/session/complete', {});
-        navigate('/account', {}, true);
+        navigate(safeReturnTo(flow.returnTo), {}, true);
       } catch (err) {
         navigate('/login', { notice: err instanceof ApiFailure ? err.error.message : 'Login failed. Please log in again.' }, true);
       }
     } else if (s.status === 'denied') {
-      navigate('/login/code', { via: 'app', notice: 'The login request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.' }, true);
+      navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account', notice: 'The login request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.' }, true);
     } else {
-      navigate('/login/code', { via: 'app', notice: 'The approval request expired. Enter a code from your authenticator app or get one by text message.' }, true);
+      navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account', notice: 'The approval request expired. Enter a code from your authenticator app or get one by text message.' }, true);
     }
   });
   es.addEventListener('error', () => {
@@ -324,6 +331,7 @@ async function approve(): Promise<void> {
 }
 
 function code(): void {
+  const returnTo = flow.returnTo;
   const input = h('input', {
     type: 'text',
     inputmode: 'numeric',
@@ -366,6 +374,7 @@ function code(): void {
     try {
       const r = await api<{ retry_after: number }>('POST', '/session/resend', {});
       setAlert(alert, 'We sent a new code by text message.', 'info');
+      f.error.textContent = '';
       resend.textContent = 'Resend code';
       startCoolDown(r.retry_after);
     } catch (err) {
@@ -396,7 +405,7 @@ function code(): void {
         busy(submit, true, 'Verifying…');
         try {
           await api('POST', '/session/verify', { code: value });
-          navigate('/account', {}, true);
+          navigate(safeReturnTo(returnTo), {}, true);
         } catch (err) {
           busy(submit, false, 'Verify');
           const e2 = err instanceof ApiFailure ? err.error : undefined;

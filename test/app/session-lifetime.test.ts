@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/platform/clock.js';
+import { safeReturnTo } from '../../src/app/guards.js';
+import { forEachDatabase } from '../helpers/databases.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { Browser, newUser } from './helpers.js';
+
+forEachDatabase((kind) => {
+  describe(`session lifetime on ${kind}`, () => {
+    const clock = new ManualClock(Date.now());
+    let t: TestSystem;
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind, clock, env: { SESSION_IDLE_SECONDS: '1800', SESSION_ABSOLUTE_SECONDS: '3600' } });
+    });
+    afterAll(async () => {
+      await t?.stop();
+    });
+
+    it('when a session is idle for SESSION_IDLE_SECONDS then it is gone, while activity keeps it alive', async () => {
+      const b = new Browser(t.url);
+      expect((await b.post('/user', newUser())).status).toBe(201);
+      clock.advance(1799_000);
+      expect((await b.get('/user')).status).toBe(200);
+      clock.advance(1799_000);
+      expect((await b.get('/user')).status).toBe(200);
+      clock.advance(1800_000);
+      expect((await b.get('/user')).status).toBe(401);
+    });
+
+    it('when a session reaches SESSION_ABSOLUTE_SECONDS then it ends even if active', async () => {
+      const b = new Browser(t.url);
+      expect((await b.post('/user', newUser())).status).toBe(201);
+      clock.advance(1700_000);
+      expect((await b.get('/user')).status).toBe(200);
+      clock.advance(1700_000);
+      expect((await b.get('/user')).status).toBe(200);
+      clock.advance(300_000);
+      expect((await b.get('/user')).status).toBe(401);
+    });
+  });
+
+  /** Threat: IP-keyed limits bypassed by a forged X-Forwarded-For when no proxy is trusted. */
+  describe(`login limit per IP on ${kind}`, () => {
+    let t: TestSystem;
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind, env: { LOGIN_PER_IP_LIMIT: '3', LOGIN_PER_ACCOUNT_LIMIT: '50', TRUST_PROXY: '0' } });
+    });
+    afterAll(async () => {
+      await t?.stop();
+    });
+
+    it('when one IP tries many accounts, even with spoofed X-Forwarded-For, then it gets 429 with Retry-After', async () => {
+      const statuses: number[] = [];
+      let retryAfter: string | null = null;
+      for (let i = 0; i < 6; i++) {
+        const r = await new Browser(t.url).post('/session', { email: `victim${i}@example.com`, password: 'guess guess' }, { 'x-forwarded-for': `10.0.0.${i}` });
+        statuses.push(r.status);
+        if (r.status === 429) retryAfter = r.headers.get('retry-after');
+      }
+      expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
+      expect(statuses.slice(3)).toEqual([429, 429, 429]);
+      expect(Number(retryAfter)).toBeGreaterThan(0);
+    });
+  });
+});
+
+describe('session cookie in production', () => {
+  let t: TestSystem;
+  beforeAll(async () => {
+    t = await startTestSystem({ env: { PUBLIC_URL: 'https://twofold.example' } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('when PUBLIC_URL is https then the cookie is __Host-twofold, Secure, HttpOnly, SameSite=Lax, Path=/', async () => {
+    const res = await fetch(`${t.url}/user`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://twofold.example' },
+      body: JSON.stringify(newUser()),
+    });
+    expect(res.status).toBe(201);
+    const cookie = res.headers.getSetCookie().join('\n');
+    expect(cookie).toMatch(/^__Host-twofold=[A-Za-z0-9_-]{43};/);
+    expect(cookie).toMatch(/; Secure/);
+    expect(cookie).toMatch(/; HttpOnly/);
+    expect(cookie).toMatch(/; SameSite=Lax/);
+    expect(cookie).toMatch(/; Path=\//);
+    expect(cookie).not.toMatch(/Domain=/);
+  });
+});
+
+describe('return_to targets', () => {
+  it.each([
+    ['/account', '/account'],
+    ['/account?tab=1', '/account?tab=1'],
+    ['//evil.example', '/'],
+    ['/\\evil.example', '/'],
+    ['/\t/evil.example', '/'],
+    ['https://evil.example/', '/'],
+    ['javascript:alert(1)', '/'],
+    ['', '/'],
+    [42, '/'],
+  ])('when the target is %j then %j is used', (input, expected) => {
+    expect(safeReturnTo(input)).toBe(expected);
+  });
+});
