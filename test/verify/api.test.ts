@@ -22,7 +22,7 @@ forEachDatabase((kind) => {
       const v = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
       expect(v.status).toBe(200);
       expect(v.text).toContain('"token":"is valid"');
-      expect(v.body).toMatchObject({ message: 'Token is valid.', token: 'is valid', success: 'true' });
+      expect(v.body).toMatchObject({ message: 'Token is valid.', token: 'is valid', success: 'true', device: { kind: 'sms' } });
       const again = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
       expect(again.status).toBe(401);
       expect(again.body).toMatchObject({ error_code: '60020', token: 'is invalid', success: false });
@@ -51,6 +51,7 @@ forEachDatabase((kind) => {
       const code = oathtool(base32);
       const v = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
       expect(v.status).toBe(200);
+      expect(v.body['device']).toMatchObject({ kind: 'totp' });
       const replay = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
       expect(replay.status).toBe(401);
       expect(replay.body).toMatchObject({ error_code: '60019', success: false });

@@ -172,7 +172,8 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       message: 'Token is valid.',
       token: 'is valid',
       success: 'true',
-      device: { id: null, os_type: outcome.kind === 'sms' ? 'sms' : 'authenticator', registration_date: null, last_sync_date: null },
+      // `device.kind` (Twofold extension) says which factor matched: 'totp' or 'sms'.
+      device: { id: null, kind: outcome.kind, os_type: outcome.kind === 'sms' ? 'sms' : 'authenticator', registration_date: null, last_sync_date: null },
     });
   });
 
