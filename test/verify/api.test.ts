@@ -26,6 +26,12 @@ forEachDatabase((kind) => {
       const again = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
       expect(again.status).toBe(401);
       expect(again.body).toMatchObject({ error_code: '60020', token: 'is invalid', success: false });
+      const events = await t.system.platform.audit.forUser(`authy:${id}`);
+      expect(events.map((e) => [e.type, e.outcome, e.detail['kind']])).toEqual([
+        ['second_factor', 'failure', 'sms'],
+        ['second_factor', 'success', 'sms'],
+        ['second_factor_sent', 'info', 'sms'],
+      ]);
     });
 
     it('when the outbox is listed then it is newest first with id, to, body and created_at', async () => {

@@ -53,6 +53,14 @@ forEachDatabase((kind) => {
         }
         for (const f of files) expect(f.includes(raw)).toBe(false);
       }
+      // SMS codes live in the outbox file (the simulated phone) and as keyed hashes, never in clear.
+      const id = await registerUser(t.url, t.apiKey, '201-555-0169');
+      await authy(t.url, t.apiKey, 'GET', `/protected/json/sms/${id}`, { force: 'true' });
+      const sms = await fetch(`${t.url}/dev/sms.json?to=%2B12015550169`).then((r) => r.json() as Promise<{ messages: { body: string }[] }>);
+      const smsCode = sms.messages[0]!.body.match(/\d{6}/)![0];
+      const after = await everyRowAsText();
+      expect(after.includes(`"${smsCode}"`)).toBe(false);
+      expect(after).not.toMatch(new RegExp(`[^\\d]${smsCode}[^\\d]`));
       // The row does hold a sealed value (so the search above looked at the right column).
       expect(text).toMatch(/"totp_secret":"v1\./);
     });

@@ -64,7 +64,10 @@ export class TokenVerifier {
 
     const sms = await this.sms.check(user.id, token, now);
     if (sms === 'valid') return this.succeed(user.id, 'sms', meta);
-    await this.fail(user.id, sms === 'wrong' ? 'sms' : 'totp', 'invalid', claim.failuresIfWrong, meta);
+    // Which factor the failed token was most likely meant for: a live SMS challenge, else TOTP
+    // when the user has a secret, else SMS (an expired or used code).
+    const kind = sms === 'wrong' || !secret ? 'sms' : 'totp';
+    await this.fail(user.id, kind, 'invalid', claim.failuresIfWrong, meta);
     return { ok: false, reason: 'invalid' };
   }
 
