@@ -27,13 +27,24 @@ describe('Twofold in Chromium', () => {
     browser = await launchChromium();
   });
   afterAll(async () => {
+    expect(problems).toEqual([]);
     await browser?.close();
     await t?.stop();
   });
 
+  /** Script errors and CSP violations seen in any page (4xx resource loads are expected answers). */
+  const problems: string[] = [];
+  function watch(page: Page): Page {
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    return page;
+  }
+
   async function newPage(): Promise<{ ctx: BrowserContext; page: Page }> {
     const ctx = await browser.newContext({ viewport });
-    const page = await ctx.newPage();
+    const page = watch(await ctx.newPage());
     return { ctx, page };
   }
 
@@ -103,7 +114,7 @@ describe('Twofold in Chromium', () => {
     await shots.take(page, 'activation-link');
 
     pwaContext = await browser.newContext({ viewport });
-    pwa = await pwaContext.newPage();
+    pwa = watch(await pwaContext.newPage());
     await pwa.goto(link!);
     await pwa.getByRole('heading', { name: 'Activate this authenticator' }).waitFor();
     await shots.take(pwa, 'pwa-activate');

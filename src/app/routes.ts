@@ -202,7 +202,8 @@ export function appRoutes(d: AppRoutesDeps): Router {
       if (user) await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id) });
       throw new HttpError(401, 'INVALID_CREDENTIALS', 'Email or password is incorrect', { reason: user ? 'wrong password' : 'unknown email' });
     }
-    await loginAcctShort.reset(v.email);
+    // The per-account counters are not reset on success: each accepted password opens a fresh
+    // budget of code tries, so they also cap second-factor guessing by someone who has the password.
     // Rotation: whatever session the browser had ends here.
     if (req.appSession) await sessions.delete(req.appSession.tokenHash);
     const attempt = await attempts.create(user.id);
@@ -221,7 +222,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       });
       const expiresAt = clock.now() + APPROVAL_SECONDS * 1000;
       await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details });
-      await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(user.id), detail: { kind: 'push' } });
+      await record(req, { type: AuditType.APPROVAL_REQUESTED, outcome: 'info', userRef: userRef(user.id), detail: { kind: 'push' } });
       res.json({ state: 'approve', number: approval.number, details, expires_at: expiresAt, return_to: returnTo });
       return;
     } catch (e) {
@@ -249,7 +250,12 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.get('/authy/status', requireHalfSession, async (req, res) => {
     const { a } = await liveAttempt(req, res);
     if (!a.approval_status) throw new HttpError(409, 'NO_APPROVAL', 'This login uses a code, not an approval');
-    const view = (x: LoginAttempt) => ({ status: attempts.approvalState(x), expires_at: x.approval_expires_at, number: x.approval_number });
+    const view = (x: LoginAttempt) => ({
+      status: attempts.approvalState(x),
+      expires_at: x.approval_expires_at,
+      number: x.approval_number,
+      details: x.approval_details ? (JSON.parse(x.approval_details) as Record<string, string>) : {},
+    });
     if (!(req.get('accept') ?? '').includes('text/event-stream')) {
       res.setHeader('Cache-Control', 'no-store');
       res.json(view(a));

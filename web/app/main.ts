@@ -270,9 +270,9 @@ async function approve(): Promise<void> {
   if (number === undefined) {
     // Loaded directly (reload): ask the server for this attempt's request.
     try {
-      const s = await api<{ status: string; number: string | null }>('GET', '/authy/status');
+      const s = await api<{ status: string; number: string | null; details: Record<string, string> }>('GET', '/authy/status');
       number = s.number;
-      details = {};
+      details = s.details;
     } catch {
       navigate('/login', { notice: 'Please log in.' }, true);
       return;
