@@ -2,7 +2,7 @@ import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CliIo } from '../cli.js';
-import { activateDevice, DeviceApiError, DeviceClient, type ApprovalForDevice, type DeviceState } from './client.js';
+import { activateDevice, DeviceApiError, parseActivationLink, DeviceClient, type ApprovalForDevice, type DeviceState } from './client.js';
 
 const USAGE = `Usage: twofold authenticator <command> [--state FILE]
 
@@ -106,6 +106,11 @@ async function run(args: string[], io: CliIo): Promise<number> {
   switch (command) {
     case 'activate': {
       if (!arg) throw new UsageError(`activate needs the activation link\n\n${USAGE}`);
+      try {
+        parseActivationLink(arg);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
       const name = values.name ?? `CLI on ${process.env['HOSTNAME'] ?? 'this machine'}`.slice(0, 64);
       const state = await activateDevice(arg, { name, ...(values.service ? { serviceUrl: values.service } : {}) });
       writeState(path, state);
