@@ -137,9 +137,9 @@ export class LoginAttempts {
 
   /**
    * Start the SMS cool-down: succeeds (true) only when no SMS went out in the last
-   * SMS_COOL_DOWN_MS. Otherwise returns the seconds left.
+   * SMS_COOL_DOWN_MS (returns the time it recorded). Otherwise returns the seconds left.
    */
-  async startSmsCoolDown(id: string): Promise<true | { retryAfterSeconds: number }> {
+  async startSmsCoolDown(id: string): Promise<{ started: true; at: number } | { started: false; retryAfterSeconds: number }> {
     const now = this.clock.now();
     const r = await this.db
       .updateTable('app_login_attempts')
@@ -148,10 +148,10 @@ export class LoginAttempts {
       .where('state', '=', 'open')
       .where((eb) => eb.or([eb('last_sms_at', 'is', null), eb('last_sms_at', '<=', now - SMS_COOL_DOWN_MS)]))
       .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 1) return true;
+    if (Number(r.numUpdatedRows) === 1) return { started: true, at: now };
     const row = await this.get(id);
     const last = row?.last_sms_at ?? now;
-    return { retryAfterSeconds: Math.max(1, Math.ceil((last + SMS_COOL_DOWN_MS - now) / 1000)) };
+    return { started: false, retryAfterSeconds: Math.max(1, Math.ceil((last + SMS_COOL_DOWN_MS - now) / 1000)) };
   }
 
   /** Forget the cool-down when the SMS could not be sent after all. */

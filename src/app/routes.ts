@@ -235,7 +235,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       await sendSms(req, attempt, user.authy_id);
       res.json({ state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000, return_to: returnTo });
     } catch (e) {
-      if (cool === true) await attempts.clearSmsCoolDown(attempt.id, clock.now());
+      if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
       const err = fromService(e);
       logger.info({ code: err.code }, 'sms not sent at login');
       // The user can still use an authenticator app's code.
@@ -396,17 +396,16 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const user = await getUser(s.userId);
     if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
     const cool = await attempts.startSmsCoolDown(a.id);
-    if (cool !== true) {
+    if (!cool.started) {
       throw new HttpError(429, 'COOL_DOWN', `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
         headers: { 'Retry-After': String(cool.retryAfterSeconds) },
         details: { retry_after: cool.retryAfterSeconds },
       });
     }
-    const at = clock.now();
     try {
       await sendSms(req, a, user.authy_id);
     } catch (e) {
-      await attempts.clearSmsCoolDown(a.id, at);
+      await attempts.clearSmsCoolDown(a.id, cool.at);
       throw fromService(e);
     }
     res.json({ sent: true, via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 });
