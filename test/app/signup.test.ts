@@ -71,6 +71,19 @@ forEachDatabase((kind) => {
       expect(none.status).toBe(403);
     });
 
+    /** Threat: a race between two signups with one email creating two accounts or leaking which won. */
+    it('when the same email signs up concurrently then every answer is the same and exactly one account exists', async () => {
+      const u = newUser();
+      const browsers = Array.from({ length: 4 }, () => new Browser(t.url));
+      const answers = await Promise.all(browsers.map((b) => b.post('/user', u)));
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
+      expect(new Set(answers.map((a) => JSON.stringify(a.body))).size).toBe(1);
+      const me = await Promise.all(browsers.map((b) => b.get('/user')));
+      expect(me.filter((r) => r.status === 200)).toHaveLength(1);
+      const login = await new Browser(t.url).post('/session', { email: u.email, password: u.password });
+      expect(login.status).toBe(200);
+    });
+
     it('when the email is already taken then the answer looks like a success but logs nobody in (no enumeration)', async () => {
       const u = newUser();
       const first = new Browser(t.url);

@@ -266,19 +266,29 @@ function formatWait(seconds: number): string {
 }
 
 async function approve(): Promise<void> {
-  let { number, details } = flow;
+  let { number, details, expiresAt } = flow;
   if (number === undefined) {
     // Loaded directly (reload): ask the server for this attempt's request.
     try {
-      const s = await api<{ status: string; number: string | null; details: Record<string, string> }>('GET', '/authy/status');
+      const s = await api<{ status: string; number: string | null; details: Record<string, string>; expires_at: number | null }>('GET', '/authy/status');
       number = s.number;
       details = s.details;
+      expiresAt = s.expires_at ?? undefined;
     } catch {
       navigate('/login', { notice: 'Please log in.' }, true);
       return;
     }
   }
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Waiting for your approval…');
+  // Not a live region: a per-second announcement would drown the status.
+  const expiry = h('p', { class: 'hint center' });
+  const showExpiry = () => {
+    if (!expiresAt) return;
+    const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+    expiry.textContent = `The request expires in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}.`;
+  };
+  showExpiry();
+  const expiryTimer = window.setInterval(showExpiry, 1000);
   const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account' }) }, 'Use a code instead');
   page(
     'Approve on your phone',
@@ -288,6 +298,7 @@ async function approve(): Promise<void> {
       ? h('dl', { class: 'details' }, Object.entries(details).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
       : null,
     status,
+    expiry,
     h('div', { class: 'actions' }, useCode),
   );
 
@@ -298,6 +309,7 @@ async function approve(): Promise<void> {
   const stop = () => {
     finished = true;
     es.close();
+    window.clearInterval(expiryTimer);
   };
   cleanup = stop;
   es.addEventListener('status', async (ev) => {
