@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -238,6 +239,50 @@ describe('Twofold in Chromium', () => {
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL('**/account');
     await shots.take(page, 'account');
+    await ctx.close();
+  });
+
+  it('when the user page sets up a third-party TOTP app and removes an authenticator then both show on the page', async () => {
+    const shots = new Shots('5 user page totp app revoke');
+    const p = person('Katherine Johnson');
+    const { ctx, page } = await newPage();
+    await signUp(page, shots, p);
+    await page.getByRole('button', { name: 'Use another authenticator app' }).click();
+    await page.getByAltText('QR code for your authenticator app').waitFor();
+    await page.getByText('Can’t scan? Show the setup key').click();
+    const uri = (await page.locator('.mono').textContent())!;
+    expect(uri).toMatch(/^otpauth:\/\/totp\//);
+    const secret = new URL(uri).searchParams.get('secret')!;
+    await shots.take(page, 'totp-app-qr');
+    // A real third-party implementation computes the code: oathtool.
+    const code = execFileSync('oathtool', ['--totp', '-b', secret], { encoding: 'utf8' }).trim();
+    await page.getByLabel('Code shown by the app').fill(code);
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('Your authenticator app is set up.').waitFor();
+    await shots.take(page, 'totp-app-confirmed');
+
+    await page.getByRole('button', { name: 'Add authenticator' }).click();
+    const link = (await page.getByTestId('activation-link').getAttribute('href'))!;
+    const other = await browser.newContext({ viewport });
+    const phone = watch(await other.newPage());
+    await phone.goto(link);
+    await phone.getByRole('button', { name: 'Activate' }).click();
+    await phone.getByText('● Connected').waitFor();
+    await page.reload();
+    await page.getByText('Set up', { exact: true }).waitFor();
+    const remove = page.getByRole('button', { name: /^Remove Browser on/ });
+    await remove.waitFor();
+    await shots.take(page, 'with-device');
+    page.once('dialog', (d) => void d.accept());
+    await remove.click();
+    await page.getByText(/was removed/).waitFor();
+    await page.getByText('No authenticator yet.').waitFor();
+    await page.getByText(/Authenticator removed: success/).waitFor();
+    await shots.take(page, 'device-removed');
+    // The revoked device is refused at once: its stream drops and cannot reconnect.
+    await phone.getByText('○ Offline').waitFor({ timeout: 10_000 });
+    await shots.take(phone, 'pwa-revoked');
+    await other.close();
     await ctx.close();
   });
 });
