@@ -72,6 +72,15 @@ forEachDatabase((kind) => {
       expect(row.locked_until).toBe(clock.now() + 900_000);
     });
 
+    it('when steps fall out of the window then their used-step rows are pruned on the next success', async () => {
+      const u = await enrolled();
+      expect((await verify(u.id, u.code())).status).toBe(200);
+      clock.advance(300_000);
+      expect((await verify(u.id, u.code())).status).toBe(200);
+      const rows = await t.system.platform.db.db.selectFrom('totp_used_steps').select('step').where('user_id', '=', u.id).execute();
+      expect(rows.map((r) => r.step)).toEqual([Math.floor(clock.now() / 30_000)]);
+    });
+
     it('when 100 consecutive failures accumulate then the user stays locked until an operator resets it', async () => {
       const u = await enrolled();
       let failures = 0;

@@ -56,7 +56,11 @@ export class TokenVerifier {
           .onConflict((oc) => oc.columns(['user_id', 'step']).doNothing())
           .returning('step')
           .executeTakeFirst();
-        if (inserted) return this.succeed(user.id, 'totp', meta);
+        if (inserted) {
+          // Steps older than the ±1 window can never match again: keep the table bounded.
+          await this.p.db.db.deleteFrom('totp_used_steps').where('user_id', '=', user.id).where('step', '<', step - 2).execute();
+          return this.succeed(user.id, 'totp', meta);
+        }
         await this.fail(user.id, 'totp', 'reused', claim.failuresIfWrong, meta);
         return { ok: false, reason: 'reused' };
       }
