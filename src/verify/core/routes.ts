@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import QRCode from 'qrcode';
 import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
 import type { Platform } from '../../platform/context.js';
@@ -19,7 +19,7 @@ import {
 import { AuthyCode, AuthyError } from '../authy-errors.js';
 import type { DeviceDirectory } from '../ports.js';
 import type { AppStore } from './apps.js';
-import { maskForSms, maskForStatus, parseCountryCode, parsePhone, splitE164 } from './phone.js';
+import { maskForSms, maskForStatus, parseCountryCode, parsePhone, splitE164, type Phone } from './phone.js';
 import type { PhoneVerifications } from './phone-verification.js';
 import type { SmsCodes } from './sms-codes.js';
 import type { SmsGate } from './sms-gate.js';
@@ -71,7 +71,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     sendAuthy(res, { message: 'User created successfully.', user: { id } });
   });
 
-  const remove = async (req: Request, res: import('express').Response) => {
+  const remove = async (req: Request, res: Response) => {
     const user = await requireUser(d, req);
     if (!(await d.users.remove(user.appId, user.id))) throw userNotFound();
     sendAuthy(res, { message: 'User was added to remove.' });
@@ -280,7 +280,7 @@ async function requireUser(d: CoreRouteDeps, req: Request): Promise<VerifyUser> 
   return user;
 }
 
-function requirePhone(params: ParamObject) {
+function requirePhone(params: ParamObject): Phone {
   const countryCode = param(params, 'country_code');
   const phone = parseCountryCode(countryCode) ? parsePhone(param(params, 'phone_number'), countryCode) : undefined;
   if (!phone) throw new AuthyError(400, AuthyCode.INVALID_PHONE, 'Phone number is invalid', { errors: { phone_number: 'is invalid' } });
