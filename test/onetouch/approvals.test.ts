@@ -77,6 +77,29 @@ forEachDatabase((kind) => {
         expect(c.body).toMatchObject({ success: false, error_code: '60004' });
       });
 
+      it('when seconds_to_expire is 0 then the request never expires', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { seconds_to_expire: 0 });
+        const s = await approvalStatus(ts.url, app.apiKey, c.body['approval_request'].uuid);
+        expect(s.body['approval_request']).toMatchObject({ seconds_to_expire: 0, status: 'pending' });
+        expect((await device.pending())[0]!.expires_at).toBeNull();
+      });
+
+      it('when hidden details are given then the device never sees them and the callback carries them', async () => {
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const c = await createApproval(ts.url, app.apiKey, userId, { 'hidden_details[login_attempt]': 'attempt-42', 'details[Browser]': 'Firefox' });
+        const uuid = c.body['approval_request'].uuid as string;
+        const shown = (await device.pending())[0]!;
+        expect(JSON.stringify(shown)).not.toContain('attempt-42');
+        expect(shown.details).toEqual({ 'Email Address': 'a@example.com', Browser: 'Firefox' });
+        await device.respond(uuid, 'approve', null, shown);
+        const found = () => rx.received.find((x) => x.body['uuid'] === uuid);
+        for (let i = 0; i < 100 && !found(); i++) await sleep(50);
+        const tx = (found()!.body['approval_request'] as { transaction: Record<string, unknown> }).transaction;
+        expect(tx['hidden_details']).toEqual({ login_attempt: 'attempt-42' });
+        expect(tx['details']).toEqual({ 'Email Address': 'a@example.com', Browser: 'Firefox' });
+      });
+
       it('when the message has 144 emoji then it is accepted (characters, not bytes)', async () => {
         const { userId } = await userWithDevice(ts, app.apiKey);
         const c = await createApproval(ts.url, app.apiKey, userId, { message: '🔐'.repeat(144), 'logos[0][res]': 'default', 'logos[0][url]': 'https://x.test/a.png' });

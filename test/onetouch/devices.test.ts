@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateDevice, DeviceClient, parseActivationLink } from '../../src/authenticator/client.js';
+import { Devices, NONCE_RETENTION_MS } from '../../src/verify/onetouch/devices.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, createApp, createApproval, registerUser, userWithDevice } from './helpers.js';
@@ -165,6 +166,32 @@ forEachDatabase((kind) => {
         const headers = device.signedHeaders('GET', path, undefined, { nonce: 'burst-nonce-abcdefghijkl' });
         const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${ts.url}${path}`, { headers }).then((r) => r.status)));
         expect(results.filter((s) => s === 200)).toHaveLength(1);
+      });
+    });
+
+    describe('housekeeping', () => {
+      it('when nonces and activation links are old enough then pruning removes them and keeps fresh ones', async () => {
+        const p = ts.system.platform;
+        const { userId, device } = await userWithDevice(ts, app.apiKey);
+        const now = Date.now();
+        const id = device.state.device_id;
+        await p.db.db
+          .insertInto('device_nonces')
+          .values([
+            { device_id: id, nonce: 'old-nonce-0123456789ab', seen_at: now - NONCE_RETENTION_MS - 1000 },
+            { device_id: id, nonce: 'new-nonce-0123456789ab', seen_at: now },
+          ])
+          .execute();
+        await p.db.db
+          .insertInto('device_activations')
+          .values({ token_hash: `old-${kind}-${now}`, user_id: userId, name: null, created_at: now - 3 * 86_400_000, expires_at: now - 2 * 86_400_000, consumed_at: null, device_id: null })
+          .execute();
+        const devices = new Devices(p, { getOrCreate: () => Promise.reject(new Error('unused')) });
+        expect(await devices.prune()).toBeGreaterThanOrEqual(2);
+        const nonces = await p.db.db.selectFrom('device_nonces').select('nonce').where('device_id', '=', id).execute();
+        expect(nonces.map((n) => n.nonce)).toContain('new-nonce-0123456789ab');
+        expect(nonces.map((n) => n.nonce)).not.toContain('old-nonce-0123456789ab');
+        expect(await p.db.db.selectFrom('device_activations').select('token_hash').where('token_hash', '=', `old-${kind}-${now}`).execute()).toHaveLength(0);
       });
     });
 

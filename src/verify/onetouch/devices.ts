@@ -295,9 +295,14 @@ export class Devices implements DeviceDirectory {
     return k;
   }
 
-  /** Forget nonces older than the retention window (timestamps outside ±60 s are refused anyway). */
-  async pruneNonces(): Promise<number> {
-    const r = await this.p.db.db.deleteFrom('device_nonces').where('seen_at', '<', this.p.clock.now() - NONCE_RETENTION_MS).executeTakeFirst();
-    return Number(r.numDeletedRows);
+  /**
+   * Forget nonces older than the retention window (timestamps outside ±60 s are refused anyway)
+   * and activation links a day past their expiry.
+   */
+  async prune(): Promise<number> {
+    const now = this.p.clock.now();
+    const nonces = await this.p.db.db.deleteFrom('device_nonces').where('seen_at', '<', now - NONCE_RETENTION_MS).executeTakeFirst();
+    const links = await this.p.db.db.deleteFrom('device_activations').where('expires_at', '<', now - 24 * 60 * 60 * 1000).executeTakeFirst();
+    return Number(nonces.numDeletedRows) + Number(links.numDeletedRows);
   }
 }

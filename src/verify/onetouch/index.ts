@@ -28,7 +28,7 @@ export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLo
   const maintain = async () => {
     try {
       await approvals.expireDue();
-      await devices.pruneNonces();
+      await devices.prune();
     } catch (err) {
       p.logger.warn({ err }, 'onetouch maintenance failed');
     }
