@@ -244,13 +244,25 @@ function showDevice(d: DeviceState, welcome?: string): void {
   };
 
   let lastId = d.lastEventId;
+  let saveTimer: number | undefined;
+  // Remember the stream position across reloads (a reconnect sends Last-Event-ID).
+  const rememberLastId = () => {
+    window.clearTimeout(saveTimer);
+    saveTimer = window.setTimeout(() => {
+      if (lastId !== undefined) void saveDevice({ ...d, lastEventId: lastId }).catch(() => {});
+    }, 500);
+  };
+  stopAll.push(() => window.clearTimeout(saveTimer));
   const stopStream = streamEvents(
     d,
     (e) => {
       if (e.type === 'connected') conn.textContent = '● Connected — new requests appear here.';
       else if (e.type === 'disconnected') conn.textContent = '○ Offline — reconnecting…';
       else if (e.type === 'approval_request') {
-        if (e.id) lastId = e.id;
+        if (e.id) {
+          lastId = e.id;
+          rememberLastId();
+        }
         if (e.request.expires_at === null || e.request.expires_at > Date.now()) requests.set(e.request.uuid, e.request);
         renderList();
       } else if (e.type === 'approval_request_closed') {
