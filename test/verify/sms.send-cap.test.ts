@@ -67,6 +67,18 @@ forEachDatabase((kind) => {
       expect(await sentTo(t, '+12015550153')).toBe(0);
     });
 
+    it('when the app passes the end user\'s user_ip then each end user has their own bucket', async () => {
+      const send = async (phone: string, userIp: string) => {
+        const id = await registerUser(t.url, t.apiKey, phone);
+        return (await authy(t.url, t.apiKey, 'GET', `/protected/json/sms/${id}`, { force: 'true', user_ip: userIp })).status;
+      };
+      const a = [await send('201-555-0140', '198.51.100.1'), await send('201-555-0141', '198.51.100.1'), await send('201-555-0143', '198.51.100.1'), await send('201-555-0144', '198.51.100.1')];
+      expect(a).toEqual([200, 200, 200, 429]);
+      expect(await send('201-555-0145', '198.51.100.2')).toBe(200);
+      // Not an IP: charged to the caller's own address (already spent above).
+      expect(await send('201-555-0146', 'not-an-ip')).toBe(429);
+    });
+
     it('when the phone is in a country outside the allow-list then registering works but nothing is sent', async () => {
       const reg = await authy(t.url, t.apiKey, 'POST', '/protected/json/users/new', {
         'user[email]': 'fr@example.com',

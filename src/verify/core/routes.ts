@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import { isIP } from 'node:net';
 import QRCode from 'qrcode';
 import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
 import type { Platform } from '../../platform/context.js';
@@ -122,7 +123,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       sendAuthy(res, { message: SMS_IGNORED_MESSAGE, cellphone, device: devices[0]!.name, ignored: true });
       return;
     }
-    await d.gate.admit({ e164: user.phoneE164, region: user.region }, clientIp(req));
+    await d.gate.admit({ e164: user.phoneE164, region: user.region }, smsIpKey(req));
     const issued = await d.smsCodes.issue(user.id, p.clock.now());
     if (!issued.ok) {
       throw new AuthyError(429, AuthyCode.TOO_MANY_REQUESTS, 'Too many failed attempts for this code, try again later', {
@@ -187,7 +188,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     if (locale !== undefined && !/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/.test(locale)) throw invalidParameter('locale');
     const phone = requirePhone(params);
     if (via === 'call') throw callsUnavailable();
-    await d.gate.admit(phone, clientIp(req));
+    await d.gate.admit(phone, smsIpKey(req));
     const now = p.clock.now();
     const started = await d.phoneVerifications.start(app.id, phone.e164, codeLength, now);
     if (!started.ok) {
@@ -304,8 +305,15 @@ function optionalInt(params: ParamObject, name: string, min: number, max: number
   return n;
 }
 
-function clientIp(req: Request): string {
-  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+/**
+ * The IP an SMS send is charged to: the end user's `user_ip` when the (authenticated) app passes
+ * one, as Authy's clients can, else the caller's address (`req.ip`, TRUST_PROXY hops honoured).
+ * Without it every send of a relying app would share the app server's single bucket.
+ */
+function smsIpKey(req: Request): string {
+  const caller = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  const userIp = param(req.authyParams, 'user_ip');
+  return userIp !== undefined && userIp.length <= 45 && isIP(userIp) ? `${appOf(req).id}/${userIp}` : caller;
 }
 
 function meta(req: Request): { ip: string | null; userAgent: string | null } {
