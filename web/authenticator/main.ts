@@ -243,26 +243,16 @@ function showDevice(d: DeviceState, welcome?: string): void {
     );
   };
 
-  let lastId = d.lastEventId;
-  let saveTimer: number | undefined;
-  // Remember the stream position across reloads (a reconnect sends Last-Event-ID).
-  const rememberLastId = () => {
-    window.clearTimeout(saveTimer);
-    saveTimer = window.setTimeout(() => {
-      if (lastId !== undefined) void saveDevice({ ...d, lastEventId: lastId }).catch(() => {});
-    }, 500);
-  };
-  stopAll.push(() => window.clearTimeout(saveTimer));
+  // In memory only: a fresh page has an empty list and needs every pending request, while a
+  // reconnect within this page resumes after the last one seen (Last-Event-ID).
+  let lastId: string | undefined;
   const stopStream = streamEvents(
     d,
     (e) => {
       if (e.type === 'connected') conn.textContent = '● Connected — new requests appear here.';
       else if (e.type === 'disconnected') conn.textContent = '○ Offline — reconnecting…';
       else if (e.type === 'approval_request') {
-        if (e.id) {
-          lastId = e.id;
-          rememberLastId();
-        }
+        if (e.id) lastId = e.id;
         if (e.request.expires_at === null || e.request.expires_at > Date.now()) requests.set(e.request.uuid, e.request);
         renderList();
       } else if (e.type === 'approval_request_closed') {

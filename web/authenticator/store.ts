@@ -8,7 +8,6 @@ export interface DeviceState {
   appName: string;
   totp: { secret: string; digits: number; period: number; algorithm: string; issuer: string; label: string };
   keyPair: CryptoKeyPair;
-  lastEventId?: string;
 }
 
 const DB = 'twofold-authenticator';
