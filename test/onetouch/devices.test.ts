@@ -107,6 +107,12 @@ forEachDatabase((kind) => {
         },
       );
 
+      it('when the activation body is over 16 kB then 413', async () => {
+        const r = await fetch(`${ts.url}/v1/devices/activate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'x'.repeat(20_000) }) });
+        expect(r.status).toBe(413);
+        expect(((await r.json()) as { code: string }).code).toBe('PAYLOAD_TOO_LARGE');
+      });
+
       it('when the activation body is not JSON then 400', async () => {
         const r = await fetch(`${ts.url}/v1/devices/activate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
         expect(r.status).toBe(400);
