@@ -16,6 +16,7 @@ export class DeviceStreams {
   constructor(
     private readonly p: Platform,
     private readonly approvals: Approvals,
+    private readonly pingIntervalMs = PING_INTERVAL_MS,
   ) {}
 
   async serve(req: Request, res: Response, device: AuthenticatedDevice): Promise<void> {
@@ -62,7 +63,7 @@ export class DeviceStreams {
       if (backlogDone) enqueue(e);
       else queue.push(e);
     });
-    const ping = setInterval(() => write(': ping\n\n'), PING_INTERVAL_MS);
+    const ping = setInterval(() => write(': ping\n\n'), this.pingIntervalMs);
     ping.unref();
     const close = () => {
       if (closed) return;
