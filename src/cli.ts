@@ -24,6 +24,8 @@ const USAGE = `Usage: twofold <command>
   migrate                         apply database migrations and exit
   apps create --name N [--callback-url U]
                                   register an application; prints its API key once
+  apps list                       list applications (never their keys)
+  apps unlock --user AUTHY_ID     clear a user's second-factor lockout
   authenticator <subcommand>      the CLI authenticator (activate, code, pending, approve, deny, watch)
   audit --user EMAIL [--limit N]  print a user's authentication events
 `;
