@@ -26,7 +26,7 @@ describe('login timing', () => {
     };
     const known: number[] = [];
     const unknown: number[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 16; i++) {
       known.push(await time(u.email));
       unknown.push(await time(`ghost${i}.${u.email}`));
     }
@@ -35,8 +35,9 @@ describe('login timing', () => {
     const n = median(unknown);
     console.log(`login 401 median: wrong password ${k.toFixed(1)} ms, unknown email ${n.toFixed(1)} ms`);
     // Both pay one argon2id verification (tens of ms); without the dummy hash the unknown email
-    // would answer in about a millisecond.
-    expect(n).toBeGreaterThan(k * 0.6);
-    expect(Math.abs(k - n)).toBeLessThan(Math.max(15, k * 0.5));
+    // answers about ten times faster. The bound is a factor of two either way because the CPU is
+    // shared with other suites and medians swing with it.
+    expect(n).toBeGreaterThan(k * 0.5);
+    expect(k).toBeGreaterThan(n * 0.5);
   });
 });
