@@ -1,4 +1,4 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Config } from '../platform/config.js';
 import { HttpError } from '../platform/errors.js';
 import type { Session, SessionStore } from './sessions.js';
@@ -73,6 +73,3 @@ export function safeReturnTo(target: unknown, fallback = '/'): string {
   if (/[\u0000-\u001f\u007f\\]/.test(target)) return fallback;
   return target;
 }
-
-/** Express 5 passes rejected promises to `next`; this only narrows types for handlers. */
-export type Handler = (req: Request, res: Response, next: NextFunction) => Promise<void> | void;
