@@ -123,31 +123,46 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const v = parseBody(signupSchema, req.body);
     await consumeLimits([[signupIp, ipOf(req)]], 'signup per ip');
     const passwordHash = await hashPassword(v.password);
-    const now = clock.now();
-    let id: number | undefined;
-    try {
-      const row = await db
-        .insertInto('app_users')
-        .values({
-          email: v.email,
-          full_name: v.fullName,
-          password_hash: passwordHash,
-          country_code: v.parsedPhone.countryCode,
-          region: v.parsedPhone.region,
-          phone: v.parsedPhone.nationalNumber,
-          authy_id: null,
-          totp_app_confirmed_at: null,
-          created_at: now,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      id = row.id;
-    } catch (e) {
-      if (!isUniqueViolation(e)) throw e;
-    }
     const t0 = performance.now();
+    // Crash safety: register at the service first (idempotent: the same phone gets the same id),
+    // then create the user in one insert that already holds the id. A crash in between leaves at
+    // most an unused service registration, never a local user without a second factor.
+    const taken = await db.selectFrom('app_users').select('id').where('email', '=', v.email).executeTakeFirst();
+    let id: number | undefined;
+    if (!taken) {
+      let authyId: number;
+      try {
+        authyId = await client.registerUser({ email: v.email, cellphone: v.parsedPhone.nationalNumber, countryCode: v.parsedPhone.countryCode });
+      } catch (e) {
+        if (e instanceof VerifyServiceError && e.status === 400) {
+          throw new HttpError(400, 'VALIDATION', 'phone: is not a valid phone number for this country', { details: { fields: { phone: 'is not a valid phone number for this country' } }, reason: `service ${e.code}` });
+        }
+        throw fromService(e);
+      }
+      try {
+        const row = await db
+          .insertInto('app_users')
+          .values({
+            email: v.email,
+            full_name: v.fullName,
+            password_hash: passwordHash,
+            country_code: v.parsedPhone.countryCode,
+            region: v.parsedPhone.region,
+            phone: v.parsedPhone.nationalNumber,
+            authy_id: authyId,
+            totp_app_confirmed_at: null,
+            created_at: clock.now(),
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        id = row.id;
+      } catch (e) {
+        // A concurrent signup with the same email won the insert: answer as a duplicate.
+        if (!isUniqueViolation(e)) throw e;
+      }
+    }
     if (id === undefined) {
-      const existing = await db.selectFrom('app_users').select('id').where('email', '=', v.email).executeTakeFirst();
+      const existing = taken ?? (await db.selectFrom('app_users').select('id').where('email', '=', v.email).executeTakeFirst());
       if (existing) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(existing.id), detail: { reason: 'duplicate_email' } });
       // Both paths hashed the password; pad for what the new-account path spends on
       // registration (a moving average of it).
@@ -157,17 +172,6 @@ export function appRoutes(d: AppRoutesDeps): Router {
       res.status(201).json({ state: 'logged_in' });
       return;
     }
-    let authyId: number;
-    try {
-      authyId = await client.registerUser({ email: v.email, cellphone: v.parsedPhone.nationalNumber, countryCode: v.parsedPhone.countryCode });
-    } catch (e) {
-      await db.deleteFrom('app_users').where('id', '=', id).execute();
-      if (e instanceof VerifyServiceError && e.status === 400) {
-        throw new HttpError(400, 'VALIDATION', 'phone: is not a valid phone number for this country', { details: { fields: { phone: 'is not a valid phone number for this country' } }, reason: `service ${e.code}` });
-      }
-      throw fromService(e);
-    }
-    await db.updateTable('app_users').set({ authy_id: authyId }).where('id', '=', id).execute();
     const token = await sessions.create(id, 'full', null);
     registrationMs = registrationMs * 0.8 + (performance.now() - t0) * 0.2;
     sessions.setCookie(res, token);
