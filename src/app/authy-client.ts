@@ -85,8 +85,10 @@ export class AuthyClient {
   }
 
   /** GET /protected/json/sms/{id}; `force` sends even when the user has an authenticator. */
-  async requestSms(authyId: number, force: boolean): Promise<SmsResult> {
-    const body = await this.call('GET', `/protected/json/sms/${authyId}${force ? '?force=true' : ''}`);
+  async requestSms(authyId: number, force: boolean, userIp?: string): Promise<SmsResult> {
+    // `user_ip` lets the service count SMS per end user's IP instead of per app server.
+    const q = new URLSearchParams({ ...(force ? { force: 'true' } : {}), ...(userIp ? { user_ip: userIp } : {}) }).toString();
+    const body = await this.call('GET', `/protected/json/sms/${authyId}${q ? `?${q}` : ''}`);
     return { ignored: body.ignored === true || body.ignored === 'true', cellphone: str(body.cellphone) };
   }
 

@@ -109,7 +109,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   }
 
   async function sendSms(req: Request, a: LoginAttempt, authyId: number): Promise<void> {
-    await client.requestSms(authyId, true);
+    await client.requestSms(authyId, true, ipOf(req));
     await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(a.user_id), detail: { kind: 'sms' } });
   }
 

@@ -2,11 +2,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CliUsageError, type CliIo } from '../cli.js';
 import { systemClock } from '../platform/clock.js';
+import { SecretBox } from '../platform/crypto.js';
 import type { Config } from '../platform/config.js';
 import { openDatabase } from '../platform/db.js';
 import { migrateToLatest } from '../platform/migrations/index.js';
 import { AppStore } from './core/apps.js';
 import { SecondFactorLockout } from './core/lockout.js';
+import { storeAppSigningKey } from './onetouch/signing-keys.js';
 
 const USAGE = `Usage:
   twofold apps create --name NAME [--callback-url URL]   register an app; prints its API key once
@@ -54,6 +56,8 @@ export async function runAppsCommand(args: string[], io: CliIo, c: Config): Prom
     const apps = new AppStore(db.db, systemClock);
     if (sub === 'create') {
       const { app, apiKey } = await apps.create({ name, callbackUrl });
+      // Callbacks are signed with the API key itself (Authy's scheme): keep it sealed for that.
+      await storeAppSigningKey({ db, secretBox: new SecretBox(c.encryptionKey), clock: systemClock }, app.id, apiKey);
       io.out(`app_id: ${app.id}`);
       io.out(`name: ${app.name}`);
       io.out(`callback_url: ${app.callbackUrl ?? '(none)'}`);

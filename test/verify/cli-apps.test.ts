@@ -7,6 +7,7 @@ import { ensurePgSchema } from '../../src/platform/db.js';
 import { forEachDatabase, freshSchema, pgUrl } from '../helpers/databases.js';
 import { startTestSystem } from '../helpers/system.js';
 import { authy, registerUser } from './helpers.js';
+import { loadAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
 
 function io(env: Record<string, string>): CliIo & { outLines: string[]; errLines: string[] } {
   const outLines: string[] = [];
@@ -45,6 +46,11 @@ forEachDatabase((kind) => {
         const d = await authy(t.url, key, 'GET', '/protected/json/app/details');
         expect(d.status).toBe(200);
         expect((d.body['app'] as { name: string }).name).toBe('Shop');
+        // Its OneTouch callbacks can be signed: the key is kept sealed for that, never in clear.
+        const appId = Number((d.body['app'] as { app_id: number | string }).app_id);
+        expect(await loadAppSigningKey(t.system.platform, appId)).toBe(key);
+        const sealed = await t.system.platform.db.db.selectFrom('app_signing_keys').select('sealed_key').where('app_id', '=', appId).executeTakeFirstOrThrow();
+        expect(sealed.sealed_key).not.toContain(key);
         // Unlock: a locked user is released by the operator command.
         const id = await registerUser(t.url, key);
         await t.system.platform.db.db.updateTable('verify_users').set({ failed_verifications: 100 }).where('id', '=', id).execute();
