@@ -1,0 +1,74 @@
+import { TOTP } from 'otpauth';
+import { expect } from 'vitest';
+import { Browser, eventually, newUser, TestDevice, type PendingApproval } from '../app/helpers.js';
+import type { TestSystem } from '../helpers/system.js';
+
+export type SignupForm = ReturnType<typeof newUser>;
+
+/** The TOTP code of `secret` (base32) at `atMs`. */
+export function totpAt(secret: string, atMs: number): string {
+  return new TOTP({ secret, digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: atMs });
+}
+
+/** A code that is certainly not `code`. */
+export function otherCode(code: string): string {
+  return String((Number(code) + 500_000) % 1_000_000).padStart(6, '0');
+}
+
+/** Sign up, take the account's TOTP secret from the user page (authenticator-app setup), log out. */
+export async function userWithTotp(t: TestSystem): Promise<{ u: SignupForm; secret: string; to: string }> {
+  const u = newUser();
+  const b = new Browser(t.url);
+  expect((await b.post('/user', u)).status).toBe(201);
+  const app = await b.post('/user/totp-app', {});
+  expect(app.status).toBe(201);
+  const secret = new URL(String(app.body.uri)).searchParams.get('secret')!;
+  expect((await b.del('/session')).status).toBe(200);
+  return { u, secret, to: `+1${u.phone}` };
+}
+
+/** Sign up, activate a device from the user page, log out. */
+export async function userWithDevice(t: TestSystem): Promise<{ u: SignupForm; device: TestDevice }> {
+  const u = newUser();
+  const b = new Browser(t.url);
+  expect((await b.post('/user', u)).status).toBe(201);
+  const act = await b.post('/user/authenticators', {});
+  expect(act.status).toBe(201);
+  const device = await TestDevice.activate(t.url, (act.body.activation as { link: string }).link);
+  expect((await b.del('/session')).status).toBe(200);
+  return { u, device };
+}
+
+/** The password step in a fresh browser; expects a second-factor state. */
+export async function passwordStep(t: TestSystem, u: { email: string; password: string }, expectState?: 'approve' | 'code') {
+  const b = new Browser(t.url);
+  const r = await b.post('/session', { email: u.email, password: u.password });
+  expect(r.status).toBe(200);
+  if (expectState) expect(r.body.state).toBe(expectState);
+  return { b, body: r.body, number: (r.body.number as string | undefined) ?? null };
+}
+
+/** Wait until the device sees at least `count` pending requests. */
+export function pendingFor(device: TestDevice, count: number): Promise<PendingApproval[]> {
+  return eventually(async () => {
+    const list = await device.pending();
+    return list.length >= count ? list : undefined;
+  });
+}
+
+/** Rows of `audit_events` for a user reference, oldest first. */
+export async function auditRows(t: TestSystem, userRef: string) {
+  return t.system.platform.db.db.selectFrom('audit_events').selectAll().where('user_ref', '=', userRef).orderBy('at').orderBy('id').execute();
+}
+
+/** The app's user id for an email. */
+export async function appUserId(t: TestSystem, email: string): Promise<number> {
+  const row = await t.system.platform.db.db.selectFrom('app_users').select('id').where('email', '=', email.toLowerCase()).executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
