@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { authy, registerUser } from './helpers.js';
+import { authy, registerUser } from '../verify/helpers.js';
+import { Browser, newUser } from '../app/helpers.js';
 
 async function sentTo(t: TestSystem, e164: string): Promise<number> {
   const r = await fetch(`${t.url}/dev/sms.json?to=${encodeURIComponent(e164)}`);
@@ -29,6 +30,17 @@ forEachDatabase((kind) => {
       expect(last.status).toBe(429);
       expect(last.body).toMatchObject({ error_code: '60003', success: false, message: 'Too many requests, try again later' });
       expect(await sentTo(t, '+12015550191')).toBe(5);
+    });
+
+    it('when a web-app user logs in six times within 10 minutes then five SMS go out and the sixth login offers the app code, sending nothing', async () => {
+      const u = newUser({ phone: '2015550194' });
+      const b = new Browser(t.url);
+      expect((await b.post('/user', u)).status).toBe(201);
+      await b.del('/session');
+      const vias: unknown[] = [];
+      for (let i = 0; i < 6; i++) vias.push((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).body.via);
+      expect(vias).toEqual(['sms', 'sms', 'sms', 'sms', 'sms', 'app']);
+      expect(await sentTo(t, '+12015550194')).toBe(5);
     });
 
     it('when 12 SMS requests for one phone race then at most 5 are sent', async () => {
