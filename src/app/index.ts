@@ -3,6 +3,7 @@ import type { Platform } from '../platform/context.js';
 import { jsonErrorHandler } from '../platform/http.js';
 import { AuthyClient } from './authy-client.js';
 import { LoginAttempts } from './login-attempts.js';
+import { RecoveryCodes } from './recovery-codes.js';
 import { dummyHash } from './passwords.js';
 import { appRoutes } from './routes.js';
 import { SessionStore } from './sessions.js';
@@ -26,9 +27,10 @@ export function createWebApp(p: Platform, o: WebAppOptions): WebApp {
   const client = new AuthyClient({ baseUrl: o.verifyBaseUrl, apiKey: o.apiKey });
   const sessions = new SessionStore(p.db.db, p.clock, p.config);
   const attempts = new LoginAttempts(p.db.db, p.clock);
+  const recovery = new RecoveryCodes(p.db, p.codeHasher, p.clock);
   const streams = new Set<() => void>();
   const router = Router();
-  router.use(appRoutes({ p, client, sessions, attempts, apiKey: o.apiKey, streams }));
+  router.use(appRoutes({ p, client, sessions, attempts, recovery, apiKey: o.apiKey, streams }));
   router.use(staticRoutes(p.logger));
   // Errors of the routes above only (the verification service has its own handlers).
   router.use(jsonErrorHandler(p.logger));

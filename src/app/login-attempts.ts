@@ -122,8 +122,8 @@ export class LoginAttempts {
   }
 
   /** open → done, once. With `requireApproved`, only when this attempt's own approval is approved. */
-  async complete(id: string, userId: number, requireApproved: boolean): Promise<boolean> {
-    let q = this.db
+  async complete(id: string, userId: number, requireApproved: boolean, trx: Kysely<Database> = this.db): Promise<boolean> {
+    let q = trx
       .updateTable('app_login_attempts')
       .set({ state: 'done' })
       .where('id', '=', id)

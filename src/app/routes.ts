@@ -8,9 +8,10 @@ import { AuthyClient, VerifyServiceError } from './authy-client.js';
 import { loadSession, requireFullSession, requireHalfSession, requireJsonAndOrigin, safeReturnTo } from './guards.js';
 import { attemptChannel, LoginAttempts, SMS_COOL_DOWN_MS, type LoginAttempt } from './login-attempts.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
+import { RECOVERY_CODE_COUNT, type RecoveryCodes } from './recovery-codes.js';
 import { cookiePolicy, SessionStore, type Session } from './sessions.js';
 import { shortBrowserName } from './user-agent.js';
-import { activationSchema, codeSchema, deviceIdSchema, loginSchema, parseBody, signupSchema } from './validation.js';
+import { activationSchema, codeSchema, deviceIdSchema, emptySchema, loginSchema, parseBody, recoveryCodeSchema, signupSchema } from './validation.js';
 
 /** OneTouch requests for a login expire after this (AUTHY-API.md: 120 s for Twofold's app). */
 const APPROVAL_SECONDS = 120;
@@ -22,6 +23,7 @@ export interface AppRoutesDeps {
   client: AuthyClient;
   sessions: SessionStore;
   attempts: LoginAttempts;
+  recovery: RecoveryCodes;
   apiKey: string;
   /** Open SSE streams, closed on stop. */
   streams: Set<() => void>;
@@ -46,7 +48,7 @@ function fromService(e: unknown): HttpError {
 }
 
 export function appRoutes(d: AppRoutesDeps): Router {
-  const { p, client, sessions, attempts } = d;
+  const { p, client, sessions, attempts, recovery } = d;
   const { config, clock, audit, logger } = p;
   const db = p.db.db;
   const r = Router();
@@ -62,6 +64,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   const loginAcctLong = p.limits.create({ name: 'app:login:acct:day', points: config.LOGIN_PER_ACCOUNT_LIMIT * 3, durationSeconds: 86_400, blockSeconds: 86_400 });
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+  const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
 
   const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
   const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) =>
@@ -99,13 +102,13 @@ export function appRoutes(d: AppRoutesDeps): Router {
     return { s, a };
   }
 
-  async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push'): Promise<void> {
+  async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push' | 'recovery', extra: Record<string, number> = {}): Promise<void> {
     const token = await sessions.promote(s);
     if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
     sessions.setCookie(res, token);
-    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
+    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
-    res.json({ state: 'logged_in' });
+    res.json({ state: 'logged_in', ...extra });
   }
 
   async function sendSms(req: Request, a: LoginAttempt, authyId: number): Promise<void> {
@@ -394,6 +397,42 @@ export function appRoutes(d: AppRoutesDeps): Router {
     await finishLogin(req, res, s, kind);
   });
 
+  // A recovery code instead of the second factor (lost phone). It spends the same per-attempt
+  // budget as a wrong OTP and is capped per user (RECOVERY_PER_USER_LIMIT an hour) across attempts.
+  // The code is redeemed and the attempt completed in one transaction: if the attempt was
+  // completed by another request meanwhile, the code stays unused.
+  r.post('/session/recover', ...mutate, requireHalfSession, async (req, res) => {
+    const v = parseBody(recoveryCodeSchema, req.body);
+    const { s, a } = await liveAttempt(req, res);
+    const lim = await recoveryPerUser.consume(String(s.userId));
+    if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'recovery per user');
+    const max = config.OTP_MAX_ATTEMPTS;
+    const tooManyWrong = async () => {
+      await attempts.kill(a.id);
+      await sessions.delete(s.tokenHash);
+      sessions.clearCookie(res);
+      return new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
+    };
+    const tries = await attempts.reserveCodeTry(a.id, max);
+    if (tries === undefined) throw await tooManyWrong();
+    const outcome = await db
+      .transaction()
+      .execute(async (trx) => {
+        if (!(await recovery.redeem(s.userId, v.code, trx))) return 'invalid' as const;
+        // Throwing rolls the redemption back.
+        if (!(await attempts.complete(a.id, s.userId, false, trx))) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+        return 'ok' as const;
+      });
+    if (outcome === 'invalid') {
+      await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'recovery', reason: 'invalid' } });
+      const left = max - tries;
+      if (left <= 0) throw await tooManyWrong();
+      throw new HttpError(400, 'CODE_INVALID', 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
+    }
+    const { remaining } = await recovery.status(s.userId);
+    await finishLogin(req, res, s, 'recovery', { recovery_codes_remaining: remaining });
+  });
+
   // Another SMS, at most one per SMS_COOL_DOWN_MS per attempt.
   r.post('/session/resend', ...mutate, requireHalfSession, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
@@ -442,6 +481,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     } catch (e) {
       devicesError = fromService(e).message;
     }
+    const recoveryCodes = await recovery.status(u.id);
     const events = (await audit.forUser(userRef(u.id), 20)).map((e) => ({ id: e.id, at: e.at, type: e.type, outcome: e.outcome, ip: e.ip, detail: e.detail }));
     res.setHeader('Cache-Control', 'no-store');
     res.json({
@@ -456,6 +496,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       },
       devices,
       ...(devicesError ? { devices_error: devicesError } : {}),
+      recovery_codes: recoveryCodes,
       events,
     });
   });
@@ -503,6 +544,16 @@ export function appRoutes(d: AppRoutesDeps): Router {
     await db.updateTable('app_users').set({ totp_app_confirmed_at: clock.now() }).where('id', '=', u.id).execute();
     await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
     res.json({ confirmed: true });
+  });
+
+  // A new set of recovery codes, shown once; every earlier code stops working.
+  r.post('/user/recovery-codes', ...mutate, requireFullSession, async (req, res) => {
+    parseBody(emptySchema, req.body);
+    const u = await currentUser(req);
+    const { codes, generatedAt } = await recovery.regenerate(u.id);
+    await record(req, { type: AuditType.RECOVERY_CODES_GENERATED, outcome: 'success', userRef: userRef(u.id), detail: { count: RECOVERY_CODE_COUNT } });
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(201).json({ codes, recovery_codes: { remaining: codes.length, generated_at: generatedAt } });
   });
 
   return r;

@@ -61,4 +61,13 @@ export interface AppTables {
     signature_hash: string;
     seen_at: number;
   };
+  app_recovery_codes: {
+    id: Generated<number>;
+    user_id: number;
+    /** CodeHasher.hash('recovery:<user_id>', normalised code): keyed, never the code itself. */
+    code_hash: string;
+    created_at: number;
+    /** Set once, by the conditional UPDATE that redeems the code. */
+    used_at: number | null;
+  };
 }

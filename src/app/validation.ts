@@ -2,6 +2,7 @@ import { getCountries, getCountryCallingCode, parsePhoneNumberFromString, type C
 import { z } from 'zod';
 import { HttpError } from '../platform/errors.js';
 import { passwordProblem, PASSWORD_MAX_LENGTH } from './passwords.js';
+import { normaliseRecoveryCode } from './recovery-codes.js';
 
 const COUNTRIES = new Set<string>(getCountries());
 
@@ -86,6 +87,21 @@ export const signupSchema = z
     if (!parsePhone(v.countryCode, v.phone)) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'is not a valid phone number for this country' });
   })
   .transform((v) => ({ ...v, parsedPhone: parsePhone(v.countryCode, v.phone)! }));
+
+/** A recovery code as typed (any case, dashes and spaces allowed) → its canonical form. */
+export const recoveryCodeSchema = z.object({
+  code: text(64).transform((v, ctx) => {
+    const c = normaliseRecoveryCode(v);
+    if (c === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be a recovery code like xxxxx-xxxxx' });
+      return z.NEVER;
+    }
+    return c;
+  }),
+});
+
+/** Routes that take no parameters still require a JSON object (or nothing). */
+export const emptySchema = z.object({});
 
 export const activationSchema = z.object({ name: text(64).trim().min(1).optional() });
 

@@ -12,6 +12,7 @@ export const AuditType = {
   APPROVAL_ANSWERED: 'approval_answered',
   DEVICE_ACTIVATED: 'device_activated',
   DEVICE_REVOKED: 'device_revoked',
+  RECOVERY_CODES_GENERATED: 'recovery_codes_generated',
   LOCKOUT: 'lockout',
   LOGIN: 'login',
   LOGOUT: 'logout',

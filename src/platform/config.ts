@@ -72,6 +72,7 @@ export const envSchema = z.object({
   PUSH_PER_USER_LIMIT: int(3, 1),
   LOGIN_PER_ACCOUNT_LIMIT: int(10, 1),
   LOGIN_PER_IP_LIMIT: int(100, 1),
+  RECOVERY_PER_USER_LIMIT: int(10, 1),
 });
 
 export type Env = z.infer<typeof envSchema>;

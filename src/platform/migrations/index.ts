@@ -5,6 +5,7 @@ import { migration as m001 } from './001-verify-core.js';
 import { migration as m002 } from './002-onetouch-devices.js';
 import { migration as m003 } from './003-web-app.js';
 import { migration as m004 } from './004-security.js';
+import { migration as m005 } from './005-recovery-codes.js';
 
 /** Numbered, forward-only. A test checks the numbers are contiguous. */
 export const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ export const migrations: Record<string, Migration> = {
   '002-onetouch-devices': m002,
   '003-web-app': m003,
   '004-security': m004,
+  '005-recovery-codes': m005,
 };
 
 function provider(db: Db): MigrationProvider {
