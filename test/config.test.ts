@@ -37,21 +37,24 @@ describe('configuration', () => {
   it('when secrets are absent then they are generated once into DATA_DIR with mode 0600', () => {
     const d = dir();
     const first = loadConfig({ DATA_DIR: d });
-    expect(first.generatedSecrets.sort()).toEqual(['ENCRYPTION_KEY', 'VERIFY_API_KEY']);
+    expect(first.generatedSecrets.sort()).toEqual(['ENCRYPTION_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_PUBLIC_KEY', 'VERIFY_API_KEY']);
     const file = join(d, 'secrets.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const second = loadConfig({ DATA_DIR: d });
     expect(second.generatedSecrets).toEqual([]);
     expect(second.encryptionKey.equals(first.encryptionKey)).toBe(true);
     expect(second.appApiKey).toBe(first.appApiKey);
+    expect(second.vapid).toEqual(first.vapid);
     expect(readFileSync(file, 'utf8')).toContain(first.appApiKey);
   });
 
   it('when secrets come from the environment then nothing is written', () => {
     const d = join(dir(), 'sub');
     const key = Buffer.alloc(32, 7).toString('base64');
-    const c = loadConfig({ DATA_DIR: d, ENCRYPTION_KEY: key, VERIFY_API_KEY: 'k'.repeat(32) });
+    const vapid = loadConfig({ DATA_DIR: dir() }).vapid;
+    const c = loadConfig({ DATA_DIR: d, ENCRYPTION_KEY: key, VERIFY_API_KEY: 'k'.repeat(32), VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey });
     expect(c.generatedSecrets).toEqual([]);
+    expect(c.vapid).toEqual(vapid);
     expect(() => statSync(d)).toThrow();
   });
 

@@ -165,6 +165,8 @@ async function watch(client: DeviceClient, io: CliIo, countArg: string | undefin
   process.once('SIGINT', onSignal);
   let seen = 0;
   let lastId: string | undefined;
+  // A request can reach us twice (a replay after reconnecting overlaps the live stream): print once.
+  const printed = new Set<string>();
   io.out('Watching for approval requests (Ctrl-C to stop)…');
   try {
     while (!controller.signal.aborted && seen < count) {
@@ -175,6 +177,8 @@ async function watch(client: DeviceClient, io: CliIo, countArg: string | undefin
           onEvent: (e) => {
             if (e.type === 'approval_request') {
               if (e.id !== undefined) lastId = e.id;
+              if (printed.has(e.request.uuid)) return;
+              printed.add(e.request.uuid);
               for (const l of describeRequest(e.request)) io.out(l);
               seen++;
               if (seen >= count) controller.abort();

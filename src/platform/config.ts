@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createECDH, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -18,6 +18,13 @@ const base64Key = z
   .trim()
   .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
   .optional();
+
+const base64urlBytes = (bytes: number, what: string) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => /^[A-Za-z0-9_-]+=*$/.test(v) && Buffer.from(v, 'base64url').length === bytes, `must be ${what}, base64url-encoded`)
+    .optional();
 
 /** Every environment variable Twofold reads. Names are the contract in DESIGN.md and README.md. */
 export const envSchema = z.object({
@@ -42,6 +49,15 @@ export const envSchema = z.object({
   VERIFY_API_KEY: z.string().min(16).optional(),
   APP_NAME: z.string().min(1).max(60).default('Twofold Demo'),
   ENCRYPTION_KEY: base64Key,
+  /** Web Push (RFC 8292) key pair: the uncompressed P-256 point and the private scalar. */
+  VAPID_PUBLIC_KEY: base64urlBytes(65, 'an uncompressed P-256 public key (65 bytes)'),
+  VAPID_PRIVATE_KEY: base64urlBytes(32, 'a P-256 private key (32 bytes)'),
+  /** Contact the push services may use: a mailto: or https: URL. */
+  VAPID_SUBJECT: z
+    .string()
+    .trim()
+    .regex(/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/, 'must be a mailto: or https: URL')
+    .optional(),
   SMS_TRANSPORT: z.enum(['outbox', 'twilio', 'webhook']).default('outbox'),
   TWILIO_ACCOUNT_SID: z.string().optional(),
   TWILIO_AUTH_TOKEN: z.string().optional(),
@@ -77,13 +93,15 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
-export interface Config extends Omit<Env, 'ENCRYPTION_KEY' | 'DATA_DIR' | 'PUBLIC_URL'> {
+export interface Config extends Omit<Env, 'ENCRYPTION_KEY' | 'DATA_DIR' | 'PUBLIC_URL' | 'VAPID_PUBLIC_KEY' | 'VAPID_PRIVATE_KEY'> {
   DATA_DIR: string;
   PUBLIC_URL: string;
   /** AES-256-GCM key for secrets at rest. */
   encryptionKey: Buffer;
   /** API key of the built-in web app (embedded default) or VERIFY_API_KEY when split. */
   appApiKey: string;
+  /** Web Push VAPID keys, base64url (VAPID_* or generated into DATA_DIR). */
+  vapid: { publicKey: string; privateKey: string };
   /** Names of secrets that were generated into DATA_DIR on this start (for the warning). */
   generatedSecrets: string[];
   production: boolean;
@@ -116,6 +134,12 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
   if (e.SMS_TRANSPORT === 'webhook' && !e.SMS_WEBHOOK_URL) {
     throw new ConfigError('Invalid configuration:\n  SMS_WEBHOOK_URL: required when SMS_TRANSPORT=webhook');
   }
+  if (Boolean(e.VAPID_PUBLIC_KEY) !== Boolean(e.VAPID_PRIVATE_KEY)) {
+    throw new ConfigError('Invalid configuration:\n  VAPID_PRIVATE_KEY: VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together');
+  }
+  if (e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY && vapidPublicKeyOf(e.VAPID_PRIVATE_KEY) !== e.VAPID_PUBLIC_KEY.replace(/=+$/, '')) {
+    throw new ConfigError('Invalid configuration:\n  VAPID_PUBLIC_KEY: does not match VAPID_PRIVATE_KEY');
+  }
   if (e.VERIFY_URL && !e.VERIFY_API_KEY) {
     throw new ConfigError('Invalid configuration:\n  VERIFY_API_KEY: required when VERIFY_URL is set');
   }
@@ -125,6 +149,26 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
 interface SecretsFile {
   encryptionKey?: string;
   appApiKey?: string;
+  vapidPublicKey?: string;
+  vapidPrivateKey?: string;
+}
+
+/** The base64url uncompressed public point of a base64url P-256 private key (throws if invalid). */
+function vapidPublicKeyOf(privateKey: string): string {
+  try {
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.from(privateKey, 'base64url'));
+    return ecdh.getPublicKey().toString('base64url');
+  } catch {
+    throw new ConfigError('Invalid configuration:\n  VAPID_PRIVATE_KEY: not a valid P-256 private key');
+  }
+}
+
+/** A fresh VAPID key pair, base64url as RFC 8292 and the Push API want them. */
+function generateVapidKeys(): { publicKey: string; privateKey: string } {
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return { publicKey: point.toString('base64url'), privateKey: jwk.d! };
 }
 
 /**
@@ -137,7 +181,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const generatedSecrets: string[] = [];
   let encryptionKey = e.ENCRYPTION_KEY ? Buffer.from(e.ENCRYPTION_KEY, 'base64') : undefined;
   let appApiKey = e.VERIFY_API_KEY;
-  if (!encryptionKey || !appApiKey) {
+  let vapid = e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY ? { publicKey: e.VAPID_PUBLIC_KEY.replace(/=+$/, ''), privateKey: e.VAPID_PRIVATE_KEY.replace(/=+$/, '') } : undefined;
+  if (!encryptionKey || !appApiKey || !vapid) {
     mkdirSync(dataDir, { recursive: true });
     const file = join(dataDir, 'secrets.json');
     const stored: SecretsFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SecretsFile) : {};
@@ -158,18 +203,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       }
       appApiKey = stored.appApiKey;
     }
+    if (!vapid) {
+      if (!stored.vapidPublicKey || !stored.vapidPrivateKey) {
+        const keys = generateVapidKeys();
+        stored.vapidPublicKey = keys.publicKey;
+        stored.vapidPrivateKey = keys.privateKey;
+        generatedSecrets.push('VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY');
+        changed = true;
+      }
+      vapid = { publicKey: stored.vapidPublicKey, privateKey: stored.vapidPrivateKey };
+    }
     if (changed) {
       writeFileSync(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
       chmodSync(file, 0o600);
     }
   }
+  const { VAPID_PUBLIC_KEY: _pub, VAPID_PRIVATE_KEY: _priv, ...rest } = e;
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return {
-    ...e,
+    ...rest,
     DATA_DIR: dataDir,
     PUBLIC_URL: publicUrl,
     encryptionKey,
     appApiKey,
+    vapid,
     generatedSecrets,
     production: e.NODE_ENV === 'production',
     publicUrlExplicit: e.PUBLIC_URL !== undefined,

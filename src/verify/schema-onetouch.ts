@@ -72,4 +72,12 @@ export interface OneTouchTables {
     sealed_key: string;
     updated_at: number;
   };
+  push_subscriptions: {
+    device_id: string;
+    user_id: number;
+    /** SecretBox-sealed JSON `{endpoint, keys: {p256dh, auth}}` (AD push_subscriptions/subscription/<device_id>). */
+    sealed: string;
+    created_at: number;
+    updated_at: number;
+  };
 }

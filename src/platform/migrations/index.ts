@@ -6,6 +6,7 @@ import { migration as m002 } from './002-onetouch-devices.js';
 import { migration as m003 } from './003-web-app.js';
 import { migration as m004 } from './004-security.js';
 import { migration as m005 } from './005-recovery-codes.js';
+import { migration as m006 } from './006-web-push.js';
 
 /** Numbered, forward-only. A test checks the numbers are contiguous. */
 export const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '003-web-app': m003,
   '004-security': m004,
   '005-recovery-codes': m005,
+  '006-web-push': m006,
 };
 
 function provider(db: Db): MigrationProvider {

@@ -68,6 +68,8 @@ export class Approvals {
     private readonly p: Platform,
     private readonly devices: Devices,
     private readonly onAnswered: () => void,
+    /** Called after a new request is committed (Web Push); must not throw or block. */
+    private readonly onCreated: (userId: number, uuid: string) => void = () => {},
   ) {}
 
   async create(input: NewApproval, ctx: { ip?: string | undefined }): Promise<{ uuid: string; number: string | null; seq: number }> {
@@ -110,6 +112,7 @@ export class Approvals {
       return inserted;
     });
     await this.publish(input.userId, { kind: 'created', uuid, seq: row.seq });
+    this.onCreated(input.userId, uuid);
     return { uuid, number, seq: row.seq };
   }
 

@@ -191,13 +191,19 @@ export class Devices implements DeviceDirectory {
 
   async revoke(userId: number, deviceId: string, ctx: { ip?: string | undefined; userAgent?: string | undefined }) {
     const now = this.p.clock.now();
-    const r = await this.p.db.db
-      .updateTable('devices')
-      .set({ revoked_at: now })
-      .where('id', '=', deviceId)
-      .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
+    // Revocation and the end of its Web Push subscription commit together: a revoked device is
+    // never pushed to.
+    const r = await this.p.db.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('devices')
+        .set({ revoked_at: now })
+        .where('id', '=', deviceId)
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 1) await trx.deleteFrom('push_subscriptions').where('device_id', '=', deviceId).execute();
+      return updated;
+    });
     const row = await this.p.db.db
       .selectFrom('devices')
       .select(['id', 'revoked_at'])

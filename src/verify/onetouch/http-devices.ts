@@ -8,6 +8,7 @@ import { assertUuid, type Approvals } from './approvals.js';
 import type { AuthenticatedDevice, Devices } from './devices.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
 import { bodyDigest, DEVICE_HEADERS } from './protocol.js';
+import { parseSubscription, type PushSubscriptions } from './push-subscriptions.js';
 import type { DeviceStreams } from './stream.js';
 
 declare module 'express-serve-static-core' {
@@ -42,7 +43,7 @@ function parseJsonBody(raw: unknown): unknown {
 /** The device API (docs/device-api.md), mounted at `/v1`. */
 export function deviceApiRouter(
   p: Platform,
-  deps: { appLookup: AppLookup; devices: Devices; approvals: Approvals; streams: DeviceStreams },
+  deps: { appLookup: AppLookup; devices: Devices; approvals: Approvals; streams: DeviceStreams; pushSubscriptions: PushSubscriptions },
 ): Router {
   const router = Router();
   const { devices, approvals } = deps;
@@ -136,6 +137,21 @@ export function deviceApiRouter(
       ctx(req),
     );
     res.json(result);
+  });
+
+  // Web Push: the key the PWA subscribes with (public), and the device's own subscription.
+  router.get('/push/vapid-public-key', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-cache');
+    res.json({ key: p.config.vapid.publicKey });
+  });
+
+  router.put('/devices/:id/push-subscription', raw, requireDevice, async (req, res) => {
+    const subscription = parseSubscription(parseJsonBody(req.body), { production: p.config.production });
+    res.json({ push_subscription: await deps.pushSubscriptions.save(req.device!, subscription) });
+  });
+
+  router.delete('/devices/:id/push-subscription', raw, requireDevice, async (req, res) => {
+    res.json({ push_subscription: { device_id: req.device!.id, deleted: await deps.pushSubscriptions.remove(req.device!.id) } });
   });
 
   router.use(jsonErrorHandler(p.logger));

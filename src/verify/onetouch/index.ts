@@ -6,6 +6,8 @@ import { CallbackWorker } from './callbacks.js';
 import { Devices } from './devices.js';
 import { authyOneTouchRouter } from './http-authy.js';
 import { deviceApiRouter } from './http-devices.js';
+import { PushNotifier } from './push-notifier.js';
+import { PushSubscriptions } from './push-subscriptions.js';
 import { storeAppSigningKey } from './signing-keys.js';
 import { DeviceStreams } from './stream.js';
 
@@ -21,7 +23,9 @@ const MAINTENANCE_INTERVAL_MS = 5_000;
 export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLookup: AppLookup }): OneTouchPart {
   const devices = new Devices(p, deps.totp);
   const worker = new CallbackWorker(p);
-  const approvals = new Approvals(p, devices, () => worker.kick());
+  const pushSubscriptions = new PushSubscriptions(p);
+  const push = new PushNotifier(p, pushSubscriptions);
+  const approvals = new Approvals(p, devices, () => worker.kick(), (userId, uuid) => push.approvalCreated(userId, uuid));
   const streams = new DeviceStreams(p, approvals);
   let maintenance: NodeJS.Timeout | undefined;
 
@@ -38,7 +42,7 @@ export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLo
     devices,
     mount(router) {
       router.use('/onetouch/json', authyOneTouchRouter(p, { appLookup: deps.appLookup, approvals, devices }));
-      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, devices, approvals, streams }));
+      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, devices, approvals, streams, pushSubscriptions }));
     },
     async start() {
       // The built-in app's key is known to this process: keep it sealed for callback signing.
@@ -56,6 +60,7 @@ export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLo
     async stop() {
       if (maintenance) clearInterval(maintenance);
       streams.closeAll();
+      await push.stop();
       await worker.stop();
     },
   };

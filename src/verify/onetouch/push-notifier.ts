@@ -1,0 +1,96 @@
+import webpush from 'web-push';
+import type { Platform } from '../../platform/context.js';
+import type { PushSubscriptions, StoredSubscription } from './push-subscriptions.js';
+
+/** Push services keep a message at most about four weeks; used when a request never expires. */
+export const MAX_PUSH_TTL_SECONDS = 28 * 86_400;
+/** A push service that has not answered by then is given up on (the device still has SSE). */
+export const PUSH_TIMEOUT_MS = 10_000;
+
+/**
+ * What a push carries: enough for a lock-screen notification and to open the request, nothing
+ * more (no details, no matching number, no secret).
+ */
+export interface ApprovalPush {
+  type: 'approval_request';
+  uuid: string;
+  message: string;
+  app_name: string;
+}
+
+/**
+ * Sends Web Push messages (RFC 8030, encrypted per RFC 8291, VAPID per RFC 8292, all by the
+ * `web-push` package) to the devices of a user when a new approval request is created.
+ * Delivery runs after the request is committed and never holds up or fails the caller.
+ */
+export class PushNotifier {
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly p: Platform,
+    private readonly subscriptions: PushSubscriptions,
+  ) {}
+
+  /** The VAPID `sub` claim: VAPID_SUBJECT, else an https PUBLIC_URL, else a placeholder contact. */
+  private subject(): string {
+    if (this.p.config.VAPID_SUBJECT) return this.p.config.VAPID_SUBJECT;
+    return this.p.config.PUBLIC_URL.startsWith('https://') ? this.p.config.PUBLIC_URL : 'mailto:webmaster@localhost';
+  }
+
+  /** Fire and forget: notify every subscribed active device of the user about request `uuid`. */
+  approvalCreated(userId: number, uuid: string): void {
+    const job = this.deliver(userId, uuid).catch((err: unknown) => {
+      this.p.logger.warn({ err: err instanceof Error ? err.message : 'unknown' }, 'web push delivery failed');
+    });
+    this.inFlight.add(job);
+    void job.finally(() => this.inFlight.delete(job));
+  }
+
+  private async deliver(userId: number, uuid: string): Promise<void> {
+    const subs = await this.subscriptions.forUser(userId);
+    if (subs.length === 0) return;
+    const row = await this.p.db.db
+      .selectFrom('approval_requests as a')
+      .innerJoin('apps', 'apps.id', 'a.app_id')
+      .select(['a.uuid', 'a.message', 'a.expires_at', 'a.status', 'apps.name as app_name'])
+      .where('a.uuid', '=', uuid)
+      .where('a.user_id', '=', userId)
+      .executeTakeFirst();
+    if (!row || row.status !== 'pending') return;
+    const now = this.p.clock.now();
+    const ttl = row.expires_at === null ? MAX_PUSH_TTL_SECONDS : Math.ceil((row.expires_at - now) / 1000);
+    if (ttl <= 0) return;
+    const payload: ApprovalPush = { type: 'approval_request', uuid: row.uuid, message: row.message, app_name: row.app_name };
+    await Promise.all(subs.map((s) => this.send(s, JSON.stringify(payload), Math.min(ttl, MAX_PUSH_TTL_SECONDS))));
+  }
+
+  private async send(s: StoredSubscription, payload: string, ttlSeconds: number): Promise<void> {
+    try {
+      await webpush.sendNotification(s.subscription, payload, {
+        vapidDetails: { subject: this.subject(), publicKey: this.p.config.vapid.publicKey, privateKey: this.p.config.vapid.privateKey },
+        TTL: ttlSeconds,
+        urgency: 'high',
+        contentEncoding: 'aes128gcm',
+        timeout: PUSH_TIMEOUT_MS,
+      });
+    } catch (err) {
+      // Only the status: the endpoint is a capability URL and the response body is the service's.
+      const status = err instanceof webpush.WebPushError ? err.statusCode : undefined;
+      if (status === 404 || status === 410) {
+        // RFC 8030 §7.3: the subscription is gone for good.
+        const removed = await this.subscriptions.removeStale(s);
+        this.p.logger.info({ device_id: s.deviceId, status, removed }, 'web push subscription expired; removed');
+        return;
+      }
+      // A network failure has no status: log its errno name (`code` is a redacted log key).
+      const error = status === undefined && err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.name) : undefined;
+      this.p.logger.warn({ device_id: s.deviceId, status, error }, 'web push delivery failed');
+    }
+  }
+
+  /** Wait (bounded) for deliveries under way, so shutdown does not cut them off mid-query. */
+  async stop(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, PUSH_TIMEOUT_MS + 1000).unref())]);
+  }
+}
