@@ -2,11 +2,10 @@
  * Threat: the service crashes between recording an answer and telling the app. The callback is
  * written to the outbox in the answer's own transaction, so a restarted process still sends it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { activateDevice, DeviceClient } from '../../src/authenticator/client.js';
@@ -17,49 +16,9 @@ import { openDatabase, type Db } from '../../src/platform/db.js';
 import { AppStore } from '../../src/verify/core/apps.js';
 import { LEASE_MS } from '../../src/verify/onetouch/callbacks.js';
 import { storeAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
+import { killChild as kill, serveChild as serve, type ChildServer as Server } from '../helpers/child-server.js';
 import { DATABASE_KINDS, pgAvailable, pgUrl } from '../helpers/databases.js';
 import { activationLink, CallbackReceiver, createApproval, registerUser } from './helpers.js';
-
-const ROOT = resolve(import.meta.dirname, '../..');
-
-interface Server {
-  child: ChildProcess;
-  url: string;
-}
-
-function serve(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['bin/twofold.js', 'serve'], {
-    cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolvePromise, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise({ child, url: m[1]! });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${out}`));
-    });
-  });
-}
-
-function kill(s: Server): Promise<void> {
-  return new Promise((r) => {
-    if (s.child.exitCode !== null || s.child.signalCode !== null) return r();
-    s.child.once('exit', () => r());
-    s.child.kill('SIGKILL');
-  });
-}
 
 for (const kind of DATABASE_KINDS) {
   const run = kind === 'postgres' && !pgAvailable() ? describe.skip : describe;
