@@ -49,10 +49,12 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/authy/callback' },
   { method: 'POST', path: '/session/verify', appJson: true },
   { method: 'POST', path: '/session/resend', appJson: true },
+  { method: 'POST', path: '/session/recover', appJson: true },
   { method: 'DELETE', path: '/session', appJson: true },
   { method: 'POST', path: '/user/authenticators', appJson: true },
   { method: 'POST', path: '/user/totp-app', appJson: true },
   { method: 'POST', path: '/user/totp-app/confirm', appJson: true },
+  { method: 'POST', path: '/user/recovery-codes', appJson: true },
   { method: 'GET', path: '/dev/sms.json' },
 ];
 

@@ -15,6 +15,8 @@ interface Flow {
   retryAfter?: number;
   /** Where to go once logged in (a same-origin path). */
   returnTo?: string;
+  /** Open the code screen ready for a recovery code. */
+  recovery?: boolean;
 }
 
 const root = document.getElementById('app')!;
@@ -290,6 +292,7 @@ async function approve(): Promise<void> {
   showExpiry();
   const expiryTimer = window.setInterval(showExpiry, 1000);
   const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account' }) }, 'Use a code instead');
+  const lostPhone = h('button', { type: 'button', class: 'link', onclick: () => navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account', recovery: true }) }, 'Lost your phone? Use a recovery code');
   page(
     'Approve on your phone',
     h('p', {}, 'Open your Twofold Authenticator and approve this login. It will ask for this number:'),
@@ -300,6 +303,7 @@ async function approve(): Promise<void> {
     status,
     expiry,
     h('div', { class: 'actions' }, useCode),
+    h('p', { class: 'switch' }, lostPhone),
   );
 
   // Live status: one EventSource, no polling. The server sends the current state at once and the
@@ -354,10 +358,52 @@ function code(): void {
     autofocus: true,
     class: 'code-input',
   });
-  const f = field('code', 'Verification code', input, flow.via === 'sms' ? 'We sent a 6-digit code by text message. A code from your authenticator app works too.' : 'Enter the 6-digit code from your authenticator app, or get one by text message.');
+  const otpHint = flow.via === 'sms' ? 'We sent a 6-digit code by text message. A code from your authenticator app works too.' : 'Enter the 6-digit code from your authenticator app, or get one by text message.';
+  const f = field('code', 'Verification code', input, otpHint);
   const alert = alertBox();
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Verify');
   const resend = h('button', { type: 'button', class: 'secondary' }, flow.via === 'sms' ? 'Resend code' : 'Text me a code');
+
+  // Lost phone: the same field takes one of the saved recovery codes instead (letters and a dash,
+  // so a plain text keyboard and no one-time-code autofill).
+  let recoveryMode = false;
+  const label = f.wrap.querySelector('label')!;
+  const hint = f.wrap.querySelector<HTMLElement>('.hint')!;
+  const switchMode = h('button', { type: 'button', class: 'link' }, 'Use a recovery code');
+  const setMode = (recovery: boolean) => {
+    recoveryMode = recovery;
+    input.value = '';
+    input.removeAttribute('aria-invalid');
+    f.error.textContent = '';
+    setAlert(alert, '');
+    if (recovery) {
+      input.setAttribute('inputmode', 'text');
+      input.setAttribute('autocomplete', 'off');
+      input.setAttribute('autocapitalize', 'none');
+      input.setAttribute('spellcheck', 'false');
+      input.setAttribute('maxlength', '24');
+      input.removeAttribute('pattern');
+      input.classList.add('recovery');
+      label.textContent = 'Recovery code';
+      hint.textContent = 'Enter one of the recovery codes you saved, like abcde-12345. Each code works once.';
+      switchMode.textContent = 'Use a code from your phone instead';
+    } else {
+      input.setAttribute('inputmode', 'numeric');
+      input.setAttribute('autocomplete', 'one-time-code');
+      input.removeAttribute('autocapitalize');
+      input.removeAttribute('spellcheck');
+      input.setAttribute('maxlength', '10');
+      input.setAttribute('pattern', '[0-9]*');
+      input.classList.remove('recovery');
+      label.textContent = 'Verification code';
+      hint.textContent = otpHint;
+      switchMode.textContent = 'Use a recovery code';
+    }
+    resend.hidden = recovery;
+    coolDown.hidden = recovery;
+    input.focus();
+  };
+  switchMode.addEventListener('click', () => setMode(!recoveryMode));
   const coolDown = h('p', { class: 'hint', 'aria-live': 'polite' });
   let timer: number | undefined;
   const startCoolDown = (seconds: number) => {
@@ -407,6 +453,10 @@ function code(): void {
         e.preventDefault();
         setAlert(alert, '');
         f.error.textContent = '';
+        if (recoveryMode) {
+          await recover();
+          return;
+        }
         const value = input.value.replace(/\s+/g, '');
         if (!/^\d{6,10}$/.test(value)) {
           f.error.textContent = 'Enter the 6-digit code.';
@@ -419,14 +469,7 @@ function code(): void {
           await api('POST', '/session/verify', { code: value });
           navigate(safeReturnTo(returnTo), {}, true);
         } catch (err) {
-          busy(submit, false, 'Verify');
-          const e2 = err instanceof ApiFailure ? err.error : undefined;
-          if (e2?.status === 401 || e2?.code === 'TOO_MANY_ATTEMPTS') return ended(e2.message);
-          const left = e2?.attempts_left;
-          f.error.textContent = `${e2?.message ?? 'That code did not work.'}${left !== undefined ? ` ${left} ${left === 1 ? 'try' : 'tries'} left.` : ''}`;
-          input.setAttribute('aria-invalid', 'true');
-          input.select();
-          input.focus();
+          failed(err);
         }
       },
     },
@@ -434,8 +477,42 @@ function code(): void {
     f.wrap,
     h('div', { class: 'actions' }, submit, resend),
     coolDown,
+    h('p', { class: 'switch' }, switchMode),
   );
+
+  function failed(err: unknown): void {
+    busy(submit, false, 'Verify');
+    const e2 = err instanceof ApiFailure ? err.error : undefined;
+    if (e2?.status === 401 || e2?.code === 'TOO_MANY_ATTEMPTS') return ended(e2.message);
+    const left = e2?.attempts_left;
+    f.error.textContent = `${e2?.message ?? 'That code did not work.'}${left !== undefined ? ` ${left} ${left === 1 ? 'try' : 'tries'} left.` : ''}`;
+    input.setAttribute('aria-invalid', 'true');
+    input.select();
+    input.focus();
+  }
+
+  async function recover(): Promise<void> {
+    const value = input.value.trim();
+    if (!/^[0-9a-z]{10}$/i.test(value.replace(/[\s-]/g, ''))) {
+      f.error.textContent = 'Enter a recovery code: 10 letters and digits, like abcde-12345.';
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      return;
+    }
+    busy(submit, true, 'Verifying…');
+    try {
+      const r = await api<{ recovery_codes_remaining?: number }>('POST', '/session/recover', { code: value });
+      const left = r.recovery_codes_remaining ?? 0;
+      // The account page is where a lost phone gets replaced, so recovery always lands there.
+      navigate('/account', {
+        notice: `You logged in with a recovery code. ${left === 0 ? 'That was your last one: generate new codes now.' : `You have ${left} recovery ${left === 1 ? 'code' : 'codes'} left.`} If you lost your phone, remove it below and add a new authenticator.`,
+      }, true);
+    } catch (err) {
+      failed(err);
+    }
+  }
   page('Enter your code', form, h('p', {}, link('/login', 'Start over')));
+  if (flow.recovery) setMode(true);
   setAlert(alert, flow.notice ?? '', flow.notice?.includes('denied') || flow.notice?.includes('expired') ? 'error' : 'info');
   if (flow.retryAfter) startCoolDown(flow.retryAfter);
 }
@@ -444,6 +521,7 @@ interface Me {
   user: { fullName: string; email: string; countryCode: string; phone: string; totpAppConfirmed: boolean };
   devices: { id: string; name: string; created_at: number; last_seen_at: number | null }[];
   devices_error?: string;
+  recovery_codes: { remaining: number; generated_at: number | null };
   events: { id: number; at: number; type: string; outcome: string; ip: string | null; detail: Record<string, unknown> }[];
 }
 
@@ -456,6 +534,7 @@ const EVENT_LABELS: Record<string, string> = {
   approval_answered: 'Approval answered',
   device_activated: 'Authenticator',
   device_revoked: 'Authenticator removed',
+  recovery_codes_generated: 'Recovery codes generated',
   lockout: 'Lockout',
   login: 'Login',
   logout: 'Logout',
@@ -535,6 +614,8 @@ async function account(): Promise<void> {
     busy(addTotp, false);
   });
 
+  const recoverySection = recoveryCodes(me.recovery_codes);
+
   const deviceList = h(
     'ul',
     { class: 'devices' },
@@ -587,8 +668,76 @@ async function account(): Promise<void> {
     notice,
     h('section', { 'aria-labelledby': 'h-profile' }, h('h2', { id: 'h-profile' }, 'Profile'), h('dl', { class: 'details' }, h('dt', {}, 'Email'), h('dd', {}, me.user.email), h('dt', {}, 'Phone'), h('dd', {}, `+${me.user.countryCode} ${me.user.phone}`), h('dt', {}, 'Authenticator app'), h('dd', {}, me.user.totpAppConfirmed ? 'Set up' : 'Not set up'))),
     h('section', { 'aria-labelledby': 'h-devices' }, h('h2', { id: 'h-devices' }, 'Authenticators'), deviceList, h('div', { class: 'actions' }, addDevice, addTotp), activationArea, totpArea),
+    recoverySection,
     h('section', { 'aria-labelledby': 'h-events' }, h('h2', { id: 'h-events' }, 'Recent activity'), events),
     h('div', { class: 'actions' }, logout),
+  );
+}
+
+/** How many codes are left, with a warning when few are. */
+function recoveryStatus(rc: Me['recovery_codes']): { text: string; warn: boolean } {
+  if (rc.generated_at === null) return { text: 'You have no recovery codes yet. They let you log in if you lose your phone.', warn: true };
+  const when = new Date(rc.generated_at).toLocaleDateString();
+  if (rc.remaining === 0) return { text: `All your recovery codes (generated ${when}) are used. Generate new ones.`, warn: true };
+  const few = rc.remaining <= 3;
+  return { text: `${rc.remaining} of 10 recovery codes left (generated ${when}).${few ? ' You are running low: generate new ones.' : ''}`, warn: few };
+}
+
+/** The user page's "Recovery codes" section: status, (re)generate, and the new set shown once. */
+function recoveryCodes(initial: Me['recovery_codes']): HTMLElement {
+  let current = initial;
+  const status = h('p', { 'data-testid': 'recovery-status' });
+  const showStatus = () => {
+    const s = recoveryStatus(current);
+    status.textContent = s.text;
+    status.className = s.warn ? 'warn' : '';
+  };
+  showStatus();
+  const area = h('div', { class: 'reveal', 'aria-live': 'polite' });
+  const generate = h('button', { type: 'button', class: 'secondary' }, current.generated_at === null ? 'Generate recovery codes' : 'Regenerate recovery codes');
+  generate.addEventListener('click', async () => {
+    if (current.generated_at !== null && !window.confirm('Generate new recovery codes? The codes you have now will stop working.')) return;
+    busy(generate, true);
+    try {
+      const r = await api<{ codes: string[]; recovery_codes: Me['recovery_codes'] }>('POST', '/user/recovery-codes', {});
+      current = r.recovery_codes;
+      showStatus();
+      generate.textContent = 'Regenerate recovery codes';
+      const text = `Twofold recovery codes (generated ${new Date(current.generated_at ?? Date.now()).toLocaleString()})\nEach code works once.\n\n${r.codes.join('\n')}\n`;
+      const list = h('ol', { class: 'recovery-codes', 'aria-label': 'Your new recovery codes', tabindex: '-1' }, r.codes.map((c) => h('li', { 'data-testid': 'recovery-code' }, c)));
+      const copied = h('p', { class: 'hint', 'aria-live': 'polite' });
+      const copy = h('button', { type: 'button', class: 'secondary' }, 'Copy');
+      copy.addEventListener('click', async () => {
+        try {
+          await navigator.clipboard.writeText(r.codes.join('\n'));
+          copied.textContent = 'Copied to the clipboard.';
+        } catch {
+          window.getSelection()?.selectAllChildren(list);
+          copied.textContent = 'Could not copy automatically: the codes are selected, copy them with Ctrl+C.';
+        }
+      });
+      const download = h('a', { class: 'button-like', download: 'twofold-recovery-codes.txt', href: URL.createObjectURL(new Blob([text], { type: 'text/plain' })) }, 'Download .txt');
+      mount(
+        area,
+        h('p', { class: 'ok' }, 'Save these codes somewhere safe (a password manager, or printed). Each works once. They will not be shown again.'),
+        list,
+        h('div', { class: 'actions' }, copy, download),
+        copied,
+      );
+      list.focus();
+    } catch (err) {
+      mount(area, h('p', { class: 'field-error' }, err instanceof ApiFailure ? err.error.message : 'Could not generate recovery codes.'));
+    }
+    busy(generate, false);
+  });
+  return h(
+    'section',
+    { 'aria-labelledby': 'h-recovery' },
+    h('h2', { id: 'h-recovery' }, 'Recovery codes'),
+    h('p', { class: 'hint' }, 'If you lose your phone, log in with your password and one of these codes instead of a code from the phone.'),
+    status,
+    h('div', { class: 'actions' }, generate),
+    area,
   );
 }
 
