@@ -1,6 +1,7 @@
 import './styles.css';
 import { h, mount } from '../shared/dom.js';
-import { activate, answer, DeviceApiError, streamEvents, type ApprovalForDevice } from './protocol.js';
+import { activate, answer, DeviceApiError, pendingRequests, streamEvents, type ApprovalForDevice } from './protocol.js';
+import { closeNotification, disablePush, enablePush, pushState, pushSupported, refreshPush, type PushState } from './push.js';
 import { forgetDevice, loadDevice, saveDevice, type DeviceState } from './store.js';
 import { totpCode } from './totp.js';
 
@@ -11,6 +12,19 @@ if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/authenticator/sw.js', { scope: '/authenticator/' }).catch(() => {
     /* offline shell is a bonus */
   });
+}
+
+// A tap on a notification while this page is open: the service worker asks us to show the request.
+navigator.serviceWorker?.addEventListener('message', (e: MessageEvent) => {
+  const msg = e.data as { type?: unknown; uuid?: unknown } | null;
+  if (msg?.type === 'open_request' && typeof msg.uuid === 'string' && UUID.test(msg.uuid)) location.hash = `#request=${msg.uuid}`;
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function requestFromHash(): string | null {
+  const m = /#request=([0-9a-f-]{36})$/.exec(location.hash);
+  return m && UUID.test(m[1]!) ? m[1]! : null;
 }
 
 function stop(): void {
@@ -34,7 +48,7 @@ async function start(): Promise<void> {
   stop();
   const device = await loadDevice().catch(() => undefined);
   const fromHash = tokenFrom(location.hash);
-  if (device && !fromHash) return showDevice(device);
+  if (device && !fromHash) return showDevice(device, undefined, requestFromHash());
   showActivation(fromHash, device);
 }
 
@@ -137,8 +151,9 @@ function scanButton(target: HTMLInputElement, area: HTMLElement): HTMLElement | 
   }, 'Scan QR code');
 }
 
-function showDevice(d: DeviceState, welcome?: string): void {
+function showDevice(d: DeviceState, welcome?: string, focusUuid: string | null = null): void {
   stop();
+  let highlight = focusUuid;
   const requests = new Map<string, ApprovalForDevice>();
   const codeEl = h('p', { class: 'totp', 'data-testid': 'totp-code', 'aria-label': 'Current code' }, '······');
   const countdown = h('progress', { max: String(d.totp.period), value: '0', 'aria-label': 'Seconds until the code changes' });
@@ -182,6 +197,11 @@ function showDevice(d: DeviceState, welcome?: string): void {
     }
     const sorted = [...requests.values()].sort((a, b) => b.seq - a.seq);
     mount(list, ...sorted.map(requestCard));
+    const target = highlight ? list.querySelector<HTMLElement>(`[data-uuid="${highlight}"]`) : null;
+    if (target) {
+      target.classList.add('focused');
+      target.scrollIntoView({ block: 'center' });
+    }
   };
 
   const requestCard = (r: ApprovalForDevice): HTMLElement => {
@@ -215,6 +235,7 @@ function showDevice(d: DeviceState, welcome?: string): void {
         const status = await answer(d, r, decision, decision === 'approve' && r.number_matching ? numberInput.value : null);
         requests.delete(r.uuid);
         renderList();
+        void closeNotification(r.uuid).catch(() => undefined);
         say(decision === 'approve' ? `Approved (${status}). You can return to your browser.` : 'Denied. Nobody was logged in.');
       } catch (err) {
         denyBtn.disabled = false;
@@ -256,6 +277,7 @@ function showDevice(d: DeviceState, welcome?: string): void {
         if (e.request.expires_at === null || e.request.expires_at > Date.now()) requests.set(e.request.uuid, e.request);
         renderList();
       } else if (e.type === 'approval_request_closed') {
+        void closeNotification(e.uuid).catch(() => undefined);
         if (requests.delete(e.uuid)) renderList();
       }
     },
@@ -264,12 +286,72 @@ function showDevice(d: DeviceState, welcome?: string): void {
   stopAll.push(stopStream);
   renderList();
 
+  // Opened from a notification (#request=<uuid>): fetch that request now, without waiting for the stream.
+  if (focusUuid) {
+    history.replaceState(null, '', '/authenticator/');
+    void pendingRequests(d)
+      .then((pending) => {
+        const r = pending.find((x) => x.uuid === focusUuid);
+        if (!r) {
+          highlight = null;
+          say('That request is no longer pending.', 'error');
+          return;
+        }
+        requests.set(r.uuid, r);
+        renderList();
+        list.querySelector<HTMLElement>(`[data-uuid="${focusUuid}"] h3`)?.focus();
+      })
+      .catch(() => say('Could not load that request. Check your connection.', 'error'));
+  }
+
+  // Notifications when the app is closed (Web Push). Subscribing needs a click (a user gesture).
+  const pushStatus = h('p', { class: 'hint', role: 'status', 'data-testid': 'push-status' });
+  const pushButton = h('button', { type: 'button', class: 'secondary', 'data-testid': 'push-enable' }, 'Notify me of login requests');
+  const pushOff = h('button', { type: 'button', class: 'secondary', 'data-testid': 'push-disable' }, 'Turn off notifications');
+  const showPush = (state: PushState) => {
+    pushButton.hidden = state !== 'off';
+    pushOff.hidden = state !== 'on';
+    pushButton.disabled = pushOff.disabled = false;
+    pushStatus.textContent =
+      state === 'on'
+        ? 'You will be notified of login requests even when this app is closed.'
+        : state === 'denied'
+          ? 'Notifications are blocked for this site in your browser settings.'
+          : state === 'unsupported'
+            ? 'This browser cannot notify you when the app is closed: keep it open to see requests.'
+            : 'Get a notification when a login needs your approval, even with this app closed.';
+  };
+  pushButton.addEventListener('click', () => {
+    pushButton.disabled = true;
+    enablePush(d)
+      .then(showPush)
+      .catch(() => {
+        showPush('off');
+        pushStatus.textContent = 'Notifications could not be turned on in this browser. Keep this app open to see requests.';
+      });
+  });
+  pushOff.addEventListener('click', () => {
+    pushOff.disabled = true;
+    disablePush(d)
+      .then(() => showPush('off'))
+      .catch(() => {
+        pushOff.disabled = false;
+        pushStatus.textContent = 'Could not turn notifications off. Check your connection and try again.';
+      });
+  });
+  showPush(pushSupported() ? 'off' : 'unsupported');
+  if (pushSupported()) {
+    // Permission granted earlier: keep the service's copy of the subscription current.
+    void (Notification.permission === 'granted' ? refreshPush(d) : pushState()).then(showPush, () => showPush('off'));
+  }
+
   const forget = h('button', {
     type: 'button',
     class: 'danger',
     onclick: async () => {
       if (!window.confirm('Remove this authenticator from this browser? You will need a new activation link to use it again.')) return;
       stop();
+      await disablePush(d).catch(() => undefined);
       await forgetDevice();
       void start();
     },
@@ -286,6 +368,7 @@ function showDevice(d: DeviceState, welcome?: string): void {
       h('p', { class: 'hint' }, `${d.totp.issuer} · ${d.userHint}`),
       h('section', { 'aria-labelledby': 'h-code', class: 'code-card' }, h('h2', { id: 'h-code' }, 'Your code'), codeEl, h('div', { class: 'countdown' }, countdown, secondsEl)),
       h('section', { 'aria-labelledby': 'h-req' }, h('h2', { id: 'h-req' }, 'Login requests'), conn, list),
+      h('section', { 'aria-labelledby': 'h-push' }, h('h2', { id: 'h-push' }, 'Notifications'), pushStatus, h('div', { class: 'actions' }, pushButton, pushOff)),
       h('div', { class: 'actions' }, forget),
     ),
   );

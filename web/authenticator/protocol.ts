@@ -87,7 +87,7 @@ async function readError(res: Response): Promise<DeviceApiError> {
   return new DeviceApiError(res.status, body.code ?? `HTTP_${res.status}`, body.message ?? `Request failed (${res.status})`);
 }
 
-export async function signedFetch(d: DeviceState, method: 'GET' | 'POST', path: string, body?: unknown, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+export async function signedFetch(d: DeviceState, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
   const raw = body === undefined ? '' : JSON.stringify(body);
   for (let attempt = 0; ; attempt++) {
     const headers = { ...(await signedHeaders(d, method, path, raw)), ...(raw ? { 'content-type': 'application/json' } : {}), ...extra };
@@ -224,4 +224,32 @@ export function streamEvents(d: DeviceState, onEvent: (e: StreamEvent) => void, 
     stopped = true;
     ctrl?.abort();
   };
+}
+
+/** The pending requests (newest first), e.g. to find the one a notification pointed at. */
+export async function pendingRequests(d: DeviceState): Promise<ApprovalForDevice[]> {
+  const res = await signedFetch(d, 'GET', `/v1/devices/${d.deviceId}/approval_requests`);
+  if (!res.ok) throw await readError(res);
+  return ((await res.json()) as { approval_requests: ApprovalForDevice[] }).approval_requests;
+}
+
+/** The service's VAPID public key (raw P-256 point), the `applicationServerKey` to subscribe with. */
+export async function vapidPublicKey(d: DeviceState): Promise<Uint8Array<ArrayBuffer>> {
+  const res = await fetch(`${base(d)}/v1/push/vapid-public-key`, { cache: 'no-store' });
+  if (!res.ok) throw await readError(res);
+  const { key } = (await res.json()) as { key: string };
+  const bin = atob(key.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (key.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/** Register this browser's push subscription for the device (replaces any earlier one). */
+export async function savePushSubscription(d: DeviceState, subscription: PushSubscriptionJSON): Promise<void> {
+  const { endpoint, keys } = subscription;
+  const res = await signedFetch(d, 'PUT', `/v1/devices/${d.deviceId}/push-subscription`, { endpoint, keys: { p256dh: keys?.['p256dh'], auth: keys?.['auth'] } });
+  if (!res.ok) throw await readError(res);
+}
+
+export async function deletePushSubscription(d: DeviceState): Promise<void> {
+  const res = await signedFetch(d, 'DELETE', `/v1/devices/${d.deviceId}/push-subscription`);
+  if (!res.ok) throw await readError(res);
 }

@@ -1,4 +1,5 @@
-// Service worker of the Twofold Authenticator: keeps the app shell available offline.
+// Service worker of the Twofold Authenticator: keeps the app shell available offline and shows
+// Web Push notifications of login requests while the app is closed.
 // The device API (/v1/...) is never cached or intercepted: every request there is signed and live.
 const CACHE = 'twofold-authenticator-v1';
 const SHELL = ['/authenticator/', '/authenticator/manifest.webmanifest', '/authenticator/icon-192.png', '/authenticator/icon.svg'];
@@ -48,4 +49,48 @@ self.addEventListener('fetch', (event) => {
       ),
     );
   }
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// A push carries { type: 'approval_request', uuid, message, app_name } and nothing secret
+// (docs/device-api.md "Web Push"). With userVisibleOnly every push must show a notification.
+self.addEventListener('push', (event) => {
+  let data = null;
+  try {
+    data = event.data ? event.data.json() : null;
+  } catch {
+    data = null;
+  }
+  const ok = data && data.type === 'approval_request' && typeof data.uuid === 'string' && UUID.test(data.uuid);
+  const message = ok && typeof data.message === 'string' && data.message ? data.message.slice(0, 200) : 'Login request';
+  const payload = ok ? { type: 'approval_request', uuid: data.uuid, message, app_name: String(data.app_name || '').slice(0, 100) } : null;
+  event.waitUntil(
+    self.registration.showNotification(message, {
+      body: 'Tap to approve or deny',
+      tag: payload ? payload.uuid : 'twofold-request',
+      data: payload,
+      icon: '/authenticator/icon-192.png',
+      badge: '/authenticator/icon-192.png',
+      requireInteraction: true,
+    }),
+  );
+});
+
+// A tap: focus an open authenticator and tell it which request, or open one at #request=<uuid>.
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const uuid = event.notification.data && UUID.test(event.notification.data.uuid) ? event.notification.data.uuid : null;
+  const url = uuid ? `/authenticator/#request=${uuid}` : '/authenticator/';
+  event.waitUntil(
+    self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then(async (windows) => {
+      const open = windows.find((w) => new URL(w.url).pathname.startsWith('/authenticator'));
+      if (open) {
+        await open.focus();
+        if (uuid) open.postMessage({ type: 'open_request', uuid });
+        return;
+      }
+      await self.clients.openWindow(url);
+    }),
+  );
 });
