@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express from 'express';
 import { createWebApp, type WebApp } from './app/index.js';
+import { staticRoutes } from './app/static.js';
 import { AuditLog } from './platform/audit.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
@@ -103,6 +104,9 @@ export async function createSystem(options: SystemOptions): Promise<System> {
         });
   if (verify) app.use(verify.router);
   if (web) app.use(web.router);
+  // Apart from the web app, the service still serves the authenticator PWA: it must share the
+  // device API's origin (activation links point here).
+  else app.use(staticRoutes(logger, undefined, { authenticatorOnly: true }));
   app.use((_req, res) => {
     res.status(404).json({ code: 'NOT_FOUND', message: 'Not found' });
   });

@@ -18,9 +18,23 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** The built front ends (`web/dist`): the SPA at `/`, the authenticator PWA at `/authenticator/`. */
-export function staticRoutes(logger: Logger, distDir = resolve(import.meta.dirname, '../../web/dist')): Router {
+/**
+ * The built front ends (`web/dist`): the SPA at `/`, the authenticator PWA at `/authenticator/`.
+ * With `authenticatorOnly` (the service running apart) only the PWA and its assets: the PWA must
+ * share the device API's origin.
+ */
+export function staticRoutes(
+  logger: Logger,
+  distDir = resolve(import.meta.dirname, '../../web/dist'),
+  o: { authenticatorOnly?: boolean } = {},
+): Router {
   const r = Router();
+  if (o.authenticatorOnly) {
+    r.use((req, _res, next) => {
+      const ok = req.path === '/authenticator' || req.path.startsWith('/authenticator/') || req.path.startsWith('/assets/') || req.path === '/favicon.svg';
+      next(ok ? undefined : 'router');
+    });
+  }
   const index = join(distDir, 'index.html');
   if (!existsSync(index)) {
     logger.warn({ dir: distDir }, 'web/dist is missing: run `npm run build:web` to serve the front ends');
@@ -43,6 +57,7 @@ export function staticRoutes(logger: Logger, distDir = resolve(import.meta.dirna
       },
     }),
   );
+  if (o.authenticatorOnly) return r;
   r.get(SPA_ROUTES, (req, res, next) => {
     if (!(req.get('accept') ?? '').includes('text/html')) return next();
     res.setHeader('Cache-Control', 'no-cache');

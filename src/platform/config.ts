@@ -46,6 +46,12 @@ export const envSchema = z.object({
     .optional(),
   PUBLIC_URL: optionalUrl,
   VERIFY_URL: optionalUrl,
+  /**
+   * The web app's externally visible origin, where the built-in app's OneTouch callback goes
+   * (`<APP_URL>/authy/callback`). Only needed when the service runs apart (`serve --only verify`);
+   * default: PUBLIC_URL.
+   */
+  APP_URL: optionalUrl,
   VERIFY_API_KEY: z.string().min(16).optional(),
   APP_NAME: z.string().min(1).max(60).default('Twofold Demo'),
   ENCRYPTION_KEY: base64Key,

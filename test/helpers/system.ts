@@ -28,6 +28,8 @@ export interface TestSystemOptions {
   /** Reuse a data dir / schema (restart tests). */
   dataDir?: string;
   pgSchema?: string;
+  /** Listen port (default: any free one). */
+  port?: number;
 }
 
 /** Start the whole system on a free port with a fresh database and data dir. */
@@ -52,7 +54,7 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
   });
   const logger = createLogger(config.LOG_LEVEL, sink);
   const system = await createSystem({ config, logger, ...(o.clock ? { clock: o.clock } : {}), ...(o.only ? { only: o.only } : {}), ...(pgSchema ? { pgSchema } : {}) });
-  const url = await system.listen(0, '127.0.0.1');
+  const url = await system.listen(o.port ?? 0, '127.0.0.1');
   return {
     system,
     url,

@@ -49,7 +49,7 @@ export function createCore(p: Platform, devices: DeviceDirectory, o: CoreOptions
     },
     async start() {
       // PUBLIC_URL is read now: without an explicit one it follows the address we listen on.
-      await apps.ensureBuiltin({ name: p.config.APP_NAME, apiKey: p.config.appApiKey, callbackUrl: `${p.config.PUBLIC_URL}/authy/callback` });
+      await apps.ensureBuiltin({ name: p.config.APP_NAME, apiKey: p.config.appApiKey, callbackUrl: `${(p.config.APP_URL ?? p.config.PUBLIC_URL).replace(/\/+$/, '')}/authy/callback` });
       if (transport instanceof OutboxTransport && p.config.production) {
         p.logger.warn({ file: transport.file }, 'SMS_TRANSPORT=outbox in production: codes are only written to a file and shown at /dev/sms');
       }
