@@ -1,0 +1,83 @@
+// Threat: the session cookie leaks or is planted — sent over plain http, read by script, sent on
+// cross-site requests, or overwritten from a sibling subdomain — because of missing attributes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser, newUser } from '../app/helpers.js';
+import { forEachDatabase } from '../helpers/databases.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { totpAt } from './helpers.js';
+
+const ORIGIN = 'https://twofold.example';
+
+/** Every attribute a production session cookie must have (and a cleared one too). */
+function expectHostCookie(setCookie: string[], what: string) {
+  expect(setCookie.length, what).toBeGreaterThan(0);
+  for (const c of setCookie) {
+    const [pair, ...attrs] = c.split(';').map((x) => x.trim());
+    expect(pair, what).toMatch(/^__Host-twofold=([A-Za-z0-9_-]{43})?$/);
+    const names = attrs.map((a) => a.split('=')[0]!.toLowerCase());
+    expect(names, what).toContain('secure');
+    expect(names, what).toContain('httponly');
+    expect(attrs, what).toContain('SameSite=Lax');
+    expect(attrs, what).toContain('Path=/');
+    expect(names, what).not.toContain('domain');
+  }
+}
+
+forEachDatabase((kind) => {
+  describe(`session cookie flags in production on ${kind}`, () => {
+    let t: TestSystem;
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind, env: { NODE_ENV: 'production', PUBLIC_URL: ORIGIN } });
+    });
+    afterAll(() => t.stop());
+
+    async function post(path: string, body: unknown, cookie?: string) {
+      const res = await fetch(`${t.url}${path}`, {
+        method: path === '/session' && body === null ? 'DELETE' : 'POST',
+        headers: { 'content-type': 'application/json', origin: ORIGIN, ...(cookie ? { cookie } : {}) },
+        body: JSON.stringify(body ?? {}),
+      });
+      const set = res.headers.getSetCookie();
+      const value = set[0]?.split(';')[0];
+      return { status: res.status, body: (await res.json()) as Record<string, unknown>, set, cookie: value };
+    }
+
+    it('when a session cookie is set, rotated or cleared then it is __Host-, Secure, HttpOnly, SameSite=Lax, Path=/ and has no Domain', async () => {
+      const u = newUser();
+      const signup = await post('/user', u);
+      expect(signup.status).toBe(201);
+      expectHostCookie(signup.set, 'signup');
+      // The authenticator-app secret, to log in with a code.
+      const secretRes = await post('/user/totp-app', {}, signup.cookie);
+      expect(secretRes.status).toBe(201);
+      const secret = new URL(String(secretRes.body.uri)).searchParams.get('secret')!;
+      const logout = await post('/session', null, signup.cookie);
+      expect(logout.status).toBe(200);
+      expectHostCookie(logout.set, 'logout');
+      expect(logout.set[0]).toMatch(/Expires=Thu, 01 Jan 1970|Max-Age=0/);
+      const password = await post('/session', { email: u.email, password: u.password });
+      expect(password.status).toBe(200);
+      expectHostCookie(password.set, 'password step');
+      const code = await post('/session/verify', { code: totpAt(secret, Date.now()) }, password.cookie);
+      expect(code.status).toBe(200);
+      expectHostCookie(code.set, 'second factor');
+      // The production cookie name is the only one read: the same token under the plain name is
+      // no session.
+      const token = code.cookie!.split('=')[1]!;
+      const plain = new Browser(t.url);
+      plain.cookie = `twofold=${token}`;
+      expect((await plain.get('/user')).status).toBe(401);
+      const host = new Browser(t.url);
+      host.cookie = `__Host-twofold=${token}`;
+      expect((await host.get('/user')).status).toBe(200);
+    });
+
+    it('when a duplicate signup is answered then its decoy cookie has the same flags', async () => {
+      const u = newUser();
+      expect((await post('/user', u)).status).toBe(201);
+      const again = await post('/user', u);
+      expect(again.status).toBe(201);
+      expectHostCookie(again.set, 'duplicate signup');
+    });
+  });
+});
