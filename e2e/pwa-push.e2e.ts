@@ -12,6 +12,13 @@ import { launchChromium, Shots } from './helpers.js';
  * protocol becomes a notification with the request's message, and `#request=<uuid>` (where a tap
  * on it leads) shows that request. Delivery itself is covered by test/onetouch/web-push.test.ts.
  */
+/** The bits of the page's `navigator` these checks use (this tsconfig has no DOM library). */
+interface PageNavigator {
+  serviceWorker: {
+    ready: Promise<{ scope: string; getNotifications(o: { tag: string }): Promise<{ title: string; body: string; data: unknown }[]> }>;
+  };
+}
+
 describe('authenticator PWA notifications in Chromium', () => {
   let t: TestSystem;
   let browser: Browser;
@@ -39,7 +46,7 @@ describe('authenticator PWA notifications in Chromium', () => {
     await page.goto(await activationLink(t.url, t.apiKey, userId));
     await page.getByRole('button', { name: 'Activate' }).click();
     await page.getByTestId('totp-code').waitFor();
-    const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+    const scope = await page.evaluate(async () => (await (globalThis as unknown as { navigator: PageNavigator }).navigator.serviceWorker.ready).scope);
     expect(scope).toBe(`${t.url}/authenticator/`);
     const button = page.getByTestId('push-enable');
     await button.waitFor({ state: 'visible' });
@@ -70,9 +77,9 @@ describe('authenticator PWA notifications in Chromium', () => {
     });
     const shown = await page.waitForFunction(
       async (tag) => {
-        const reg = await navigator.serviceWorker.ready;
+        const reg = await (globalThis as unknown as { navigator: PageNavigator }).navigator.serviceWorker.ready;
         const [n] = await reg.getNotifications({ tag });
-        return n ? { title: n.title, body: n.body, data: n.data as unknown } : null;
+        return n ? { title: n.title, body: n.body, data: n.data } : null;
       },
       uuid,
       { timeout: 10_000, polling: 100 },

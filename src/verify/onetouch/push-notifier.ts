@@ -39,7 +39,8 @@ export class PushNotifier {
 
   /** Fire and forget: notify every subscribed active device of the user about request `uuid`. */
   approvalCreated(userId: number, uuid: string): void {
-    const job = this.deliver(userId, uuid).catch((err: unknown) => {
+    // Start on the next turn of the event loop, so the create call's own answer goes first.
+    const job = new Promise<void>((r) => setImmediate(r)).then(() => this.deliver(userId, uuid)).catch((err: unknown) => {
       this.p.logger.warn({ err: err instanceof Error ? err.message : 'unknown' }, 'web push delivery failed');
     });
     this.inFlight.add(job);
