@@ -3,7 +3,9 @@
 // device, a stranger registering or removing a device's subscription, a slow or broken push
 // service slowing or failing the Authy-compatible create call.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createECDH } from 'node:crypto';
 import { DeviceClient } from '../../src/authenticator/client.js';
+import { ConfigError, parseEnv } from '../../src/platform/config.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { createApp, createApproval, sleep, userWithDevice } from './helpers.js';
@@ -18,6 +20,32 @@ async function until(pred: () => boolean, ms = 5000): Promise<void> {
     await sleep(20);
   }
 }
+
+describe('VAPID configuration', () => {
+  const pair = () => {
+    const e = createECDH('prime256v1');
+    e.generateKeys();
+    return { VAPID_PUBLIC_KEY: e.getPublicKey().toString('base64url'), VAPID_PRIVATE_KEY: e.getPrivateKey().toString('base64url') };
+  };
+
+  it('when a matching key pair and a mailto subject are set then they are accepted', () => {
+    const keys = pair();
+    const e = parseEnv({ ...keys, VAPID_SUBJECT: 'mailto:ops@example.com' });
+    expect(e.VAPID_PUBLIC_KEY).toBe(keys.VAPID_PUBLIC_KEY);
+  });
+
+  it.each([
+    ['only the public key', () => ({ VAPID_PUBLIC_KEY: pair().VAPID_PUBLIC_KEY })],
+    ['only the private key', () => ({ VAPID_PRIVATE_KEY: pair().VAPID_PRIVATE_KEY })],
+    ['keys of two different pairs', () => ({ VAPID_PUBLIC_KEY: pair().VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: pair().VAPID_PRIVATE_KEY })],
+    ['a 33-byte compressed public key', () => ({ ...pair(), VAPID_PUBLIC_KEY: Buffer.alloc(33, 2).toString('base64url') })],
+    ['a private key of zeros', () => ({ VAPID_PUBLIC_KEY: pair().VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: Buffer.alloc(32).toString('base64url') })],
+    ['an http subject', () => ({ VAPID_SUBJECT: 'http://example.com' })],
+  ])('when the environment has %s then start-up refuses it naming VAPID', (_name, env) => {
+    expect(() => parseEnv(env())).toThrow(ConfigError);
+    expect(() => parseEnv(env())).toThrow(/VAPID_/);
+  });
+});
 
 forEachDatabase((kind) => {
   describe(`Web Push to authenticators (${kind})`, () => {
