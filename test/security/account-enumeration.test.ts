@@ -1,0 +1,124 @@
+// Threat: learning which emails have accounts — from the status, body or response time of login,
+// signup or resend — to target password guessing or phishing at real users.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser, newUser } from '../app/helpers.js';
+import { forEachDatabase } from '../helpers/databases.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { median } from './helpers.js';
+
+const TRIES = 200;
+
+interface Timed {
+  status: number;
+  body: string;
+  ms: number;
+  cookie: boolean;
+}
+
+async function timed(b: Browser, method: string, path: string, body: unknown): Promise<Timed> {
+  const had = b.cookie;
+  const t0 = performance.now();
+  const r = await b.request(method, path, body);
+  const ms = performance.now() - t0;
+  return { status: r.status, body: JSON.stringify(r.body), ms, cookie: b.cookie !== had };
+}
+
+/** Run the two kinds interleaved (A, B, B, A, …) so that machine load hits both equally. */
+async function interleave(n: number, a: (i: number) => Promise<Timed>, b: (i: number) => Promise<Timed>): Promise<[Timed[], Timed[]]> {
+  const as: Timed[] = [];
+  const bs: Timed[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 2) {
+      as.push(await a(i));
+      bs.push(await b(i));
+    } else {
+      bs.push(await b(i));
+      as.push(await a(i));
+    }
+  }
+  return [as, bs];
+}
+
+function report(kind: string, what: string, a: Timed[], b: Timed[], labels: [string, string]): number {
+  const ma = median(a.map((x) => x.ms));
+  const mb = median(b.map((x) => x.ms));
+  console.log(`enumeration ${what} on ${kind}: median ${labels[0]} ${ma.toFixed(2)} ms, ${labels[1]} ${mb.toFixed(2)} ms, difference ${Math.abs(ma - mb).toFixed(2)} ms over ${a.length} tries each`);
+  return Math.abs(ma - mb);
+}
+
+forEachDatabase((kind) => {
+  describe(`account enumeration on ${kind}`, () => {
+    let t: TestSystem;
+    const user = newUser();
+    beforeAll(async () => {
+      // The password limits are raised so that 400 tries from one address are all answered.
+      t = await startTestSystem({ db: kind, env: { LOGIN_PER_ACCOUNT_LIMIT: '100000', LOGIN_PER_IP_LIMIT: '100000' } });
+      const b = new Browser(t.url);
+      expect((await b.post('/user', user)).status).toBe(201);
+      expect((await b.del('/session')).status).toBe(200);
+      // Warm both paths (JIT, prepared statements, the dummy hash).
+      for (let i = 0; i < 5; i++) {
+        await new Browser(t.url).post('/session', { email: user.email, password: 'not the password' });
+        await new Browser(t.url).post('/session', { email: `warm${i}.${user.email}`, password: 'not the password' });
+      }
+    }, 60_000);
+    afterAll(() => t.stop());
+
+    it('when logging in with an unknown email or a wrong password then the status, body and median time are the same', async () => {
+      const [wrong, unknown] = await interleave(
+        TRIES,
+        () => timed(new Browser(t.url), 'POST', '/session', { email: user.email, password: 'not the password' }),
+        (i) => timed(new Browser(t.url), 'POST', '/session', { email: `ghost${i}.${randomBytes(3).toString('hex')}@example.com`, password: 'not the password' }),
+      );
+      for (const r of [...wrong, ...unknown]) {
+        expect(r.status).toBe(401);
+        expect(r.body).toBe(wrong[0]!.body);
+        expect(r.cookie).toBe(false);
+      }
+      expect(report(kind, 'login', wrong, unknown, ['wrong password', 'unknown email'])).toBeLessThan(5);
+    }, 120_000);
+
+    it('when signing up with a taken email or a new one then the status, body and median time are the same', async () => {
+      const [taken, fresh] = await interleave(
+        TRIES,
+        () => timed(new Browser(t.url), 'POST', '/user', { ...newUser(), email: user.email }),
+        () => timed(new Browser(t.url), 'POST', '/user', newUser()),
+      );
+      for (const r of [...taken, ...fresh]) {
+        expect(r.status).toBe(201);
+        expect(r.body).toBe(fresh[0]!.body);
+        expect(r.cookie).toBe(true);
+      }
+      expect(report(kind, 'signup', taken, fresh, ['taken email', 'new email'])).toBeLessThan(5);
+    }, 180_000);
+
+    it('when resend is asked without a live login (an ended login of a real account, a forged cookie, none) then the same answer', async () => {
+      const ended = new Browser(t.url);
+      expect((await ended.post('/session', { email: user.email, password: user.password })).status).toBe(200);
+      const endedCookie = ended.cookie;
+      await ended.del('/session');
+      const forged = () => {
+        const b = new Browser(t.url);
+        b.cookie = `twofold=${randomBytes(32).toString('base64url')}`;
+        return b;
+      };
+      const old = () => {
+        const b = new Browser(t.url);
+        b.cookie = endedCookie;
+        return b;
+      };
+      const [real, fake] = await interleave(
+        TRIES,
+        () => timed(old(), 'POST', '/session/resend', {}),
+        () => timed(forged(), 'POST', '/session/resend', {}),
+      );
+      const none = await timed(new Browser(t.url), 'POST', '/session/resend', {});
+      for (const r of [...real, ...fake, none]) {
+        expect(r.status).toBe(401);
+        expect(r.body).toBe(real[0]!.body);
+      }
+      expect(report(kind, 'resend', real, fake, ['ended login of a real account', 'forged cookie'])).toBeLessThan(5);
+    }, 60_000);
+  });
+});
