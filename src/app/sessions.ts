@@ -76,8 +76,9 @@ export class SessionStore {
       await this.delete(tokenHash);
       return undefined;
     }
-    // Touch at most every few seconds: idle timeouts are minutes long.
-    if (now - row.last_seen_at > 5000) {
+    // Touch at most every few seconds (and at least ten times per idle period, so that a short
+    // configured idle timeout still restarts at every use).
+    if (now - row.last_seen_at > Math.min(5000, (this.config.SESSION_IDLE_SECONDS * 1000) / 10)) {
       await this.db.updateTable('app_sessions').set({ last_seen_at: now }).where('token_hash', '=', tokenHash).execute();
     }
     return {

@@ -5,39 +5,6 @@ import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { Browser, latestSmsCode, newUser } from './helpers.js';
 
 forEachDatabase((kind) => {
-  describe(`session lifetime on ${kind}`, () => {
-    const clock = new ManualClock(Date.now());
-    let t: TestSystem;
-    beforeAll(async () => {
-      t = await startTestSystem({ db: kind, clock, env: { SESSION_IDLE_SECONDS: '1800', SESSION_ABSOLUTE_SECONDS: '3600' } });
-    });
-    afterAll(async () => {
-      await t?.stop();
-    });
-
-    it('when a session is idle for SESSION_IDLE_SECONDS then it is gone, while activity keeps it alive', async () => {
-      const b = new Browser(t.url);
-      expect((await b.post('/user', newUser())).status).toBe(201);
-      clock.advance(1799_000);
-      expect((await b.get('/user')).status).toBe(200);
-      clock.advance(1799_000);
-      expect((await b.get('/user')).status).toBe(200);
-      clock.advance(1800_000);
-      expect((await b.get('/user')).status).toBe(401);
-    });
-
-    it('when a session reaches SESSION_ABSOLUTE_SECONDS then it ends even if active', async () => {
-      const b = new Browser(t.url);
-      expect((await b.post('/user', newUser())).status).toBe(201);
-      clock.advance(1700_000);
-      expect((await b.get('/user')).status).toBe(200);
-      clock.advance(1700_000);
-      expect((await b.get('/user')).status).toBe(200);
-      clock.advance(300_000);
-      expect((await b.get('/user')).status).toBe(401);
-    });
-  });
-
   describe(`SMS cool-down and login attempt lifetime on ${kind}`, () => {
     const clock = new ManualClock(Date.now());
     let t: TestSystem;
