@@ -200,17 +200,19 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const v = parseBody(loginSchema, req.body);
     const returnTo = safeReturnTo(v.return_to, '/account');
     const ip = ipOf(req);
+    // The day-long counters first: every attempt counts toward them, also those the 15-minute
+    // window then refuses, so a day block is reported (Retry-After) as soon as it applies.
     await consumeLimits(
       [
-        [loginIpShort, ip],
         [loginIpLong, ip],
+        [loginIpShort, ip],
       ],
       'login per ip',
     );
     await consumeLimits(
       [
-        [loginAcctShort, v.email],
         [loginAcctLong, v.email],
+        [loginAcctShort, v.email],
       ],
       'login per account',
     );

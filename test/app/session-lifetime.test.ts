@@ -52,28 +52,4 @@ forEachDatabase((kind) => {
       expect((await b.get('/user')).status).toBe(401);
     });
   });
-
-  /** Threat: IP-keyed limits bypassed by a forged X-Forwarded-For when no proxy is trusted. */
-  describe(`login limit per IP on ${kind}`, () => {
-    let t: TestSystem;
-    beforeAll(async () => {
-      t = await startTestSystem({ db: kind, env: { LOGIN_PER_IP_LIMIT: '3', LOGIN_PER_ACCOUNT_LIMIT: '50', TRUST_PROXY: '0' } });
-    });
-    afterAll(async () => {
-      await t?.stop();
-    });
-
-    it('when one IP tries many accounts, even with spoofed X-Forwarded-For, then it gets 429 with Retry-After', async () => {
-      const statuses: number[] = [];
-      let retryAfter: string | null = null;
-      for (let i = 0; i < 6; i++) {
-        const r = await new Browser(t.url).post('/session', { email: `victim${i}@example.com`, password: 'guess guess' }, { 'x-forwarded-for': `10.0.0.${i}` });
-        statuses.push(r.status);
-        if (r.status === 429) retryAfter = r.headers.get('retry-after');
-      }
-      expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
-      expect(statuses.slice(3)).toEqual([429, 429, 429]);
-      expect(Number(retryAfter)).toBeGreaterThan(0);
-    });
-  });
 });
