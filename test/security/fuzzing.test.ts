@@ -9,7 +9,7 @@ import { Browser, newUser } from '../app/helpers.js';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 
 interface Route {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** `:x` segments are replaced by generated path segments. */
   path: string;
   /** Authy-style API key auth (header) on the half of the inputs that carry credentials. */
@@ -41,6 +41,9 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/devices/:id' },
   { method: 'GET', path: '/v1/devices/:id/approval_requests' },
   { method: 'POST', path: '/v1/devices/:id/approval_requests/:uuid/response' },
+  { method: 'GET', path: '/v1/push/vapid-public-key' },
+  { method: 'PUT', path: '/v1/devices/:id/push-subscription' },
+  { method: 'DELETE', path: '/v1/devices/:id/push-subscription' },
   // The web app (DESIGN.md §2)
   { method: 'POST', path: '/user', appJson: true },
   { method: 'GET', path: '/user' },
