@@ -145,6 +145,16 @@ forEachDatabase((kind) => {
       expect((await verify(u.id, u.code())).status).toBe(200);
     });
 
+    it('when an SMS code is older than its 10-minute lifetime then it is refused', async () => {
+      const id = await registerUser(t.url, t.apiKey, '201-555-0162');
+      expect((await authy(t.url, t.apiKey, 'GET', `/protected/json/sms/${id}`, { force: 'true' })).status).toBe(200);
+      const code = (await lastSms(t.url, '+12015550162'))!;
+      clock.advance(10 * 60_000 + 1000);
+      const r = await verify(id, code);
+      expect(r.status).toBe(401);
+      expect(r.body['error_code']).toBe('60020');
+    });
+
     it('when a new SMS challenge is sent during a lock then its code is refused too', async () => {
       const id = await registerUser(t.url, t.apiKey, '201-555-0161');
       for (let i = 0; i < 10; i++) await verify(id, '123456');
