@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/platform/clock.js';
 import { generateTotp, base32Decode } from '../../src/verify/core/totp.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, latestSmsCode } from '../app/helpers.js';
+import { Browser, latestSmsCode, newUser } from '../app/helpers.js';
 import { authy, lastSms, registerUser, secretFromUri } from '../verify/helpers.js';
 import { otherCode, passwordStep, totpAt, userWithTotp } from './helpers.js';
 
@@ -105,6 +105,20 @@ forEachDatabase((kind) => {
       const b2 = (await passwordStep(t, u)).b;
       for (let i = 0; i < 4; i++) await verifyApp(b2, otherCode(totpAt(secret, clock.now())));
       expect((await verifyApp(b2, totpAt(secret, clock.now()))).status).toBe(200);
+    });
+
+    it('when a logged-in user confirms an authenticator app with wrong codes then after OTP_MAX_ATTEMPTS even the right code is 429', async () => {
+      const b = new Browser(t.url);
+      expect((await b.post('/user', newUser())).status).toBe(201);
+      const s = await b.post('/user/totp-app', {});
+      const secret = new URL(String(s.body.uri)).searchParams.get('secret')!;
+      const right = totpAt(secret, clock.now());
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await b.post('/user/totp-app/confirm', { code: otherCode(right) })).status);
+      expect(statuses).toEqual([400, 400, 400, 400, 400]);
+      const r = await b.post('/user/totp-app/confirm', { code: right });
+      expect(r.status).toBe(429);
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
     });
 
     // ---- At the service (the Authy-compatible API) ----

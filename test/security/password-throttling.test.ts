@@ -95,6 +95,12 @@ forEachDatabase((kind) => {
       expect(Number(retryAfter)).toBeGreaterThan(800);
     });
 
+    it('when one IP signs up more than LOGIN_PER_IP_LIMIT accounts in an hour then 429, spoofed X-Forwarded-For or not', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await new Browser(t.url).post('/user', newUser(), { 'x-forwarded-for': `10.1.0.${i}` })).status);
+      expect(statuses).toEqual([201, 201, 201, 429]);
+    });
+
     it('when a request carries a spoofed X-Forwarded-For then the audit trail records the real peer address', async () => {
       const rows = await t.system.platform.db.db.selectFrom('audit_events').select('ip').where('type', '=', 'password').execute();
       expect(rows.length).toBeGreaterThan(0);
