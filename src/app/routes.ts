@@ -498,7 +498,15 @@ export function appRoutes(d: AppRoutesDeps): Router {
       devicesError = fromService(e).message;
     }
     const recoveryCodes = await recovery.status(u.id);
-    const events = (await audit.forUser(userRef(u.id), 20)).map((e) => ({ id: e.id, at: e.at, type: e.type, outcome: e.outcome, ip: e.ip, detail: e.detail }));
+    // The app's own events, plus the lockouts the verification service recorded for this person
+    // (the app cannot see those otherwise; with a remote service they are simply not here).
+    const own = await audit.forUser(userRef(u.id), 20);
+    const lockouts = (
+      await db.selectFrom('audit_events').select(['id', 'at']).where('user_ref', '=', `authy:${u.authy_id}`).where('type', '=', AuditType.LOCKOUT).orderBy('at', 'desc').limit(20).execute()
+    ).map((r) => ({ id: r.id, at: r.at, type: AuditType.LOCKOUT, outcome: 'info' as const, ip: null, detail: {} }));
+    const events = [...own.map((e) => ({ id: e.id, at: e.at, type: e.type, outcome: e.outcome, ip: e.ip, detail: e.detail })), ...lockouts]
+      .sort((a, b) => b.at - a.at || b.id - a.id)
+      .slice(0, 20);
     res.setHeader('Cache-Control', 'no-store');
     res.json({
       user: {

@@ -92,6 +92,22 @@ forEachDatabase((kind) => {
       expect(row).toEqual({ failed_verifications: 0, locked_until: null });
     });
 
+    it('when the second factor locks then the user page of a logged-in session lists the lockout among the newest events', async () => {
+      const u = newUser();
+      const page = new Browser(t.url);
+      expect((await page.post('/user', u)).status).toBe(201);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const { b } = await passwordStep(t, u);
+        for (let i = 0; i < 5; i++) await verifyApp(b, '000000');
+      }
+      const me = await page.get('/user');
+      expect(me.status).toBe(200);
+      const events = me.body.events as { type: string; outcome: string }[];
+      expect(events.length).toBeLessThanOrEqual(20);
+      // The lockout (recorded by the service) comes just before the app's record of that failure.
+      expect(events.slice(0, 2).map((e) => `${e.type}:${e.outcome}`)).toEqual(['second_factor:failure', 'lockout:info']);
+    });
+
     it('when 9 failures are followed by a success then the next 9 failures do not lock', async () => {
       const { u, secret } = await userWithTotp(t);
       for (let attempt = 0; attempt < 2; attempt++) {
