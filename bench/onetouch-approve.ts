@@ -8,16 +8,10 @@
  * Bounded: BENCH_REQUESTS requests (default 300) over BENCH_USERS users (default 10), with
  * BENCH_CONCURRENCY requests in flight (default 4). Prints p50/p95/p99/max in milliseconds.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { percentiles, startBenchSystem } from './lib.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { activateDevice, DeviceClient } from '../src/authenticator/client.js';
-import { loadConfig } from '../src/platform/config.js';
-import { createLogger } from '../src/platform/logger.js';
-import { createSystem } from '../src/system.js';
 import { AppStore } from '../src/verify/core/apps.js';
 import { storeAppSigningKey } from '../src/verify/onetouch/signing-keys.js';
 
@@ -25,26 +19,8 @@ const REQUESTS = Number(process.env['BENCH_REQUESTS'] ?? 300);
 const USERS = Number(process.env['BENCH_USERS'] ?? 10);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 4);
 
-function percentiles(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(1);
-  return `p50 ${at(0.5)}  p95 ${at(0.95)}  p99 ${at(0.99)}  max ${s[s.length - 1]!.toFixed(1)}`;
-}
-
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'twofold-bench-'));
-  const dbUrl = process.env['BENCH_DATABASE_URL'];
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATA_DIR: dataDir,
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'silent',
-    PUSH_PER_USER_LIMIT: '1000000',
-    ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
-  });
-  const pgSchema = `bench_ot_${process.pid}`;
-  const system = await createSystem({ config, logger: createLogger('silent'), ...(dbUrl ? { pgSchema } : {}) });
-  const url = await system.listen(0, '127.0.0.1');
+  const { system, config, url, dbUrl, stop } = await startBenchSystem('ot', { PUSH_PER_USER_LIMIT: '1000000' });
 
   const waiting = new Map<string, () => void>();
   const receiver = createServer((req, res) => {
@@ -114,14 +90,7 @@ async function main(): Promise<void> {
   } finally {
     receiver.closeAllConnections();
     receiver.close();
-    await system.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-    if (dbUrl) {
-      const c = new pg.Client({ connectionString: dbUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-      await c.end();
-    }
+    await stop();
   }
 }
 

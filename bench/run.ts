@@ -11,7 +11,7 @@ const dir = import.meta.dirname;
 const self = basename(import.meta.filename);
 const only = process.argv.slice(2);
 const benches = readdirSync(dir)
-  .filter((f) => f.endsWith('.ts') && f !== self && !f.endsWith('.d.ts'))
+  .filter((f) => f.endsWith('.ts') && f !== self && f !== 'lib.ts' && !f.endsWith('.d.ts'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 

@@ -11,25 +11,13 @@
  * given up after 10 s. Prints the callback's own answer time and the time until the first, the
  * median, the 95th-percentile and the last stream heard, in milliseconds.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
+import { percentiles, startBenchSystem } from './lib.js';
 import { activateDevice } from '../src/authenticator/client.js';
 import { signCallback } from '../src/platform/authy-signature.js';
-import { loadConfig } from '../src/platform/config.js';
-import { createLogger } from '../src/platform/logger.js';
-import { createSystem } from '../src/system.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 10);
 const STREAMS = Number(process.env['BENCH_STREAMS'] ?? 50);
 const ROUND_TIMEOUT_MS = 10_000;
-
-function percentiles(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(1);
-  return `p50 ${at(0.5)}  p95 ${at(0.95)}  max ${s[s.length - 1]!.toFixed(1)}`;
-}
 
 /** A browser stand-in: one cookie, JSON with this site's Origin. */
 class Browser {
@@ -76,22 +64,14 @@ function openStream(base: string, cookie: string, signal: AbortSignal) {
   return { opened, approved };
 }
 
+const pct = (xs: number[]) => percentiles(xs, [0.5, 0.95]);
+
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'twofold-bench-'));
-  const dbUrl = process.env['BENCH_DATABASE_URL'];
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATA_DIR: dataDir,
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'silent',
+  const { system, config, url, stop } = await startBenchSystem('sse', {
     PUSH_PER_USER_LIMIT: '1000000',
     LOGIN_PER_ACCOUNT_LIMIT: '1000000',
     LOGIN_PER_IP_LIMIT: '1000000',
-    ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
   });
-  const pgSchema = `bench_sse_${process.pid}`;
-  const system = await createSystem({ config, logger: createLogger('silent'), ...(dbUrl ? { pgSchema } : {}) });
-  const url = await system.listen(0, '127.0.0.1');
   const db = system.platform.db.db;
   try {
     // One user with an authenticator, so each login asks for an approval.
@@ -154,20 +134,13 @@ async function main(): Promise<void> {
       }
     }
     console.log(`SSE fan-out (${system.platform.db.kind}): ${ROUNDS} approvals, ${STREAMS} waiting streams each; ms over rounds`);
-    console.log(`  callback answered      ${percentiles(callbackMs)} ms`);
-    console.log(`  first stream told      ${percentiles(first)} ms`);
-    console.log(`  median stream told     ${percentiles(median)} ms`);
-    console.log(`  95th pct stream told   ${percentiles(p95)} ms`);
-    console.log(`  last (all ${STREAMS}) told     ${percentiles(last)} ms`);
+    console.log(`  callback answered      ${pct(callbackMs)} ms`);
+    console.log(`  first stream told      ${pct(first)} ms`);
+    console.log(`  median stream told     ${pct(median)} ms`);
+    console.log(`  95th pct stream told   ${pct(p95)} ms`);
+    console.log(`  last (all ${STREAMS}) told     ${pct(last)} ms`);
   } finally {
-    await system.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-    if (dbUrl) {
-      const c = new pg.Client({ connectionString: dbUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-      await c.end();
-    }
+    await stop();
   }
 }
 

@@ -8,42 +8,15 @@
  * usable once) and then BENCH_WRONG wrong codes (default 5), with BENCH_CONCURRENCY requests in
  * flight (default 16).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { loadConfig } from '../src/platform/config.js';
-import { createLogger } from '../src/platform/logger.js';
-import { createSystem } from '../src/system.js';
+import { pool, startBenchSystem } from './lib.js';
 import { base32Decode, generateTotp } from '../src/verify/core/totp.js';
 
 const USERS = Number(process.env['BENCH_USERS'] ?? 300);
 const WRONG = Number(process.env['BENCH_WRONG'] ?? 5);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 
-async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'twofold-bench-'));
-  const dbUrl = process.env['BENCH_DATABASE_URL'];
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATA_DIR: dataDir,
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'silent',
-    OTP_LOCKOUT_THRESHOLD: '100',
-    ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
-  });
-  const pgSchema = `bench_${process.pid}`;
-  const system = await createSystem({ config, logger: createLogger('silent'), ...(dbUrl ? { pgSchema } : {}) });
-  const url = await system.listen(0, '127.0.0.1');
+  const { system, config, url, stop } = await startBenchSystem('totp', { OTP_LOCKOUT_THRESHOLD: '100' });
   const headers = { 'X-Authy-API-Key': config.appApiKey, 'content-type': 'application/json' };
   try {
     const users: { id: number; secret: Uint8Array }[] = [];
@@ -87,14 +60,7 @@ async function main(): Promise<void> {
     console.log(`valid TOTP verifications: ${ok}/${users.length} accepted, ${(users.length / validSeconds).toFixed(0)} verifications/s`);
     console.log(`wrong TOTP verifications: ${refused}/${wrong.length} refused, ${(wrong.length / wrongSeconds).toFixed(0)} verifications/s`);
   } finally {
-    await system.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-    if (dbUrl) {
-      const c = new pg.Client({ connectionString: dbUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-      await c.end();
-    }
+    await stop();
   }
 }
 
