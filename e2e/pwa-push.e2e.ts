@@ -75,16 +75,19 @@ describe('authenticator PWA notifications in Chromium', () => {
       registrationId,
       data: JSON.stringify({ type: 'approval_request', uuid, message: 'Request to log in to Twofold Demo', app_name: 'Twofold Demo' }),
     });
-    const shown = await page.waitForFunction(
-      async (tag) => {
+    // waitForFunction does not wait for an async predicate's result, so poll with evaluate.
+    const readNotification = () =>
+      page.evaluate(async (tag) => {
         const reg = await (globalThis as unknown as { navigator: PageNavigator }).navigator.serviceWorker.ready;
         const [n] = await reg.getNotifications({ tag });
-        return n ? { title: n.title, body: n.body, data: n.data } : null;
-      },
-      uuid,
-      { timeout: 10_000, polling: 100 },
-    );
-    expect(await shown.jsonValue()).toEqual({
+        return n ? { title: n.title, body: n.body, data: n.data as unknown } : null;
+      }, uuid);
+    let shown = await readNotification();
+    for (const end = Date.now() + 10_000; !shown && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      shown = await readNotification();
+    }
+    expect(shown).toEqual({
       title: 'Request to log in to Twofold Demo',
       body: 'Tap to approve or deny',
       data: { type: 'approval_request', uuid, message: 'Request to log in to Twofold Demo', app_name: 'Twofold Demo' },
