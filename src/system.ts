@@ -52,7 +52,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
   if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
   let bus: EventBus;
   if (config.REDIS_URL) {
-    const r = new RedisEventBus(config.REDIS_URL, `twofold:events:${options.pgSchema ?? 'main'}`);
+    const r = new RedisEventBus(config.REDIS_URL, `${config.REDIS_KEY_PREFIX}:events`);
     await r.start();
     bus = r;
   } else if (db.raw.kind === 'postgres' && config.DATABASE_URL) {
@@ -62,7 +62,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
   } else {
     bus = new MemoryEventBus();
   }
-  const limits = new LimiterFactory(db, config.REDIS_URL);
+  const limits = new LimiterFactory(db, config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const clock = options.clock ?? systemClock;
   return { config, db, logger, clock, bus, limits, audit: new AuditLog(db.db, clock), ...cryptoFor(config) };
 }

@@ -44,6 +44,8 @@ export const envSchema = z.object({
     .transform((v) => (v === '' ? undefined : v))
     .pipe(z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional())
     .optional(),
+  /** Namespace of Twofold's keys and channel in Redis (several deployments may share one Redis). */
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,40}$/, 'must be 1-40 of A-Z a-z 0-9 _ . : -').default('twofold'),
   PUBLIC_URL: optionalUrl,
   VERIFY_URL: optionalUrl,
   /**

@@ -40,6 +40,8 @@ export class LimiterFactory {
   constructor(
     private readonly db: Db | undefined,
     redisUrl?: string,
+    /** Prefix of the counters' keys in Redis. */
+    private readonly redisPrefix = 'twofold',
   ) {
     if (redisUrl) {
       this.redis = new Redis(redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 2 });
@@ -52,7 +54,7 @@ export class LimiterFactory {
     let rl: RateLimiterAbstract;
     let ready: Promise<void> = Promise.resolve();
     if (this.redis) {
-      rl = new RateLimiterRedis({ ...common, storeClient: this.redis, useRedisPackage: false });
+      rl = new RateLimiterRedis({ ...common, keyPrefix: `${this.redisPrefix}:rl:${o.name}`, storeClient: this.redis, useRedisPackage: false });
     } else if (this.db) {
       const raw = this.db.raw;
       const make = (tableCreated: boolean, cb?: (e?: unknown) => void): RateLimiterAbstract =>
