@@ -45,13 +45,14 @@ export function createCore(p: Platform, devices: DeviceDirectory, o: CoreOptions
     appLookup,
     mount(router: Router) {
       router.use('/protected/json', coreRoutes({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices, phoneCheckLimiter }));
-      if (transport instanceof OutboxTransport) router.use(devOutboxRoutes(transport));
+      // Fail closed: the outbox pages show every code, so a production process never serves them.
+      if (transport instanceof OutboxTransport && !p.config.production) router.use(devOutboxRoutes(transport));
     },
     async start() {
       // PUBLIC_URL is read now: without an explicit one it follows the address we listen on.
       await apps.ensureBuiltin({ name: p.config.APP_NAME, apiKey: p.config.appApiKey, callbackUrl: `${(p.config.APP_URL ?? p.config.PUBLIC_URL).replace(/\/+$/, '')}/authy/callback` });
       if (transport instanceof OutboxTransport && p.config.production) {
-        p.logger.warn({ file: transport.file }, 'SMS_TRANSPORT=outbox in production: codes are only written to a file and shown at /dev/sms');
+        p.logger.warn({ file: transport.file }, 'SMS_TRANSPORT=outbox in production: codes are only written to a file (no /dev/sms pages); set twilio or webhook');
       }
     },
     async stop() {},
