@@ -1,22 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, TestDevice, eventually, newUser } from './app/helpers.js';
+import { freePort } from './helpers/child-server.js';
 import { forEachDatabase, freshSchema } from './helpers/databases.js';
 import { startTestSystem, type TestSystem } from './helpers/system.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // Production topology (README "Production"): `serve --only verify` and `serve --only app` as two
 // processes sharing one database, the app reaching the service over HTTP with its API key.

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { pgUrl } from './databases.js';
@@ -63,4 +64,16 @@ export async function freshPgDatabase(prefix = 'tf_child'): Promise<{ url: strin
   const u = new URL(pgUrl());
   u.pathname = `/${name}`;
   return { url: u.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/** A port free right now on 127.0.0.1 (for a server that must come back at the same address). */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
 }
