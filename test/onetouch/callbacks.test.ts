@@ -67,6 +67,29 @@ forEachDatabase((kind) => {
       expect(row.attempts).toBeGreaterThanOrEqual(2);
     });
 
+    it('when the app corrects its callback URL then callbacks already queued go to the new one', async () => {
+      const moved = new CallbackReceiver();
+      await moved.start();
+      try {
+        rx.status = 500;
+        const uuid = await approveOne(ts, app.apiKey);
+        await sleep(1200);
+        await ts.system.platform.db.db.updateTable('apps').set({ callback_url: moved.url }).where('id', '=', app.id).execute();
+        rx.status = 200;
+        const [cb] = await moved.waitFor(1, 15_000);
+        expect(cb!.body['uuid']).toBe(uuid);
+        // Signed over the URL it was sent to.
+        expect(
+          verifyCallbackSignature({ apiKey: app.apiKey, nonce: String(cb!.headers['x-authy-signature-nonce']), method: 'POST', url: moved.url, body: cb!.body, signature: String(cb!.headers['x-authy-signature']) }),
+        ).toBe(true);
+        expect(rx.received.some((x) => x.body['uuid'] === uuid)).toBe(false);
+      } finally {
+        rx.status = 200;
+        await ts.system.platform.db.db.updateTable('apps').set({ callback_url: rx.url }).where('id', '=', app.id).execute();
+        await moved.stop();
+      }
+    });
+
     it('when two workers race for the same due row then it is sent once', async () => {
       const p = ts.system.platform;
       const before = rx.received.length;

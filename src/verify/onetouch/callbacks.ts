@@ -157,16 +157,20 @@ export class CallbackWorker {
       const apiKey = await loadAppSigningKey(this.p, row.app_id);
       if (!apiKey) throw new Error('no signing key stored for the app');
       const body = JSON.parse(row.body) as unknown;
+      // The app's callback URL as it is now: an operator who corrects it gets the queued
+      // callbacks delivered to the new address. The queued URL is the fallback.
+      const app = await db.selectFrom('apps').select(['callback_url', 'builtin']).where('id', '=', row.app_id).executeTakeFirst();
+      const url = (app && callbackUrlFor(app, this.p.config.PUBLIC_URL)) ?? row.url;
       const nonce = String(Math.floor(this.p.clock.now() / 1000));
-      const signature = signCallback({ apiKey, nonce, method: 'POST', url: row.url, body });
-      const res = await fetch(row.url, {
+      const signature = signCallback({ apiKey, nonce, method: 'POST', url, body });
+      const res = await fetch(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Twofold-Callback/1',
           'x-authy-signature-nonce': nonce,
           'x-authy-signature': signature,
-          'x-forwarded-proto': new URL(row.url).protocol.replace(':', ''),
+          'x-forwarded-proto': new URL(url).protocol.replace(':', ''),
         },
         body: row.body,
         redirect: 'manual',
