@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
@@ -33,4 +34,14 @@ export function codeIn(body: string): string {
   const m = /\b(\d{6,10})\b/.exec(body);
   if (!m) throw new Error(`no code in SMS: ${body}`);
   return m[1]!;
+}
+
+/** Fill the signup form (the page must show it) and wait until the phone is accepted as valid. */
+export async function fillSignup(page: Page, p: { name: string; email: string; password: string; phone: string }): Promise<void> {
+  await page.getByLabel('Full name').fill(p.name);
+  await page.getByLabel('Email').fill(p.email);
+  await page.getByLabel('Password').fill(p.password);
+  await page.getByLabel('Country').selectOption('US');
+  await page.getByLabel('Mobile phone').fill(p.phone);
+  await expect.poll(() => page.locator('#f-phone').getAttribute('aria-invalid')).toBe('false');
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
-import { codeIn, launchChromium, Shots, smsTo } from './helpers.js';
+import { codeIn, fillSignup, launchChromium, Shots, smsTo } from './helpers.js';
 
 /**
  * The tutorial's flows end to end in real Chromium: the SPA in one browser context (a 375 px wide
@@ -53,12 +53,7 @@ describe('Twofold in Chromium', () => {
     await page.goto(`${t.url}/`);
     await shots.take(page, 'home');
     await page.getByRole('link', { name: 'Create an account' }).click();
-    await page.getByLabel('Full name').fill(p.name);
-    await page.getByLabel('Email').fill(p.email);
-    await page.getByLabel('Password').fill(p.password);
-    await page.getByLabel('Country').selectOption('US');
-    await page.getByLabel('Mobile phone').fill(p.phone);
-    await expect.poll(() => page.locator('#f-phone').getAttribute('aria-invalid')).toBe('false');
+    await fillSignup(page, p);
     await shots.take(page, 'signup');
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.waitForURL('**/account');

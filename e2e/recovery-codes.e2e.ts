@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { TestDevice } from '../test/app/helpers.js';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
-import { launchChromium, Shots } from './helpers.js';
+import { fillSignup, launchChromium, Shots } from './helpers.js';
 
 /**
  * A user who lost their phone: recovery codes generated on the user page, then a login with one of
@@ -45,12 +45,7 @@ describe('Recovery codes in Chromium', () => {
 
     // Sign up.
     await page.goto(`${t.url}/signup`);
-    await page.getByLabel('Full name').fill(p.name);
-    await page.getByLabel('Email').fill(p.email);
-    await page.getByLabel('Password').fill(p.password);
-    await page.getByLabel('Country').selectOption('US');
-    await page.getByLabel('Mobile phone').fill(p.phone);
-    await expect.poll(() => page.locator('#f-phone').getAttribute('aria-invalid')).toBe('false');
+    await fillSignup(page, p);
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.waitForURL('**/account');
     await page.getByRole('heading', { name: 'Recovery codes' }).waitFor();
@@ -144,12 +139,7 @@ describe('Recovery codes in Chromium', () => {
     const ctx = await browser.newContext({ viewport });
     const page = watch(await ctx.newPage());
     await page.goto(`${t.url}/signup`);
-    await page.getByLabel('Full name').fill(p.name);
-    await page.getByLabel('Email').fill(p.email);
-    await page.getByLabel('Password').fill(p.password);
-    await page.getByLabel('Country').selectOption('US');
-    await page.getByLabel('Mobile phone').fill(p.phone);
-    await expect.poll(() => page.locator('#f-phone').getAttribute('aria-invalid')).toBe('false');
+    await fillSignup(page, p);
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.waitForURL('**/account');
     // The phone that will be lost: an authenticator speaking the device API.
