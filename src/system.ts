@@ -18,6 +18,15 @@ import { createVerifyService, type VerifyService } from './verify/index.js';
 
 export type Part = 'all' | 'verify' | 'app';
 
+/** A readiness check that has not answered in this long counts as failed. */
+const READY_CHECK_MS = 2000;
+
+function within(ms: number, check: Promise<boolean>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  return Promise.race([check.catch(() => false), timeout]).finally(() => clearTimeout(timer));
+}
+
 export interface SystemOptions {
   config: Config;
   logger?: Logger;
@@ -46,6 +55,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
   const db: Db = openDatabase({
     databaseUrl: config.DATABASE_URL,
     sqliteFile: join(config.DATA_DIR, 'twofold.sqlite'),
+    pgPoolSize: config.DATABASE_POOL_SIZE,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
   const applied = await migrateToLatest(db);
@@ -56,7 +66,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
     await r.start();
     bus = r;
   } else if (db.raw.kind === 'postgres' && config.DATABASE_URL) {
-    const p = new PgEventBus(db.raw.pool, config.DATABASE_URL, `twofold_events_${options.pgSchema ?? 'main'}`);
+    const p = new PgEventBus(db.raw.pool, db.raw.connect, `twofold_events_${options.pgSchema ?? 'main'}`);
     await p.start();
     bus = p;
   } else {
@@ -89,9 +99,20 @@ export async function createSystem(options: SystemOptions): Promise<System> {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Ready = able to take new work: the database answers, Redis too when configured, and events
+  // from other instances can arrive. A load balancer stops sending work while this is 503, and
+  // the instance comes back by itself (the pool and the event bus reconnect).
   app.get('/readyz', async (_req, res) => {
-    const ok = await ping(platform.db.db);
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'database unreachable' });
+    const [database, redis] = await Promise.all([
+      within(READY_CHECK_MS, ping(platform.db.db)),
+      config.REDIS_URL ? within(READY_CHECK_MS, platform.limits.ping()) : Promise.resolve(undefined),
+    ]);
+    const checks: Record<string, string> = { database: database ? 'ok' : 'unreachable' };
+    if (redis !== undefined) checks['redis'] = redis ? 'ok' : 'unreachable';
+    checks['events'] = platform.bus.healthy() ? 'ok' : 'reconnecting';
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
   const verify = only === 'app' ? undefined : createVerifyService(platform);

@@ -307,7 +307,13 @@ export function appRoutes(d: AppRoutesDeps): Router {
       }
     };
     // Subscribe before the first read so an answer between the two is not missed.
-    const unsubscribe = p.bus.subscribe(attemptChannel(a.id), () => void refresh());
+    const unsubscribeEvent = p.bus.subscribe(attemptChannel(a.id), () => void refresh());
+    // After the event bus reconnects, the answer may have been published while it was away.
+    const unsubscribeResync = p.bus.onResync(() => void refresh());
+    const unsubscribe = () => {
+      unsubscribeEvent();
+      unsubscribeResync();
+    };
     const ping = setInterval(() => res.write(': ping\n\n'), 20_000);
     const untilExpiry = (a.approval_expires_at ?? clock.now()) - clock.now();
     const expiry = setTimeout(() => void refresh(), Math.max(0, untilExpiry) + 250);

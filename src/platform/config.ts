@@ -38,6 +38,8 @@ export const envSchema = z.object({
     .transform((v) => (v === '' ? undefined : v))
     .pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional())
     .optional(),
+  /** Connections each instance keeps to PostgreSQL (instances × this must stay under max_connections). */
+  DATABASE_POOL_SIZE: int(10, 1, 1000),
   REDIS_URL: z
     .string()
     .trim()

@@ -15,7 +15,9 @@ export interface Db {
   kind: DatabaseKind;
   db: Kysely<Database>;
   /** The raw driver handle, for libraries that need it (rate-limiter-flexible, LISTEN/NOTIFY). */
-  raw: { kind: 'sqlite'; sqlite: SqliteDatabase.Database } | { kind: 'postgres'; pool: pg.Pool };
+  raw:
+    | { kind: 'sqlite'; sqlite: SqliteDatabase.Database }
+    | { kind: 'postgres'; pool: pg.Pool; /** A connection outside the pool (session-level locks, LISTEN). */ connect(): Promise<pg.Client> };
   close(): Promise<void>;
 }
 
@@ -26,16 +28,24 @@ export interface DbOptions {
   /** PostgreSQL schema to use (created when missing); tests isolate themselves with it. */
   pgSchema?: string;
   pgPoolSize?: number;
+  /** How long a request waits for a PostgreSQL connection before failing (ms). */
+  pgConnectTimeoutMs?: number;
 }
 
 export function openDatabase(options: DbOptions): Db {
   if (options.databaseUrl) {
     const schema = options.pgSchema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name');
-    const pool = new pg.Pool({
+    const connection = {
       connectionString: options.databaseUrl,
-      max: options.pgPoolSize ?? 10,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    };
+    const pool = new pg.Pool({
+      ...connection,
+      max: options.pgPoolSize ?? 10,
+      // Without a bound, a request waits forever for a connection to an unreachable server; with
+      // one it fails fast, is answered 503, and the pool reconnects once the server is back.
+      connectionTimeoutMillis: options.pgConnectTimeoutMs ?? 5000,
     });
     // An idle client that loses its connection must not crash the process.
     pool.on('error', () => {});
@@ -43,7 +53,16 @@ export function openDatabase(options: DbOptions): Db {
     return {
       kind: 'postgres',
       db,
-      raw: { kind: 'postgres', pool },
+      raw: {
+        kind: 'postgres',
+        pool,
+        async connect() {
+          const client = new pg.Client({ ...connection, connectionTimeoutMillis: options.pgConnectTimeoutMs ?? 5000 });
+          client.on('error', () => {});
+          await client.connect();
+          return client;
+        },
+      },
       close: () => db.destroy(),
     };
   }
@@ -70,6 +89,9 @@ export async function ensurePgSchema(databaseUrl: string, schema: string): Promi
   await client.connect();
   try {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } catch (e) {
+    // Two processes creating it at once: one wins, the other sees a unique violation.
+    if ((e as { code?: string }).code !== '23505') throw e;
   } finally {
     await client.end();
   }
@@ -84,3 +106,32 @@ export async function ping(db: Kysely<Database>): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * True when `err` means "the database cannot be reached right now" (server down, connection
+ * dropped or refused, pool timed out, SQLite busy) rather than a bug or a client's mistake:
+ * such requests are answered 503 and may be retried.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string') {
+      if (NETWORK_CODES.has(code)) return true;
+      // SQLSTATE class 08 (connection exception), 57P01-03 (shutdown, cannot connect now),
+      // 53300 (too many connections).
+      if (/^08...$/.test(code) || /^57P0[1-3]$/.test(code) || code === '53300') return true;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return true;
+    }
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;
+  }
+  return false;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// node-postgres reports these without a code.
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Client was closed and is not queryable',
+];

@@ -11,6 +11,13 @@ export interface EventBus {
   publish(channel: string, payload: Record<string, unknown>): Promise<void>;
   /** Returns an unsubscribe function. */
   subscribe(channel: string, handler: (payload: Record<string, unknown>) => void): () => void;
+  /**
+   * `handler` runs after the bus lost its connection and got it back: events published meanwhile
+   * were missed, so whoever waits on one re-reads the database. Returns an unsubscribe function.
+   */
+  onResync(handler: () => void): () => void;
+  /** False while events from other instances cannot arrive (connection lost). */
+  healthy(): boolean;
   close(): Promise<void>;
 }
 
@@ -32,12 +39,29 @@ export class MemoryEventBus implements EventBus {
     this.emitter.on(channel, handler);
     return () => this.emitter.off(channel, handler);
   }
+  onResync(handler: () => void): () => void {
+    this.emitter.on(RESYNC, handler);
+    return () => this.emitter.off(RESYNC, handler);
+  }
+  protected resync(): void {
+    this.emitter.emit(RESYNC);
+  }
+  healthy(): boolean {
+    return true;
+  }
   async close(): Promise<void> {
     this.emitter.removeAllListeners();
   }
 }
 
-/** PostgreSQL LISTEN/NOTIFY on one channel, fanned out locally by event name. */
+/** Local event name of a resync; not a valid channel name, so no publisher can forge it. */
+const RESYNC = '#resync';
+
+/**
+ * PostgreSQL LISTEN/NOTIFY on one channel, fanned out locally by event name. The listening
+ * connection is reconnected for as long as the bus is open (backing off to 5 s), and every
+ * reconnect is followed by a resync.
+ */
 export class PgEventBus extends MemoryEventBus {
   private readonly pgChannel: string;
   private listener: pg.Client | undefined;
@@ -46,27 +70,34 @@ export class PgEventBus extends MemoryEventBus {
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly connectionString: string,
+    private readonly connect: () => Promise<pg.Client>,
     namespace = 'twofold_events',
   ) {
     super();
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(namespace)) throw new Error(`invalid channel ${namespace}`);
     this.pgChannel = namespace;
   }
 
+  /** Connect and LISTEN; rejects when the first connection fails (start-up must then fail). */
   start(): Promise<void> {
-    this.ready ??= this.connect();
+    this.ready ??= this.listen();
     return this.ready;
   }
 
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.connectionString });
-    client.on('error', () => {
-      // Reconnect after a dropped connection; notifications in the gap are lost, which the
-      // design allows (receivers re-read the database).
-      this.listener = undefined;
-      this.ready = undefined;
-      if (!this.closed) setTimeout(() => void this.start().catch(() => {}), 1000).unref();
-    });
+  override healthy(): boolean {
+    return this.listener !== undefined;
+  }
+
+  private async listen(): Promise<void> {
+    const client = await this.connect();
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      if (this.listener === client) this.listener = undefined;
+      client.end().catch(() => {});
+      if (!this.closed) this.reconnect(250);
+    };
     client.on('notification', (msg) => {
       if (msg.channel !== this.pgChannel || !msg.payload) return;
       try {
@@ -76,9 +107,30 @@ export class PgEventBus extends MemoryEventBus {
         /* ignore malformed */
       }
     });
-    await client.connect();
-    await client.query(`LISTEN ${this.pgChannel}`);
+    try {
+      await client.query(`LISTEN ${this.pgChannel}`);
+    } catch (e) {
+      lost = true;
+      await client.end().catch(() => {});
+      throw e;
+    }
+    client.on('error', onLost);
+    client.on('end', onLost);
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
     this.listener = client;
+  }
+
+  private reconnect(delayMs: number): void {
+    setTimeout(() => {
+      if (this.closed) return;
+      this.listen().then(
+        () => this.resync(),
+        () => this.reconnect(Math.min(delayMs * 2, 5000)),
+      );
+    }, delayMs).unref();
   }
 
   override async publish(channel: string, payload: Record<string, unknown>): Promise<void> {
@@ -102,6 +154,12 @@ export class RedisEventBus extends MemoryEventBus {
     this.sub = new Redis(url, { lazyConnect: false });
     this.pub.on('error', () => {});
     this.sub.on('error', () => {});
+    // ioredis reconnects and subscribes again by itself; each "ready" after the first is a resync.
+    let connectedBefore = false;
+    this.sub.on('ready', () => {
+      if (connectedBefore) this.resync();
+      connectedBefore = true;
+    });
     this.sub.on('message', (ch: string, raw: string) => {
       if (ch !== this.redisChannel) return;
       try {
@@ -114,6 +172,9 @@ export class RedisEventBus extends MemoryEventBus {
   }
   async start(): Promise<void> {
     await this.sub.subscribe(this.redisChannel);
+  }
+  override healthy(): boolean {
+    return this.sub.status === 'ready';
   }
   override async publish(channel: string, payload: Record<string, unknown>): Promise<void> {
     await this.pub.publish(this.redisChannel, JSON.stringify({ c: channel, p: payload }));

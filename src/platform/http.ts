@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from './logger.js';
+import { isDatabaseUnavailable } from './db.js';
 import { HttpError } from './errors.js';
 
 /**
@@ -9,7 +10,8 @@ import { HttpError } from './errors.js';
 export function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = toHttpError(err);
-    if (e.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
+    if (e.status === 503) logger.warn({ route: routeOf(req), err: String(err) }, 'request failed: database unavailable');
+    else if (e.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
     else if (e.options.reason) logger.info({ route: routeOf(req), code: e.code, reason: e.options.reason }, 'request refused');
     if (res.headersSent) return;
     for (const [k, v] of Object.entries(e.options.headers ?? {})) res.setHeader(k, v);
@@ -17,7 +19,10 @@ export function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-/** Map body-parser and other framework errors to client errors; everything unknown to a 500. */
+/**
+ * Map body-parser and other framework errors to client errors, an unreachable database to 503,
+ * everything unknown to a 500.
+ */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean } | undefined;
@@ -28,6 +33,9 @@ export function toHttpError(err: unknown): HttpError {
     if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported')
       return new HttpError(415, 'UNSUPPORTED_ENCODING', 'Unsupported body encoding');
     return new HttpError(status, 'BAD_REQUEST', 'Bad request');
+  }
+  if (isDatabaseUnavailable(err)) {
+    return new HttpError(503, 'UNAVAILABLE', 'Service temporarily unavailable; please try again', { headers: { 'Retry-After': '5' } });
   }
   return new HttpError(500, 'INTERNAL', 'Internal error');
 }

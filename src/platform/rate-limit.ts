@@ -34,8 +34,6 @@ export interface Limiter {
  */
 export class LimiterFactory {
   private redis: Redis | undefined;
-  /** The first store-backed limiter creates the shared table; the rest wait for it. */
-  private tableReady: Promise<void> | undefined;
 
   constructor(
     private readonly db: Db | undefined,
@@ -52,34 +50,21 @@ export class LimiterFactory {
   create(o: LimitOptions): Limiter {
     const common = { keyPrefix: o.name, points: o.points, duration: o.durationSeconds, blockDuration: o.blockSeconds ?? 0 };
     let rl: RateLimiterAbstract;
-    let ready: Promise<void> = Promise.resolve();
     if (this.redis) {
       rl = new RateLimiterRedis({ ...common, keyPrefix: `${this.redisPrefix}:rl:${o.name}`, storeClient: this.redis, useRedisPackage: false });
     } else if (this.db) {
+      // The table comes from migration 007 (under the migration lock), so the library never
+      // creates it: several instances starting at once would race on that.
       const raw = this.db.raw;
-      const make = (tableCreated: boolean, cb?: (e?: unknown) => void): RateLimiterAbstract =>
+      rl =
         raw.kind === 'postgres'
-          ? new RateLimiterPostgres({ ...common, storeClient: raw.pool, storeType: 'pool', tableName: 'rate_limits', tableCreated }, cb)
-          : new RateLimiterSQLite(
-              { ...common, storeClient: raw.sqlite, storeType: 'better-sqlite3', tableName: 'rate_limits', tableCreated },
-              cb,
-            );
-      if (!this.tableReady) {
-        let created!: RateLimiterAbstract;
-        this.tableReady = new Promise<void>((res, rej) => {
-          created = make(false, (e) => (e ? rej(e) : res()));
-        });
-        rl = created;
-      } else {
-        rl = make(true);
-      }
-      ready = this.tableReady;
+          ? new RateLimiterPostgres({ ...common, storeClient: raw.pool, storeType: 'pool', tableName: 'rate_limits', tableCreated: true })
+          : new RateLimiterSQLite({ ...common, storeClient: raw.sqlite, storeType: 'better-sqlite3', tableName: 'rate_limits', tableCreated: true });
     } else {
       rl = new RateLimiterMemory(common);
     }
     return {
       async consume(key, points = 1) {
-        await ready;
         try {
           const r = await rl.consume(key, points);
           return { allowed: true, retryAfterSeconds: 0, remaining: r.remainingPoints };
@@ -91,20 +76,23 @@ export class LimiterFactory {
         }
       },
       async peek(key) {
-        await ready;
         const r = await rl.get(key);
         return { consumed: r?.consumedPoints ?? 0, retryAfterSeconds: r ? Math.ceil(r.msBeforeNext / 1000) : 0 };
       },
       async reset(key) {
-        await ready;
         await rl.delete(key);
       },
     };
   }
 
-  /** Resolves when every store-backed limiter has its table. */
-  async whenReady(): Promise<void> {
-    await this.tableReady;
+  /** Whether Redis answers (true when counters are not kept in Redis). */
+  async ping(): Promise<boolean> {
+    if (!this.redis) return true;
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
   }
 
   async close(): Promise<void> {

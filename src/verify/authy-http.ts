@@ -123,10 +123,11 @@ export function authyErrorHandler(logger: Logger): ErrorRequestHandler {
     if (err instanceof AuthyError) e = err;
     else {
       const h: HttpError = toHttpError(err);
-      if (h.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
+      if (h.status === 503) logger.warn({ route: routeOf(req), err: String(err) }, 'request failed: database unavailable');
+      else if (h.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
       e =
         h.status >= 500
-          ? new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'Service unavailable, try again later')
+          ? new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'Service unavailable, try again later', { headers: { 'Retry-After': '5' } })
           : new AuthyError(h.status === 413 ? 413 : 400, AuthyCode.INVALID_REQUEST, h.message === 'Bad request' ? 'Invalid request' : h.message);
     }
     if (e.extra.reason) logger.info({ route: routeOf(req), error_code: e.errorCode, reason: e.extra.reason }, 'authy request refused');

@@ -7,6 +7,7 @@ import { migration as m003 } from './003-web-app.js';
 import { migration as m004 } from './004-security.js';
 import { migration as m005 } from './005-recovery-codes.js';
 import { migration as m006 } from './006-web-push.js';
+import { migration as m007 } from './007-rate-limits.js';
 
 /** Numbered, forward-only. A test checks the numbers are contiguous. */
 export const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '004-security': m004,
   '005-recovery-codes': m005,
   '006-web-push': m006,
+  '007-rate-limits': m007,
 };
 
 function provider(db: Db): MigrationProvider {
@@ -28,8 +30,27 @@ function provider(db: Db): MigrationProvider {
   };
 }
 
-/** Apply every pending migration; returns the names applied. Throws with the failing one's cause. */
+/**
+ * Apply every pending migration; returns the names applied. Throws with the failing one's cause.
+ *
+ * On PostgreSQL, instances that start at the same moment queue on a session-level advisory lock
+ * (one per schema) held for the whole run: the first applies the migrations, the others then find
+ * nothing to do. Without it they would race on creating Kysely's own tables.
+ */
 export async function migrateToLatest(db: Db): Promise<string[]> {
+  if (db.raw.kind !== 'postgres') return migrateUnlocked(db);
+  const lock = await db.raw.connect();
+  try {
+    const { rows } = await lock.query<{ s: string }>('select current_schema() as s');
+    await lock.query('select pg_advisory_lock(hashtext($1))', [`twofold.migrate:${rows[0]?.s ?? ''}`]);
+    return await migrateUnlocked(db);
+  } finally {
+    // Ending the session releases the lock even if the unlock query is never sent.
+    await lock.end().catch(() => {});
+  }
+}
+
+async function migrateUnlocked(db: Db): Promise<string[]> {
   // Kysely looks for its migration tables in every schema unless told which one: with several
   // PostgreSQL schemas in one database (parallel test runs), it would see another schema's tables
   // and skip creating its own. Pin it to the connection's current schema.

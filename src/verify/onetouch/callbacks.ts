@@ -1,6 +1,7 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { signCallback } from '../../platform/authy-signature.js';
 import type { Platform } from '../../platform/context.js';
+import { isDatabaseUnavailable } from '../../platform/db.js';
 import type { OneTouchTables } from '../schema-onetouch.js';
 import { loadAppSigningKey } from './signing-keys.js';
 
@@ -15,6 +16,8 @@ export const SEND_TIMEOUT_MS = 10 * 1000;
  * process that died mid-send then lapses and another process retries the row.
  */
 export const LEASE_MS = SEND_TIMEOUT_MS + 5 * 1000;
+/** Rows one delivery pass claims at most. */
+const CLAIM_BATCH = 50;
 
 export function retryDelayMs(attempts: number): number {
   return Math.min(RETRY_BASE_MS * 2 ** Math.max(0, Math.min(attempts - 1, 30)), RETRY_MAX_MS);
@@ -74,6 +77,7 @@ export class CallbackWorker {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  private unavailable = false;
 
   constructor(
     private readonly p: Platform,
@@ -111,14 +115,51 @@ export class CallbackWorker {
       this.again = false;
       try {
         await this.deliverDue();
+        if (this.unavailable) this.p.logger.info('callback delivery resumed: the database is back');
+        this.unavailable = false;
       } catch (err) {
-        this.p.logger.error({ err }, 'callback delivery pass failed');
+        if (!isDatabaseUnavailable(err)) this.p.logger.error({ err }, 'callback delivery pass failed');
+        else if (!this.unavailable) {
+          // Once per outage, not every half second; the timer retries until the database is back.
+          this.unavailable = true;
+          this.p.logger.warn({ err: String(err) }, 'callback delivery paused: the database is unavailable');
+        }
       }
     } while (this.again && !this.stopped);
   }
 
   /** One pass: claim and send every due row (at most 50). Returns how many were delivered. */
   async deliverDue(): Promise<number> {
+    const claimed = this.p.db.kind === 'postgres' ? await this.claimPostgres() : await this.claimEach();
+    // A full batch means more may be due: go round again.
+    if (claimed.length === CLAIM_BATCH) this.again = true;
+    const results = await Promise.all(claimed.map((r) => this.send(r)));
+    return results.filter(Boolean).length;
+  }
+
+  /**
+   * PostgreSQL: one statement claims a batch. Rows another instance is claiming at this moment are
+   * skipped (SKIP LOCKED) rather than waited for, so instances draining together never block on
+   * each other nor take the same row; the lease then keeps the row theirs while it is sent.
+   */
+  private async claimPostgres(): Promise<OutboxRow[]> {
+    const now = this.p.clock.now();
+    const { rows } = await sql<OutboxRow>`
+      update callback_outbox set lease_until = ${now + LEASE_MS}, attempts = attempts + 1
+      where id in (
+        select id from callback_outbox
+        where delivered_at is null and gave_up_at is null and next_attempt_at <= ${now}
+          and (lease_until is null or lease_until <= ${now})
+        order by next_attempt_at
+        limit ${CLAIM_BATCH}
+        for update skip locked
+      )
+      returning *`.execute(this.p.db.db);
+    return rows;
+  }
+
+  /** SQLite (one writer at a time): select due rows, then claim each by a conditional update. */
+  private async claimEach(): Promise<OutboxRow[]> {
     const db = this.p.db.db;
     const now = this.p.clock.now();
     const due = await db
@@ -129,7 +170,7 @@ export class CallbackWorker {
       .where('next_attempt_at', '<=', now)
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
       .orderBy('next_attempt_at')
-      .limit(50)
+      .limit(CLAIM_BATCH)
       .execute();
     const claimed: OutboxRow[] = [];
     for (const { id } of due) {
@@ -145,8 +186,7 @@ export class CallbackWorker {
         .executeTakeFirst();
       if (row) claimed.push(row);
     }
-    const results = await Promise.all(claimed.map((r) => this.send(r)));
-    return results.filter(Boolean).length;
+    return claimed;
   }
 
   private async send(row: OutboxRow): Promise<boolean> {

@@ -63,6 +63,16 @@ export class DeviceStreams {
       if (backlogDone) enqueue(e);
       else queue.push(e);
     });
+    // After the event bus reconnects, requests created meanwhile were never announced: send the
+    // pending ones this stream has not sent yet.
+    const unsubscribeResync = this.p.bus.onResync(() => {
+      chain = chain
+        .then(async () => {
+          if (closed) return;
+          for (const r of (await this.approvals.pendingForUser(device.userId, 0)).reverse()) sendRequest(r);
+        })
+        .catch((err: unknown) => this.p.logger.warn({ err }, 'device stream resync failed'));
+    });
     const ping = setInterval(() => write(': ping\n\n'), this.pingIntervalMs);
     ping.unref();
     const close = () => {
@@ -70,6 +80,7 @@ export class DeviceStreams {
       closed = true;
       clearInterval(ping);
       unsubscribe();
+      unsubscribeResync();
       this.open.delete(res);
       res.end();
     };
