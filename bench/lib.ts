@@ -1,63 +1,375 @@
-/** What every bench shares: a fresh system on loopback, bounded concurrency, percentiles. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+/**
+ * What the benches share: child processes for the systems under test (each with its own
+ * temporary data, stopped and cleaned by `stop`), a load generator (autocannon, in the bench's
+ * own process, so load and server never share a process), status streams, percentiles, and the
+ * per-run result format that `run.ts` aggregates.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
-import pg from 'pg';
-import { loadConfig, type Config } from '../src/platform/config.js';
-import { createLogger } from '../src/platform/logger.js';
-import { createSystem, type System } from '../src/system.js';
+import autocannon from 'autocannon';
 
-export interface BenchSystem {
-  system: System;
-  config: Config;
-  url: string;
-  /** Set when BENCH_DATABASE_URL points at PostgreSQL. */
-  dbUrl: string | undefined;
-  stop(): Promise<void>;
+export const BENCH_DIR = import.meta.dirname;
+export const ROOT_DIR = join(BENCH_DIR, '..');
+
+/**
+ * Limits the push and login benches raise: they log in from one client IP to a few accounts
+ * many times a second, which the defaults rightly refuse.
+ */
+export const PUSH_BENCH_ENV = {
+  PUSH_PER_USER_LIMIT: '1000000',
+  LOGIN_PER_ACCOUNT_LIMIT: '1000000',
+  LOGIN_PER_IP_LIMIT: '1000000',
+};
+
+/** Runs per metric (BENCH_RUNS, default 3). */
+export const RUNS = Math.max(1, Number(process.env['BENCH_RUNS'] ?? 3));
+
+// ---------------------------------------------------------------- results
+
+/** A compared value measured in the same run: the peer's (better-auth) or a physical ceiling. */
+export interface Reference {
+  name: string;
+  value: number;
+}
+
+/** One metric's value in one run. */
+export interface Sample {
+  name: string;
+  unit: string;
+  value: number;
+  peer?: Reference;
+  ceiling?: Reference;
+}
+
+/** What a bench process hands `run.ts`: every run's samples. */
+export interface SuiteOutput {
+  suite: string;
+  runs: Sample[][];
 }
 
 /**
- * The whole system on 127.0.0.1 with a temporary DATA_DIR (SQLite), or a fresh schema of
- * BENCH_DATABASE_URL (PostgreSQL), dropped again by `stop`.
+ * Run `one` RUNS times (`runs` overrides), each a fresh set of processes, and write every run's
+ * samples to BENCH_OUT (when run by `run.ts`) and a summary line per run to stdout.
  */
-export async function startBenchSystem(name: string, env: Record<string, string> = {}): Promise<BenchSystem> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'twofold-bench-'));
-  const dbUrl = process.env['BENCH_DATABASE_URL'];
-  const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env, ...(dbUrl ? { DATABASE_URL: dbUrl } : {}) });
-  const pgSchema = `bench_${name}_${process.pid}`;
-  const system = await createSystem({ config, logger: createLogger('silent'), ...(dbUrl ? { pgSchema } : {}) });
-  const url = await system.listen(0, '127.0.0.1');
-  return {
-    system,
-    config,
-    url,
-    dbUrl,
-    async stop() {
-      await system.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-      if (dbUrl) {
-        const c = new pg.Client({ connectionString: dbUrl });
-        await c.connect();
-        await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-        await c.end();
+export async function suite(name: string, one: (run: number) => Promise<Sample[]>, runs = RUNS): Promise<void> {
+  const out: SuiteOutput = { suite: name, runs: [] };
+  try {
+    for (let run = 1; run <= runs; run++) {
+      const t0 = performance.now();
+      const samples = await one(run);
+      out.runs.push(samples);
+      const line = samples.map((s) => `${s.name} ${fmt(s.value)} ${s.unit}${s.peer ? ` (${s.peer.name} ${fmt(s.peer.value)})` : ''}${s.ceiling ? ` (${s.ceiling.name} ${fmt(s.ceiling.value)})` : ''}`);
+      console.log(`  [${name}] run ${run}/${runs} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${line.join('; ')}`);
+    }
+  } finally {
+    await stopAllChildren();
+  }
+  const file = process.env['BENCH_OUT'];
+  if (file) writeFileSync(file, JSON.stringify(out));
+}
+
+export function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a >= 1000 ? v.toFixed(0) : a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
+}
+
+// ---------------------------------------------------------------- statistics
+
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  // Nearest rank: the smallest value with at least q of the samples at or below it.
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+export const median = (xs: readonly number[]) => quantile(xs, 0.5);
+
+// ---------------------------------------------------------------- child processes
+
+export interface Child {
+  readonly pid: number;
+  readonly url: string;
+  /** A request to the child over IPC; rejects with the child's error. */
+  call<T>(cmd: string, args?: unknown): Promise<T>;
+  /** Resident set size of the child's process, in bytes (from /proc). */
+  rss(): number;
+  /** Ask the child to stop (it cleans its own temp data), SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+const children = new Set<Child>();
+
+/** Stop every child this process started (also on the way out after an error). */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...children].map((c) => c.stop()));
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void stopAllChildren().finally(() => process.exit(130));
+  });
+}
+
+interface ChildMessage {
+  type: 'ready' | 'reply';
+  url?: string;
+  id?: number;
+  ok?: boolean;
+  result?: unknown;
+  error?: string;
+}
+
+/**
+ * Start `bench/<script>` in its own Node process (`--import tsx`) with an IPC channel. The
+ * script sends `{ type: 'ready', url }` once it listens and answers `{ id, cmd, args }` messages
+ * (see `serveChild`).
+ */
+export function startChild(script: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Child> {
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(BENCH_DIR, script)], {
+    cwd: ROOT_DIR,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let exited = false;
+  const exit = new Promise<void>((r) => proc.once('exit', () => r()));
+  return new Promise<Child>((resolve, reject) => {
+    const startTimer = setTimeout(() => reject(new Error(`${script} did not start in 60 s`)), 60_000);
+    proc.once('exit', (code, signal) => {
+      exited = true;
+      clearTimeout(startTimer);
+      reject(new Error(`${script} exited before it was ready (${code ?? signal})`));
+      for (const p of pending.values()) p.reject(new Error(`${script} exited (${code ?? signal})`));
+      pending.clear();
+    });
+    proc.on('message', (raw) => {
+      const m = raw as ChildMessage;
+      if (m.type === 'ready' && m.url) {
+        clearTimeout(startTimer);
+        const child: Child = {
+          pid: proc.pid!,
+          url: m.url,
+          call<T>(cmd: string, args?: unknown): Promise<T> {
+            if (exited) return Promise.reject(new Error(`${script} has exited`));
+            const id = nextId++;
+            return new Promise<T>((res, rej) => {
+              pending.set(id, { resolve: res as (v: unknown) => void, reject: rej });
+              proc.send({ id, cmd, args });
+            });
+          },
+          rss: () => rssOf(proc.pid!),
+          async stop() {
+            children.delete(child);
+            if (exited) return;
+            proc.send({ id: 0, cmd: 'stop' });
+            const killer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+            await exit;
+            clearTimeout(killer);
+          },
+        };
+        children.add(child);
+        resolve(child);
+      } else if (m.type === 'reply' && m.id !== undefined) {
+        const p = pending.get(m.id);
+        pending.delete(m.id);
+        if (m.ok) p?.resolve(m.result);
+        else p?.reject(new Error(m.error ?? 'child call failed'));
       }
-    },
+    });
+  });
+}
+
+/**
+ * The child side of `startChild`: announce `url`, answer commands with `handlers`, and on
+ * `stop` (or a lost parent) run `stop` and exit.
+ */
+export function serveChild(url: string, handlers: Record<string, (args: unknown) => Promise<unknown>>, stop: () => Promise<void>): void {
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      await stop();
+    } finally {
+      process.exit(0);
+    }
   };
+  process.on('message', (raw) => {
+    const m = raw as { id: number; cmd: string; args?: unknown };
+    if (m.cmd === 'stop') return void shutdown();
+    const h = handlers[m.cmd];
+    const reply = (r: Omit<ChildMessage, 'type'>) => process.send?.({ type: 'reply', id: m.id, ...r });
+    if (!h) return reply({ ok: false, error: `unknown command ${m.cmd}` });
+    h(m.args).then(
+      (result) => reply({ ok: true, result }),
+      (e: unknown) => reply({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+    );
+  });
+  process.on('disconnect', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
+  process.send?.({ type: 'ready', url });
+}
+
+/** VmRSS of a process, in bytes. */
+export function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+// ---------------------------------------------------------------- load
+
+export interface LoadRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface LoadResult {
+  /** Responses with the expected status. */
+  ok: number;
+  /** Everything else: other statuses, errors, timeouts. */
+  failed: number;
+  seconds: number;
+  /** ok / seconds */
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * autocannon against `url` with `connections` connections. With `requests`, each request is
+ * the next prepared one (each used once; the run ends when they are used up or after
+ * `maxSeconds`; with `seconds`, they are cycled for that long); with `request`, the same
+ * request repeats for `seconds`.
+ */
+export async function load(o: {
+  url: string;
+  connections: number;
+  expectStatus?: number;
+  requests?: readonly LoadRequest[];
+  request?: LoadRequest;
+  seconds?: number;
+  maxSeconds?: number;
+}): Promise<LoadResult> {
+  const expect = o.expectStatus ?? 200;
+  let next = 0;
+  const list = o.requests;
+  const base: autocannon.Options = {
+    url: o.url,
+    connections: o.connections,
+    timeout: 20,
+  };
+  let opts: autocannon.Options;
+  if (list) {
+    opts = {
+      ...base,
+      // Each prepared request once, or (with `seconds`) round and round for that long.
+      ...(o.seconds ? { duration: o.seconds } : { amount: list.length }),
+      requests: [
+        {
+          setupRequest: (req) => {
+            const r = list[next++ % list.length]!;
+            return { ...req, method: r.method, path: r.path, headers: r.headers, ...(r.body !== undefined ? { body: r.body } : {}) };
+          },
+        },
+      ],
+    };
+  } else if (o.request) {
+    const r = o.request;
+    opts = { ...base, url: o.url + r.path, duration: o.seconds ?? 5, method: r.method, headers: r.headers, ...(r.body !== undefined ? { body: r.body } : {}) };
+  } else throw new Error('load: requests or request');
+  const t0 = performance.now();
+  let cap: NodeJS.Timeout | undefined;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(opts, (err: unknown, r: autocannon.Result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(r)));
+    if (list && !o.seconds) cap = setTimeout(() => instance.stop(), (o.maxSeconds ?? 30) * 1000);
+  });
+  clearTimeout(cap);
+  const seconds = (performance.now() - t0) / 1000;
+  const ok = result.statusCodeStats?.[String(expect) as `${number}`]?.count ?? 0;
+  const total = Object.values(result.statusCodeStats ?? {}).reduce((n, s) => n + (s.count ?? 0), 0);
+  return { ok, failed: total - ok + result.errors, seconds, rps: ok / seconds, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/** Throws when a load run had failures: a throughput of refusals would be meaningless. */
+export function requireClean(what: string, r: LoadResult): LoadResult {
+  if (r.failed > 0) throw new Error(`${what}: ${r.failed} of ${r.ok + r.failed} requests failed`);
+  return r;
+}
+
+// ---------------------------------------------------------------- status streams
+
+export interface StatusStream {
+  /** Resolves at the first `status` event (the browser is now waiting). */
+  opened: Promise<void>;
+  /** Resolves with performance.now() when an `approved` status arrives. */
+  approved: Promise<number>;
+  close(): void;
+}
+
+/** Agent without pooling limits: every stream holds its own socket, as every browser tab would. */
+export const streamAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+
+/** `GET /authy/status` as a waiting browser's EventSource: one socket, parsed as it arrives. */
+export function openStatusStream(base: string, cookie: string): StatusStream {
+  let resolveOpened!: () => void;
+  let rejectOpened!: (e: Error) => void;
+  let resolveApproved!: (t: number) => void;
+  let rejectApproved!: (e: Error) => void;
+  const opened = new Promise<void>((res, rej) => ((resolveOpened = res), (rejectOpened = rej)));
+  const approved = new Promise<number>((res, rej) => ((resolveApproved = res), (rejectApproved = rej)));
+  approved.catch(() => {});
+  opened.catch(() => {});
+  const fail = (e: Error) => {
+    rejectOpened(e);
+    rejectApproved(e);
+  };
+  const req = http.get(`${base}/authy/status`, { agent: streamAgent, headers: { accept: 'text/event-stream', cookie } }, (res) => {
+    if (res.statusCode !== 200) {
+      fail(new Error(`status stream: ${res.statusCode}`));
+      res.resume();
+      return;
+    }
+    res.setEncoding('utf8');
+    let buf = '';
+    res.on('data', (chunk: string) => {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (!block.startsWith('event: status')) continue;
+        if (block.includes('"status":"pending"')) resolveOpened();
+        else if (block.includes('"status":"approved"')) {
+          resolveApproved(performance.now());
+          resolveOpened();
+        }
+      }
+    });
+    res.on('end', () => fail(new Error('status stream ended')));
+    res.on('error', fail);
+  });
+  req.on('error', fail);
+  return { opened, approved, close: () => req.destroy() };
 }
 
 /** Run `fn` over `items` with at most `n` in flight. */
-export async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
+export async function pool<T>(items: readonly T[], n: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
     }),
   );
 }
 
-/** "p50 …  p95 …  p99 …  max …" in milliseconds with one decimal. */
-export function percentiles(xs: number[], qs: number[] = [0.5, 0.95, 0.99]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(1);
-  return [...qs.map((q) => `p${Math.round(q * 100)} ${at(q)}`), `max ${s[s.length - 1]!.toFixed(1)}`].join('  ');
-}
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,36 +1,174 @@
 /**
- * `npm run bench`: every bench/*.ts except this one, in name order, one after another, each in
- * its own process (`node --import tsx`), so one bench's warm caches, pools and timers never
- * colour the next one's numbers. Their output goes straight through; exits non-zero when any failed.
+ * `npm run bench`: every metric of issue 7, each bench in its own process (which starts and
+ * stops the servers it measures, each in a process of its own), RUNS runs each. Prints a table
+ * of medians (min, max), the ratios to the peer (better-auth) and the ceilings taken in the same
+ * run, and whether each target is met; writes bench/results.json.
+ *
+ *   npm run bench                 all benches, 3 runs each (BENCH_RUNS to change)
+ *   npm run bench -- push totp    only the benches whose names contain these words
+ *                                 (results.json is then left alone)
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_DIR, fmt, median, RUNS, type Sample, type SuiteOutput } from './lib.js';
 
-const dir = import.meta.dirname;
-const self = basename(import.meta.filename);
-const only = process.argv.slice(2);
-const benches = readdirSync(dir)
-  .filter((f) => f.endsWith('.ts') && f !== self && f !== 'lib.ts' && !f.endsWith('.d.ts'))
-  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
-  .sort();
+const BENCHES = ['push-approval', 'totp-verify', 'password-login', 'authy-verify', 'waiting-browsers', 'cold-start'];
 
-function runOne(file: string): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, file)], { stdio: 'inherit', env: process.env });
-    child.on('error', () => resolve(1));
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+interface Stat {
+  value: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+
+interface Target {
+  text: string;
+  met: (m: MetricResult) => boolean;
+}
+
+interface MetricResult extends Stat {
+  name: string;
+  unit: string;
+  runs: number;
+  peer?: Stat & { name: string };
+  ceiling?: Stat & { name: string };
+  /** Twofold ÷ peer, per run, then the median of those. */
+  peer_ratio?: Stat;
+  /** Twofold ÷ ceiling, per run, then the median of those. */
+  ceiling_ratio?: Stat;
+  target?: { text: string; met: boolean };
+}
+
+const TARGETS: Record<string, Target> = {
+  push_approval_p99_1000_pending: { text: 'p99 ≤ 25 ms', met: (m) => m.value <= 25 },
+  totp_verify_throughput: { text: '≥ 10× better-auth', met: (m) => (m.peer_ratio?.value ?? 0) >= 10 },
+  password_login_throughput: { text: '≥ 90 % of argon2id ceiling', met: (m) => (m.ceiling_ratio?.value ?? 0) >= 0.9 },
+  authy_verify_token_throughput: { text: '≥ 50 % of Express hello-world', met: (m) => (m.ceiling_ratio?.value ?? 0) >= 0.5 },
+  waiting_browsers_held: { text: '10,000 held', met: (m) => m.value >= 10_000 },
+  waiting_browsers_rss_10000: { text: '≤ 300 MB', met: (m) => m.value <= 300 },
+};
+
+function stat(xs: number[]): Stat {
+  return { value: median(xs), min: Math.min(...xs), max: Math.max(...xs), samples: xs };
+}
+
+function aggregate(out: SuiteOutput): MetricResult[] {
+  const names = [...new Set(out.runs.flat().map((s) => s.name))];
+  return names.map((name) => {
+    const per = out.runs.map((r) => r.find((s) => s.name === name)).filter((s): s is Sample => s !== undefined);
+    const first = per[0]!;
+    const m: MetricResult = { name, unit: first.unit, runs: per.length, ...stat(per.map((s) => s.value)) };
+    if (first.peer) {
+      m.peer = { name: first.peer.name, ...stat(per.map((s) => s.peer!.value)) };
+      if (first.unit !== 'ms') m.peer_ratio = stat(per.map((s) => s.value / s.peer!.value));
+    }
+    if (first.ceiling) {
+      m.ceiling = { name: first.ceiling.name, ...stat(per.map((s) => s.ceiling!.value)) };
+      m.ceiling_ratio = stat(per.map((s) => s.value / s.ceiling!.value));
+    }
+    const t = TARGETS[name];
+    if (t) m.target = { text: t.text, met: t.met(m) };
+    return m;
   });
 }
 
-const failed: string[] = [];
-for (const file of benches) {
-  console.log(`\n=== ${file} ===`);
-  const t0 = performance.now();
-  const code = await runOne(file);
-  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-  console.log(`--- ${file}: ${code === 0 ? 'done' : `FAILED (exit ${code})`} in ${seconds} s`);
-  if (code !== 0) failed.push(file);
+function runBench(name: string, outFile: string): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, `${name}.ts`)], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_OUT: outFile },
+    });
+    const forward = () => child.kill('SIGTERM');
+    process.once('SIGINT', forward);
+    child.on('error', () => resolve(1));
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', forward);
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
 }
-console.log(`\n${benches.length - failed.length} of ${benches.length} benches completed${failed.length ? `; failed: ${failed.join(', ')}` : ''}`);
+
+/** Temporary directories of the servers (they remove their own; this catches a crashed one). */
+function sweepTemp(since: number): void {
+  for (const f of readdirSync(tmpdir())) {
+    if (!/^(twofold-bench-|better-auth-bench-)/.test(f)) continue;
+    const p = join(tmpdir(), f);
+    try {
+      if (statSync(p).ctimeMs >= since) rmSync(p, { recursive: true, force: true });
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+const pct = (r: number) => `${(r * 100).toFixed(0)} %`;
+
+function row(m: MetricResult): string[] {
+  const refs: string[] = [];
+  const ratios: string[] = [];
+  if (m.ceiling) {
+    refs.push(`${m.ceiling.name}: ${fmt(m.ceiling.value)}`);
+    ratios.push(`${pct(m.ceiling_ratio!.value)} of ceiling`);
+  }
+  if (m.peer) {
+    refs.push(`${m.peer.name}: ${fmt(m.peer.value)}`);
+    if (m.peer_ratio) ratios.push(`${m.peer_ratio.value.toFixed(2)}× peer`);
+  }
+  return [
+    m.name,
+    `${fmt(m.value)} ${m.unit}`,
+    `${fmt(m.min)} – ${fmt(m.max)}`,
+    String(m.runs),
+    refs.join('; '),
+    ratios.join('; '),
+    m.target ? `${m.target.met ? 'met' : 'MISSED'} (${m.target.text})` : '',
+  ];
+}
+
+function table(rows: string[][]): string {
+  const head = ['metric', 'median', 'min – max', 'runs', 'peer / ceiling (median)', 'ratio (median of runs)', 'target'];
+  const all = [head, ...rows];
+  const w = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join('  ');
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const only = process.argv.slice(2);
+const selected = BENCHES.filter((b) => only.length === 0 || only.some((o) => b.includes(o)));
+const started = Date.now();
+const t0 = performance.now();
+const work = mkdtempSync(join(tmpdir(), 'twofold-bench-run-'));
+const results: MetricResult[] = [];
+const failed: string[] = [];
+try {
+  for (const name of selected) {
+    console.log(`\n=== ${name} (${name === 'cold-start' ? Math.max(5, RUNS) : RUNS} runs) ===`);
+    const b0 = performance.now();
+    const outFile = join(work, `${name}.json`);
+    const code = await runBench(name, outFile);
+    console.log(`--- ${name}: ${code === 0 ? 'done' : `FAILED (exit ${code})`} in ${((performance.now() - b0) / 1000).toFixed(1)} s`);
+    if (code !== 0) {
+      failed.push(name);
+      continue;
+    }
+    const out = JSON.parse(readFileSync(outFile, 'utf8')) as SuiteOutput;
+    results.push(...aggregate(out));
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+  sweepTemp(started);
+}
+const wallSeconds = (performance.now() - t0) / 1000;
+
+console.log(`\n${table(results.map(row))}\n`);
+console.log(`${selected.length - failed.length} of ${selected.length} benches completed in ${wallSeconds.toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);
+
+if (only.length === 0 && failed.length === 0) {
+  const file = join(BENCH_DIR, 'results.json');
+  const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform };
+  writeFileSync(file, `${JSON.stringify({ generated_at: new Date(started).toISOString(), wall_seconds: Math.round(wallSeconds), machine, runs: RUNS, metrics: results }, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+}
 process.exitCode = failed.length ? 1 : 0;
