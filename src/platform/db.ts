@@ -47,8 +47,14 @@ export function openDatabase(options: DbOptions): Db {
       // one it fails fast, is answered 503, and the pool reconnects once the server is back.
       connectionTimeoutMillis: options.pgConnectTimeoutMs ?? 5000,
     });
-    // An idle client that loses its connection must not crash the process.
+    // A client that loses its connection must not crash the process: the pool reports it for
+    // idle clients, and each client gets its own listener for while it is checked out (between
+    // two statements of a transaction, say), where node-postgres would otherwise throw. The query
+    // in flight fails with its own error, answered 503; the pool then connects afresh.
     pool.on('error', () => {});
+    pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       kind: 'postgres',

@@ -59,7 +59,7 @@ const RESYNC = '#resync';
 
 /**
  * PostgreSQL LISTEN/NOTIFY on one channel, fanned out locally by event name. The listening
- * connection is reconnected for as long as the bus is open (backing off to 5 s), and every
+ * connection is reconnected for as long as the bus is open (backing off to 2 s), and every
  * reconnect is followed by a resync.
  */
 export class PgEventBus extends MemoryEventBus {
@@ -128,7 +128,7 @@ export class PgEventBus extends MemoryEventBus {
       if (this.closed) return;
       this.listen().then(
         () => this.resync(),
-        () => this.reconnect(Math.min(delayMs * 2, 5000)),
+        () => this.reconnect(Math.min(delayMs * 2, 2000)),
       );
     }, delayMs).unref();
   }

@@ -2,18 +2,38 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
 
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
-  cookie: string | undefined;
+  /** Shared by the views `via` makes: one browser, one cookie, whichever instance it reaches. */
+  private jar: { cookie: string | undefined } = { cookie: undefined };
+  /** What the browser sends as Origin: the site's public address (a load balancer's, say). */
+  origin: string;
   constructor(
     readonly base: string,
     readonly userAgent = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36',
-  ) {}
+  ) {
+    this.origin = base;
+  }
+
+  get cookie(): string | undefined {
+    return this.jar.cookie;
+  }
+  set cookie(v: string | undefined) {
+    this.jar.cookie = v;
+  }
+
+  /** The same browser (cookie, Origin) sending its requests to another instance at `base`. */
+  via(base: string): Browser {
+    const b = new Browser(base, this.userAgent);
+    b.jar = this.jar;
+    b.origin = this.origin;
+    return b;
+  }
 
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
     const res = await fetch(this.base + path, {
       method,
       headers: {
         'user-agent': this.userAgent,
-        ...(method === 'GET' ? {} : { origin: this.base, 'content-type': 'application/json' }),
+        ...(method === 'GET' ? {} : { origin: this.origin, 'content-type': 'application/json' }),
         ...(this.cookie ? { cookie: this.cookie } : {}),
         ...headers,
       },
@@ -94,6 +114,20 @@ export class TestDevice {
     private readonly key: KeyObject,
     readonly totpSecret: string,
   ) {}
+
+  /** The same device (id, key) talking to another service instance at `base`. */
+  via(base: string): TestDevice {
+    return new TestDevice(base, this.id, this.key, this.totpSecret);
+  }
+
+  /** Signed headers for `method path` with an empty body (for a streaming GET the caller makes). */
+  signedHeaders(method: string, path: string): Record<string, string> {
+    const ts = String(Math.floor(Date.now() / 1000));
+    const nonce = randomBytes(16).toString('base64url');
+    const data = `twofold-device-v1\n${method}\n${path}\n\n${ts}\n${nonce}`;
+    const sig = sign('sha256', Buffer.from(data), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    return { 'X-Twofold-Device': this.id, 'X-Twofold-Timestamp': ts, 'X-Twofold-Nonce': nonce, 'X-Twofold-Signature': sig };
+  }
 
   static async activate(base: string, link: string): Promise<TestDevice> {
     const token = decodeURIComponent(link.split('#activate=')[1] ?? '');

@@ -14,8 +14,8 @@ export interface ChildServer {
   output: () => string;
 }
 
-export function serveChild(env: Record<string, string>): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['bin/twofold.js', 'serve'], {
+export function serveChild(env: Record<string, string>, args: string[] = []): Promise<ChildServer> {
+  const child = spawn(process.execPath, ['bin/twofold.js', 'serve', ...args], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

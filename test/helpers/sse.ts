@@ -1,0 +1,83 @@
+/** A server-sent-events client for tests: reads a stream into a list of events as they arrive. */
+export interface SseEvent {
+  event: string;
+  data: string;
+  id: string | undefined;
+  /** performance.now() when the event was parsed. */
+  at: number;
+}
+
+export interface SseStream {
+  status: number;
+  events: SseEvent[];
+  /** Resolves with the first event (already received or still to come) matching `pred`. */
+  waitFor(pred: (e: SseEvent) => boolean, timeoutMs?: number): Promise<SseEvent>;
+  close(): void;
+}
+
+export async function openSse(url: string, headers: Record<string, string> = {}): Promise<SseStream> {
+  const ctrl = new AbortController();
+  const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: ctrl.signal });
+  const events: SseEvent[] = [];
+  const waiters = new Set<() => void>();
+  if (res.ok && res.body) {
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    void (async () => {
+      let buf = '';
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          buf += decoder.decode(value, { stream: true });
+          let end: number;
+          while ((end = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            const e: SseEvent = { event: 'message', data: '', id: undefined, at: performance.now() };
+            let hasData = false;
+            for (const line of block.split('\n')) {
+              const i = line.indexOf(':');
+              if (i === 0) continue;
+              const [k, v] = i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1).replace(/^ /, '')];
+              if (k === 'event') e.event = v;
+              else if (k === 'id') e.id = v;
+              else if (k === 'data') {
+                e.data += (hasData ? '\n' : '') + v;
+                hasData = true;
+              }
+            }
+            if (hasData) {
+              events.push(e);
+              for (const w of [...waiters]) w();
+            }
+          }
+        }
+      } catch {
+        /* aborted or dropped */
+      }
+    })();
+  }
+  return {
+    status: res.status,
+    events,
+    waitFor(pred, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const hit = events.find(pred);
+          if (!hit) return false;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+          return true;
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no matching event within ${timeoutMs} ms; got ${events.map((e) => e.event).join(',') || 'none'}`));
+        }, timeoutMs);
+        if (!check()) waiters.add(check);
+      });
+    },
+    close: () => ctrl.abort(),
+  };
+}

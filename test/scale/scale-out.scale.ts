@@ -1,0 +1,471 @@
+/**
+ * Scale-out: 3 web-app and 2 verification-service instances on one PostgreSQL database (with and
+ * without Redis) behave as one system. Each instance is its own process (`twofold serve --only`),
+ * reached directly or through a round-robin balancer, and reaches PostgreSQL through a link the
+ * test can cut.
+ */
+import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyCallbackSignature } from '../../src/platform/authy-signature.js';
+import { Browser, newUser, TestDevice, eventually, type PendingApproval } from '../app/helpers.js';
+import { pgAvailable } from '../helpers/databases.js';
+import { openSse } from '../helpers/sse.js';
+import { otherCode, totpAt } from '../security/helpers.js';
+import { authy, nextUsPhone } from '../verify/helpers.js';
+import { Cluster, readiness, type Instance } from './cluster.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+const LIMITS = {
+  // Generous where a test needs volume; the account limits stay at their defaults.
+  SMS_PER_PHONE_LIMIT: '1000',
+  SMS_PER_IP_LIMIT: '100000',
+  PUSH_PER_USER_LIMIT: '100000',
+  LOGIN_PER_IP_LIMIT: '100000',
+};
+
+function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+}
+
+/** A callback receiver: counts deliveries per (uuid, status) and checks every signature. */
+class Receiver {
+  readonly deliveries: { uuid: string; status: string; validSignature: boolean }[] = [];
+  private server: Server | undefined;
+  url = '';
+  apiKey = '';
+
+  async listen(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { uuid: string; status: string };
+        const validSignature = verifyCallbackSignature({
+          apiKey: this.apiKey,
+          nonce: String(req.headers['x-authy-signature-nonce'] ?? ''),
+          method: 'POST',
+          url: `${this.url}/cb`,
+          body,
+          signature: String(req.headers['x-authy-signature'] ?? ''),
+        });
+        this.deliveries.push({ uuid: body.uuid, status: body.status, validSignature });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  }
+
+  distinct(uuids: Set<string>): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const d of this.deliveries) if (uuids.has(d.uuid)) counts.set(d.uuid, (counts.get(d.uuid) ?? 0) + 1);
+    return counts;
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+/** `twofold apps create` against the cluster's database: an API app whose callbacks go to `url`. */
+function createApp(c: Cluster, callbackUrl: string): string {
+  const out = execFileSync(process.execPath, ['bin/twofold.js', 'apps', 'create', '--name', 'Scale test', '--callback-url', callbackUrl], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', DATABASE_URL: c.dbUrl, ENCRYPTION_KEY: c.secrets.ENCRYPTION_KEY!, LOG_LEVEL: 'silent' },
+    encoding: 'utf8',
+  });
+  return /api_key: (\S+)/.exec(out)![1]!;
+}
+
+/** A user of the API app with an activated device (activation through `via`). */
+async function apiUserWithDevice(apiKey: string, lb: string, via: string): Promise<{ authyId: number; device: TestDevice }> {
+  const reg = await authy(lb, apiKey, 'POST', '/protected/json/users/new', { 'user[email]': `s${Math.random().toString(36).slice(2)}@example.com`, 'user[cellphone]': nextUsPhone(), 'user[country_code]': '1' });
+  expect(reg.status).toBe(200);
+  const authyId = (reg.body['user'] as { id: number }).id;
+  const act = await fetch(`${lb}/v1/users/${authyId}/activations`, { method: 'POST', headers: { 'X-Authy-API-Key': apiKey, 'content-type': 'application/json' }, body: '{}' });
+  expect(act.status).toBe(201);
+  const { activation } = (await act.json()) as { activation: { link: string } };
+  return { authyId, device: await TestDevice.activate(via, activation.link) };
+}
+
+/** Sign up through `b`, add an authenticator, and return the device (activated through `via`). */
+async function signupWithDevice(b: Browser, via: string) {
+  const u = newUser();
+  expect((await b.post('/user', u)).status).toBe(201);
+  const act = await b.post('/user/authenticators', { name: 'Phone' });
+  expect(act.status).toBe(201);
+  const device = await TestDevice.activate(via, (act.body.activation as { link: string }).link);
+  return { u, device };
+}
+
+/** Run `fn` over `items` with at most `n` at once. */
+async function pool<T>(items: T[], n: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      for (let i = next++; i < items.length; i = next++) await fn(items[i]!, i);
+    }),
+  );
+}
+
+for (const redis of [false, true]) {
+  describe.skipIf(!pgAvailable())(`scale-out: 3 app + 2 service instances on PostgreSQL${redis ? ' and Redis' : ''}`, () => {
+    let c: Cluster;
+    let app: Instance[];
+    let svc: Instance[];
+    beforeAll(async () => {
+      c = await Cluster.start({ apps: 3, verifies: 2, redis, env: LIMITS });
+      app = c.apps;
+      svc = c.verifies;
+    }, 90_000);
+    afterAll(async () => {
+      await c?.stop();
+    });
+
+    it('when 5 instances start at the same moment on an empty database then one of them migrates it and all are ready', async () => {
+      const migrated = c.all.filter((i) => i.server.output().includes('"migrations applied"'));
+      expect(migrated.map((i) => i.name)).toHaveLength(1);
+      const names = await c.query<{ name: string }>('select name from kysely_migration order by name');
+      expect(names.map((r) => r.name)).toEqual([...new Set(names.map((r) => r.name))]);
+      expect(names.length).toBeGreaterThanOrEqual(7);
+      for (const i of c.all) {
+        const r = await readiness(i.url);
+        expect({ name: i.name, ...r }).toEqual({ name: i.name, status: 200, checks: { database: 'ok', events: 'ok', ...(redis ? { redis: 'ok' } : {}) } });
+      }
+    });
+
+    it('when each step of a login runs on a different instance then the approval reaches the waiting browser and the session works everywhere', async () => {
+      // Signup and the authenticator on app 1; the device activates and streams on service 1.
+      const b1 = new Browser(app[0]!.url);
+      b1.origin = c.appLb.url;
+      const { u, device } = await signupWithDevice(b1, svc[0]!.url);
+      const deviceStream = await openSse(`${svc[0]!.url}/v1/devices/${device.id}/events`, device.signedHeaders('GET', `/v1/devices/${device.id}/events`));
+      expect(deviceStream.status).toBe(200);
+      expect((await b1.del('/session')).status).toBe(200);
+
+      // Login on app 2; the browser waits on app 3.
+      const login = await b1.via(app[1]!.url).post('/session', { email: u.email, password: u.password });
+      expect(login.body.state).toBe('approve');
+      const status = await openSse(`${app[2]!.url}/authy/status`, { cookie: b1.cookie! });
+      expect(status.status).toBe(200);
+
+      // The device hears of the request on service 1 (whichever instance created it) and answers on service 2.
+      const ev = await deviceStream.waitFor((e) => e.event === 'approval_request');
+      const req = JSON.parse(ev.data) as PendingApproval;
+      expect((await device.via(svc[1]!.url).answer(req, 'approve', String(login.body.number))).status).toBe(200);
+      await status.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'approved');
+      status.close();
+      deviceStream.close();
+
+      // The half session becomes a full one on app 1, and every instance knows it.
+      expect((await b1.via(app[0]!.url).post('/session/complete')).status).toBe(200);
+      for (const a of app) expect((await b1.via(a.url).get('/user')).status).toBe(200);
+
+      // Logout on app 3 is effective on all instances at once.
+      expect((await b1.via(app[2]!.url).del('/session')).status).toBe(200);
+      const after = await Promise.all(app.map((a) => b1.via(a.url).get('/user')));
+      expect(after.map((r) => r.status)).toEqual([401, 401, 401]);
+    });
+
+    it('when requests are created on one service instance and answered on the other then every event crosses to the other instances (latency printed)', async () => {
+      const { device, authyId } = await apiUserWithDevice(c.secrets.VERIFY_API_KEY!, c.verifyLb.url, svc[0]!.url);
+      const deviceStream = await openSse(`${svc[0]!.url}/v1/devices/${device.id}/events`, device.signedHeaders('GET', `/v1/devices/${device.id}/events`));
+      const toDevice: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const t0 = performance.now();
+        const r = await authy(svc[1]!.url, c.secrets.VERIFY_API_KEY!, 'POST', `/onetouch/json/users/${authyId}/approval_requests`, { message: `Scale ${i}` });
+        expect(r.status).toBe(200);
+        const uuid = (r.body['approval_request'] as { uuid: string }).uuid;
+        const ev = await deviceStream.waitFor((e) => e.event === 'approval_request' && (JSON.parse(e.data) as { uuid: string }).uuid === uuid, 5000);
+        if (i >= 10) toDevice.push(ev.at - t0);
+      }
+      deviceStream.close();
+
+      // Browser side: the approval answered through service 2 reaches the SSE stream on app 3.
+      let b!: Browser;
+      let u!: ReturnType<typeof newUser>;
+      let d2!: TestDevice;
+      const toBrowser: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        // A new account every 5 logins: each account may log in LOGIN_PER_ACCOUNT_LIMIT (10) times.
+        if (i % 5 === 0) {
+          b = new Browser(app[0]!.url);
+          b.origin = c.appLb.url;
+          ({ u, device: d2 } = await signupWithDevice(b, svc[1]!.url));
+        }
+        const login = await b.via(app[1]!.url).post('/session', { email: u.email, password: u.password });
+        expect(login.body.state).toBe('approve');
+        const s = await openSse(`${app[2]!.url}/authy/status`, { cookie: b.cookie! });
+        const [req] = await eventually(async () => {
+          const l = await d2.via(svc[1]!.url).pending();
+          return l.length ? l : undefined;
+        });
+        const t0 = performance.now();
+        expect((await d2.via(svc[1]!.url).answer(req!, 'deny', null)).status).toBe(200);
+        const ev = await s.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'denied', 5000);
+        toBrowser.push(ev.at - t0);
+        s.close();
+      }
+      const report = (xs: number[]) => `p50 ${percentile(xs, 0.5).toFixed(1)} ms, p99 ${percentile(xs, 0.99).toFixed(1)} ms (n=${xs.length})`;
+      console.log(`[scale${redis ? '+redis' : ''}] request created on service 2 → device stream on service 1: ${report(toDevice)}`);
+      console.log(`[scale${redis ? '+redis' : ''}] device answer on service 2 → browser stream on app 3 (incl. callback): ${report(toBrowser)}`);
+      // Every event arrived (waitFor would have thrown); the timing is reported, not asserted.
+      expect(toDevice).toHaveLength(50);
+      expect(toBrowser).toHaveLength(30);
+    }, 60_000);
+
+    it('when 30 wrong codes are spread over the 3 app instances then the account locks at the same count as on one instance', async () => {
+      // One user guesses through all three instances, another through app 1 only: the responses
+      // and the service's counters must match step for step.
+      const run = async (targets: Instance[]) => {
+        const b = new Browser(targets[0]!.url);
+        b.origin = c.appLb.url;
+        const u = newUser();
+        expect((await b.post('/user', u)).status).toBe(201);
+        const totp = await b.post('/user/totp-app', {});
+        expect(totp.status).toBe(201);
+        const secret = new URL(String(totp.body.uri)).searchParams.get('secret')!;
+        const authyId = (await c.query<{ authy_id: number }>('select authy_id from app_users where email = $1', [u.email]))[0]!.authy_id;
+        expect((await b.del('/session')).status).toBe(200);
+        const steps: string[] = [];
+        for (let i = 0; i < 30; i++) {
+          const at = targets[i % targets.length]!.url;
+          if (i % 5 === 0) {
+            const login = await b.via(targets[(i / 5) % targets.length]!.url).post('/session', { email: u.email, password: u.password });
+            expect(login.status).toBe(200);
+          }
+          const r = await b.via(at).post('/session/verify', { code: otherCode(totpAt(secret, Date.now())) });
+          const [row] = await c.query<{ failed_verifications: number; locked: boolean }>(
+            'select failed_verifications, locked_until is not null as locked from verify_users where id = $1',
+            [authyId],
+          );
+          steps.push(`${r.status} ${String(r.body.code)} left=${String(r.body.attempts_left)} failures=${row!.failed_verifications} locked=${row!.locked}`);
+        }
+        // Locked: even the right code is refused, on every instance.
+        const login = await b.via(targets[0]!.url).post('/session', { email: u.email, password: u.password });
+        expect(login.status).toBe(200);
+        const right = await b.via(targets[targets.length - 1]!.url).post('/session/verify', { code: totpAt(secret, Date.now()) });
+        return { steps, right: right.status };
+      };
+      const spread = await run(app);
+      const single = await run([app[0]!]);
+      expect(spread.steps).toEqual(single.steps);
+      // The lock came with the 10th consecutive failure (OTP_LOCKOUT_THRESHOLD), not later.
+      expect(spread.steps[8]).toContain('locked=false');
+      expect(spread.steps[9]).toContain('locked=true');
+      expect(spread.right).toBe(400);
+      expect(single.right).toBe(400);
+    }, 60_000);
+
+    it('when 30 wrong codes race on one login attempt through the 3 app instances then at most 5 reach the service', async () => {
+      const b = new Browser(app[0]!.url);
+      b.origin = c.appLb.url;
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(201);
+      expect((await b.post('/user/totp-app', {})).status).toBe(201);
+      const authyId = (await c.query<{ authy_id: number }>('select authy_id from app_users where email = $1', [u.email]))[0]!.authy_id;
+      expect((await b.del('/session')).status).toBe(200);
+      expect((await b.post('/session', { email: u.email, password: u.password })).status).toBe(200);
+      const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => b.via(app[i % 3]!.url).post('/session/verify', { code: '000000' })));
+      expect(burst.filter((r) => r.status === 400).length).toBeLessThanOrEqual(4);
+      expect(burst.some((r) => r.body.code === 'TOO_MANY_ATTEMPTS')).toBe(true);
+      const [row] = await c.query<{ failed_verifications: number }>('select failed_verifications from verify_users where id = $1', [authyId]);
+      expect(row!.failed_verifications).toBeLessThanOrEqual(5);
+    });
+
+    it('when password guesses for one account are spread over the 3 app instances then the 11th is refused as on one instance', async () => {
+      const b = new Browser(app[0]!.url);
+      b.origin = c.appLb.url;
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(201);
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await b.via(app[i % 3]!.url).post('/session', { email: u.email, password: 'wrong password here' })).status);
+      expect(statuses).toEqual([...Array<number>(10).fill(401), 429, 429]);
+    });
+
+    describe('callbacks', () => {
+      const receiver = new Receiver();
+      let apiKey: string;
+      let users: { authyId: number; device: TestDevice }[];
+      beforeAll(async () => {
+        await receiver.listen();
+        apiKey = createApp(c, `${receiver.url}/cb`);
+        receiver.apiKey = apiKey;
+        users = [];
+        for (let i = 0; i < 10; i++) users.push(await apiUserWithDevice(apiKey, c.verifyLb.url, svc[i % 2]!.url));
+      }, 60_000);
+      afterAll(() => receiver.close());
+
+      /** 200 requests, created and answered alternately on the two service instances. */
+      async function approvals(onAnswered?: (n: number) => Promise<void>) {
+        const outcomes = new Map<string, string>();
+        let answered = 0;
+        await pool(Array.from({ length: 200 }, (_, i) => i), 16, async (i) => {
+          const { authyId, device } = users[i % users.length]!;
+          const live = () => c.verifies.filter((v) => v.server.child.exitCode === null && v.server.child.signalCode === null);
+          // A client retries on the other instance when the first does not answer (what a balancer does).
+          const onSome = async <T>(k: number, fn: (url: string) => Promise<T>): Promise<T> => {
+            for (let t = 0; ; t++) {
+              const l = live();
+              try {
+                return await fn(l[(k + t) % l.length]!.url);
+              } catch (e) {
+                if (t >= 3) throw e;
+              }
+            }
+          };
+          const created = await onSome(i, (url) => authy(url, apiKey, 'POST', `/onetouch/json/users/${authyId}/approval_requests`, { message: `Payment ${i}`, 'details[Amount]': String(i) }));
+          expect(created.status).toBe(200);
+          const uuid = (created.body['approval_request'] as { uuid: string }).uuid;
+          const decision = i % 3 === 0 ? 'deny' : 'approve';
+          const pending = await onSome(i + 1, async (url) => {
+            const all = await device.via(url).pending();
+            const req = all.find((r) => r.uuid === uuid);
+            if (!req) throw new Error('not listed yet');
+            return req;
+          });
+          const answer = await onSome(i + 1, (url) => device.via(url).answer(pending, decision, null));
+          expect(answer.status).toBe(200);
+          outcomes.set(uuid, decision === 'approve' ? 'approved' : 'denied');
+          answered++;
+          await onAnswered?.(answered);
+        });
+        return outcomes;
+      }
+
+      async function delivered(outcomes: Map<string, string>, timeoutMs: number) {
+        const uuids = new Set(outcomes.keys());
+        await eventually(async () => receiver.distinct(uuids).size === uuids.size, timeoutMs);
+        // Let any late duplicate arrive before counting.
+        await new Promise((r) => setTimeout(r, 1500));
+        const counts = receiver.distinct(uuids);
+        for (const d of receiver.deliveries.filter((x) => uuids.has(x.uuid))) {
+          expect(d.validSignature).toBe(true);
+          expect(d.status).toBe(outcomes.get(d.uuid));
+        }
+        return counts;
+      }
+
+      it('when 200 approvals are answered across the service instances then exactly 200 callbacks arrive, none twice', async () => {
+        const outcomes = await approvals();
+        expect(outcomes.size).toBe(200);
+        const counts = await delivered(outcomes, 20_000);
+        expect(counts.size).toBe(200);
+        expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+        const rows = await c.query<{ n: string }>("select count(*) as n from callback_outbox o join apps a on a.id = o.app_id where a.name = 'Scale test' and delivered_at is not null");
+        expect(Number(rows[0]!.n)).toBe(200);
+      }, 120_000);
+
+      it('when a service instance is killed mid-run then every one of 200 callbacks still arrives, and only an interrupted send can repeat', async () => {
+        const victim = svc[1]!;
+        const outcomes = await approvals(async (n) => {
+          if (n === 100) await c.kill(victim);
+        });
+        expect(outcomes.size).toBe(200);
+        // The victim's claimed rows come back after their lease (15 s) and go out from service 1.
+        const counts = await delivered(outcomes, 45_000);
+        expect(counts.size).toBe(200);
+        const repeated = [...counts.entries()].filter(([, n]) => n > 1).map(([u]) => u);
+        if (repeated.length) {
+          // A repeat is only possible for a row whose send the kill interrupted: claimed twice.
+          const retried = await c.query<{ uuid: string }>("select uuid from callback_outbox where attempts > 1 and uuid = any($1)", [repeated]);
+          expect(retried.map((r) => r.uuid).sort()).toEqual([...repeated].sort());
+        }
+        const reclaimed = await c.query<{ n: string }>("select count(*) as n from callback_outbox o join apps a on a.id = o.app_id where a.name = 'Scale test' and attempts > 1");
+        console.log(`[scale${redis ? '+redis' : ''}] kill mid-run: 200 callbacks delivered; ${reclaimed[0]!.n} sends interrupted by the kill and retried after the lease; ${repeated.length} arrived twice`);
+        await c.restart(victim);
+        expect((await readiness(victim.url)).status).toBe(200);
+      }, 150_000);
+    });
+
+    it('when PostgreSQL goes away during load then instances answer 503, recover by themselves, and nothing acknowledged is lost', async () => {
+      const lb = new Browser(c.appLb.url);
+      // A browser already waiting for an approval across the outage.
+      const { u: waiting, device } = await signupWithDevice(lb, svc[0]!.url);
+      expect((await lb.del('/session')).status).toBe(200);
+      const waitLogin = await lb.via(app[1]!.url).post('/session', { email: waiting.email, password: waiting.password });
+      expect(waitLogin.body.state).toBe('approve');
+      const waitStream = await openSse(`${app[1]!.url}/authy/status`, { cookie: lb.cookie! });
+
+      const acknowledged: { email: string; password: string }[] = [];
+      const statuses = new Map<number, number>();
+      let stop = false;
+      const load = Promise.all(
+        Array.from({ length: 6 }, async (_, w) => {
+          for (let k = 0; !stop; k++) {
+            const u = newUser();
+            const b = new Browser(app[(w + k) % 3]!.url);
+            b.origin = c.appLb.url;
+            let status = 0;
+            try {
+              const r = await b.post('/user', u);
+              status = r.status;
+              if (r.status === 201) acknowledged.push(u);
+            } catch {
+              status = -1;
+            }
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+            if (status !== 201) await new Promise((r) => setTimeout(r, 50));
+          }
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      const before = acknowledged.length;
+
+      c.pgLink.cut();
+      const downSince = Date.now();
+      // Every instance reports itself unready while the database is away.
+      await eventually(async () => (await Promise.all(c.all.map((i) => readiness(i.url)))).every((r) => r.status === 503), 10_000);
+      const during = await Promise.all(c.all.map((i) => readiness(i.url)));
+      for (const r of during) expect(r.checks['database']).toBe('unreachable');
+      while (Date.now() - downSince < 3000) await new Promise((r) => setTimeout(r, 100));
+      c.pgLink.restore();
+
+      // Back by themselves: ready again without a restart.
+      await eventually(async () => (await Promise.all(c.all.map((i) => readiness(i.url)))).every((r) => r.status === 200), 20_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      stop = true;
+      await load;
+
+      // Clients saw successes and 503s, never a 500 or a dropped connection.
+      const seen = Object.fromEntries(statuses);
+      expect(Object.keys(seen).filter((k) => k !== '201' && k !== '503')).toEqual([]);
+      expect(seen['503']).toBeGreaterThan(0);
+      expect(acknowledged.length).toBeGreaterThan(before);
+
+      // Every acknowledged signup is there.
+      const emails = acknowledged.map((u) => u.email);
+      const found = await c.query<{ email: string; authy_id: number | null }>('select email, authy_id from app_users where email = any($1)', [emails]);
+      expect(found.length).toBe(emails.length);
+      expect(found.every((r) => r.authy_id !== null)).toBe(true);
+      // And can log in (a sample through the balancer).
+      for (const u of acknowledged.slice(-5)) {
+        const r = await new Browser(c.appLb.url).post('/session', { email: u.email, password: u.password });
+        expect(r.status).toBe(200);
+      }
+
+      // The browser that waited through the outage learns of the approval (the event bus reconnected).
+      const [req] = await eventually(async () => {
+        const l = await device.via(svc[1]!.url).pending();
+        return l.length ? l : undefined;
+      }, 10_000);
+      expect((await device.via(svc[1]!.url).answer(req!, 'approve', String(waitLogin.body.number))).status).toBe(200);
+      await waitStream.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'approved', 10_000);
+      waitStream.close();
+      console.log(`[scale${redis ? '+redis' : ''}] outage: ${JSON.stringify(seen)} answers during load, ${acknowledged.length} signups acknowledged and all found`);
+    }, 90_000);
+
+    if (redis) {
+      it('when Redis goes away then /readyz says so, and when it is back the instances are ready again', async () => {
+        c.redisLink!.cut();
+        await eventually(async () => (await Promise.all(c.all.map((i) => readiness(i.url)))).every((r) => r.status === 503 && r.checks['redis'] === 'unreachable'), 15_000);
+        c.redisLink!.restore();
+        await eventually(async () => (await Promise.all(c.all.map((i) => readiness(i.url)))).every((r) => r.status === 200), 20_000);
+      }, 60_000);
+    }
+  });
+}
