@@ -287,19 +287,33 @@ for (const redis of [false, true]) {
       expect(statuses).toEqual([...Array<number>(10).fill(401), 429, 429]);
     });
 
-    describe('callbacks', () => {
-      const receiver = new Receiver();
-      let apiKey: string;
-      let users: { authyId: number; device: TestDevice }[];
-      beforeAll(async () => {
-        await receiver.listen();
-        apiKey = createApp(c, `${receiver.url}/cb`);
-        receiver.apiKey = apiKey;
-        users = [];
-        for (let i = 0; i < 10; i++) users.push(await apiUserWithDevice(apiKey, c.verifyLb.url, svc[i % 2]!.url));
-      }, 60_000);
-      afterAll(() => receiver.close());
+    // An API app (made by `twofold apps create`) whose callbacks go to a receiver the test reads.
+    const receiver = new Receiver();
+    let apiKey: string;
+    let users: { authyId: number; device: TestDevice }[];
+    beforeAll(async () => {
+      await receiver.listen();
+      apiKey = createApp(c, `${receiver.url}/cb`);
+      receiver.apiKey = apiKey;
+      users = [];
+      for (let i = 0; i < 10; i++) users.push(await apiUserWithDevice(apiKey, c.verifyLb.url, svc[i % 2]!.url));
+    }, 60_000);
+    afterAll(() => receiver.close());
 
+    async function delivered(outcomes: Map<string, string>, timeoutMs: number) {
+      const uuids = new Set(outcomes.keys());
+      await eventually(async () => receiver.distinct(uuids).size === uuids.size, timeoutMs);
+      // Let any late duplicate arrive before counting.
+      await new Promise((r) => setTimeout(r, 1500));
+      const counts = receiver.distinct(uuids);
+      for (const d of receiver.deliveries.filter((x) => uuids.has(x.uuid))) {
+        expect(d.validSignature).toBe(true);
+        expect(d.status).toBe(outcomes.get(d.uuid));
+      }
+      return counts;
+    }
+
+    describe('callbacks', () => {
       /** 200 requests, created and answered alternately on the two service instances. */
       async function approvals(onAnswered?: (n: number) => Promise<void>) {
         const outcomes = new Map<string, string>();
@@ -335,19 +349,6 @@ for (const redis of [false, true]) {
           await onAnswered?.(answered);
         });
         return outcomes;
-      }
-
-      async function delivered(outcomes: Map<string, string>, timeoutMs: number) {
-        const uuids = new Set(outcomes.keys());
-        await eventually(async () => receiver.distinct(uuids).size === uuids.size, timeoutMs);
-        // Let any late duplicate arrive before counting.
-        await new Promise((r) => setTimeout(r, 1500));
-        const counts = receiver.distinct(uuids);
-        for (const d of receiver.deliveries.filter((x) => uuids.has(x.uuid))) {
-          expect(d.validSignature).toBe(true);
-          expect(d.status).toBe(outcomes.get(d.uuid));
-        }
-        return counts;
       }
 
       it('when 200 approvals are answered across the service instances then exactly 200 callbacks arrive, none twice', async () => {
@@ -394,8 +395,52 @@ for (const redis of [false, true]) {
       const acknowledged: { email: string; password: string }[] = [];
       const statuses = new Map<number, number>();
       let stop = false;
+      // API-side work: approval requests created and answered through the service balancer.
+      const createdAck: string[] = [];
+      const answeredAck = new Map<string, string>();
+      const apiStatuses = new Map<number, number>();
+      const count = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
+      const apiLoad = Promise.all(
+        users.slice(0, 4).map(async ({ authyId, device }, w) => {
+          for (let k = 0; !stop; k++) {
+            try {
+              const created = await authy(c.verifyLb.url, apiKey, 'POST', `/onetouch/json/users/${authyId}/approval_requests`, { message: `Outage ${w}.${k}` });
+              count(apiStatuses, created.status);
+              if (created.status !== 200) {
+                await new Promise((r) => setTimeout(r, 50));
+                continue;
+              }
+              const uuid = (created.body['approval_request'] as { uuid: string }).uuid;
+              createdAck.push(uuid);
+              const req = await eventually(async () => {
+                try {
+                  return (await device.via(c.verifyLb.url).pending()).find((r) => r.uuid === uuid);
+                } catch {
+                  return undefined; // 503 while the database is away: try again
+                }
+              }, 20_000);
+              const decision = k % 2 ? 'approve' : 'deny';
+              for (let tries = 0; ; tries++) {
+                const a = await device.via(c.verifyLb.url).answer(req, decision, null);
+                count(apiStatuses, a.status);
+                // A 409 after a 503: the earlier try committed before the connection went (not
+                // acknowledged, so not counted, but its callback may still come).
+                if (a.status === 200 || (a.status === 409 && tries > 0)) {
+                  if (a.status === 200) answeredAck.set(uuid, decision === 'approve' ? 'approved' : 'denied');
+                  break;
+                }
+                expect(a.status).toBe(503);
+                await new Promise((r) => setTimeout(r, 100));
+              }
+            } catch (e) {
+              count(apiStatuses, -1);
+              throw e;
+            }
+          }
+        }),
+      );
       const load = Promise.all(
-        Array.from({ length: 6 }, async (_, w) => {
+        Array.from({ length: 4 }, async (_, w) => {
           for (let k = 0; !stop; k++) {
             const u = newUser();
             const b = new Browser(app[(w + k) % 3]!.url);
@@ -430,6 +475,7 @@ for (const redis of [false, true]) {
       await new Promise((r) => setTimeout(r, 1500));
       stop = true;
       await load;
+      await apiLoad;
 
       // Clients saw successes and 503s, never a 500 or a dropped connection.
       const seen = Object.fromEntries(statuses);
@@ -448,6 +494,16 @@ for (const redis of [false, true]) {
         expect(r.status).toBe(200);
       }
 
+      // The API side: no 500, every acknowledged request is stored and every acknowledged answer
+      // reaches the app as a signed callback with its outcome, exactly once.
+      const api = Object.fromEntries(apiStatuses);
+      expect(Object.keys(api).filter((k) => k !== '200' && k !== '503' && k !== '409')).toEqual([]);
+      const stored = await c.query<{ uuid: string }>('select uuid from approval_requests where uuid = any($1)', [createdAck]);
+      expect(stored.length).toBe(createdAck.length);
+      expect(answeredAck.size).toBeGreaterThan(0);
+      const counts = await delivered(answeredAck, 30_000);
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+
       // The browser that waited through the outage learns of the approval (the event bus reconnected).
       const [req] = await eventually(async () => {
         const l = await device.via(svc[1]!.url).pending();
@@ -456,7 +512,10 @@ for (const redis of [false, true]) {
       expect((await device.via(svc[1]!.url).answer(req!, 'approve', String(waitLogin.body.number))).status).toBe(200);
       await waitStream.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'approved', 10_000);
       waitStream.close();
-      console.log(`[scale${redis ? '+redis' : ''}] outage: ${JSON.stringify(seen)} answers during load, ${acknowledged.length} signups acknowledged and all found`);
+      console.log(
+        `[scale${redis ? '+redis' : ''}] outage: signups ${JSON.stringify(seen)}, ${acknowledged.length} acknowledged and all found; ` +
+          `API ${JSON.stringify(api)}, ${createdAck.length} requests acknowledged and stored, ${answeredAck.size} answers acknowledged and called back once each`,
+      );
     }, 90_000);
 
     if (redis) {
