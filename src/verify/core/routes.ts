@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { isIP } from 'node:net';
-import QRCode from 'qrcode';
+import { qrCodeDataUrl } from '../../platform/qr-code.js';
 import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
 import type { Platform } from '../../platform/context.js';
 import type { Limiter } from '../../platform/rate-limit.js';
@@ -106,7 +106,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     const qrSize = optionalInt(params, 'qr_size', 100, 1000) ?? QR_DEFAULT_SIZE;
     const stored = await d.totp.getOrCreate(user.id);
     const t = label === undefined ? stored : parametersFor(base32Decode(stored.secret), stored.issuer, label);
-    const qr = await QRCode.toDataURL(t.uri, { width: qrSize, margin: 2, errorCorrectionLevel: 'M' });
+    const qr = await qrCodeDataUrl(t.uri, { width: qrSize, margin: 2, errorCorrectionLevel: 'M' });
     sendAuthy(res, { label: t.label, issuer: t.issuer, uri: t.uri, qr_code: qr });
   });
 

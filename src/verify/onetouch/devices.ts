@@ -1,5 +1,5 @@
 import { createPublicKey, randomUUID, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
-import QRCode from 'qrcode';
+import { qrCodeDataUrl } from '../../platform/qr-code.js';
 import { z } from 'zod';
 import { AuditType } from '../../platform/audit.js';
 import type { Platform } from '../../platform/context.js';
@@ -115,7 +115,7 @@ export class Devices implements DeviceDirectory {
       .values({ token_hash: sha256Hex(token), user_id: userId, name, created_at: now, expires_at: expiresAt, consumed_at: null, device_id: null })
       .execute();
     const link = `${this.p.config.PUBLIC_URL}/authenticator/#activate=${token}`;
-    const qr = await QRCode.toDataURL(link, { errorCorrectionLevel: 'M', margin: 2, width: 256 });
+    const qr = await qrCodeDataUrl(link, { errorCorrectionLevel: 'M', margin: 2, width: 256 });
     return { token, link, qr_code: qr, expires_at: expiresAt };
   }
 

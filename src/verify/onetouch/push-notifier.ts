@@ -1,6 +1,12 @@
-import webpush from 'web-push';
 import type { Platform } from '../../platform/context.js';
 import type { PushSubscriptions, StoredSubscription } from './push-subscriptions.js';
+
+/**
+ * `web-push`, loaded when the first push is sent (only users with a subscribed PWA get pushes;
+ * it holds about 8 MB that a process without them need not carry).
+ */
+let webPush: Promise<typeof import('web-push')> | undefined;
+const loadWebPush = () => (webPush ??= import('web-push').then((m) => m.default));
 
 /** Push services keep a message at most about four weeks; used when a request never expires. */
 export const MAX_PUSH_TTL_SECONDS = 28 * 86_400;
@@ -66,6 +72,7 @@ export class PushNotifier {
   }
 
   private async send(s: StoredSubscription, payload: string, ttlSeconds: number): Promise<void> {
+    const webpush = await loadWebPush();
     try {
       await webpush.sendNotification(s.subscription, payload, {
         vapidDetails: { subject: this.subject(), publicKey: this.p.config.vapid.publicKey, privateKey: this.p.config.vapid.privateKey },
