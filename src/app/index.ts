@@ -54,6 +54,7 @@ export function createWebApp(p: Platform, o: WebAppOptions): WebApp {
     async stop() {
       if (sweeper) clearInterval(sweeper);
       for (const close of [...streams]) close();
+      client.close();
     },
   };
 }
