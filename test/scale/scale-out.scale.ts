@@ -469,9 +469,11 @@ for (const redis of [false, true]) {
       for (const r of during) expect(r.checks['database']).toBe('unreachable');
       while (Date.now() - downSince < 3000) await new Promise((r) => setTimeout(r, 100));
       c.pgLink.restore();
+      const restoredAt = Date.now();
 
       // Back by themselves: ready again without a restart.
       await eventually(async () => (await Promise.all(c.all.map((i) => readiness(i.url)))).every((r) => r.status === 200), 20_000);
+      const recoveredMs = Date.now() - restoredAt;
       await new Promise((r) => setTimeout(r, 1500));
       stop = true;
       await load;
@@ -513,7 +515,7 @@ for (const redis of [false, true]) {
       await waitStream.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'approved', 10_000);
       waitStream.close();
       console.log(
-        `[scale${redis ? '+redis' : ''}] outage: signups ${JSON.stringify(seen)}, ${acknowledged.length} acknowledged and all found; ` +
+        `[scale${redis ? '+redis' : ''}] outage: all instances ready ${recoveredMs} ms after the database returned; signups ${JSON.stringify(seen)}, ${acknowledged.length} acknowledged and all found; ` +
           `API ${JSON.stringify(api)}, ${createdAck.length} requests acknowledged and stored, ${answeredAck.size} answers acknowledged and called back once each`,
       );
     }, 90_000);
