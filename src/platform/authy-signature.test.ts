@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeParams, signCallback, verifyCallbackSignature } from './authy-signature.js';
+import fc from 'fast-check';
+import { encodeParam, encodeParams, signCallback, verifyCallbackSignature } from './authy-signature.js';
 
 // authy-client 1.1.4, test "should verify the signature of a POST request" (AUTHY-API.md).
 const body = {
@@ -49,6 +50,16 @@ describe('OneTouch callback signature', () => {
     expect(verifyCallbackSignature({ ...known, nonce: '1455825430', signature })).toBe(false);
     expect(verifyCallbackSignature({ ...known, apiKey: 'x'.repeat(32), signature })).toBe(false);
     expect(verifyCallbackSignature({ ...known, url: 'https://foo.bar/other', signature })).toBe(false);
+  });
+
+  it('when encoding any text then it is its UTF-8 bytes with only A-Za-z0-9-_.~ kept, upper-case hex and + for a space', () => {
+    // The definition, byte by byte (lone surrogates become U+FFFD, as TextEncoder makes them).
+    const reference = (s: string) =>
+      Array.from(new TextEncoder().encode(s), (b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+        .join('')
+        .replace(/%20/g, '+');
+    for (const s of ["!'()*", 'a b+c', 'ünïcödé €', '\ud83d\ude00', '\ud800 lone', 'x\udc00', '']) expect(encodeParam(s)).toBe(reference(s));
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => encodeParam(s) === reference(s)), { numRuns: 2000 });
   });
 
   it('when encoding then spaces become +, brackets are escaped, empty objects vanish and keys sort', () => {

@@ -20,14 +20,26 @@ function stripQuery(url: string): string {
   return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
-/** Percent-encode keeping only A-Za-z0-9-_.~, upper-case hex, then %20 as "+". */
-function encode(s: string): string {
-  return Array.from(new TextEncoder().encode(s), (b) => {
-    const c = String.fromCharCode(b);
-    return /[A-Za-z0-9\-_.~]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  })
-    .join('')
-    .replace(/%20/g, '+');
+const UNRESERVED = /^[A-Za-z0-9\-_.~]*$/;
+
+/**
+ * Percent-encode keeping only A-Za-z0-9-_.~, upper-case hex, then %20 as "+". Every callback is
+ * signed by the service and checked by the app, so this is on the approval's path: plain keys
+ * and values pass through, the rest goes through encodeURIComponent (which also keeps !'()*,
+ * encoded here), and only text it refuses (a lone surrogate) takes the byte-by-byte way.
+ */
+export function encodeParam(s: string): string {
+  if (UNRESERVED.test(s)) return s;
+  let out: string;
+  try {
+    out = encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  } catch {
+    out = Array.from(new TextEncoder().encode(s), (b) => {
+      const c = String.fromCharCode(b);
+      return /[A-Za-z0-9\-_.~]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    }).join('');
+  }
+  return out.replace(/%20/g, '+');
 }
 
 /** Flatten to `a[b][c]` / `a[]` pairs; empty objects and arrays vanish, null becomes "". */
@@ -45,7 +57,7 @@ export function flattenParams(value: unknown, prefix = '', out: [string, string]
 }
 
 export function encodeParams(body: unknown): string {
-  const pairs = flattenParams(body).map(([k, v]) => [encode(k), encode(v)] as const);
+  const pairs = flattenParams(body).map(([k, v]) => [encodeParam(k), encodeParam(v)] as const);
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
