@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 
@@ -96,6 +97,8 @@ export interface Child {
   call<T>(cmd: string, args?: unknown): Promise<T>;
   /** Resident set size of the child's process, in bytes (from /proc). */
   rss(): number;
+  /** CPU time the child's process has used, in milliseconds. */
+  cpuMs(): number;
   /** Ask the child to stop (it cleans its own temp data), SIGKILL after 10 s. */
   stop(): Promise<void>;
 }
@@ -162,6 +165,7 @@ export function startChild(script: string, env: Record<string, string> = {}, nod
             });
           },
           rss: () => rssOf(proc.pid!),
+          cpuMs: () => cpuMsOf(proc.pid!),
           async stop() {
             children.delete(child);
             if (exited) return;
@@ -209,9 +213,45 @@ export function serveChild(url: string, handlers: Record<string, (args: unknown)
       (e: unknown) => reply({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
     );
   });
+  // BENCH_CPU_PROF=<dir>: `profile` brackets the measured part of a run (see `profiled`).
+  let session: Session | undefined;
+  handlers['profileStart'] ??= async () => {
+    session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  };
+  handlers['profileStop'] ??= async (args) => {
+    const { profile } = await session!.post('Profiler.stop');
+    writeFileSync((args as { file: string }).file, JSON.stringify(profile));
+    session!.disconnect();
+  };
   process.on('disconnect', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
   process.send?.({ type: 'ready', url });
+}
+
+/**
+ * Run `fn`; with BENCH_CPU_PROF=<dir> set, `child` records a V8 CPU profile meanwhile, written
+ * to <dir>/<label>-<pid>.cpuprofile (open it in Chrome DevTools or speedscope).
+ */
+export async function profiled<T>(child: Child, label: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env['BENCH_CPU_PROF'];
+  if (!dir) return fn();
+  await child.call('profileStart');
+  try {
+    return await fn();
+  } finally {
+    await child.call('profileStop', { file: join(dir, `${label}-${child.pid}.cpuprofile`) });
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in milliseconds (from /proc, 10 ms ticks). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
 }
 
 /** VmRSS of a process, in bytes. */
@@ -240,6 +280,8 @@ export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time the server process spent per answered request, in ms (with `server`). */
+  cpuMsPerRequest: number;
 }
 
 /**
@@ -250,6 +292,8 @@ export interface LoadResult {
  */
 export async function load(o: {
   url: string;
+  /** The server's process, to count its CPU time. */
+  server?: Child;
   connections: number;
   expectStatus?: number;
   requests?: readonly LoadRequest[];
@@ -285,6 +329,7 @@ export async function load(o: {
     opts = { ...base, url: o.url + r.path, duration: o.seconds ?? 5, method: r.method, headers: r.headers, ...(r.body !== undefined ? { body: r.body } : {}) };
   } else throw new Error('load: requests or request');
   const t0 = performance.now();
+  const cpu0 = o.server?.cpuMs() ?? 0;
   let cap: NodeJS.Timeout | undefined;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(opts, (err: unknown, r: autocannon.Result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(r)));
@@ -292,9 +337,10 @@ export async function load(o: {
   });
   clearTimeout(cap);
   const seconds = (performance.now() - t0) / 1000;
+  const cpuMs = o.server ? o.server.cpuMs() - cpu0 : NaN;
   const ok = result.statusCodeStats?.[String(expect) as `${number}`]?.count ?? 0;
   const total = Object.values(result.statusCodeStats ?? {}).reduce((n, s) => n + (s.count ?? 0), 0);
-  return { ok, failed: total - ok + result.errors, seconds, rps: ok / seconds, p50: result.latency.p50, p99: result.latency.p99 };
+  return { ok, failed: total - ok + result.errors, seconds, rps: ok / seconds, p50: result.latency.p50, p99: result.latency.p99, cpuMsPerRequest: cpuMs / Math.max(1, total) };
 }
 
 /** Throws when a load run had failures: a throughput of refusals would be meaningless. */

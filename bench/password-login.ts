@@ -11,7 +11,7 @@
  */
 import { Browser } from '../test/app/helpers.js';
 import { activateDevice } from '../src/authenticator/client.js';
-import { load, pool, PUSH_BENCH_ENV, requireClean, startChild, suite, type LoadRequest } from './lib.js';
+import { load, pool, profiled, PUSH_BENCH_ENV, requireClean, startChild, suite, type LoadRequest } from './lib.js';
 
 const USERS = 10;
 const CONNECTIONS = 8;
@@ -37,8 +37,9 @@ async function twofold(): Promise<number> {
       await activateDevice((act.body['activation'] as { link: string }).link, { name: 'bench phone' });
     });
     const requests = emails.map((e) => loginRequest(s.url, '/session', e));
-    requireClean('twofold warm-up', await load({ url: s.url, connections: CONNECTIONS, requests, seconds: 1 }));
-    return requireClean('twofold POST /session', await load({ url: s.url, connections: CONNECTIONS, requests, seconds: SECONDS })).rps;
+    requireClean('twofold warm-up', await load({ url: s.url, server: s, connections: CONNECTIONS, requests, seconds: 1 }));
+    const r = await profiled(s, 'password-login', () => load({ url: s.url, server: s, connections: CONNECTIONS, requests, seconds: SECONDS }));
+    return requireClean('twofold POST /session', r).rps;
   } finally {
     await s.stop();
   }
@@ -58,8 +59,8 @@ async function betterAuth(): Promise<number> {
   try {
     const users = await s.call<{ email: string }[]>('seedUsers', { users: USERS });
     const requests = users.map((u) => loginRequest(s.url, '/api/auth/sign-in/email', u.email));
-    requireClean('better-auth warm-up', await load({ url: s.url, connections: CONNECTIONS, requests, seconds: 1 }));
-    return requireClean('better-auth sign-in', await load({ url: s.url, connections: CONNECTIONS, requests, seconds: SECONDS })).rps;
+    requireClean('better-auth warm-up', await load({ url: s.url, server: s, connections: CONNECTIONS, requests, seconds: 1 }));
+    return requireClean('better-auth sign-in', await load({ url: s.url, server: s, connections: CONNECTIONS, requests, seconds: SECONDS })).rps;
   } finally {
     await s.stop();
   }

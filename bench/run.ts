@@ -60,13 +60,15 @@ function aggregate(out: SuiteOutput): MetricResult[] {
     const per = out.runs.map((r) => r.find((s) => s.name === name)).filter((s): s is Sample => s !== undefined);
     const first = per[0]!;
     const m: MetricResult = { name, unit: first.unit, runs: per.length, ...stat(per.map((s) => s.value)) };
+    // Ratios of throughputs; a latency or a CPU cost is shown beside its reference instead.
+    const rates = !first.unit.startsWith('ms');
     if (first.peer) {
       m.peer = { name: first.peer.name, ...stat(per.map((s) => s.peer!.value)) };
-      if (first.unit !== 'ms') m.peer_ratio = stat(per.map((s) => s.value / s.peer!.value));
+      if (rates) m.peer_ratio = stat(per.map((s) => s.value / s.peer!.value));
     }
     if (first.ceiling) {
       m.ceiling = { name: first.ceiling.name, ...stat(per.map((s) => s.ceiling!.value)) };
-      m.ceiling_ratio = stat(per.map((s) => s.value / s.ceiling!.value));
+      if (rates) m.ceiling_ratio = stat(per.map((s) => s.value / s.ceiling!.value));
     }
     const t = TARGETS[name];
     if (t) m.target = { text: t.text, met: t.met(m) };
@@ -110,7 +112,7 @@ function row(m: MetricResult): string[] {
   const ratios: string[] = [];
   if (m.ceiling) {
     refs.push(`${m.ceiling.name}: ${fmt(m.ceiling.value)}`);
-    ratios.push(`${pct(m.ceiling_ratio!.value)} of ceiling`);
+    if (m.ceiling_ratio) ratios.push(`${pct(m.ceiling_ratio.value)} of ceiling`);
   }
   if (m.peer) {
     refs.push(`${m.peer.name}: ${fmt(m.peer.value)}`);

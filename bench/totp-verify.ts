@@ -8,12 +8,11 @@
  * as a run lasts under 30 s, so each user gives two requests. Each side first gets a warm-up
  * tenth of its requests (not counted), then the rest with 10 connections.
  */
-import { load, requireClean, suite, type LoadRequest, type LoadResult } from './lib.js';
-import { startChild } from './lib.js';
+import { load, profiled, requireClean, startChild, suite, type Child, type LoadRequest, type LoadResult } from './lib.js';
 import { base32Decode, generateTotp } from '../src/verify/core/totp.js';
 
-const TWOFOLD_REQUESTS = Number(process.env['BENCH_TOTP_TWOFOLD'] ?? 6000);
-const PEER_REQUESTS = Number(process.env['BENCH_TOTP_PEER'] ?? 2400);
+const TWOFOLD_REQUESTS = Number(process.env['BENCH_TOTP_TWOFOLD'] ?? 2400);
+const PEER_REQUESTS = Number(process.env['BENCH_TOTP_PEER'] ?? 700);
 const CONNECTIONS = 10;
 const MAX_SECONDS = 20;
 
@@ -32,10 +31,11 @@ function requests(logins: Login[][], make: (cookie: string, code: string) => Loa
   return out;
 }
 
-async function measure(what: string, reqs: LoadRequest[], url: string): Promise<LoadResult> {
+async function measure(what: string, reqs: LoadRequest[], s: Child): Promise<LoadResult> {
   const warm = Math.floor(reqs.length / 10);
-  requireClean(`${what} warm-up`, await load({ url, connections: CONNECTIONS, requests: reqs.slice(0, warm), maxSeconds: MAX_SECONDS }));
-  return requireClean(what, await load({ url, connections: CONNECTIONS, requests: reqs.slice(warm), maxSeconds: MAX_SECONDS }));
+  requireClean(`${what} warm-up`, await load({ url: s.url, server: s, connections: CONNECTIONS, requests: reqs.slice(0, warm), maxSeconds: MAX_SECONDS }));
+  const r = await profiled(s, what.split(' ')[0]!, () => load({ url: s.url, server: s, connections: CONNECTIONS, requests: reqs.slice(warm), maxSeconds: MAX_SECONDS }));
+  return requireClean(what, r);
 }
 
 async function twofold(): Promise<LoadResult> {
@@ -48,7 +48,7 @@ async function twofold(): Promise<LoadResult> {
       headers: { cookie, origin: s.url, 'content-type': 'application/json' },
       body: JSON.stringify({ code }),
     }));
-    return await measure('twofold /session/verify', reqs, s.url);
+    return await measure('twofold /session/verify', reqs, s);
   } finally {
     await s.stop();
   }
@@ -64,7 +64,7 @@ async function betterAuth(): Promise<LoadResult> {
       headers: { cookie, origin: s.url, 'content-type': 'application/json' },
       body: JSON.stringify({ code }),
     }));
-    return await measure('better-auth verify-totp', reqs, s.url);
+    return await measure('better-auth verify-totp', reqs, s);
   } finally {
     await s.stop();
   }
@@ -76,5 +76,6 @@ await suite('totp-verify', async () => {
   return [
     { name: 'totp_verify_throughput', unit: 'req/s', value: t.rps, peer: { name: 'better-auth verify-totp', value: b.rps } },
     { name: 'totp_verify_p99', unit: 'ms', value: t.p99, peer: { name: 'better-auth verify-totp', value: b.p99 } },
+    { name: 'totp_verify_server_cpu', unit: 'ms/req', value: t.cpuMsPerRequest, peer: { name: 'better-auth verify-totp', value: b.cpuMsPerRequest } },
   ];
 });

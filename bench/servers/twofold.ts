@@ -9,12 +9,16 @@
  *       done, `state: code`), for users with a TOTP secret at the service
  *   seedServiceUsers { users } → users of the Authy API with a TOTP secret
  *   seedWaitingLogins { count } → half sessions whose attempt waits for a push approval
+ *       (the attempt's row only: for holding status streams)
+ *   seedPendingPushLogins { emails, perUser } → logins of users with an authenticator waiting
+ *       for their approval, the request made at the service as `POST /session` makes it
  *   memory → process.memoryUsage()
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AuthyClient } from '../../src/app/authy-client.js';
 import { LoginAttempts } from '../../src/app/login-attempts.js';
 import { hashPassword } from '../../src/app/passwords.js';
 import { cookiePolicy, SessionStore } from '../../src/app/sessions.js';
@@ -47,6 +51,7 @@ const totp = new TotpSecrets(db, p.secretBox, verifyUsers);
 const sessions = new SessionStore(db, p.clock, config);
 const attempts = new LoginAttempts(db, p.clock);
 const cookieName = cookiePolicy(config).name;
+const client = new AuthyClient({ baseUrl: () => url, apiKey: config.appApiKey });
 
 let seeded = 0;
 let passwordHash: string | undefined;
@@ -141,8 +146,38 @@ serveChild(
       }
       return cookies;
     },
+    async seedPendingPushLogins(args) {
+      // What `POST /session` does once the password is accepted, for a user with an
+      // authenticator: a half session and its attempt, and an approval request at the service
+      // (number matching, 120 s) attached to the attempt.
+      const { emails, perUser } = args as { emails: string[]; perUser: number };
+      const out: { cookie: string; number: string }[][] = [];
+      for (const email of emails) {
+        const user = await db.selectFrom('app_users').select(['id', 'authy_id']).where('email', '=', email).executeTakeFirstOrThrow();
+        const mine: { cookie: string; number: string }[] = [];
+        for (let j = 0; j < perUser; j++) {
+          const h = await halfSession(user.id);
+          const details = { Email: email, Browser: 'Chrome', IP: '127.0.0.1' };
+          const approval = await client.createApprovalRequest(user.authy_id!, {
+            message: `Request to log in to ${config.APP_NAME}`,
+            details,
+            hiddenDetails: { login_attempt: h.attemptId },
+            secondsToExpire: 120,
+            numberMatching: true,
+          });
+          await attempts.attachApproval(h.attemptId, { uuid: approval.uuid, number: approval.number, expiresAt: p.clock.now() + 120_000, details });
+          mine.push({ cookie: h.cookie, number: approval.number! });
+        }
+        out.push(mine);
+      }
+      return out;
+    },
     async memory() {
       return process.memoryUsage();
+    },
+    async heap(args) {
+      const { writeHeapSnapshot } = await import('node:v8');
+      writeHeapSnapshot((args as { file: string }).file);
     },
   },
   async () => {
