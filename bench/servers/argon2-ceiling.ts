@@ -4,7 +4,7 @@
  * p=1), in a process of its own like the server's, with as many verifications in flight as the
  * login bench has connections. Nothing else runs in it: no HTTP, no database.
  *
- * Command: measure { seconds, concurrency } → { perSecond, count, seconds }
+ * Command: measure { seconds, concurrency } → { perSecond, count, seconds, cpuMsPerVerify }
  */
 import { hashPassword, verifyPassword } from '../../src/app/passwords.js';
 import { serveChild } from '../lib.js';
@@ -20,6 +20,7 @@ serveChild(
       // Warm-up: one round of the pool.
       await Promise.all(Array.from({ length: concurrency }, () => verifyPassword(hash, password)));
       let count = 0;
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const end = t0 + seconds * 1000;
       await Promise.all(
@@ -31,7 +32,8 @@ serveChild(
         }),
       );
       const elapsed = (performance.now() - t0) / 1000;
-      return { perSecond: count / elapsed, count, seconds: elapsed };
+      const cpu = process.cpuUsage(cpu0);
+      return { perSecond: count / elapsed, count, seconds: elapsed, cpuMsPerVerify: (cpu.user + cpu.system) / 1000 / count };
     },
   },
   async () => {},
