@@ -4,6 +4,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { cachingStatements } from './sqlite-statements.js';
 
 // PostgreSQL returns BIGINT (int8) and COUNT(*) as strings by default; every bigint Twofold stores
 // is a millisecond timestamp or a counter well inside Number.MAX_SAFE_INTEGER.
@@ -79,7 +80,9 @@ export function openDatabase(options: DbOptions): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // Kysely prepares every query anew; keeping the statements saves a fifth of a request's CPU.
+  // `raw.sqlite` stays the plain handle (rate-limiter-flexible prepares its own).
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
   return {
     kind: 'sqlite',
     db,
