@@ -62,9 +62,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
   if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
   let bus: EventBus;
   if (config.REDIS_URL) {
-    const r = new RedisEventBus(config.REDIS_URL, `${config.REDIS_KEY_PREFIX}:events`);
-    await r.start();
-    bus = r;
+    bus = await RedisEventBus.connect(config.REDIS_URL, `${config.REDIS_KEY_PREFIX}:events`);
   } else if (db.raw.kind === 'postgres' && config.DATABASE_URL) {
     const p = new PgEventBus(db.raw.pool, db.raw.connect, `twofold_events_${options.pgSchema ?? 'main'}`);
     await p.start();
@@ -72,7 +70,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
   } else {
     bus = new MemoryEventBus();
   }
-  const limits = new LimiterFactory(db, config.REDIS_URL, config.REDIS_KEY_PREFIX);
+  const limits = await LimiterFactory.open(db, config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const clock = options.clock ?? systemClock;
   return { config, db, logger, clock, bus, limits, audit: new AuditLog(db.db, clock), ...cryptoFor(config) };
 }
