@@ -137,6 +137,12 @@ function table(rows: string[][]): string {
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** The same table in Markdown (BENCH_MARKDOWN=1), for the README. */
+function markdown(rows: string[][]): string {
+  const head = ['metric', 'median', 'min – max', 'runs', 'peer / ceiling (median)', 'ratio', 'target'];
+  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`).join('\n');
+}
+
 const only = process.argv.slice(2);
 const selected = BENCHES.filter((b) => only.length === 0 || only.some((o) => b.includes(o)));
 const started = Date.now();
@@ -165,6 +171,7 @@ try {
 const wallSeconds = (performance.now() - t0) / 1000;
 
 console.log(`\n${table(results.map(row))}\n`);
+if (process.env['BENCH_MARKDOWN']) console.log(`${markdown(results.map(row))}\n`);
 console.log(`${selected.length - failed.length} of ${selected.length} benches completed in ${wallSeconds.toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);
 
 if (only.length === 0 && failed.length === 0) {

@@ -4,7 +4,8 @@
  * resident memory (RSS, from /proc) with 1,000 and with 10,000 open. Each stream belongs to a
  * login of its own (a half session whose attempt waits for an approval), prepared beforehand.
  * A stream counts as held when it has told its browser "pending" and is still open
- * HOLD_SECONDS later.
+ * HOLD_SECONDS later. Also reported: the RSS of the fresh server (idle) and once the 10,000
+ * logins are in its database (0 streams).
  */
 import { openStatusStream, pool, sleep, startChild, suite, type StatusStream } from './lib.js';
 
@@ -19,6 +20,8 @@ await suite('waiting-browsers', async () => {
   const streams: StatusStream[] = [];
   let ended = 0;
   try {
+    await sleep(1000);
+    const rssIdle = s.rss() / MB;
     const cookies = await s.call<string[]>('seedWaitingLogins', { count: TARGET });
     await sleep(1000);
     const rss0 = s.rss() / MB;
@@ -39,6 +42,7 @@ await suite('waiting-browsers', async () => {
     const held = streams.length - ended;
     return [
       { name: 'waiting_browsers_held', unit: 'streams', value: held },
+      { name: 'waiting_browsers_rss_idle', unit: 'MB', value: rssIdle },
       { name: 'waiting_browsers_rss_0', unit: 'MB', value: rss0 },
       { name: 'waiting_browsers_rss_1000', unit: 'MB', value: rss1000 },
       { name: `waiting_browsers_rss_${TARGET}`, unit: 'MB', value: rss10000 },
