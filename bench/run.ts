@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DIR, fmt, median, RUNS, type Sample, type SuiteOutput } from './lib.js';
 
@@ -146,6 +146,7 @@ function markdown(rows: string[][]): string {
 const only = process.argv.slice(2);
 const selected = BENCHES.filter((b) => only.length === 0 || only.some((o) => b.includes(o)));
 const started = Date.now();
+const loadAtStart = loadavg();
 const t0 = performance.now();
 const work = mkdtempSync(join(tmpdir(), 'twofold-bench-run-'));
 const results: MetricResult[] = [];
@@ -172,11 +173,20 @@ const wallSeconds = (performance.now() - t0) / 1000;
 
 console.log(`\n${table(results.map(row))}\n`);
 if (process.env['BENCH_MARKDOWN']) console.log(`${markdown(results.map(row))}\n`);
-console.log(`${selected.length - failed.length} of ${selected.length} benches completed in ${wallSeconds.toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);
+console.log(`${selected.length - failed.length} of ${selected.length} benches completed in ${wallSeconds.toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''} (load average ${loadAtStart[0]!.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end)`);
 
 if (only.length === 0 && failed.length === 0) {
   const file = join(BENCH_DIR, 'results.json');
-  const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform };
+  // The load average says how busy the machine was with other work (the benches share it).
+  const machine = {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: process.platform,
+    load_average_at_start: loadAtStart.map((l) => Math.round(l * 100) / 100),
+    load_average_at_end: loadavg().map((l) => Math.round(l * 100) / 100),
+  };
   writeFileSync(file, `${JSON.stringify({ generated_at: new Date(started).toISOString(), wall_seconds: Math.round(wallSeconds), machine, runs: RUNS, metrics: results }, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }
