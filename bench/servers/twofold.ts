@@ -175,6 +175,9 @@ serveChild(
     async memory() {
       return process.memoryUsage();
     },
+    async gc() {
+      (globalThis as { gc?: () => void }).gc?.();
+    },
     async heap(args) {
       const { writeHeapSnapshot } = await import('node:v8');
       writeHeapSnapshot((args as { file: string }).file);

@@ -17,6 +17,24 @@ import { activationSchema, codeSchema, deviceIdSchema, emptySchema, loginSchema,
 const APPROVAL_SECONDS = 120;
 /** Callback nonces are Unix seconds; older (or further in the future) than this are refused. */
 const CALLBACK_NONCE_WINDOW_SECONDS = 300;
+/** Status streams: a comment this often keeps proxies from closing an idle stream. */
+const STATUS_PING_MS = 20_000;
+/** How often the shared timer of the status streams looks at them. */
+const STATUS_TICK_MS = 1000;
+/** An expired approval is re-read this long after its expiry (so the row reads as expired). */
+const STATUS_EXPIRY_GRACE_MS = 250;
+
+/** One open `GET /authy/status` event stream: what its refresh needs, nothing else. */
+interface StatusStream {
+  res: Response;
+  attemptId: string;
+  expiresAt: number;
+  /** The last status sent (JSON), so an unchanged one is not sent again. */
+  last: string;
+  lastWriteAt: number;
+  closed: boolean;
+  close: () => void;
+}
 
 export interface AppRoutesDeps {
   p: Platform;
@@ -270,65 +288,87 @@ export function appRoutes(d: AppRoutesDeps): Router {
   // The stream never sets cookies (headers are long gone when the approval arrives): when it says
   // "approved" the SPA calls POST /session/complete, which checks the approval in the database and
   // rotates the session token.
+  const statusView = (x: LoginAttempt) => ({
+    status: attempts.approvalState(x),
+    expires_at: x.approval_expires_at,
+    number: x.approval_number,
+    details: x.approval_details ? (JSON.parse(x.approval_details) as Record<string, string>) : {},
+  });
+
+  // The open event streams share one timer for their keep-alive comments and expiry instead of
+  // holding two each: a waiting browser then costs its connection and little more (10,000 of
+  // them are measured by bench/waiting-browsers.ts). Expiry is told within a tick of it.
+  const statusStreams = new Set<StatusStream>();
+  let statusTicker: NodeJS.Timeout | undefined;
+  const tickStatusStreams = () => {
+    const now = clock.now();
+    for (const st of statusStreams) {
+      if (now >= st.expiresAt + STATUS_EXPIRY_GRACE_MS) {
+        // Once: an expired approval closes the stream; anything else keeps it as it was.
+        st.expiresAt = Number.POSITIVE_INFINITY;
+        void refreshStatus(st);
+      }
+      else if (now - st.lastWriteAt >= STATUS_PING_MS) {
+        st.res.write(': ping\n\n');
+        st.lastWriteAt = now;
+      }
+    }
+  };
+  async function refreshStatus(st: StatusStream): Promise<void> {
+    if (st.closed) return;
+    try {
+      const x = await attempts.get(st.attemptId);
+      if (!x || st.closed) return;
+      const v = statusView(x);
+      const data = JSON.stringify(v);
+      if (data !== st.last) {
+        st.last = data;
+        st.res.write(`event: status\ndata: ${data}\n\n`);
+        st.lastWriteAt = clock.now();
+      }
+      if (v.status !== 'pending') st.close();
+    } catch (err) {
+      logger.error({ err }, 'status refresh failed');
+    }
+  }
+
   r.get('/authy/status', requireHalfSession, async (req, res) => {
     const { a } = await liveAttempt(req, res);
     if (!a.approval_status) throw new HttpError(409, 'NO_APPROVAL', 'This login uses a code, not an approval');
-    const view = (x: LoginAttempt) => ({
-      status: attempts.approvalState(x),
-      expires_at: x.approval_expires_at,
-      number: x.approval_number,
-      details: x.approval_details ? (JSON.parse(x.approval_details) as Record<string, string>) : {},
-    });
     if (!(req.get('accept') ?? '').includes('text/event-stream')) {
       res.setHeader('Cache-Control', 'no-store');
-      res.json(view(a));
+      res.json(statusView(a));
       return;
     }
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 3000\n\n');
-    let last = '';
-    let closed = false;
-    const send = (x: LoginAttempt) => {
-      const v = view(x);
-      const data = JSON.stringify(v);
-      if (data !== last) {
-        last = data;
-        res.write(`event: status\ndata: ${data}\n\n`);
-      }
-      if (v.status !== 'pending') close();
-    };
-    const refresh = async () => {
-      if (closed) return;
-      try {
-        const x = await attempts.get(a.id);
-        if (x && !closed) send(x);
-      } catch (err) {
-        logger.error({ err }, 'status refresh failed');
-      }
-    };
+    const st: StatusStream = { res, attemptId: a.id, expiresAt: a.approval_expires_at ?? clock.now(), last: '', lastWriteAt: clock.now(), closed: false, close: () => {} };
+    const onChange = () => void refreshStatus(st);
     // Subscribe before the first read so an answer between the two is not missed.
-    const unsubscribeEvent = p.bus.subscribe(attemptChannel(a.id), () => void refresh());
+    const unsubscribeEvent = p.bus.subscribe(attemptChannel(a.id), onChange);
     // After the event bus reconnects, the answer may have been published while it was away.
-    const unsubscribeResync = p.bus.onResync(() => void refresh());
-    const unsubscribe = () => {
+    const unsubscribeResync = p.bus.onResync(onChange);
+    st.close = () => {
+      if (st.closed) return;
+      st.closed = true;
       unsubscribeEvent();
       unsubscribeResync();
-    };
-    const ping = setInterval(() => res.write(': ping\n\n'), 20_000);
-    const untilExpiry = (a.approval_expires_at ?? clock.now()) - clock.now();
-    const expiry = setTimeout(() => void refresh(), Math.max(0, untilExpiry) + 250);
-    function close() {
-      if (closed) return;
-      closed = true;
-      unsubscribe();
-      clearInterval(ping);
-      clearTimeout(expiry);
-      d.streams.delete(close);
+      statusStreams.delete(st);
+      if (statusStreams.size === 0 && statusTicker) {
+        clearInterval(statusTicker);
+        statusTicker = undefined;
+      }
+      d.streams.delete(st.close);
       res.end();
+    };
+    statusStreams.add(st);
+    if (!statusTicker) {
+      statusTicker = setInterval(tickStatusStreams, STATUS_TICK_MS);
+      statusTicker.unref();
     }
-    d.streams.add(close);
-    req.on('close', close);
-    await refresh();
+    d.streams.add(st.close);
+    req.on('close', st.close);
+    await refreshStatus(st);
   });
 
   // Approved on the device: exchange the half session for a full one (new token).
