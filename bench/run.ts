@@ -82,11 +82,16 @@ function runBench(name: string, outFile: string): Promise<number> {
       stdio: 'inherit',
       env: { ...process.env, BENCH_OUT: outFile },
     });
-    const forward = () => child.kill('SIGTERM');
+    const forward = () => {
+      interrupted = true;
+      child.kill('SIGTERM');
+    };
     process.once('SIGINT', forward);
+    process.once('SIGTERM', forward);
     child.on('error', () => resolve(1));
     child.on('exit', (code, signal) => {
       process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
       resolve(code ?? (signal ? 1 : 0));
     });
   });
@@ -151,8 +156,11 @@ const t0 = performance.now();
 const work = mkdtempSync(join(tmpdir(), 'twofold-bench-run-'));
 const results: MetricResult[] = [];
 const failed: string[] = [];
+/** Set by Ctrl-C or SIGTERM: the bench under way stops its servers, and no other starts. */
+let interrupted = false;
 try {
   for (const name of selected) {
+    if (interrupted) break;
     console.log(`\n=== ${name} (${name === 'cold-start' ? Math.max(5, RUNS) : RUNS} runs) ===`);
     const b0 = performance.now();
     const outFile = join(work, `${name}.json`);
@@ -175,7 +183,7 @@ console.log(`\n${table(results.map(row))}\n`);
 if (process.env['BENCH_MARKDOWN']) console.log(`${markdown(results.map(row))}\n`);
 console.log(`${selected.length - failed.length} of ${selected.length} benches completed in ${wallSeconds.toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''} (load average ${loadAtStart[0]!.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end)`);
 
-if (only.length === 0 && failed.length === 0) {
+if (only.length === 0 && failed.length === 0 && !interrupted) {
   const file = join(BENCH_DIR, 'results.json');
   // The load average says how busy the machine was with other work (the benches share it).
   const machine = {
