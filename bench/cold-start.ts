@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT_DIR, sleep, suite } from './lib.js';
+import { onStop, ROOT_DIR, sleep, suite } from './lib.js';
 
 const POLL_MS = 5;
 const RUNS = Math.max(5, Number(process.env['BENCH_RUNS'] ?? 3));
@@ -34,6 +34,10 @@ async function timeToReady(dataDir: string): Promise<number> {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const forget = onStop(() => {
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`twofold serve exited (${child.exitCode})`);
@@ -48,6 +52,7 @@ async function timeToReady(dataDir: string): Promise<number> {
       await sleep(POLL_MS);
     }
   } finally {
+    forget();
     child.kill('SIGTERM');
     const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;

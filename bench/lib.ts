@@ -104,9 +104,18 @@ export interface Child {
 }
 
 const children = new Set<Child>();
+const cleanups = new Set<() => void>();
+
+/** Run `fn` if this process is stopped (Ctrl-C, SIGTERM) before it calls the returned remover. */
+export function onStop(fn: () => void): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
 
 /** Stop every child this process started (also on the way out after an error). */
 export async function stopAllChildren(): Promise<void> {
+  for (const fn of [...cleanups]) fn();
+  cleanups.clear();
   await Promise.all([...children].map((c) => c.stop()));
 }
 

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, fmt, median, RUNS, type Sample, type SuiteOutput } from './lib.js';
 
 const BENCHES = ['push-approval', 'totp-verify', 'password-login', 'authy-verify', 'waiting-browsers', 'cold-start'];
+const BENCH_TIMEOUT_SECONDS = Number(process.env['BENCH_TIMEOUT_SECONDS'] ?? 300);
 
 interface Stat {
   value: number;
@@ -88,8 +89,16 @@ function runBench(name: string, outFile: string): Promise<number> {
     };
     process.once('SIGINT', forward);
     process.once('SIGTERM', forward);
+    // Every bench is bounded: one that has not finished in BENCH_TIMEOUT_SECONDS is stopped
+    // (its servers with it) and counted as failed.
+    const limit = setTimeout(() => {
+      console.error(`${name}: no result after ${BENCH_TIMEOUT_SECONDS} s, stopping it`);
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+    }, BENCH_TIMEOUT_SECONDS * 1000);
     child.on('error', () => resolve(1));
     child.on('exit', (code, signal) => {
+      clearTimeout(limit);
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);
       resolve(code ?? (signal ? 1 : 0));
