@@ -2,6 +2,7 @@
 // separate processes, is `npm run test:scale`): one migration when instances start together, the
 // event bus reconnecting after its connection is killed, and a lost database answered 503 and
 // recovered from without a restart.
+import { createServer } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDatabaseUnavailable, openDatabase, ensurePgSchema, type Db } from '../src/platform/db.js';
@@ -9,6 +10,9 @@ import { HttpError } from '../src/platform/errors.js';
 import { PgEventBus } from '../src/platform/events.js';
 import { toHttpError } from '../src/platform/http.js';
 import { migrateToLatest, migrations } from '../src/platform/migrations/index.js';
+import { ManualClock } from '../src/platform/clock.js';
+import { CallbackWorker, LEASE_MS } from '../src/verify/onetouch/callbacks.js';
+import { createApp } from './onetouch/helpers.js';
 import { Browser, eventually, newUser } from './app/helpers.js';
 import { freshSchema, pgAvailable, pgUrl } from './helpers/databases.js';
 import { startTestSystem, type TestSystem } from './helpers/system.js';
@@ -121,6 +125,54 @@ describe.skipIf(!pgAvailable())('several instances on one PostgreSQL (in-process
       await eventually(async () => got.length === 2);
       expect(got).toEqual([{ n: 1 }, { n: 2 }]);
     });
+  });
+
+  it('when the database goes away between a callback being sent and its delivery being recorded then it is recorded on its return and not sent twice', async () => {
+    const link = new TcpProxy();
+    const u = new URL(pgUrl());
+    link.targets = [{ host: u.hostname, port: Number(u.port || 5432) }];
+    await link.listen();
+    u.hostname = '127.0.0.1';
+    u.port = String(link.port);
+    const t = await startTestSystem({ db: 'postgres', env: { DATABASE_URL: u.toString() } });
+    // The app's endpoint: counts deliveries and, on the first, cuts the database link before answering 200.
+    let received = 0;
+    const rx = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        received++;
+        if (received === 1) link.cut();
+        res.writeHead(200).end('{}');
+      });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', () => r()));
+    try {
+      const p = t.system.platform;
+      const app = await createApp(t, `http://127.0.0.1:${(rx.address() as { port: number }).port}/cb`, 'Outage callbacks');
+      // Due only on this test's clock (half an hour ahead), so the instance's own worker leaves it alone.
+      const due = Date.now() + 30 * 60 * 1000;
+      await p.db.db
+        .insertInto('callback_outbox')
+        .values({ approval_uuid: `outage-${due}`, app_id: app.id, url: 'http://unused.invalid/', body: JSON.stringify({ uuid: `outage-${due}`, status: 'approved' }), created_at: due, next_attempt_at: due, lease_until: null, delivered_at: null, gave_up_at: null, last_error: null })
+        .execute();
+      const clock = new ManualClock(due + 1000);
+      const worker = new CallbackWorker({ ...p, clock });
+      await worker.deliverDue().catch(() => undefined);
+      expect(received).toBe(1);
+
+      // The database returns after the send; later the claim's lease would have lapsed.
+      link.restore();
+      clock.advance(LEASE_MS + 5000);
+      await eventually(async () => worker.deliverDue().then(() => true, () => false), 10_000);
+      expect(received).toBe(1);
+      const row = await p.db.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', `outage-${due}`).executeTakeFirstOrThrow();
+      expect(row.delivered_at).toBe(due + 1000);
+      expect(row.attempts).toBe(1);
+    } finally {
+      await new Promise<void>((r) => rx.close(() => r()));
+      await t.stop();
+      await link.close();
+    }
   });
 
   describe('an instance whose database goes away', () => {

@@ -78,6 +78,8 @@ export class CallbackWorker {
   private again = false;
   private stopped = true;
   private unavailable = false;
+  /** Outbox ids sent (2xx) whose delivery could not be recorded yet, with when they were sent. */
+  private readonly unrecorded = new Map<number, number>();
 
   constructor(
     private readonly p: Platform,
@@ -130,11 +132,20 @@ export class CallbackWorker {
 
   /** One pass: claim and send every due row (at most 50). Returns how many were delivered. */
   async deliverDue(): Promise<number> {
+    await this.recordDelivered();
     const claimed = this.p.db.kind === 'postgres' ? await this.claimPostgres() : await this.claimEach();
     // A full batch means more may be due: go round again.
     if (claimed.length === CLAIM_BATCH) this.again = true;
     const results = await Promise.all(claimed.map((r) => this.send(r)));
     return results.filter(Boolean).length;
+  }
+
+  /** Record deliveries whose UPDATE failed while the database was away; throws while it still is. */
+  private async recordDelivered(): Promise<void> {
+    for (const [id, at] of [...this.unrecorded]) {
+      await this.p.db.db.updateTable('callback_outbox').set({ delivered_at: at, lease_until: null, last_error: null }).where('id', '=', id).where('delivered_at', 'is', null).execute();
+      this.unrecorded.delete(id);
+    }
   }
 
   /**
@@ -218,7 +229,16 @@ export class CallbackWorker {
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
-        await db.updateTable('callback_outbox').set({ delivered_at: this.p.clock.now(), lease_until: null, last_error: null }).where('id', '=', id).execute();
+        const at = this.p.clock.now();
+        try {
+          await db.updateTable('callback_outbox').set({ delivered_at: at, lease_until: null, last_error: null }).where('id', '=', id).execute();
+        } catch (err) {
+          // Sent, but the database went away before it could say so. Remember it and record it
+          // first thing on a later pass: while our lease holds (15 s) no one sends it again, so
+          // a short outage causes no duplicate.
+          if (!isDatabaseUnavailable(err)) throw err;
+          this.unrecorded.set(id, at);
+        }
         this.p.logger.info({ outbox_id: id, app_id: row.app_id, attempts }, 'callback delivered');
         return true;
       }
