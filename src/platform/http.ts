@@ -10,13 +10,21 @@ import { HttpError } from './errors.js';
 export function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = toHttpError(err);
-    if (e.status === 503) logger.warn({ route: routeOf(req), err: String(err) }, 'request failed: database unavailable');
-    else if (e.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
+    if (e.status >= 500) logServerFailure(logger, req, err, e);
     else if (e.options.reason) logger.info({ route: routeOf(req), code: e.code, reason: e.options.reason }, 'request refused');
     if (res.headersSent) return;
     for (const [k, v] of Object.entries(e.options.headers ?? {})) res.setHeader(k, v);
     res.status(e.status).json({ code: e.code, message: e.message, ...(e.options.details ?? {}) });
   };
+}
+
+/**
+ * Log a request answered 5xx: an unreachable database as a warning (it is expected during an
+ * outage, and the message says why), anything else as an error with its stack.
+ */
+export function logServerFailure(logger: Logger, req: Request, err: unknown, e: HttpError): void {
+  if (e.status === 503) logger.warn({ route: routeOf(req), err: String(err) }, 'request failed: database unavailable');
+  else logger.error({ err, route: routeOf(req) }, 'request failed');
 }
 
 /**

@@ -1,6 +1,6 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { sha256Hex } from '../platform/crypto.js';
-import { toHttpError, routeOf } from '../platform/http.js';
+import { logServerFailure, routeOf, toHttpError } from '../platform/http.js';
 import type { Logger } from '../platform/logger.js';
 import { HttpError } from '../platform/errors.js';
 import { AuthyCode, AuthyError } from './authy-errors.js';
@@ -123,8 +123,7 @@ export function authyErrorHandler(logger: Logger): ErrorRequestHandler {
     if (err instanceof AuthyError) e = err;
     else {
       const h: HttpError = toHttpError(err);
-      if (h.status === 503) logger.warn({ route: routeOf(req), err: String(err) }, 'request failed: database unavailable');
-      else if (h.status >= 500) logger.error({ err, route: routeOf(req) }, 'request failed');
+      if (h.status >= 500) logServerFailure(logger, req, err, h);
       e =
         h.status >= 500
           ? new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'Service unavailable, try again later', { headers: { 'Retry-After': '5' } })

@@ -143,9 +143,13 @@ export class CallbackWorker {
   /** Record deliveries whose UPDATE failed while the database was away; throws while it still is. */
   private async recordDelivered(): Promise<void> {
     for (const [id, at] of [...this.unrecorded]) {
-      await this.p.db.db.updateTable('callback_outbox').set({ delivered_at: at, lease_until: null, last_error: null }).where('id', '=', id).where('delivered_at', 'is', null).execute();
+      await this.markDelivered(id, at);
       this.unrecorded.delete(id);
     }
+  }
+
+  private async markDelivered(id: number, at: number): Promise<void> {
+    await this.p.db.db.updateTable('callback_outbox').set({ delivered_at: at, lease_until: null, last_error: null }).where('id', '=', id).where('delivered_at', 'is', null).execute();
   }
 
   /**
@@ -231,7 +235,7 @@ export class CallbackWorker {
       if (res.status >= 200 && res.status < 300) {
         const at = this.p.clock.now();
         try {
-          await db.updateTable('callback_outbox').set({ delivered_at: at, lease_until: null, last_error: null }).where('id', '=', id).execute();
+          await this.markDelivered(id, at);
         } catch (err) {
           // Sent, but the database went away before it could say so. Remember it and record it
           // first thing on a later pass: while our lease holds (15 s) no one sends it again, so
