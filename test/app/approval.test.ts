@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../helpers/databases.js';
+import { openSse } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { Browser, eventually, newUser, TestDevice, type PendingApproval } from './helpers.js';
 
@@ -35,34 +36,13 @@ async function pendingFor(device: TestDevice, count: number): Promise<PendingApp
   });
 }
 
-/** Read SSE `status` events from /authy/status until a non-pending one (or timeout). */
+/** Read SSE `status` events from /authy/status until the server ends the stream (or timeout). */
 async function watchStatus(b: Browser, timeoutMs = 8000): Promise<string[]> {
-  const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
-  const res = await fetch(`${b.base}/authy/status`, { headers: { accept: 'text/event-stream', cookie: b.cookie! }, signal: ctrl.signal });
-  expect(res.headers.get('content-type')).toContain('text/event-stream');
-  const seen: string[] = [];
-  const reader = res.body!.getReader();
-  let buf = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += new TextDecoder().decode(value);
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const data = block.split('\n').find((l) => l.startsWith('data: '));
-        if (data) seen.push((JSON.parse(data.slice(6)) as { status: string }).status);
-      }
-    }
-  } catch {
-    /* aborted */
-  } finally {
-    clearTimeout(timer);
-  }
-  return seen;
+  const stream = await openSse(`${b.base}/authy/status`, { cookie: b.cookie! });
+  expect(stream.headers.get('content-type')).toContain('text/event-stream');
+  await Promise.race([stream.ended, new Promise((r) => setTimeout(r, timeoutMs))]);
+  stream.close();
+  return stream.events.filter((e) => e.event === 'status').map((e) => (JSON.parse(e.data) as { status: string }).status);
 }
 
 forEachDatabase((kind) => {

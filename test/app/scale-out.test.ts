@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshSchema, pgAvailable } from '../helpers/databases.js';
+import { openSse, statusEvent } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { Browser, eventually, newUser, TestDevice } from './helpers.js';
 
@@ -34,28 +35,14 @@ describe.skipIf(!pgAvailable())('scale-out: approval seen across instances (post
     const browser = new Browser(a.url);
     const login = await browser.post('/session', { email: u.email, password: u.password });
     expect(login.body.state).toBe('approve');
-    const ctrl = new AbortController();
-    const res = await fetch(`${a.url}/authy/status`, { headers: { accept: 'text/event-stream', cookie: browser.cookie! }, signal: ctrl.signal });
-    const reader = res.body!.getReader();
-    const events: string[] = [];
-    const reading = (async () => {
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += new TextDecoder().decode(value);
-        for (const m of buf.matchAll(/data: (\{[^\n]*\})/g)) events.push((JSON.parse(m[1]!) as { status: string }).status);
-        buf = buf.slice(buf.lastIndexOf('\n\n') + 2);
-      }
-    })();
+    const status = await openSse(`${a.url}/authy/status`, { cookie: browser.cookie! });
     const [req] = await eventually(async () => {
       const l = await device.pending();
       return l.length ? l : undefined;
     });
     expect((await device.answer(req!, 'approve', login.body.number as string)).status).toBe(200);
-    await eventually(async () => (events.includes('approved') ? true : undefined), 8000);
-    ctrl.abort();
-    await reading.catch(() => {});
+    await status.waitFor(statusEvent('approved'), 8000);
+    status.close();
     // The callback was received by B (A's log has no callback request).
     expect(b.logs.some((l) => l.includes('POST /authy/callback'))).toBe(true);
     expect(a.logs.some((l) => l.includes('POST /authy/callback'))).toBe(false);

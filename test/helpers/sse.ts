@@ -9,7 +9,10 @@ export interface SseEvent {
 
 export interface SseStream {
   status: number;
+  headers: Headers;
   events: SseEvent[];
+  /** Resolves when the server ends the stream (or it is closed or dropped). */
+  ended: Promise<void>;
   /** Resolves with the first event (already received or still to come) matching `pred`. */
   waitFor(pred: (e: SseEvent) => boolean, timeoutMs?: number): Promise<SseEvent>;
   close(): void;
@@ -20,10 +23,11 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: ctrl.signal });
   const events: SseEvent[] = [];
   const waiters = new Set<() => void>();
+  let ended: Promise<void> = Promise.resolve();
   if (res.ok && res.body) {
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
-    void (async () => {
+    ended = (async () => {
       let buf = '';
       try {
         for (;;) {
@@ -60,7 +64,9 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   }
   return {
     status: res.status,
+    headers: res.headers,
     events,
+    ended,
     waitFor(pred, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -80,4 +86,9 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     },
     close: () => ctrl.abort(),
   };
+}
+
+/** Matches the web app's `status` event (GET /authy/status) saying `status`. */
+export function statusEvent(status: string): (e: SseEvent) => boolean {
+  return (e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === status;
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { Browser } from '../app/helpers.js';
 import { freePort, freshPgDatabase, killChild, serveChild, type ChildServer } from '../helpers/child-server.js';
 import { hostPort, TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -131,6 +132,13 @@ export class Cluster {
   async restart(inst: Instance): Promise<void> {
     inst.server = await serveChild({ ...this.env(inst.part), DATA_DIR: inst.dataDir, PORT: String(inst.port) }, ['--only', inst.part]);
     this.balance();
+  }
+
+  /** A browser of the site (its Origin is the app balancer's) sending to instance `at`. */
+  browser(at: Instance): Browser {
+    const b = new Browser(at.url);
+    b.origin = this.appLb.url;
+    return b;
   }
 
   get all(): Instance[] {

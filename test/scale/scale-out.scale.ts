@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCallbackSignature } from '../../src/platform/authy-signature.js';
 import { Browser, newUser, TestDevice, eventually, type PendingApproval } from '../app/helpers.js';
 import { pgAvailable } from '../helpers/databases.js';
-import { openSse } from '../helpers/sse.js';
+import { openSse, statusEvent } from '../helpers/sse.js';
 import { otherCode, totpAt } from '../security/helpers.js';
 import { authy, nextUsPhone } from '../verify/helpers.js';
 import { Cluster, readiness, type Instance } from './cluster.js';
@@ -140,8 +140,7 @@ for (const redis of [false, true]) {
 
     it('when each step of a login runs on a different instance then the approval reaches the waiting browser and the session works everywhere', async () => {
       // Signup and the authenticator on app 1; the device activates and streams on service 1.
-      const b1 = new Browser(app[0]!.url);
-      b1.origin = c.appLb.url;
+      const b1 = c.browser(app[0]!);
       const { u, device } = await signupWithDevice(b1, svc[0]!.url);
       const deviceStream = await openSse(`${svc[0]!.url}/v1/devices/${device.id}/events`, device.signedHeaders('GET', `/v1/devices/${device.id}/events`));
       expect(deviceStream.status).toBe(200);
@@ -157,7 +156,7 @@ for (const redis of [false, true]) {
       const ev = await deviceStream.waitFor((e) => e.event === 'approval_request');
       const req = JSON.parse(ev.data) as PendingApproval;
       expect((await device.via(svc[1]!.url).answer(req, 'approve', String(login.body.number))).status).toBe(200);
-      await status.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'approved');
+      await status.waitFor(statusEvent('approved'));
       status.close();
       deviceStream.close();
 
@@ -193,8 +192,7 @@ for (const redis of [false, true]) {
       for (let i = 0; i < 30; i++) {
         // A new account every 5 logins: each account may log in LOGIN_PER_ACCOUNT_LIMIT (10) times.
         if (i % 5 === 0) {
-          b = new Browser(app[0]!.url);
-          b.origin = c.appLb.url;
+          b = c.browser(app[0]!);
           ({ u, device: d2 } = await signupWithDevice(b, svc[1]!.url));
         }
         const login = await b.via(app[1]!.url).post('/session', { email: u.email, password: u.password });
@@ -206,7 +204,7 @@ for (const redis of [false, true]) {
         });
         const t0 = performance.now();
         expect((await d2.via(svc[1]!.url).answer(req!, 'deny', null)).status).toBe(200);
-        const ev = await s.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'denied', 5000);
+        const ev = await s.waitFor(statusEvent('denied'), 5000);
         toBrowser.push(ev.at - t0);
         s.close();
       }
@@ -222,8 +220,7 @@ for (const redis of [false, true]) {
       // One user guesses through all three instances, another through app 1 only: the responses
       // and the service's counters must match step for step.
       const run = async (targets: Instance[]) => {
-        const b = new Browser(targets[0]!.url);
-        b.origin = c.appLb.url;
+        const b = c.browser(targets[0]!);
         const u = newUser();
         expect((await b.post('/user', u)).status).toBe(201);
         const totp = await b.post('/user/totp-app', {});
@@ -262,8 +259,7 @@ for (const redis of [false, true]) {
     }, 60_000);
 
     it('when 30 wrong codes race on one login attempt through the 3 app instances then at most 5 reach the service', async () => {
-      const b = new Browser(app[0]!.url);
-      b.origin = c.appLb.url;
+      const b = c.browser(app[0]!);
       const u = newUser();
       expect((await b.post('/user', u)).status).toBe(201);
       expect((await b.post('/user/totp-app', {})).status).toBe(201);
@@ -278,8 +274,7 @@ for (const redis of [false, true]) {
     });
 
     it('when password guesses for one account are spread over the 3 app instances then the 11th is refused as on one instance', async () => {
-      const b = new Browser(app[0]!.url);
-      b.origin = c.appLb.url;
+      const b = c.browser(app[0]!);
       const u = newUser();
       expect((await b.post('/user', u)).status).toBe(201);
       const statuses: number[] = [];
@@ -460,8 +455,7 @@ for (const redis of [false, true]) {
         Array.from({ length: 4 }, async (_, w) => {
           for (let k = 0; !stop; k++) {
             const u = newUser();
-            const b = new Browser(app[(w + k) % 3]!.url);
-            b.origin = c.appLb.url;
+            const b = c.browser(app[(w + k) % 3]!);
             let status = 0;
             try {
               const r = await b.post('/user', u);
@@ -529,7 +523,7 @@ for (const redis of [false, true]) {
         return l.length ? l : undefined;
       }, 10_000);
       expect((await device.via(svc[1]!.url).answer(req!, 'approve', String(waitLogin.body.number))).status).toBe(200);
-      await waitStream.waitFor((e) => e.event === 'status' && (JSON.parse(e.data) as { status: string }).status === 'approved', 10_000);
+      await waitStream.waitFor(statusEvent('approved'), 10_000);
       waitStream.close();
       console.log(
         `[scale${redis ? '+redis' : ''}] outage: all instances ready ${recoveredMs} ms after the database returned; signups ${JSON.stringify(seen)}, ${acknowledged.length} acknowledged and all found; ` +
