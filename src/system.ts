@@ -58,7 +58,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
     pgPoolSize: config.DATABASE_POOL_SIZE,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
-  const applied = await migrateToLatest(db);
+  const applied = await migrateToLatest(db, (facts, message) => logger.info(facts, message));
   if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
   let bus: EventBus;
   if (config.REDIS_URL) {

@@ -13,7 +13,7 @@ import { migrateToLatest, migrations } from '../src/platform/migrations/index.js
 import { ManualClock } from '../src/platform/clock.js';
 import { CallbackWorker, LEASE_MS } from '../src/verify/onetouch/callbacks.js';
 import { createApp } from './onetouch/helpers.js';
-import { Browser, eventually, newUser } from './app/helpers.js';
+import { Browser, eventually, newUser, signUp } from './app/helpers.js';
 import { freshSchema, pgAvailable, pgUrl } from './helpers/databases.js';
 import { startTestSystem, type TestSystem } from './helpers/system.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -193,7 +193,7 @@ describe.skipIf(!pgAvailable())('several instances on one PostgreSQL (in-process
 
     it('when the database is unreachable then work is answered 503 and /readyz says why; when it returns the instance serves again by itself', async () => {
       const before = newUser();
-      expect((await new Browser(t.url).post('/user', before)).status).toBe(201);
+      await signUp(new Browser(t.url), before);
 
       link.cut();
       const ready = await fetch(`${t.url}/readyz`);
@@ -210,7 +210,7 @@ describe.skipIf(!pgAvailable())('several instances on one PostgreSQL (in-process
       await eventually(async () => (await fetch(`${t.url}/readyz`)).status === 200, 10_000);
       const login = await new Browser(t.url).post('/session', { email: before.email, password: before.password });
       expect(login.status).toBe(200);
-      expect((await new Browser(t.url).post('/user', newUser())).status).toBe(201);
+      await signUp(new Browser(t.url), newUser());
     });
   });
 });

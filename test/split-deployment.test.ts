@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, TestDevice, eventually, newUser } from './app/helpers.js';
+import { Browser, TestDevice, eventually, newUser, signUp } from './app/helpers.js';
 import { freePort } from './helpers/child-server.js';
 import { forEachDatabase, freshSchema } from './helpers/databases.js';
 import { startTestSystem, type TestSystem } from './helpers/system.js';
@@ -38,7 +38,7 @@ forEachDatabase((kind) => {
     it('when a user signs up, adds the authenticator and approves a login then the callback crosses to the app process', async () => {
       const user = newUser();
       const b = new Browser(app.url);
-      expect((await b.post('/user', user)).status).toBe(201);
+      await signUp(b, user);
       const act = await b.post('/user/authenticators', { name: 'Phone' });
       expect(act.status).toBe(201);
       const link = (act.body.activation as { link: string }).link;

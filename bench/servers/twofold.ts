@@ -47,7 +47,7 @@ const url = await system.listen(0, '127.0.0.1');
 const p = system.platform;
 const db = p.db.db;
 const verifyUsers = new UserStore(db, p.clock);
-const totp = new TotpSecrets(db, p.secretBox, verifyUsers);
+const totp = new TotpSecrets(p);
 const sessions = new SessionStore(db, p.clock, config);
 const attempts = new LoginAttempts(db, p.clock);
 const cookieName = cookiePolicy(config).name;
@@ -74,7 +74,8 @@ async function serviceUser(appId: number): Promise<{ id: number; secret: string;
   const phone = parsePhone(national, '1');
   if (!phone) throw new Error(`invalid bench phone ${national}`);
   const id = await verifyUsers.register(appId, `bench${i}@example.com`, phone);
-  const params = await totp.getOrCreate(id);
+  // Pending until its first code is verified, as after `users/{id}/secret`.
+  const { parameters: params } = await totp.createForApp(id, undefined, {});
   return { id, secret: params.secret, phone: national };
 }
 

@@ -58,6 +58,29 @@ export interface SmsResult {
 export interface TokenCheck {
   /** Which factor the service says it matched, when it tells ('totp' | 'sms'). */
   kind: 'totp' | 'sms' | null;
+  /** Twofold extension: 'authenticator', 'totp_app', 'legacy' or 'sms' (null from another service). */
+  factor: string | null;
+  /** Twofold extension: true when this code confirmed a newly created third-party app secret. */
+  enrolled: boolean;
+}
+
+/** A third-party TOTP app enrolment of a user (Twofold extension; never the secret). */
+export interface TotpAppInfo {
+  id: string;
+  label: string | null;
+  state: 'active' | 'pending';
+  createdAt: number;
+  confirmedAt: number | null;
+  lastUsedAt: number | null;
+  /** The one secret users had before every authenticator got its own. */
+  legacy: boolean;
+}
+
+export interface PhoneTarget {
+  /** National number, digits only. */
+  cellphone: string;
+  /** Dialling code without "+". */
+  countryCode: string;
 }
 
 export interface AuthyClientOptions {
@@ -87,7 +110,7 @@ export class AuthyClient {
     this.agents.https.destroy();
   }
 
-  /** POST /protected/json/users/new → the user's authy id (same phone again → same id). */
+  /** POST /protected/json/users/new → the user's authy id (the same phone and email again → the same id). */
   async registerUser(u: { email: string; cellphone: string; countryCode: string }): Promise<number> {
     const body = await this.call('POST', '/protected/json/users/new', {
       user: { email: u.email, cellphone: u.cellphone, country_code: u.countryCode },
@@ -113,8 +136,34 @@ export class AuthyClient {
     if (!/^\d{6,10}$/.test(token)) throw new VerifyServiceError(401, '60020', 'Token is invalid');
     const body = await this.call('GET', `/protected/json/verify/${token}/${authyId}`);
     if (body.token !== 'is valid') throw this.malformed('verify');
-    const via = str(body.via) ?? str(body.kind) ?? str(isObject(body.device) ? body.device.kind : null);
-    return { kind: via === 'sms' ? 'sms' : via === 'totp' || via === 'authenticator' ? 'totp' : null };
+    const device = isObject(body.device) ? body.device : undefined;
+    const via = str(body.via) ?? str(body.kind) ?? str(device?.kind);
+    return {
+      kind: via === 'sms' ? 'sms' : via === 'totp' || via === 'authenticator' ? 'totp' : null,
+      factor: str(device?.factor),
+      enrolled: device?.enrolled === true,
+    };
+  }
+
+  /** POST /protected/json/phones/verification/start: a code of `codeLength` digits by SMS. */
+  async startPhoneVerification(phone: PhoneTarget, codeLength: number, userIp?: string): Promise<void> {
+    await this.call('POST', '/protected/json/phones/verification/start', {
+      via: 'sms',
+      phone_number: phone.cellphone,
+      country_code: phone.countryCode,
+      code_length: codeLength,
+      ...(userIp ? { user_ip: userIp } : {}),
+    });
+  }
+
+  /**
+   * GET /protected/json/phones/verification/check. Resolves when the code is right; a wrong code
+   * rejects with "60022", none pending (expired, used, or out of tries) with "60023".
+   */
+  async checkPhoneVerification(phone: PhoneTarget, code: string): Promise<void> {
+    if (!/^\d{4,10}$/.test(code)) throw new VerifyServiceError(401, '60022', 'Verification code is incorrect');
+    const q = new URLSearchParams({ phone_number: phone.cellphone, country_code: phone.countryCode, verification_code: code }).toString();
+    await this.call('GET', `/protected/json/phones/verification/check?${q}`);
   }
 
   /** POST /onetouch/json/users/{id}/approval_requests → uuid and, with number matching, the number. */
@@ -170,13 +219,36 @@ export class AuthyClient {
     await this.call('DELETE', `/v1/users/${authyId}/devices/${encodeURIComponent(deviceId)}`);
   }
 
-  /** POST /protected/json/users/{id}/secret → `otpauth://` URI and its QR code (for other TOTP apps). */
-  async createTotpSecret(authyId: number, label: string): Promise<{ uri: string; qrCode: string }> {
+  /**
+   * POST /protected/json/users/{id}/secret → a new third-party app secret's `otpauth://` URI and
+   * QR code (shown once). It counts once a first code from it verifies; that replaces the older one.
+   */
+  async createTotpSecret(authyId: number, label: string): Promise<{ id: string | null; uri: string; qrCode: string }> {
     const body = await this.call('POST', `/protected/json/users/${authyId}/secret`, { label, qr_size: 300 });
     const qr = str(body.qr_code);
     const uri = Object.values(body).find((v): v is string => typeof v === 'string' && v.startsWith('otpauth://'));
     if (!qr || !uri) throw this.malformed('secret');
-    return { uri, qrCode: qr };
+    return { id: str(body.id), uri, qrCode: qr };
+  }
+
+  /** GET /v1/users/{id}/totp-apps (Twofold extension). */
+  async listTotpApps(authyId: number): Promise<TotpAppInfo[]> {
+    const body = await this.call('GET', `/v1/users/${authyId}/totp-apps`);
+    if (!Array.isArray(body.totp_apps)) throw this.malformed('totp-apps');
+    return body.totp_apps.filter(isObject).map((t) => ({
+      id: str(t.id) ?? '',
+      label: str(t.label),
+      state: t.state === 'pending' ? 'pending' : 'active',
+      createdAt: num(t.created_at) ?? 0,
+      confirmedAt: num(t.confirmed_at),
+      lastUsedAt: num(t.last_used_at),
+      legacy: t.legacy === true,
+    }));
+  }
+
+  /** DELETE /v1/users/{id}/totp-apps/{secretId} (Twofold extension): its codes fail from now on. */
+  async removeTotpApp(authyId: number, secretId: string): Promise<void> {
+    await this.call('DELETE', `/v1/users/${authyId}/totp-apps/${encodeURIComponent(secretId)}`);
   }
 
   /** One exchange; rejects on network errors and when the whole of it takes over the timeout. */

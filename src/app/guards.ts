@@ -57,13 +57,30 @@ export const requireFullSession: RequestHandler = (req, _res, next) => {
   next();
 };
 
-/** Password accepted, second factor pending (only the second-factor routes take these). */
-export const requireHalfSession: RequestHandler = (req, _res, next) => {
-  if (req.appSession?.state !== 'half' || !req.appSession.loginAttemptId) {
+/**
+ * A second factor in progress: a half session's login (password accepted), or a full session's
+ * step-up. Only the second-factor routes take these.
+ */
+export const requireSecondFactorSession: RequestHandler = (req, _res, next) => {
+  if (!req.appSession?.loginAttemptId) {
     return next(new HttpError(401, 'UNAUTHENTICATED', 'No login in progress; please log in'));
   }
   next();
 };
+
+/**
+ * Factor changes: the session proved the password and a second factor within the last
+ * REAUTH_WINDOW_MS (at login, signup or `POST /session/reauth`); otherwise 403 REAUTH_REQUIRED.
+ */
+export function requireRecentAuth(sessions: SessionStore): RequestHandler {
+  return (req, _res, next) => {
+    const s = req.appSession;
+    if (!s || sessions.reauthUntil(s) === null) {
+      return next(new HttpError(403, 'REAUTH_REQUIRED', 'Please confirm it is you: enter your password and approve or type a code', { details: { reauth: '/session/reauth' } }));
+    }
+    next();
+  };
+}
 
 /** A `return_to`/`next` target accepted only as a same-origin path: `/x`, never `//x` or `/\x`. */
 export function safeReturnTo(target: unknown, fallback = '/'): string {

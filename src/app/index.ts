@@ -3,6 +3,7 @@ import type { Platform } from '../platform/context.js';
 import { jsonErrorHandler } from '../platform/http.js';
 import { AuthyClient } from './authy-client.js';
 import { LoginAttempts } from './login-attempts.js';
+import { PendingSignups } from './pending-signups.js';
 import { RecoveryCodes } from './recovery-codes.js';
 import { dummyHash } from './passwords.js';
 import { appRoutes } from './routes.js';
@@ -28,9 +29,10 @@ export function createWebApp(p: Platform, o: WebAppOptions): WebApp {
   const sessions = new SessionStore(p.db.db, p.clock, p.config);
   const attempts = new LoginAttempts(p.db.db, p.clock);
   const recovery = new RecoveryCodes(p.db, p.codeHasher, p.clock);
+  const pending = new PendingSignups(p.db.db, p.clock);
   const streams = new Set<() => void>();
   const router = Router();
-  router.use(appRoutes({ p, client, sessions, attempts, recovery, apiKey: o.apiKey, streams }));
+  router.use(appRoutes({ p, client, sessions, attempts, recovery, pending, apiKey: o.apiKey, streams }));
   router.use(staticRoutes(p.logger));
   // Errors of the routes above only (the verification service has its own handlers).
   router.use(jsonErrorHandler(p.logger));
@@ -43,6 +45,7 @@ export function createWebApp(p: Platform, o: WebAppOptions): WebApp {
         try {
           await sessions.sweep();
           await attempts.sweep();
+          await pending.sweep();
           await p.db.db.deleteFrom('app_callback_nonces').where('seen_at', '<', p.clock.now() - 15 * 60 * 1000).execute();
         } catch (err) {
           p.logger.warn({ err }, 'web app sweep failed');

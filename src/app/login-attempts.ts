@@ -160,7 +160,11 @@ export class LoginAttempts {
   }
 
   async sweep(): Promise<void> {
-    // Attempts long past their lifetime (sessions that pointed at them cascade away).
-    await this.db.deleteFrom('app_login_attempts').where('expires_at', '<', this.clock.now() - 24 * 3600 * 1000).execute();
+    // Attempts long past their lifetime. Half sessions that pointed at them cascade away; a full
+    // session that started a step-up and never finished it only lets go of the attempt.
+    const cutoff = this.clock.now() - 24 * 3600 * 1000;
+    const old = this.db.selectFrom('app_login_attempts').select('id').where('expires_at', '<', cutoff);
+    await this.db.updateTable('app_sessions').set({ login_attempt_id: null }).where('state', '=', 'full').where('login_attempt_id', 'in', old).execute();
+    await this.db.deleteFrom('app_login_attempts').where('expires_at', '<', cutoff).execute();
   }
 }

@@ -5,13 +5,15 @@ import { HttpError } from '../platform/errors.js';
 import { AuditType, type AuditEvent } from '../platform/audit.js';
 import { verifyCallbackSignature } from '../platform/authy-signature.js';
 import { AuthyClient, VerifyServiceError } from './authy-client.js';
-import { loadSession, requireFullSession, requireHalfSession, requireJsonAndOrigin, safeReturnTo } from './guards.js';
+import { loadSession, requireFullSession, requireJsonAndOrigin, requireRecentAuth, requireSecondFactorSession, safeReturnTo } from './guards.js';
 import { attemptChannel, LoginAttempts, SMS_COOL_DOWN_MS, type LoginAttempt } from './login-attempts.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { RECOVERY_CODE_COUNT, type RecoveryCodes } from './recovery-codes.js';
-import { cookiePolicy, SessionStore, type Session } from './sessions.js';
+import { cookiePolicy, readSessionCookie, REAUTH_WINDOW_MS, signupCookiePolicy, SessionStore, type Session } from './sessions.js';
+import { PENDING_SIGNUP_MAX_TRIES, PENDING_SIGNUP_TTL_MS, PHONE_CODE_COOL_DOWN_MS, type PendingSignup, type PendingSignups } from './pending-signups.js';
 import { shortBrowserName } from './user-agent.js';
-import { activationSchema, codeSchema, deviceIdSchema, emptySchema, loginSchema, parseBody, recoveryCodeSchema, signupSchema } from './validation.js';
+import { activationSchema, codeSchema, deviceIdSchema, emptySchema, loginSchema, parseBody, reauthSchema, recoveryCodeSchema, signupSchema, totpAppIdSchema } from './validation.js';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
 
 /** OneTouch requests for a login expire after this (AUTHY-API.md: 120 s for Twofold's app). */
 const APPROVAL_SECONDS = 120;
@@ -42,12 +44,15 @@ export interface AppRoutesDeps {
   sessions: SessionStore;
   attempts: LoginAttempts;
   recovery: RecoveryCodes;
+  pending: PendingSignups;
   apiKey: string;
   /** Open SSE streams, closed on stop. */
   streams: Set<() => void>;
 }
 
 const userRef = (id: number) => `app-user:${id}`;
+/** Phone codes at signup: 6 digits (the service's default of 4 is too easy to guess). */
+const PHONE_CODE_LENGTH = 6;
 
 function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string } | undefined;
@@ -66,7 +71,7 @@ function fromService(e: unknown): HttpError {
 }
 
 export function appRoutes(d: AppRoutesDeps): Router {
-  const { p, client, sessions, attempts, recovery } = d;
+  const { p, client, sessions, attempts, recovery, pending } = d;
   const { config, clock, audit, logger } = p;
   const db = p.db.db;
   const r = Router();
@@ -83,6 +88,8 @@ export function appRoutes(d: AppRoutesDeps): Router {
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
+  const reauthPerUser = p.limits.create({ name: 'app:reauth:user', points: config.LOGIN_PER_ACCOUNT_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+  const signupCookie = signupCookiePolicy(config);
 
   const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
   const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) =>
@@ -108,11 +115,16 @@ export function appRoutes(d: AppRoutesDeps): Router {
 
   const getUser = (id: number) => db.selectFrom('app_users').selectAll().where('id', '=', id).executeTakeFirst();
 
-  /** The half session's live attempt, or 401 (and the session is ended) when it is over. */
+  /**
+   * The session's live attempt: a half session's login, or a full session's step-up. When it is
+   * over, a half session ends (401); a full session stays logged in and is told to start the
+   * step-up again (409).
+   */
   async function liveAttempt(req: Request, res: Response): Promise<{ s: Session; a: LoginAttempt }> {
     const s = req.appSession!;
     const a = await attempts.get(s.loginAttemptId!);
     if (!attempts.isLive(a) || a.user_id !== s.userId) {
+      if (s.state === 'full') throw new HttpError(409, 'REAUTH_EXPIRED', 'This confirmation has ended; please confirm again');
       await sessions.delete(s.tokenHash);
       sessions.clearCookie(res);
       throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
@@ -120,13 +132,93 @@ export function appRoutes(d: AppRoutesDeps): Router {
     return { s, a };
   }
 
+  /**
+   * Too many wrong codes: the attempt dies and so does the session, also a full one in a step-up
+   * (whoever guesses codes in it may hold a stolen session cookie).
+   */
+  async function endAttempt(res: Response, s: Session, a: LoginAttempt): Promise<HttpError> {
+    await attempts.kill(a.id);
+    await sessions.delete(s.tokenHash);
+    sessions.clearCookie(res);
+    return new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
+  }
+
+  /**
+   * The second factor of the attempt succeeded: a half session becomes a full one (new token); a
+   * full session's step-up is recorded as a fresh proof.
+   */
   async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push' | 'recovery', extra: Record<string, number> = {}): Promise<void> {
+    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
+    if (s.state === 'full') {
+      const at = await sessions.completeReauth(s, s.loginAttemptId!);
+      if (at === undefined) throw new HttpError(409, 'ALREADY_COMPLETED', 'This confirmation was already completed');
+      await record(req, { type: AuditType.REAUTH, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
+      res.json({ state: 'reauthenticated', reauth_until: at + REAUTH_WINDOW_MS, ...extra });
+      return;
+    }
     const token = await sessions.promote(s);
     if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
     sessions.setCookie(res, token);
-    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
     res.json({ state: 'logged_in', ...extra });
+  }
+
+  /**
+   * Ask for the attempt's second factor: a OneTouch request (number matching) when the user has
+   * an authenticator, else a code by SMS. Returns what the browser is told.
+   */
+  async function startSecondFactor(req: Request, u: { id: number; email: string; authy_id: number }, attempt: LoginAttempt, purpose: 'login' | 'reauth'): Promise<Record<string, unknown>> {
+    const details = { Email: u.email, Browser: shortBrowserName(req.get('user-agent')), IP: ipOf(req) };
+    try {
+      const approval = await client.createApprovalRequest(u.authy_id, {
+        message: purpose === 'login' ? `Request to log in to ${config.APP_NAME}` : `Confirm a change to your ${config.APP_NAME} account`,
+        details,
+        hiddenDetails: { login_attempt: attempt.id },
+        secondsToExpire: APPROVAL_SECONDS,
+        numberMatching: true,
+      });
+      const expiresAt = clock.now() + APPROVAL_SECONDS * 1000;
+      await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details });
+      await record(req, { type: AuditType.APPROVAL_REQUESTED, outcome: 'info', userRef: userRef(u.id), detail: { kind: 'push', purpose } });
+      return { state: 'approve', number: approval.number, details, expires_at: expiresAt };
+    } catch (e) {
+      if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) throw fromService(e);
+      // No OneTouch device (404 60050) or push refused for now: fall back to a code by SMS.
+      logger.info({ code: e.code, status: e.status }, 'no approval request; falling back to sms');
+    }
+    const cool = await attempts.startSmsCoolDown(attempt.id);
+    try {
+      await sendSms(req, attempt, u.authy_id);
+      return { state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 };
+    } catch (e) {
+      if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
+      const err = fromService(e);
+      logger.info({ code: err.code }, 'sms not sent');
+      // The user can still use an authenticator app's code.
+      return { state: 'code', via: 'app', message: 'We could not send a text message right now. Use a code from your authenticator app, or try "Resend" shortly.' };
+    }
+  }
+
+  /**
+   * An account whose service user was taken away (it shared one with an older account before
+   * each account owned its factor) gets a fresh one. Nothing else may hold it: the unique index
+   * on app_users.authy_id refuses a second binding.
+   */
+  async function bindFreshServiceUser(user: { id: number; email: string; phone: string; country_code: string }): Promise<number> {
+    const authyId = await client.registerUser({ email: user.email, cellphone: user.phone, countryCode: user.country_code }).catch((e: unknown) => Promise.reject(fromService(e)));
+    try {
+      const r = await db.updateTable('app_users').set({ authy_id: authyId }).where('id', '=', user.id).where('authy_id', 'is', null).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) {
+        const now = await getUser(user.id);
+        if (now?.authy_id) return now.authy_id;
+      }
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      logger.error({ userId: user.id }, 'the service returned a user that another account holds; not bound');
+      throw new HttpError(409, 'FACTOR_CONFLICT', 'Your second factor cannot be set up right now; please contact support', { reason: 'authy_id held by another account' });
+    }
+    logger.info({ userId: user.id }, 'bound a fresh service user to an account that had none');
+    return authyId;
   }
 
   async function sendSms(req: Request, a: LoginAttempt, authyId: number): Promise<void> {
@@ -134,11 +226,15 @@ export function appRoutes(d: AppRoutesDeps): Router {
     await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(a.user_id), detail: { kind: 'sms' } });
   }
 
-  // Signup. A duplicate email answers exactly like a successful signup (201, the same body and a
-  // session cookie), in about the same time, but creates and sends nothing: the cookie it sets
-  // is a random token no session row matches, so the browser simply finds itself logged out.
-  // That way signup cannot be used to learn which emails have accounts. The real owner sees a
-  // `signup` failure (duplicate_email) in their event list.
+  // Signup, in two steps: `POST /user` keeps the form in a pending signup (no user exists yet)
+  // and texts a code to the phone; `POST /user/verify-phone` with that code creates the account.
+  // Nobody can bind a phone they do not hold.
+  //
+  // A duplicate email answers exactly like a new one at every step (the same statuses, bodies and
+  // cookies, in about the same time) but creates nothing: after the right code its session cookie
+  // is a random token no session row matches, so the browser simply finds itself logged out. That
+  // way signup cannot be used to learn which emails have accounts. The real owner sees a `signup`
+  // failure (duplicate_email) in their event list.
   // The median of the last registrations' durations (a median, not a mean: a few slow outliers
   // must not make every duplicate answer slower than a typical new account).
   const registrationSamples: number[] = [];
@@ -147,59 +243,144 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const s = [...registrationSamples].sort((a, b) => a - b);
     return s[Math.floor(s.length / 2)]!;
   };
+  const phoneOf = (x: { phone: string; country_code: string }) => ({ cellphone: x.phone, countryCode: x.country_code });
+  const prettyPhone = (e164: string) => parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;
+  const setSignupCookie = (res: Response, token: string) =>
+    res.cookie(signupCookie.name, token, { httpOnly: true, sameSite: 'lax', path: '/', secure: signupCookie.secure, maxAge: PENDING_SIGNUP_TTL_MS });
+  const clearSignupCookie = (res: Response) => res.clearCookie(signupCookie.name, { httpOnly: true, sameSite: 'lax', path: '/', secure: signupCookie.secure });
+
+  /** Text a phone code; a number the service refuses is the form's phone field's fault. */
+  async function sendPhoneCode(req: Request, x: { phone: string; country_code: string }): Promise<void> {
+    try {
+      await client.startPhoneVerification(phoneOf(x), PHONE_CODE_LENGTH, ipOf(req));
+    } catch (e) {
+      if (e instanceof VerifyServiceError && e.status === 400) {
+        throw new HttpError(400, 'VALIDATION', `phone: ${e.message}`, { details: { fields: { phone: e.message } }, reason: `service ${e.code}` });
+      }
+      throw fromService(e);
+    }
+  }
+
   r.post('/user', ...mutate, async (req, res) => {
     const v = parseBody(signupSchema, req.body);
     await consumeLimits([[signupIp, ipOf(req)]], 'signup per ip');
     const passwordHash = await hashPassword(v.password);
-    const t0 = performance.now();
-    // Crash safety: register at the service first (idempotent: the same phone gets the same id),
-    // then create the user in one insert that already holds the id. A crash in between leaves at
-    // most an unused service registration, never a local user without a second factor.
-    const taken = await db.selectFrom('app_users').select('id').where('email', '=', v.email).executeTakeFirst();
-    let id: number | undefined;
-    if (!taken) {
-      let authyId: number;
-      try {
-        authyId = await client.registerUser({ email: v.email, cellphone: v.parsedPhone.nationalNumber, countryCode: v.parsedPhone.countryCode });
-      } catch (e) {
-        if (e instanceof VerifyServiceError && e.status === 400) {
-          throw new HttpError(400, 'VALIDATION', 'phone: is not a valid phone number for this country', { details: { fields: { phone: 'is not a valid phone number for this country' } }, reason: `service ${e.code}` });
-        }
+    const phone = { phone: v.parsedPhone.nationalNumber, country_code: v.parsedPhone.countryCode };
+    await sendPhoneCode(req, phone);
+    const { token, row } = await pending.create({
+      email: v.email,
+      fullName: v.fullName,
+      passwordHash,
+      countryCode: v.parsedPhone.countryCode,
+      region: v.parsedPhone.region,
+      phone: v.parsedPhone.nationalNumber,
+      e164: v.parsedPhone.e164,
+    });
+    setSignupCookie(res, token);
+    res.status(202).json(pendingView(row));
+  });
+
+  const pendingView = (row: PendingSignup) => ({
+    state: 'verify_phone',
+    phone: prettyPhone(row.e164),
+    retry_after: Math.max(0, Math.ceil(((row.last_sent_at ?? 0) + PHONE_CODE_COOL_DOWN_MS - clock.now()) / 1000)),
+    attempts_left: PENDING_SIGNUP_MAX_TRIES - row.code_tries,
+    expires_at: row.expires_at,
+  });
+
+  async function livePending(req: Request, res: Response): Promise<PendingSignup> {
+    const token = readSessionCookie(req, signupCookie.name);
+    const row = token ? await pending.find(token) : undefined;
+    if (!row) {
+      clearSignupCookie(res);
+      throw new HttpError(401, 'SIGNUP_EXPIRED', 'This signup has ended; please fill in the form again');
+    }
+    return row;
+  }
+
+  // Where the signup stands (the page reloads, or comes back to the code step).
+  r.get('/user/signup', async (req, res) => {
+    const row = await livePending(req, res);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(pendingView(row));
+  });
+
+  r.post('/user/verify-phone', ...mutate, async (req, res) => {
+    const v = parseBody(codeSchema, req.body);
+    const row = await livePending(req, res);
+    // Out of tries, the pending signup is over: no try is left to reserve, and the sweep removes
+    // it. It is not deleted here, so that a right code already being checked still counts.
+    const endSignup = () => {
+      clearSignupCookie(res);
+      return new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please fill in the form again.');
+    };
+    const tries = await pending.reserveTry(row.token_hash);
+    if (tries === undefined) throw endSignup();
+    try {
+      await client.checkPhoneVerification(phoneOf(row), v.code);
+    } catch (e) {
+      if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) {
+        await pending.refundTry(row.token_hash);
         throw fromService(e);
       }
+      const left = PENDING_SIGNUP_MAX_TRIES - tries;
+      if (left <= 0) throw endSignup();
+      if (e.code === '60023') throw new HttpError(400, 'CODE_EXPIRED', 'That code has expired or was replaced. Ask for a new code.', { details: { attempts_left: left } });
+      throw new HttpError(400, 'CODE_INVALID', 'That code is not right. Check the text message and try again.', { details: { attempts_left: left } });
+    }
+    const t0 = performance.now();
+    // One code, one account: of two racing requests only the one that removed the row goes on.
+    if (!(await pending.take(row.token_hash))) {
+      clearSignupCookie(res);
+      throw new HttpError(401, 'SIGNUP_EXPIRED', 'This signup has ended; please fill in the form again');
+    }
+    clearSignupCookie(res);
+    let id: number | undefined;
+    const taken = await db.selectFrom('app_users').select('id').where('email', '=', row.email).executeTakeFirst();
+    if (!taken) {
+      // Register at the service first (the same phone and email give the same id), then create
+      // the user in one insert that already holds the id: a crash in between leaves at most an
+      // unused service user, never a local user without a second factor.
+      const authyId = await client.registerUser({ email: row.email, cellphone: row.phone, countryCode: row.country_code }).catch((e: unknown) => Promise.reject(fromService(e)));
       try {
-        const row = await db
+        const created = await db
           .insertInto('app_users')
           .values({
-            email: v.email,
-            full_name: v.fullName,
-            password_hash: passwordHash,
-            country_code: v.parsedPhone.countryCode,
-            region: v.parsedPhone.region,
-            phone: v.parsedPhone.nationalNumber,
+            email: row.email,
+            full_name: row.full_name,
+            password_hash: row.password_hash,
+            country_code: row.country_code,
+            region: row.region,
+            phone: row.phone,
             authy_id: authyId,
             totp_app_confirmed_at: null,
             created_at: clock.now(),
           })
           .returning('id')
           .executeTakeFirstOrThrow();
-        id = row.id;
+        id = created.id;
       } catch (e) {
-        // A concurrent signup with the same email won the insert: answer as a duplicate.
         if (!isUniqueViolation(e)) throw e;
+        const sameEmail = await db.selectFrom('app_users').select('id').where('email', '=', row.email).executeTakeFirst();
+        // Not the email: the service gave an id another account holds. Never bind it twice.
+        if (!sameEmail) {
+          logger.error({ authyId }, 'signup: the service returned a user that another account holds');
+          throw new HttpError(409, 'FACTOR_CONFLICT', 'Your account cannot be created right now; please contact support', { reason: 'authy_id held by another account' });
+        }
+        // Otherwise a concurrent signup with the same email won the insert: answer as a duplicate.
       }
     }
     if (id === undefined) {
-      const existing = taken ?? (await db.selectFrom('app_users').select('id').where('email', '=', v.email).executeTakeFirst());
+      const existing = taken ?? (await db.selectFrom('app_users').select('id').where('email', '=', row.email).executeTakeFirst());
       if (existing) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(existing.id), detail: { reason: 'duplicate_email' } });
-      // Both paths hashed the password; pad for what the new-account path spends on
-      // registration (a moving average of it).
+      // Pad for what the new-account path spends on registration (a median of it).
       const wait = registrationMs() - (performance.now() - t0);
       if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
       sessions.setCookie(res, randomToken(32));
       res.status(201).json({ state: 'logged_in' });
       return;
     }
+    // Signup proved the password and the phone just now: the session may change factors at once.
     const token = await sessions.create(id, 'full', null);
     sessions.setCookie(res, token);
     await record(req, { type: AuditType.SIGNUP, outcome: 'success', userRef: userRef(id) });
@@ -211,6 +392,27 @@ export function appRoutes(d: AppRoutesDeps): Router {
       if (registrationSamples.length > 31) registrationSamples.shift();
     });
     res.status(201).json({ state: 'logged_in' });
+  });
+
+  // Another phone code for the pending signup, at most one per PHONE_CODE_COOL_DOWN_MS (the
+  // service also caps codes per phone and per IP).
+  r.post('/user/resend-phone', ...mutate, async (req, res) => {
+    parseBody(emptySchema, req.body);
+    const row = await livePending(req, res);
+    const cool = await pending.startCoolDown(row.token_hash);
+    if (!cool.started) {
+      throw new HttpError(429, 'COOL_DOWN', `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
+        headers: { 'Retry-After': String(cool.retryAfterSeconds) },
+        details: { retry_after: cool.retryAfterSeconds },
+      });
+    }
+    try {
+      await sendPhoneCode(req, row);
+    } catch (e) {
+      await pending.clearCoolDown(row.token_hash, cool.at);
+      throw e;
+    }
+    res.json({ sent: true, via: 'sms', retry_after: PHONE_CODE_COOL_DOWN_MS / 1000 });
   });
 
   // Password step.
@@ -237,7 +439,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const user = await db.selectFrom('app_users').selectAll().where('email', '=', v.email).executeTakeFirst();
     // Unknown emails are verified against a dummy hash: same work, same answer.
     const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), v.password);
-    if (!user || !ok || user.authy_id === null) {
+    if (!user || !ok) {
       // Recorded for unknown emails too (no user, no email stored): the same database work on
       // both paths keeps their timing equal, and operators see guessing against absent accounts.
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: user ? userRef(user.id) : null, detail: { reason: user ? 'wrong_password' : 'unknown_email' } });
@@ -245,43 +447,45 @@ export function appRoutes(d: AppRoutesDeps): Router {
     }
     // The per-account counters are not reset on success: each accepted password opens a fresh
     // budget of code tries, so they also cap second-factor guessing by someone who has the password.
+    // An account split off a shared service user has none: a fresh one has no authenticator, so
+    // this login proves the phone by SMS before anything else.
+    const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
     // Rotation: whatever session the browser had ends here.
     if (req.appSession) await sessions.delete(req.appSession.tokenHash);
     const attempt = await attempts.create(user.id);
     const token = await sessions.create(user.id, 'half', attempt.id);
     sessions.setCookie(res, token);
     await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
+    const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: authyId }, attempt, 'login');
+    res.json({ ...next, return_to: returnTo });
+  });
 
-    const details = { Email: user.email, Browser: shortBrowserName(req.get('user-agent')), IP: ip };
-    try {
-      const approval = await client.createApprovalRequest(user.authy_id, {
-        message: `Request to log in to ${config.APP_NAME}`,
-        details,
-        hiddenDetails: { login_attempt: attempt.id },
-        secondsToExpire: APPROVAL_SECONDS,
-        numberMatching: true,
-      });
-      const expiresAt = clock.now() + APPROVAL_SECONDS * 1000;
-      await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details });
-      await record(req, { type: AuditType.APPROVAL_REQUESTED, outcome: 'info', userRef: userRef(user.id), detail: { kind: 'push' } });
-      res.json({ state: 'approve', number: approval.number, details, expires_at: expiresAt, return_to: returnTo });
-      return;
-    } catch (e) {
-      if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) throw fromService(e);
-      // No OneTouch device (404 60050) or push refused for now: fall back to a code by SMS.
-      logger.info({ code: e.code, status: e.status }, 'no approval request; falling back to sms');
+  // Step-up: a logged-in session proves the password and a second factor again before a factor
+  // change. The second factor runs through the login's own routes (status, complete, verify,
+  // recover, resend) on this session's step-up attempt; success records the proof on the session.
+  r.post('/session/reauth', ...mutate, requireFullSession, async (req, res) => {
+    const v = parseBody(reauthSchema, req.body);
+    const s = req.appSession!;
+    const lim = await reauthPerUser.consume(String(s.userId));
+    if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'reauth per user');
+    const user = await getUser(s.userId);
+    if (!user?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    if (!(await verifyPassword(user.password_hash, v.password))) {
+      await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id), detail: { reason: 'wrong_password', purpose: 'reauth' } });
+      throw new HttpError(401, 'INVALID_CREDENTIALS', 'That password is not right', { reason: 'reauth wrong password' });
     }
-    const cool = await attempts.startSmsCoolDown(attempt.id);
-    try {
-      await sendSms(req, attempt, user.authy_id);
-      res.json({ state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000, return_to: returnTo });
-    } catch (e) {
-      if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
-      const err = fromService(e);
-      logger.info({ code: err.code }, 'sms not sent at login');
-      // The user can still use an authenticator app's code.
-      res.json({ state: 'code', via: 'app', return_to: returnTo, message: 'We could not send a text message right now. Use a code from your authenticator app, or try "Resend" shortly.' });
-    }
+    await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id), detail: { purpose: 'reauth' } });
+    const attempt = await attempts.create(user.id);
+    if (!(await sessions.startReauth(s, attempt.id))) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: user.authy_id }, attempt, 'reauth');
+    res.json({ ...next, purpose: 'reauth' });
+  });
+
+  // Whether this session may change factors now, and until when.
+  r.get('/session/reauth', requireFullSession, (req, res) => {
+    const until = sessions.reauthUntil(req.appSession!);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ fresh: until !== null, reauth_until: until });
   });
 
   // Status of this attempt's approval: JSON, or Server-Sent Events with Accept: text/event-stream.
@@ -332,7 +536,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     }
   }
 
-  r.get('/authy/status', requireHalfSession, async (req, res) => {
+  r.get('/authy/status', requireSecondFactorSession, async (req, res) => {
     const { a } = await liveAttempt(req, res);
     if (!a.approval_status) throw new HttpError(409, 'NO_APPROVAL', 'This login uses a code, not an approval');
     if (!(req.get('accept') ?? '').includes('text/event-stream')) {
@@ -372,7 +576,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   });
 
   // Approved on the device: exchange the half session for a full one (new token).
-  r.post('/session/complete', ...mutate, requireHalfSession, async (req, res) => {
+  r.post('/session/complete', ...mutate, requireSecondFactorSession, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
     if (!(await attempts.complete(a.id, s.userId, true))) {
       throw new HttpError(409, 'NOT_APPROVED', 'This login has not been approved');
@@ -422,19 +626,14 @@ export function appRoutes(d: AppRoutesDeps): Router {
   });
 
   // A code from an authenticator (the Twofold one or any TOTP app) or from an SMS.
-  r.post('/session/verify', ...mutate, requireHalfSession, async (req, res) => {
+  r.post('/session/verify', ...mutate, requireSecondFactorSession, async (req, res) => {
     const v = parseBody(codeSchema, req.body);
     const { s, a } = await liveAttempt(req, res);
     const user = await getUser(s.userId);
     if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
     const max = config.OTP_MAX_ATTEMPTS;
     const tries = await attempts.reserveCodeTry(a.id, max);
-    if (tries === undefined) {
-      await attempts.kill(a.id);
-      await sessions.delete(s.tokenHash);
-      sessions.clearCookie(res);
-      throw new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
-    }
+    if (tries === undefined) throw await endAttempt(res, s, a);
     let kind: 'totp' | 'sms';
     try {
       const r = await client.verifyToken(user.authy_id, v.code);
@@ -443,12 +642,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       if (e instanceof VerifyServiceError && (e.code === '60020' || e.code === '60019' || e.status === 401)) {
         await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(user.id), detail: { kind: a.last_sms_at !== null ? 'sms' : 'totp', reason: e.code === '60019' ? 'reused' : 'invalid' } });
         const left = max - tries;
-        if (left <= 0) {
-          await attempts.kill(a.id);
-          await sessions.delete(s.tokenHash);
-          sessions.clearCookie(res);
-          throw new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
-        }
+        if (left <= 0) throw await endAttempt(res, s, a);
         const message = e.code === '60019' ? 'That code was already used. Wait for the next one.' : 'That code is not right. Check it and try again.';
         throw new HttpError(400, 'CODE_INVALID', message, { details: { attempts_left: left } });
       }
@@ -463,20 +657,14 @@ export function appRoutes(d: AppRoutesDeps): Router {
   // budget as a wrong OTP and is capped per user (RECOVERY_PER_USER_LIMIT an hour) across attempts.
   // The code is redeemed and the attempt completed in one transaction: if the attempt was
   // completed by another request meanwhile, the code stays unused.
-  r.post('/session/recover', ...mutate, requireHalfSession, async (req, res) => {
+  r.post('/session/recover', ...mutate, requireSecondFactorSession, async (req, res) => {
     const v = parseBody(recoveryCodeSchema, req.body);
     const { s, a } = await liveAttempt(req, res);
     const lim = await recoveryPerUser.consume(String(s.userId));
     if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'recovery per user');
     const max = config.OTP_MAX_ATTEMPTS;
-    const tooManyWrong = async () => {
-      await attempts.kill(a.id);
-      await sessions.delete(s.tokenHash);
-      sessions.clearCookie(res);
-      return new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
-    };
     const tries = await attempts.reserveCodeTry(a.id, max);
-    if (tries === undefined) throw await tooManyWrong();
+    if (tries === undefined) throw await endAttempt(res, s, a);
     const outcome = await db
       .transaction()
       .execute(async (trx) => {
@@ -488,7 +676,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     if (outcome === 'invalid') {
       await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'recovery', reason: 'invalid' } });
       const left = max - tries;
-      if (left <= 0) throw await tooManyWrong();
+      if (left <= 0) throw await endAttempt(res, s, a);
       throw new HttpError(400, 'CODE_INVALID', 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
     }
     const { remaining } = await recovery.status(s.userId);
@@ -496,7 +684,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   });
 
   // Another SMS, at most one per SMS_COOL_DOWN_MS per attempt.
-  r.post('/session/resend', ...mutate, requireHalfSession, async (req, res) => {
+  r.post('/session/resend', ...mutate, requireSecondFactorSession, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
     const user = await getUser(s.userId);
     if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
@@ -553,6 +741,14 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const events = [...own.map((e) => ({ id: e.id, at: e.at, type: e.type, outcome: e.outcome, ip: e.ip, detail: e.detail })), ...lockouts]
       .sort((a, b) => b.at - a.at || b.id - a.id)
       .slice(0, 20);
+    let totpApps: { id: string; label: string | null; created_at: number; confirmed_at: number | null; last_used_at: number | null; legacy: boolean }[] = [];
+    try {
+      totpApps = (await client.listTotpApps(u.authy_id))
+        .filter((x) => x.state === 'active')
+        .map((x) => ({ id: x.id, label: x.label, created_at: x.createdAt, confirmed_at: x.confirmedAt, last_used_at: x.lastUsedAt, legacy: x.legacy }));
+    } catch (e) {
+      devicesError ??= fromService(e).message;
+    }
     res.setHeader('Cache-Control', 'no-store');
     res.json({
       user: {
@@ -562,16 +758,18 @@ export function appRoutes(d: AppRoutesDeps): Router {
         countryCode: u.country_code,
         region: u.region,
         phone: u.phone,
-        totpAppConfirmed: u.totp_app_confirmed_at !== null,
+        totpAppConfirmed: totpApps.length > 0,
       },
       devices,
+      totp_apps: totpApps,
+      reauth_until: sessions.reauthUntil(req.appSession!),
       ...(devicesError ? { devices_error: devicesError } : {}),
       recovery_codes: recoveryCodes,
       events,
     });
   });
 
-  r.post('/user/authenticators', ...mutate, requireFullSession, async (req, res) => {
+  r.post('/user/authenticators', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const v = parseBody(activationSchema, req.body);
     const u = await currentUser(req);
     const act = await client.createActivation(u.authy_id, v.name).catch((e: unknown) => Promise.reject(fromService(e)));
@@ -579,7 +777,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     res.status(201).json({ activation: { link: act.link, qr_code: act.qrCode, expires_at: act.expiresAt } });
   });
 
-  r.delete('/user/authenticators/:id', ...mutate, requireFullSession, async (req, res) => {
+  r.delete('/user/authenticators/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const id = deviceIdSchema.safeParse(req.params.id);
     if (!id.success) throw new HttpError(400, 'VALIDATION', 'id: is not a device id');
     const u = await currentUser(req);
@@ -593,11 +791,30 @@ export function appRoutes(d: AppRoutesDeps): Router {
     res.json({ revoked: id.data });
   });
 
-  r.post('/user/totp-app', ...mutate, requireFullSession, async (req, res) => {
+  // A new third-party app secret, shown once. It counts (and replaces the app set up before, if
+  // any) once a first code from it is confirmed.
+  r.post('/user/totp-app', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const u = await currentUser(req);
     const s = await client.createTotpSecret(u.authy_id, u.email).catch((e: unknown) => Promise.reject(fromService(e)));
+    await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'info', userRef: userRef(u.id), detail: { kind: 'totp_app', step: 'secret_created' } });
     res.setHeader('Cache-Control', 'no-store');
-    res.status(201).json({ uri: s.uri, qr_code: s.qrCode });
+    res.status(201).json({ id: s.id, uri: s.uri, qr_code: s.qrCode });
+  });
+
+  r.delete('/user/totp-app/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
+    const id = totpAppIdSchema.safeParse(req.params.id);
+    if (!id.success) throw new HttpError(400, 'VALIDATION', 'id: is not an authenticator app id');
+    const u = await currentUser(req);
+    try {
+      await client.removeTotpApp(u.authy_id, id.data);
+    } catch (e) {
+      if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, 'NOT_FOUND', 'No such authenticator app');
+      throw fromService(e);
+    }
+    const left = (await client.listTotpApps(u.authy_id).catch(() => [])).filter((x) => x.state === 'active');
+    if (left.length === 0) await db.updateTable('app_users').set({ totp_app_confirmed_at: null }).where('id', '=', u.id).execute();
+    await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
+    res.json({ removed: id.data });
   });
 
   r.post('/user/totp-app/confirm', ...mutate, requireFullSession, async (req, res) => {
@@ -605,11 +822,17 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const u = await currentUser(req);
     const lim = await totpConfirm.consume(String(u.id));
     if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'totp confirm');
+    let check;
     try {
-      await client.verifyToken(u.authy_id, v.code);
+      check = await client.verifyToken(u.authy_id, v.code);
     } catch (e) {
       if (e instanceof VerifyServiceError && e.status === 401) throw new HttpError(400, 'CODE_INVALID', 'That code is not right. Check the app and try again.');
       throw fromService(e);
+    }
+    // Only a code of the new secret confirms it (a service that does not say which factor
+    // matched is trusted as Authy was).
+    if (!check.enrolled && check.factor !== null) {
+      throw new HttpError(400, 'CODE_INVALID', 'That code is not from the new app. Scan the QR code and type the code the app shows.');
     }
     await db.updateTable('app_users').set({ totp_app_confirmed_at: clock.now() }).where('id', '=', u.id).execute();
     await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
@@ -617,7 +840,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   });
 
   // A new set of recovery codes, shown once; every earlier code stops working.
-  r.post('/user/recovery-codes', ...mutate, requireFullSession, async (req, res) => {
+  r.post('/user/recovery-codes', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     parseBody(emptySchema, req.body);
     const u = await currentUser(req);
     const { codes, generatedAt } = await recovery.regenerate(u.id);

@@ -33,6 +33,8 @@ export interface AppTables {
     last_seen_at: number;
     /** Absolute end of life (created_at + SESSION_ABSOLUTE_SECONDS). */
     expires_at: number;
+    /** When this session last proved the password and a second factor (login, signup, step-up). */
+    reauth_at: number | null;
   };
   app_login_attempts: {
     /** 128-bit random, hex (also the event-bus channel suffix and the OneTouch hidden detail). */
@@ -52,6 +54,24 @@ export interface AppTables {
     last_sms_at: number | null;
     created_at: number;
     /** The attempt (and its half session) dies after this. */
+    expires_at: number;
+  };
+  /** A signup waiting for its phone code; no user exists until the code is entered. */
+  app_pending_signups: {
+    /** SHA-256 (hex) of the signup cookie's token. */
+    token_hash: string;
+    /** Lower-cased. Not unique: an email that has an account gets a pending signup like any other. */
+    email: string;
+    full_name: string;
+    password_hash: string;
+    country_code: string;
+    region: string;
+    phone: string;
+    e164: string;
+    /** Codes tried (reserved before each check). */
+    code_tries: number;
+    last_sent_at: number | null;
+    created_at: number;
     expires_at: number;
   };
   app_callback_nonces: {

@@ -9,15 +9,30 @@ export interface Session {
   tokenHash: string;
   userId: number;
   state: 'half' | 'full';
+  /**
+   * The attempt of this session's second factor: a half session's login, or a full session's
+   * step-up (re-authentication) in progress.
+   */
   loginAttemptId: string | null;
   createdAt: number;
   expiresAt: number;
+  /** When the password and a second factor were last proved in this session (null: never). */
+  reauthAt: number | null;
 }
+
+/** A factor change needs the password and a second factor proved at most this long ago. */
+export const REAUTH_WINDOW_MS = 5 * 60 * 1000;
 
 /** Cookie name and attributes: `__Host-` prefix and Secure in production or behind https. */
 export function cookiePolicy(config: Config): { name: string; secure: boolean } {
   const secure = config.production || config.PUBLIC_URL.startsWith('https:');
   return { name: secure ? '__Host-twofold' : 'twofold', secure };
+}
+
+/** The cookie of a pending signup (until its phone code is entered); same attributes. */
+export function signupCookiePolicy(config: Config): { name: string; secure: boolean } {
+  const { name, secure } = cookiePolicy(config);
+  return { name: `${name}-signup`, secure };
 }
 
 /** The session token from the Cookie header, or undefined. */
@@ -51,6 +66,7 @@ export class SessionStore {
   async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, trx: Kysely<Database> = this.db): Promise<string> {
     const token = randomToken(32);
     const now = this.clock.now();
+    // A full session is born of both factors (login or signup): that is a fresh proof.
     await trx
       .insertInto('app_sessions')
       .values({
@@ -61,6 +77,7 @@ export class SessionStore {
         created_at: now,
         last_seen_at: now,
         expires_at: now + this.config.SESSION_ABSOLUTE_SECONDS * 1000,
+        reauth_at: state === 'full' ? now : null,
       })
       .execute();
     return token;
@@ -88,7 +105,42 @@ export class SessionStore {
       loginAttemptId: row.login_attempt_id,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
+      reauthAt: row.reauth_at,
     };
+  }
+
+  /** Until when the session's last proof of both factors lets it change factors (null: now too late). */
+  reauthUntil(s: Session): number | null {
+    if (s.state !== 'full' || s.reauthAt === null) return null;
+    const until = s.reauthAt + REAUTH_WINDOW_MS;
+    return until > this.clock.now() ? until : null;
+  }
+
+  /** Point a full session at a new step-up attempt (any earlier one is abandoned). */
+  async startReauth(s: Session, attemptId: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('app_sessions')
+      .set({ login_attempt_id: attemptId })
+      .where('token_hash', '=', s.tokenHash)
+      .where('state', '=', 'full')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * The step-up `attemptId` succeeded: record the proof, once (the session must still point at
+   * that attempt). Returns the new proof time, or undefined when another request got there first.
+   */
+  async completeReauth(s: Session, attemptId: string, trx: Kysely<Database> = this.db): Promise<number | undefined> {
+    const now = this.clock.now();
+    const r = await trx
+      .updateTable('app_sessions')
+      .set({ reauth_at: now, login_attempt_id: null })
+      .where('token_hash', '=', s.tokenHash)
+      .where('state', '=', 'full')
+      .where('login_attempt_id', '=', attemptId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? now : undefined;
   }
 
   async delete(tokenHash: string, trx: Kysely<Database> = this.db): Promise<number> {

@@ -106,3 +106,8 @@ export const emptySchema = z.object({});
 export const activationSchema = z.object({ name: text(64).trim().min(1).optional() });
 
 export const deviceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+/** A third-party app enrolment's id at the service ('legacy' for the secret from before). */
+export const totpAppIdSchema = deviceIdSchema;
+
+export const reauthSchema = z.object({ password: text(PASSWORD_MAX_LENGTH).min(1, 'is required') });

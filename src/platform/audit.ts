@@ -12,10 +12,16 @@ export const AuditType = {
   APPROVAL_ANSWERED: 'approval_answered',
   DEVICE_ACTIVATED: 'device_activated',
   DEVICE_REVOKED: 'device_revoked',
+  /** A TOTP secret of one authenticator (device or third-party app) was created, confirmed by its first code, or removed. */
+  TOTP_SECRET_CREATED: 'totp_secret_created',
+  TOTP_SECRET_ACTIVATED: 'totp_secret_activated',
+  TOTP_SECRET_REMOVED: 'totp_secret_removed',
   RECOVERY_CODES_GENERATED: 'recovery_codes_generated',
   LOCKOUT: 'lockout',
   LOGIN: 'login',
   LOGOUT: 'logout',
+  /** A logged-in session proved the password and a second factor again (step-up). */
+  REAUTH: 'reauth',
 } as const;
 export type AuditTypeValue = (typeof AuditType)[keyof typeof AuditType];
 

@@ -1,4 +1,6 @@
 import type { Router } from 'express';
+import type { Kysely } from 'kysely';
+import type { Database } from '../platform/schema.js';
 import type { AppLookup } from './authy-http.js';
 
 /** A user's TOTP parameters, as an authenticator needs them. */
@@ -15,10 +17,42 @@ export interface TotpParameters {
   uri: string;
 }
 
-/** Owned by the core (issue 2); used by device activation (issue 3). */
+/** The id under which the legacy secret (`verify_users.totp_secret`) is listed and removed. */
+export const LEGACY_SECRET_ID = 'legacy';
+
+/** Who asked, for the audit trail. */
+export interface AuditMeta {
+  ip?: string | null | undefined;
+  userAgent?: string | null | undefined;
+}
+
+/** Owned by the core; used by devices (OneTouch). Every device has its own secret. */
 export interface TotpSecretStore {
-  /** The user's secret, created (and sealed at rest) on first use. */
-  getOrCreate(userId: number): Promise<TotpParameters>;
+  /** A fresh secret for a new device, written in the caller's transaction (the device row's). */
+  createForDevice(trx: Kysely<Database>, userId: number, deviceId: string, meta: AuditMeta): Promise<TotpParameters>;
+  /**
+   * The device's own secret. A device enrolled before per-device secrets has none: it gets the
+   * user's legacy shared secret while the user has one, else one of its own is created now.
+   */
+  forDevice(userId: number, deviceId: string): Promise<TotpParameters>;
+  /** Delete the device's secret in the caller's transaction (the revocation's): its codes fail at once. */
+  removeForDevice(trx: Kysely<Database>, userId: number, deviceId: string, meta: AuditMeta): Promise<void>;
+  /** The user's third-party app enrolments (and the legacy secret, id 'legacy'), never a secret. */
+  listApps(userId: number): Promise<TotpAppView[]>;
+  /** Remove one (id 'legacy' clears the legacy secret); false when there was no such one. Its codes fail at once. */
+  removeApp(userId: number, id: string, meta: AuditMeta): Promise<boolean>;
+}
+
+/** A third-party app enrolment as the relying app sees it (GET /v1/users/{id}/totp-apps). */
+export interface TotpAppView {
+  id: string;
+  label: string | null;
+  state: 'pending' | 'active';
+  created_at: number;
+  confirmed_at: number | null;
+  last_used_at: number | null;
+  /** The secret shared by every authenticator enrolled before per-authenticator secrets. */
+  legacy: boolean;
 }
 
 export interface ActiveDevice {

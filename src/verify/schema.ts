@@ -17,13 +17,34 @@ export interface VerifyTables {
     country_code: string;
     region: string;
     phone_e164: string;
-    /** SecretBox-sealed 20-byte TOTP secret, AD = verify_users/totp_secret/<id>. */
+    /**
+     * Legacy: the one TOTP secret shared by every authenticator of a user enrolled before
+     * migration 008 (SecretBox-sealed, AD = verify_users/totp_secret/<id>). Still verified while
+     * non-null; never written by new code (only cleared).
+     */
     totp_secret: string | null;
     /** Consecutive failed verifications (TOTP or SMS) since the last success; lockout counter. */
     failed_verifications: Generated<number>;
     /** Verifications are refused until this time (ms) after too many consecutive failures. */
     locked_until: number | null;
     created_at: number;
+  };
+  /** One TOTP secret per authenticator (a device, or a third-party app enrolment). */
+  totp_secrets: {
+    /** Random UUID. */
+    id: string;
+    user_id: number;
+    kind: 'device' | 'app';
+    /** The device whose secret this is (kind 'device'); unique. */
+    device_id: string | null;
+    label: string | null;
+    /** SecretBox-sealed 20 random bytes, AD = totp_secrets/sealed/<id>. */
+    sealed: string;
+    /** An app secret is 'pending' until a code of it is verified; device secrets are born active. */
+    state: 'pending' | 'active';
+    created_at: number;
+    confirmed_at: number | null;
+    last_used_at: number | null;
   };
   totp_used_steps: {
     user_id: number;

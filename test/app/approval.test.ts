@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../helpers/databases.js';
 import { openSse } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, eventually, newUser, TestDevice, type PendingApproval } from './helpers.js';
+import { Browser, eventually, newUser, TestDevice, type PendingApproval, signUp } from './helpers.js';
 
 /** Sign up, activate a device from the user page, log out. */
 async function userWithDevice(t: TestSystem) {
   const u = newUser();
   const b = new Browser(t.url);
-  expect((await b.post('/user', u)).status).toBe(201);
+  await signUp(b, u);
   const act = await b.post('/user/authenticators', {});
   expect(act.status).toBe(201);
   const link = (act.body.activation as { link: string }).link;
@@ -135,7 +135,7 @@ forEachDatabase((kind) => {
     it('when a user page revokes the device then it disappears from the list', async () => {
       const u = newUser();
       const b = new Browser(t.url);
-      expect((await b.post('/user', u)).status).toBe(201);
+      await signUp(b, u);
       const act = await b.post('/user/authenticators', { name: 'Phone' });
       const device = await TestDevice.activate(t.url, (act.body.activation as { link: string }).link);
       expect((await b.del(`/user/authenticators/${device.id}`)).status).toBe(200);

@@ -3,7 +3,7 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
   /** Shared by the views `via` makes: one browser, one cookie, whichever instance it reaches. */
-  private jar: { cookie: string | undefined } = { cookie: undefined };
+  private jar: { cookie: string | undefined; signup: string | undefined } = { cookie: undefined, signup: undefined };
   /** What the browser sends as Origin: the site's public address (a load balancer's, say). */
   origin: string;
   constructor(
@@ -18,6 +18,13 @@ export class Browser {
   }
   set cookie(v: string | undefined) {
     this.jar.cookie = v;
+  }
+  /** The pending signup's cookie (`twofold-signup`), until the phone code is entered. */
+  get signupCookie(): string | undefined {
+    return this.jar.signup;
+  }
+  set signupCookie(v: string | undefined) {
+    this.jar.signup = v;
   }
 
   /** The same browser (cookie, Origin) sending its requests to another instance at `base`. */
@@ -34,7 +41,7 @@ export class Browser {
       headers: {
         'user-agent': this.userAgent,
         ...(method === 'GET' ? {} : { origin: this.origin, 'content-type': 'application/json' }),
-        ...(this.cookie ? { cookie: this.cookie } : {}),
+        ...(this.cookie || this.signupCookie ? { cookie: [this.cookie, this.signupCookie].filter(Boolean).join('; ') } : {}),
         ...headers,
       },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -44,6 +51,7 @@ export class Browser {
       const [pair] = c.split(';');
       const [name, value] = pair!.split('=');
       if (name === 'twofold' || name === '__Host-twofold') this.cookie = value ? `${name}=${value}` : undefined;
+      if (name === 'twofold-signup' || name === '__Host-twofold-signup') this.signupCookie = value ? `${name}=${value}` : undefined;
     }
     const text = await res.text();
     let parsed: Record<string, unknown> = {};
@@ -78,6 +86,28 @@ export function newUser(over: Partial<Record<string, string>> = {}) {
     phone: `201555${String(1000 + ((counter * 37 + parseInt(tag.slice(0, 4), 16)) % 9000)).padStart(4, '0')}`,
     ...over,
   };
+}
+
+/** E.164 of a `newUser()`-style signup (US numbers). */
+export function e164Of(u: { phone: string; countryCode?: string }): string {
+  return `+1${u.phone.replace(/\D/g, '')}`;
+}
+
+/**
+ * Sign up as a person would: the form (202, a code goes to the phone), then the code from the
+ * SMS outbox (201, logged in). Returns the last answer.
+ */
+export async function signUp(b: Browser, u: Record<string, unknown>, o: { expectStatus?: number; headers?: Record<string, string> } = {}) {
+  const form = await b.post('/user', u, o.headers);
+  if (form.status !== 202) {
+    if (o.expectStatus === undefined) throw new Error(`signup form answered ${form.status} ${JSON.stringify(form.body)}`);
+    return form;
+  }
+  const to = typeof u.phone === 'string' && (u.countryCode === undefined || u.countryCode === 'US' || u.countryCode === '1') ? e164Of({ phone: u.phone }) : undefined;
+  const { code } = await latestSmsCode(b.base, to);
+  const done = await b.post('/user/verify-phone', { code }, o.headers);
+  if (done.status !== (o.expectStatus ?? 201)) throw new Error(`verify-phone answered ${done.status} ${JSON.stringify(done.body)}`);
+  return done;
 }
 
 /** The newest SMS code sent to anyone (or to `to`) in the dev outbox. */

@@ -13,7 +13,7 @@ import {
 } from '../../src/app/recovery-codes.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, newUser } from './helpers.js';
+import { Browser, newUser, signUp } from './helpers.js';
 
 const DISPLAY = /^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}$/;
 
@@ -92,7 +92,7 @@ forEachDatabase((kind) => {
     async function account() {
       const u = newUser();
       const b = new Browser(t.url);
-      expect((await b.post('/user', u)).status).toBe(201);
+      await signUp(b, u);
       const me = await b.get('/user');
       return { u, b, id: (me.body.user as { id: number }).id };
     }

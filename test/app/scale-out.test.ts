@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshSchema, pgAvailable } from '../helpers/databases.js';
 import { openSse, statusEvent } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, eventually, newUser, TestDevice } from './helpers.js';
+import { Browser, eventually, newUser, TestDevice, signUp } from './helpers.js';
 
 /**
  * Two instances on one PostgreSQL database. The browser waits (SSE) on instance A while the
@@ -28,7 +28,7 @@ describe.skipIf(!pgAvailable())('scale-out: approval seen across instances (post
   it('when the callback lands on instance B then the SSE stream on instance A reports approved', async () => {
     const u = newUser();
     const owner = new Browser(a.url);
-    expect((await owner.post('/user', u)).status).toBe(201);
+    await signUp(owner, u);
     const act = await owner.post('/user/authenticators', {});
     const device = await TestDevice.activate(a.url, (act.body.activation as { link: string }).link);
 

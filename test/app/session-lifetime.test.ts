@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/platform/clock.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, latestSmsCode, newUser } from './helpers.js';
+import { Browser, latestSmsCode, newUser, signUp } from './helpers.js';
 
 forEachDatabase((kind) => {
   describe(`SMS cool-down and login attempt lifetime on ${kind}`, () => {
@@ -18,7 +18,7 @@ forEachDatabase((kind) => {
     async function halfLoggedIn() {
       const u = newUser();
       const b = new Browser(t.url);
-      expect((await b.post('/user', u)).status).toBe(201);
+      await signUp(b, u);
       expect((await b.del('/session')).status).toBe(200);
       const r = await b.post('/session', { email: u.email, password: u.password });
       expect(r.body).toMatchObject({ state: 'code', via: 'sms', retry_after: 30 });

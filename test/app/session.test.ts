@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, latestSmsCode, newUser } from './helpers.js';
+import { Browser, latestSmsCode, newUser, signUp } from './helpers.js';
 
 async function signedUp(t: TestSystem) {
   const u = newUser();
   const b = new Browser(t.url);
-  expect((await b.post('/user', u)).status).toBe(201);
+  await signUp(b, u);
   expect((await b.del('/session')).status).toBe(200);
   return { u, to: `+1${u.phone}` };
 }
@@ -95,7 +95,7 @@ forEachDatabase((kind) => {
 
     it('when a logged-in user revokes a malformed device id or asks a TOTP confirm with a bad code then 400', async () => {
       const b = new Browser(t.url);
-      expect((await b.post('/user', newUser())).status).toBe(201);
+      await signUp(b, newUser());
       expect((await b.del('/user/authenticators/' + encodeURIComponent('../x'))).status).toBe(400);
       expect((await b.post('/user/totp-app/confirm', { code: 'abcdef' })).status).toBe(400);
       const wrong = await b.post('/user/totp-app/confirm', { code: '000000' });

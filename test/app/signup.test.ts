@@ -1,25 +1,44 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/platform/clock.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, newUser } from './helpers.js';
+import { Browser, e164Of, latestSmsCode, newUser, signUp } from './helpers.js';
+
+/** A code that is certainly not `code`. */
+const wrong = (code: string) => String((Number(code) + 500_000) % 1_000_000).padStart(6, '0');
 
 forEachDatabase((kind) => {
-  describe(`signup (POST /user) on ${kind}`, () => {
+  describe(`signup (POST /user, POST /user/verify-phone) on ${kind}`, () => {
     let t: TestSystem;
+    const clock = new ManualClock(Date.now());
     beforeAll(async () => {
-      t = await startTestSystem({ db: kind });
+      t = await startTestSystem({ db: kind, clock });
     });
     afterAll(async () => {
       await t?.stop();
     });
 
-    it('when the form is valid then the user is created, registered and logged in', async () => {
+    it('when the form is valid then a code goes to the phone and nothing exists until it is entered', async () => {
       const b = new Browser(t.url);
       const u = newUser();
       const r = await b.post('/user', u);
-      expect(r.status).toBe(201);
-      expect(r.body).toEqual({ state: 'logged_in' });
+      expect(r.status).toBe(202);
+      expect(r.body).toMatchObject({ state: 'verify_phone', retry_after: 30, attempts_left: 5 });
+      expect(String(r.body.phone)).toContain('201');
+      expect(b.cookie).toBeUndefined();
+      expect(b.signupCookie).toMatch(/^twofold-signup=[A-Za-z0-9_-]{43}$/);
+      // No user yet: the password logs nobody in, the page is closed.
+      expect((await b.get('/user')).status).toBe(401);
+      expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).status).toBe(401);
+      expect((await b.get('/user/signup')).body).toMatchObject({ state: 'verify_phone' });
+
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      expect(code).toMatch(/^\d{6}$/);
+      const done = await b.post('/user/verify-phone', { code });
+      expect(done.status).toBe(201);
+      expect(done.body).toEqual({ state: 'logged_in' });
       expect(b.cookie).toMatch(/^twofold=[A-Za-z0-9_-]{43}$/);
+      expect(b.signupCookie).toBeUndefined();
       const me = await b.get('/user');
       expect(me.status).toBe(200);
       const user = me.body.user as Record<string, unknown>;
@@ -27,6 +46,8 @@ forEachDatabase((kind) => {
       expect(user.fullName).toBe('Ada Lovelace');
       const events = me.body.events as { type: string; outcome: string }[];
       expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['signup', 'login']));
+      // The pending signup is gone: its cookie and code cannot create a second account.
+      expect((await b.get('/user/signup')).status).toBe(401);
     });
 
     it.each([
@@ -48,6 +69,7 @@ forEachDatabase((kind) => {
       expect(r.body.code).toBe('VALIDATION');
       expect(Object.keys(r.body.fields as object)).toContain(field);
       expect(b.cookie).toBeUndefined();
+      expect(b.signupCookie).toBeUndefined();
     });
 
     it('when the body is malformed JSON, an array or empty then 400, never 500', async () => {
@@ -56,39 +78,121 @@ forEachDatabase((kind) => {
       expect((await b.post('/user', '[1,2]')).status).toBe(400);
       expect((await b.post('/user', '')).status).toBe(400);
       expect((await b.post('/user', '"text"')).status).toBe(400);
+      expect((await b.post('/user/verify-phone', { code: 'abc' })).status).toBe(400);
     });
 
-    /** Threat: a race between two signups with one email creating two accounts or leaking which won. */
-    it('when the same email signs up concurrently then every answer is the same and exactly one account exists', async () => {
+    it('when there is no pending signup then verify-phone and resend answer 401 SIGNUP_EXPIRED', async () => {
+      const b = new Browser(t.url);
+      const r = await b.post('/user/verify-phone', { code: '123456' });
+      expect(r.status).toBe(401);
+      expect(r.body.code).toBe('SIGNUP_EXPIRED');
+      expect((await b.post('/user/resend-phone', {})).status).toBe(401);
+    });
+
+    /** Threat: guessing the phone code instead of holding the phone. */
+    it('when five wrong codes are entered then the pending signup ends and the right code no longer works', async () => {
+      const b = new Browser(t.url);
       const u = newUser();
-      const browsers = Array.from({ length: 4 }, () => new Browser(t.url));
-      const answers = await Promise.all(browsers.map((b) => b.post('/user', u)));
-      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
-      expect(new Set(answers.map((a) => JSON.stringify(a.body))).size).toBe(1);
-      const me = await Promise.all(browsers.map((b) => b.get('/user')));
-      expect(me.filter((r) => r.status === 200)).toHaveLength(1);
+      expect((await b.post('/user', u)).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await b.post('/user/verify-phone', { code: wrong(code) })).status);
+      expect(statuses).toEqual([400, 400, 400, 400, 403]);
+      const after = await b.post('/user/verify-phone', { code });
+      expect(after.status).toBe(401);
+      expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).status).toBe(401);
+    });
+
+    /** Threat: a burst of parallel guesses getting more than five comparisons. */
+    it('when 20 wrong codes arrive at once then at most five are compared and the signup ends', async () => {
+      const b = new Browser(t.url);
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      const answers = await Promise.all(Array.from({ length: 20 }, () => b.post('/user/verify-phone', { code: wrong(code) })));
+      expect(answers.filter((a) => a.status === 400).length).toBeLessThanOrEqual(4);
+      expect(answers.every((a) => a.status === 400 || a.status === 403 || a.status === 401)).toBe(true);
+      expect((await b.post('/user/verify-phone', { code })).status).toBe(401);
+    });
+
+    /** Threat: one code creating two accounts when its requests race. */
+    it('when the right code is sent 10 times at once then exactly one account is created', async () => {
+      const b = new Browser(t.url);
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      const answers = await Promise.all(Array.from({ length: 10 }, () => b.post('/user/verify-phone', { code })));
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+      expect(answers.filter((a) => a.status >= 500)).toHaveLength(0);
       const login = await new Browser(t.url).post('/session', { email: u.email, password: u.password });
       expect(login.status).toBe(200);
     });
 
-    it('when the email is already taken then the answer looks like a success but logs nobody in (no enumeration)', async () => {
+    it('when a new code is asked for then it waits out the 30 s cool-down, and only the newest code works', async () => {
+      const b = new Browser(t.url);
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(202);
+      const first = await latestSmsCode(t.url, e164Of(u));
+      const early = await b.post('/user/resend-phone', {});
+      expect(early.status).toBe(429);
+      expect(early.body.code).toBe('COOL_DOWN');
+      expect(Number(early.headers.get('retry-after'))).toBeGreaterThan(0);
+      clock.advance(31_000);
+      const again = await b.post('/user/resend-phone', {});
+      expect(again.status).toBe(200);
+      expect(again.body).toMatchObject({ sent: true, retry_after: 30 });
+      const second = await latestSmsCode(t.url, e164Of(u));
+      expect(second.count).toBe(first.count + 1);
+      if (second.code !== first.code) expect((await b.post('/user/verify-phone', { code: first.code })).status).toBe(400);
+      expect((await b.post('/user/verify-phone', { code: second.code })).status).toBe(201);
+    });
+
+    it('when the pending signup is older than 10 minutes then its code no longer creates an account', async () => {
+      const b = new Browser(t.url);
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      clock.advance(10 * 60 * 1000 + 1000);
+      const r = await b.post('/user/verify-phone', { code });
+      expect(r.status).toBe(401);
+      expect(r.body.code).toBe('SIGNUP_EXPIRED');
+    });
+
+    /** Threat: a race between two signups with one email creating two accounts or leaking which won. */
+    it('when the same email finishes signup concurrently then every answer is the same and exactly one account exists', async () => {
+      const email = newUser().email;
+      const forms = Array.from({ length: 4 }, () => newUser({ email }));
+      const browsers = forms.map(() => new Browser(t.url));
+      for (const [i, b] of browsers.entries()) expect((await b.post('/user', forms[i])).status).toBe(202);
+      const codes = await Promise.all(forms.map(async (f) => (await latestSmsCode(t.url, e164Of(f))).code));
+      const answers = await Promise.all(browsers.map((b, i) => b.post('/user/verify-phone', { code: codes[i] })));
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
+      expect(new Set(answers.map((a) => JSON.stringify(a.body))).size).toBe(1);
+      const me = await Promise.all(browsers.map((b) => b.get('/user')));
+      expect(me.filter((r) => r.status === 200)).toHaveLength(1);
+    });
+
+    it('when the email is already taken then every step looks like a new signup but nothing is created', async () => {
       const u = newUser();
       const first = new Browser(t.url);
-      expect((await first.post('/user', u)).status).toBe(201);
+      await signUp(first, u);
       const again = new Browser(t.url);
-      const t0 = performance.now();
-      const r = await again.post('/user', { ...u, email: u.email.toUpperCase(), password: 'another good passphrase' });
-      const dupMs = performance.now() - t0;
+      const dup = { ...newUser(), email: u.email.toUpperCase(), password: 'another good passphrase' };
+      const form = await again.post('/user', dup);
+      const fresh = new Browser(t.url);
+      const freshForm = await fresh.post('/user', newUser());
+      expect(form.status).toBe(freshForm.status);
+      expect(Object.keys(form.body).sort()).toEqual(Object.keys(freshForm.body).sort());
+      expect(again.signupCookie).toBeDefined();
+      const { code } = await latestSmsCode(t.url, e164Of(dup));
+      const r = await again.post('/user/verify-phone', { code });
       expect(r.status).toBe(201);
       expect(r.body).toEqual({ state: 'logged_in' });
       expect(again.cookie).toBeDefined();
       expect((await again.get('/user')).status).toBe(401);
-      // Timing: a fresh signup and a duplicate take about as long (both hash; the duplicate pads).
-      const fresh = new Browser(t.url);
-      const t1 = performance.now();
-      await fresh.post('/user', newUser());
-      const freshMs = performance.now() - t1;
-      expect(Math.abs(dupMs - freshMs)).toBeLessThan(Math.max(150, freshMs));
+      // The duplicate's password logs nobody in; the owner's still does.
+      expect((await new Browser(t.url).post('/session', { email: u.email, password: dup.password })).status).toBe(401);
+      expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).status).toBe(200);
       // The real owner sees the attempt.
       const me = await first.get('/user');
       const events = me.body.events as { type: string; outcome: string }[];

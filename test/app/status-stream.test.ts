@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/platform/clock.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, newUser, TestDevice } from './helpers.js';
+import { Browser, newUser, TestDevice, signUp } from './helpers.js';
 
 // The browser's status stream (GET /authy/status, SSE) of a login waiting for a push approval.
 // Open streams share one timer for keep-alive comments and expiry; these tests hold it to what
@@ -50,7 +50,7 @@ describe('status stream of a login waiting for a push approval', () => {
   async function waitingLogin(): Promise<Browser> {
     const u = newUser();
     const b = new Browser(t.url);
-    expect((await b.post('/user', u)).status).toBe(201);
+    await signUp(b, u);
     const act = await b.post('/user/authenticators', {});
     await TestDevice.activate(t.url, (act.body.activation as { link: string }).link);
     const login = new Browser(t.url);

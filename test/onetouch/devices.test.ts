@@ -4,7 +4,7 @@ import { activateDevice, DeviceClient, parseActivationLink } from '../../src/aut
 import { Devices, NONCE_RETENTION_MS } from '../../src/verify/onetouch/devices.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { activationLink, createApp, createApproval, registerUser, userWithDevice } from './helpers.js';
+import { activationLink, createApp, createApproval, registerUser, unusedTotp, userWithDevice } from './helpers.js';
 
 const p256 = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
@@ -192,7 +192,7 @@ forEachDatabase((kind) => {
           .insertInto('device_activations')
           .values({ token_hash: `old-${kind}-${now}`, user_id: userId, name: null, created_at: now - 3 * 86_400_000, expires_at: now - 2 * 86_400_000, consumed_at: null, device_id: null })
           .execute();
-        const devices = new Devices(p, { getOrCreate: () => Promise.reject(new Error('unused')) });
+        const devices = new Devices(p, unusedTotp);
         expect(await devices.prune()).toBeGreaterThanOrEqual(2);
         const nonces = await p.db.db.selectFrom('device_nonces').select('nonce').where('device_id', '=', id).execute();
         expect(nonces.map((n) => n.nonce)).toContain('new-nonce-0123456789ab');

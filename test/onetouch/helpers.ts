@@ -4,8 +4,12 @@ import { activateDevice, DeviceClient } from '../../src/authenticator/client.js'
 import { AppStore } from '../../src/verify/core/apps.js';
 import { storeAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
 import type { TestSystem } from '../helpers/system.js';
+import type { TotpSecretStore } from '../../src/verify/ports.js';
 import { randomInt } from 'node:crypto';
 import { registerUser as registerWithPhone } from '../verify/helpers.js';
+
+/** A TOTP store for tests that build `Devices` only for what needs no secret. */
+export const unusedTotp = new Proxy({}, { get: () => () => Promise.reject(new Error('unused')) }) as TotpSecretStore;
 
 /** A valid, random US number (so users never collide: the same phone means the same user). */
 export function randomUsPhone(): string {

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCallbackSignature } from '../../src/platform/authy-signature.js';
-import { Browser, newUser, TestDevice, eventually, type PendingApproval } from '../app/helpers.js';
+import { Browser, newUser, TestDevice, eventually, type PendingApproval, signUp } from '../app/helpers.js';
 import { pgAvailable } from '../helpers/databases.js';
 import { openSse, statusEvent } from '../helpers/sse.js';
 import { otherCode, totpAt } from '../security/helpers.js';
@@ -95,7 +95,7 @@ async function apiUserWithDevice(apiKey: string, lb: string, via: string): Promi
 /** Sign up through `b`, add an authenticator, and return the device (activated through `via`). */
 async function signupWithDevice(b: Browser, via: string) {
   const u = newUser();
-  expect((await b.post('/user', u)).status).toBe(201);
+  await signUp(b, u);
   const act = await b.post('/user/authenticators', { name: 'Phone' });
   expect(act.status).toBe(201);
   const device = await TestDevice.activate(via, (act.body.activation as { link: string }).link);
@@ -222,7 +222,7 @@ for (const redis of [false, true]) {
       const run = async (targets: Instance[]) => {
         const b = c.browser(targets[0]!);
         const u = newUser();
-        expect((await b.post('/user', u)).status).toBe(201);
+        await signUp(b, u);
         const totp = await b.post('/user/totp-app', {});
         expect(totp.status).toBe(201);
         const secret = new URL(String(totp.body.uri)).searchParams.get('secret')!;
@@ -261,7 +261,7 @@ for (const redis of [false, true]) {
     it('when 30 wrong codes race on one login attempt through the 3 app instances then at most 5 reach the service', async () => {
       const b = c.browser(app[0]!);
       const u = newUser();
-      expect((await b.post('/user', u)).status).toBe(201);
+      await signUp(b, u);
       expect((await b.post('/user/totp-app', {})).status).toBe(201);
       const authyId = (await c.query<{ authy_id: number }>('select authy_id from app_users where email = $1', [u.email]))[0]!.authy_id;
       expect((await b.del('/session')).status).toBe(200);
@@ -276,7 +276,7 @@ for (const redis of [false, true]) {
     it('when password guesses for one account are spread over the 3 app instances then the 11th is refused as on one instance', async () => {
       const b = c.browser(app[0]!);
       const u = newUser();
-      expect((await b.post('/user', u)).status).toBe(201);
+      await signUp(b, u);
       const statuses: number[] = [];
       for (let i = 0; i < 12; i++) statuses.push((await b.via(app[i % 3]!.url).post('/session', { email: u.email, password: 'wrong password here' })).status);
       expect(statuses).toEqual([...Array<number>(10).fill(401), 429, 429]);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../src/platform/db.js';
-import { Browser, TestDevice, eventually, newUser } from '../app/helpers.js';
+import { Browser, TestDevice, eventually, newUser, signUp } from '../app/helpers.js';
 import { freePort, killChild, serveChild, freshPgDatabase, type ChildServer } from '../helpers/child-server.js';
 import { DATABASE_KINDS, pgAvailable } from '../helpers/databases.js';
 
@@ -23,7 +23,7 @@ interface Acked {
 async function userWithDevice(url: string): Promise<{ email: string; password: string; device: TestDevice }> {
   const u = newUser();
   const b = new Browser(url);
-  expect((await b.post('/user', u)).status).toBe(201);
+  await signUp(b, u);
   const act = await b.post('/user/authenticators', { name: 'Phone' });
   const device = await TestDevice.activate(url, (act.body.activation as { link: string }).link);
   return { email: u.email, password: u.password, device };

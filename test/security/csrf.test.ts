@@ -3,7 +3,7 @@
 // the attacker's authenticator, …); every such route must refuse it with 403 before doing anything.
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, newUser } from '../app/helpers.js';
+import { Browser, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -38,7 +38,7 @@ forEachDatabase((kind) => {
       t = await startTestSystem({ db: kind });
       routes = stateChangingAppRoutes(t.system.app);
       const b = new Browser(t.url);
-      expect((await b.post('/user', newUser())).status).toBe(201);
+      await signUp(b, newUser());
       session = b.cookie!;
     });
     afterAll(() => t.stop());

@@ -1,6 +1,6 @@
 import { TOTP } from 'otpauth';
 import { expect } from 'vitest';
-import { Browser, eventually, newUser, TestDevice, type PendingApproval } from '../app/helpers.js';
+import { Browser, eventually, newUser, TestDevice, type PendingApproval, signUp } from '../app/helpers.js';
 import type { TestSystem } from '../helpers/system.js';
 
 export type SignupForm = ReturnType<typeof newUser>;
@@ -19,7 +19,7 @@ export function otherCode(code: string): string {
 export async function userWithTotp(t: TestSystem): Promise<{ u: SignupForm; secret: string; to: string }> {
   const u = newUser();
   const b = new Browser(t.url);
-  expect((await b.post('/user', u)).status).toBe(201);
+  await signUp(b, u);
   const app = await b.post('/user/totp-app', {});
   expect(app.status).toBe(201);
   const secret = new URL(String(app.body.uri)).searchParams.get('secret')!;
@@ -31,7 +31,7 @@ export async function userWithTotp(t: TestSystem): Promise<{ u: SignupForm; secr
 export async function userWithDevice(t: TestSystem): Promise<{ u: SignupForm; device: TestDevice }> {
   const u = newUser();
   const b = new Browser(t.url);
-  expect((await b.post('/user', u)).status).toBe(201);
+  await signUp(b, u);
   const act = await b.post('/user/authenticators', {});
   expect(act.status).toBe(201);
   const device = await TestDevice.activate(t.url, (act.body.activation as { link: string }).link);

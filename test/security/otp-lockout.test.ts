@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/platform/clock.js';
 import { generateTotp, base32Decode } from '../../src/verify/core/totp.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, latestSmsCode, newUser } from '../app/helpers.js';
+import { Browser, latestSmsCode, newUser, signUp } from '../app/helpers.js';
 import { authy, lastSms, registerUser, secretFromUri } from '../verify/helpers.js';
 import { otherCode, passwordStep, totpAt, userWithTotp } from './helpers.js';
 
@@ -95,7 +95,7 @@ forEachDatabase((kind) => {
     it('when the second factor locks then the user page of a logged-in session lists the lockout among the newest events', async () => {
       const u = newUser();
       const page = new Browser(t.url);
-      expect((await page.post('/user', u)).status).toBe(201);
+      await signUp(page, u);
       for (let attempt = 0; attempt < 2; attempt++) {
         const { b } = await passwordStep(t, u);
         for (let i = 0; i < 5; i++) await verifyApp(b, '000000');
@@ -125,7 +125,7 @@ forEachDatabase((kind) => {
 
     it('when a logged-in user confirms an authenticator app with wrong codes then after OTP_MAX_ATTEMPTS even the right code is 429', async () => {
       const b = new Browser(t.url);
-      expect((await b.post('/user', newUser())).status).toBe(201);
+      await signUp(b, newUser());
       const s = await b.post('/user/totp-app', {});
       const secret = new URL(String(s.body.uri)).searchParams.get('secret')!;
       const right = totpAt(secret, clock.now());

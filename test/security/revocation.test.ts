@@ -1,7 +1,7 @@
 // Threat: a logout or a device revocation that only takes effect later (cached sessions, device
 // keys still trusted, an answer already in flight), leaving a stolen cookie or phone usable.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, newUser, TestDevice } from '../app/helpers.js';
+import { Browser, newUser, TestDevice, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { passwordStep, pendingFor, totpAt, userWithTotp } from './helpers.js';
@@ -16,7 +16,7 @@ forEachDatabase((kind) => {
 
     it('when logged out then the old token is refused at once, by every route, even in a burst right after', async () => {
       const b = new Browser(t.url);
-      expect((await b.post('/user', newUser())).status).toBe(201);
+      await signUp(b, newUser());
       const token = b.cookie;
       const copy = new Browser(t.url);
       copy.cookie = token;
@@ -47,7 +47,7 @@ forEachDatabase((kind) => {
     it('when the user revokes a device then its signed requests are refused at once and its answer to a pending login is refused', async () => {
       const u = newUser();
       const owner = new Browser(t.url);
-      expect((await owner.post('/user', u)).status).toBe(201);
+      await signUp(owner, u);
       const act = await owner.post('/user/authenticators', { name: 'Lost phone' });
       const device = await TestDevice.activate(t.url, (act.body.activation as { link: string }).link);
       // A login is waiting for this device's approval when the phone is reported lost.
@@ -71,7 +71,7 @@ forEachDatabase((kind) => {
     it('when a revoked device answers concurrently with its revocation then no approval is recorded after the revocation', async () => {
       const u = newUser();
       const owner = new Browser(t.url);
-      expect((await owner.post('/user', u)).status).toBe(201);
+      await signUp(owner, u);
       const act = await owner.post('/user/authenticators', {});
       const device = await TestDevice.activate(t.url, (act.body.activation as { link: string }).link);
       const login = await passwordStep(t, u, 'approve');

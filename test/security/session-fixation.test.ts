@@ -3,7 +3,7 @@
 // new token and end the old one.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, latestSmsCode, newUser } from '../app/helpers.js';
+import { Browser, latestSmsCode, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { pendingFor, totpAt, userWithDevice, userWithTotp } from './helpers.js';
@@ -71,7 +71,7 @@ forEachDatabase((kind) => {
     it('when signup sets a cookie then a later login replaces it and the signup cookie is refused', async () => {
       const b = new Browser(t.url);
       const fresh = newUser();
-      expect((await b.post('/user', fresh)).status).toBe(201);
+      await signUp(b, fresh);
       const signupCookie = b.cookie!;
       expect((await b.post('/session', { email: fresh.email, password: fresh.password })).status).toBe(200);
       expect(b.cookie).not.toBe(signupCookie);

@@ -3,7 +3,7 @@
 // server-side, whatever the cookie's own expiry says.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/platform/clock.js';
-import { Browser, newUser } from '../app/helpers.js';
+import { Browser, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { passwordStep, totpAt, userWithTotp } from './helpers.js';
@@ -20,7 +20,7 @@ forEachDatabase((kind) => {
     async function twoSessions() {
       const u = newUser();
       const a = new Browser(t.url);
-      expect((await a.post('/user', u)).status).toBe(201);
+      await signUp(a, u);
       const copy = new Browser(t.url);
       const { secret } = await (async () => {
         const s = await a.post('/user/totp-app', {});

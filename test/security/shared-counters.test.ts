@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, newUser } from '../app/helpers.js';
+import { Browser, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase, freshSchema, pgAvailable } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { createApproval, userWithDevice } from '../onetouch/helpers.js';
@@ -22,7 +22,7 @@ const ENV = {
 /** What each counter allows, consumed one request at a time on whichever instance `on(i)` picks. */
 async function exhaust(on: (i: number) => TestSystem, setup: TestSystem) {
   const u = newUser();
-  expect((await new Browser(setup.url).post('/user', u)).status).toBe(201);
+  await signUp(new Browser(setup.url), u);
   const smsUser = await registerUser(setup.url, setup.apiKey);
   const { userId: pushUser } = await userWithDevice(setup, setup.apiKey);
   return {

@@ -61,9 +61,12 @@ forEachDatabase((kind) => {
       const replay = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
       expect(replay.status).toBe(401);
       expect(replay.body).toMatchObject({ error_code: '60019', success: false });
-      // The same secret comes back on a second call (created once).
+      expect(v.body['device']).toMatchObject({ id: null, factor: 'totp_app', factor_id: s.body['id'], enrolled: true });
+      // Every call makes a new secret (each enrolment its own), with its id (a Twofold extension).
       const s2 = await authy(t.url, t.apiKey, 'POST', `/protected/json/users/${id}/secret`, { label: 'Work laptop' });
-      expect(secretFromUri(s2.body['uri'] as string)).toBe(base32);
+      expect(secretFromUri(s2.body['uri'] as string)).not.toBe(base32);
+      expect(s2.body['id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(s2.body['id']).not.toBe(s.body['id']);
       expect(s2.body['label']).toBe('Work laptop');
     });
 

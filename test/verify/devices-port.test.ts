@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -73,14 +74,21 @@ forEachDatabase((kind) => {
       expect(r.body['status']).toMatchObject({ registered: true, devices: ['Pixel 9', 'CLI'] });
     });
 
-    it('when the TOTP store is asked twice in parallel then one secret is created', async () => {
+    it('when a device enrolled before per-device secrets is described twice in parallel then it gets one secret of its own', async () => {
       const id = await registerUser(url, apiKey, '201-555-0113', 'seed@example.com');
       const core = createCore(p, { activeDevices: async () => [] });
-      const [a, b] = await Promise.all([core.totp.getOrCreate(id), core.totp.getOrCreate(id)]);
+      const deviceId = randomUUID();
+      await p.db.db
+        .insertInto('devices')
+        .values({ id: deviceId, user_id: id, name: 'old', public_key: '{}', created_at: 1, last_seen_at: null, revoked_at: null })
+        .execute();
+      const [a, b] = await Promise.all([core.totp.forDevice(id, deviceId), core.totp.forDevice(id, deviceId)]);
       expect(a.secret).toBe(b.secret);
       expect(a).toMatchObject({ digits: 6, period: 30, algorithm: 'SHA1', issuer: 'Twofold Demo', label: 'seed@example.com' });
       expect(a.uri).toMatch(/^otpauth:\/\/totp\/Twofold%20Demo:seed%40example\.com\?/);
-      await expect(core.totp.getOrCreate(987654321)).rejects.toThrow();
+      const rows = await p.db.db.selectFrom('totp_secrets').select(['kind', 'state', 'device_id']).where('user_id', '=', id).execute();
+      expect(rows).toEqual([{ kind: 'device', state: 'active', device_id: deviceId }]);
+      await expect(core.totp.forDevice(987654321, deviceId)).rejects.toThrow();
     });
   });
 });

@@ -61,26 +61,27 @@ forEachDatabase((kind) => {
       const after = await everyRowAsText();
       expect(after.includes(`"${smsCode}"`)).toBe(false);
       expect(after).not.toMatch(new RegExp(`[^\\d]${smsCode}[^\\d]`));
-      // The row does hold a sealed value (so the search above looked at the right column).
-      expect(text).toMatch(/"totp_secret":"v1\./);
+      // The rows do hold sealed values (so the search above looked at the right column).
+      expect(text).toMatch(/"sealed":"v1\./);
     });
 
-    it("when two users' sealed secrets are swapped then verification is refused (no 5xx) until they are put back", async () => {
+    it("when two users' sealed secrets are swapped between rows then verification is refused (no 5xx) until they are put back", async () => {
       const a = await enrol();
       const b = await enrol();
       const db = t.system.platform.db.db;
-      const read = async (id: number) => (await db.selectFrom('verify_users').select('totp_secret').where('id', '=', id).executeTakeFirstOrThrow()).totp_secret;
-      const sa = await read(a.id);
-      const sb = await read(b.id);
-      await db.updateTable('verify_users').set({ totp_secret: sb }).where('id', '=', a.id).execute();
-      await db.updateTable('verify_users').set({ totp_secret: sa }).where('id', '=', b.id).execute();
+      const read = async (userId: number) => db.selectFrom('totp_secrets').select(['id', 'sealed']).where('user_id', '=', userId).executeTakeFirstOrThrow();
+      const ra = await read(a.id);
+      const rb = await read(b.id);
+      const put = (id: string, sealed: string) => db.updateTable('totp_secrets').set({ sealed }).where('id', '=', id).execute();
+      await put(ra.id, rb.sealed);
+      await put(rb.id, ra.sealed);
       for (const code of [oathtool(a.base32), oathtool(b.base32)]) {
         const r = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${a.id}`);
         expect(r.status).toBe(401);
         expect(r.body['error_code']).toBe('60020');
       }
       expect(t.logs.some((l) => l.includes('TOTP secret does not decrypt'))).toBe(true);
-      await db.updateTable('verify_users').set({ totp_secret: sa }).where('id', '=', a.id).execute();
+      await put(ra.id, ra.sealed);
       expect((await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${oathtool(a.base32)}/${a.id}`)).status).toBe(200);
     });
   });

@@ -3,8 +3,11 @@ import type { DatabaseKind } from '../db.js';
 
 /** A migration runs on both dialects; `kind` picks column types where they differ. */
 export interface Migration {
-  up(db: Kysely<unknown>, kind: DatabaseKind): Promise<void>;
+  /** `note` reports what a data migration changed (the caller logs it). */
+  up(db: Kysely<unknown>, kind: DatabaseKind, note?: MigrationNote): Promise<void>;
 }
+
+export type MigrationNote = (facts: Record<string, string | number>, message: string) => void;
 
 /** Auto-incrementing integer primary key on both dialects. */
 export function withId<T extends string>(

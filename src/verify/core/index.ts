@@ -26,7 +26,7 @@ export function createCore(p: Platform, devices: DeviceDirectory, o: CoreOptions
   const db = p.db.db;
   const apps = new AppStore(db, p.clock);
   const users = new UserStore(db, p.clock);
-  const totp = new TotpSecrets(db, p.secretBox, users);
+  const totp = new TotpSecrets(p);
   const smsCodes = new SmsCodes(db, p.codeHasher, p.config.OTP_MAX_ATTEMPTS);
   const phoneVerifications = new PhoneVerifications(db, p.codeHasher, p.config.OTP_MAX_ATTEMPTS);
   const lockout = new SecondFactorLockout(db, { threshold: p.config.OTP_LOCKOUT_THRESHOLD, lockSeconds: p.config.OTP_LOCKOUT_SECONDS });

@@ -24,8 +24,7 @@ import { maskForSms, maskForStatus, parseCountryCode, parsePhone, splitE164, typ
 import type { PhoneVerifications } from './phone-verification.js';
 import type { SmsCodes } from './sms-codes.js';
 import type { SmsGate } from './sms-gate.js';
-import { parametersFor, type TotpSecrets } from './totp-secrets.js';
-import { base32Decode } from './totp.js';
+import type { TotpSecrets } from './totp-secrets.js';
 import { isValidEmail, type UserStore, type VerifyUser } from './users.js';
 import type { TokenVerifier } from './verification.js';
 
@@ -104,10 +103,11 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     const params = req.authyParams ?? {};
     const label = optionalText(params, 'label', 100);
     const qrSize = optionalInt(params, 'qr_size', 100, 1000) ?? QR_DEFAULT_SIZE;
-    const stored = await d.totp.getOrCreate(user.id);
-    const t = label === undefined ? stored : parametersFor(base32Decode(stored.secret), stored.issuer, label);
+    // A new secret at every call, pending until one of its codes is verified (then it replaces
+    // the user's older app secret); `id` is a Twofold extension (docs/authy-compat.md).
+    const { id, parameters: t } = await d.totp.createForApp(user.id, label, meta(req));
     const qr = await qrCodeDataUrl(t.uri, { width: qrSize, margin: 2, errorCorrectionLevel: 'M' });
-    sendAuthy(res, { label: t.label, issuer: t.issuer, uri: t.uri, qr_code: qr });
+    sendAuthy(res, { id, label: t.label, issuer: t.issuer, uri: t.uri, qr_code: qr });
   });
 
   r.get('/sms/:id', async (req, res) => {
@@ -173,8 +173,18 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       message: 'Token is valid.',
       token: 'is valid',
       success: 'true',
-      // `device.kind` (Twofold extension) says which factor matched: 'totp' or 'sms'.
-      device: { id: null, kind: outcome.kind, os_type: outcome.kind === 'sms' ? 'sms' : 'authenticator', registration_date: null, last_sync_date: null },
+      // Twofold extensions (docs/authy-compat.md): which factor matched. `id` is the device whose
+      // own secret matched; `enrolled` is true when this code confirmed a new third-party app.
+      device: {
+        id: outcome.deviceId,
+        kind: outcome.kind,
+        factor: outcome.factor,
+        factor_id: outcome.factorId,
+        enrolled: outcome.enrolled,
+        os_type: outcome.kind === 'sms' ? 'sms' : 'authenticator',
+        registration_date: null,
+        last_sync_date: null,
+      },
     });
   });
 

@@ -29,8 +29,10 @@ export class UserStore {
   ) {}
 
   /**
-   * Register a user; the same phone for the same app returns the existing id (the unique index
-   * on app and phone decides, even when two registrations race).
+   * Register a user; the same phone and email (lower-cased by the caller) for the same app return
+   * the existing id (the unique index on app, phone and email decides, even when two
+   * registrations race). The same phone with another email is another user, with its own factors:
+   * a second factor is never shared between two people (docs/authy-compat.md).
    */
   async register(appId: number, email: string, phone: Phone): Promise<number> {
     await this.db
@@ -45,13 +47,14 @@ export class UserStore {
         locked_until: null,
         created_at: this.clock.now(),
       })
-      .onConflict((oc) => oc.columns(['app_id', 'phone_e164']).doNothing())
+      .onConflict((oc) => oc.columns(['app_id', 'phone_e164', 'email']).doNothing())
       .execute();
     const row = await this.db
       .selectFrom('verify_users')
       .select('id')
       .where('app_id', '=', appId)
       .where('phone_e164', '=', phone.e164)
+      .where('email', '=', email)
       .executeTakeFirstOrThrow();
     return row.id;
   }
@@ -66,19 +69,7 @@ export class UserStore {
     return r ? toUser(r) : undefined;
   }
 
-  /** Any app's user by id (for the TOTP store, which is keyed by user id only). */
-  async findAnyApp(id: number): Promise<(VerifyUser & { appName: string }) | undefined> {
-    const r = await this.db
-      .selectFrom('verify_users')
-      .innerJoin('apps', 'apps.id', 'verify_users.app_id')
-      .selectAll('verify_users')
-      .select('apps.name as app_name')
-      .where('verify_users.id', '=', id)
-      .executeTakeFirst();
-    return r ? { ...toUser(r), appName: r.app_name } : undefined;
-  }
-
-  /** True when a row was deleted. Dependent rows (used steps, SMS codes) go with it. */
+  /** True when a row was deleted. Dependent rows (TOTP secrets, used steps, SMS codes) go with it. */
   async remove(appId: number, id: number): Promise<boolean> {
     const r = await this.db.deleteFrom('verify_users').where('id', '=', id).where('app_id', '=', appId).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;

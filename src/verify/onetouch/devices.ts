@@ -139,11 +139,10 @@ export class Devices implements DeviceDirectory {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     if (!pending) throw invalid;
-    // The core seals the secret in its own statements; fetch it before our transaction.
-    const totp = await this.totp.getOrCreate(pending.user_id);
     const deviceId = randomUUID();
     const name = parsed.data.name;
-    const ok = await this.p.db.db.transaction().execute(async (trx) => {
+    // The device, its own TOTP secret and the audit events commit together (or not at all).
+    const totp = await this.p.db.db.transaction().execute(async (trx) => {
       // The conditional update is the single-use guarantee: of two concurrent redemptions
       // exactly one changes the row.
       const r = await trx
@@ -153,7 +152,7 @@ export class Devices implements DeviceDirectory {
         .where('consumed_at', 'is', null)
         .where('expires_at', '>', now)
         .executeTakeFirst();
-      if (Number(r.numUpdatedRows) !== 1) return false;
+      if (Number(r.numUpdatedRows) !== 1) return undefined;
       await trx
         .insertInto('devices')
         .values({ id: deviceId, user_id: pending.user_id, name, public_key: JSON.stringify(jwk), created_at: now, last_seen_at: now, revoked_at: null })
@@ -169,9 +168,9 @@ export class Devices implements DeviceDirectory {
         },
         trx,
       );
-      return true;
+      return this.totp.createForDevice(trx, pending.user_id, deviceId, ctx);
     });
-    if (!ok) throw invalid;
+    if (!totp) throw invalid;
     return {
       device: { id: deviceId, name },
       user: { authy_id: pending.user_id, email_hint: emailHint(pending.email) },
@@ -191,8 +190,8 @@ export class Devices implements DeviceDirectory {
 
   async revoke(userId: number, deviceId: string, ctx: { ip?: string | undefined; userAgent?: string | undefined }) {
     const now = this.p.clock.now();
-    // Revocation and the end of its Web Push subscription commit together: a revoked device is
-    // never pushed to.
+    // Revocation, the end of its Web Push subscription and of its TOTP secret commit together: a
+    // revoked device is never pushed to, and its codes fail at once.
     const r = await this.p.db.db.transaction().execute(async (trx) => {
       const updated = await trx
         .updateTable('devices')
@@ -201,7 +200,10 @@ export class Devices implements DeviceDirectory {
         .where('user_id', '=', userId)
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 1) await trx.deleteFrom('push_subscriptions').where('device_id', '=', deviceId).execute();
+      if (Number(updated.numUpdatedRows) === 1) {
+        await trx.deleteFrom('push_subscriptions').where('device_id', '=', deviceId).execute();
+        await this.totp.removeForDevice(trx, userId, deviceId, ctx);
+      }
       return updated;
     });
     const row = await this.p.db.db
@@ -228,11 +230,11 @@ export class Devices implements DeviceDirectory {
     return { device: { id: row.id, revoked_at: row.revoked_at } };
   }
 
-  /** The device view plus its TOTP parameters (GET /v1/devices/{id}). */
+  /** The device view plus its own TOTP parameters (GET /v1/devices/{id}). */
   async describe(device: AuthenticatedDevice) {
     const user = await this.p.db.db.selectFrom('verify_users').select(['id', 'email']).where('id', '=', device.userId).executeTakeFirst();
     if (!user) throw deviceAuthFailed('user gone');
-    const totp = await this.totp.getOrCreate(device.userId);
+    const totp = await this.totp.forDevice(device.userId, device.id);
     return {
       device: { id: device.id, name: device.name },
       user: { authy_id: user.id, email_hint: emailHint(user.email) },

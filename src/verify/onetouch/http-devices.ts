@@ -4,6 +4,7 @@ import type { Platform } from '../../platform/context.js';
 import { HttpError } from '../../platform/errors.js';
 import { jsonErrorHandler } from '../../platform/http.js';
 import { hashApiKey, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
+import { LEGACY_SECRET_ID, type TotpSecretStore } from '../ports.js';
 import { assertUuid, type Approvals } from './approvals.js';
 import type { AuthenticatedDevice, Devices } from './devices.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
@@ -43,7 +44,7 @@ function parseJsonBody(raw: unknown): unknown {
 /** The device API (docs/device-api.md), mounted at `/v1`. */
 export function deviceApiRouter(
   p: Platform,
-  deps: { appLookup: AppLookup; devices: Devices; approvals: Approvals; streams: DeviceStreams; pushSubscriptions: PushSubscriptions },
+  deps: { appLookup: AppLookup; devices: Devices; approvals: Approvals; streams: DeviceStreams; pushSubscriptions: PushSubscriptions; totp: TotpSecretStore },
 ): Router {
   const router = Router();
   const { devices, approvals } = deps;
@@ -105,6 +106,20 @@ export function deviceApiRouter(
     const deviceId = String(req.params['device_id']);
     if (!/^[0-9a-f-]{36}$/.test(deviceId)) throw notFound('malformed device id');
     res.json(await devices.revoke(userId, deviceId, ctx(req)));
+  });
+
+  // Third-party TOTP apps of a user (Twofold extension, docs/authy-compat.md): never the secret.
+  router.get('/users/:authy_id/totp-apps', requireApp, async (req, res) => {
+    const userId = await appUser(req);
+    res.json({ totp_apps: await deps.totp.listApps(userId) });
+  });
+
+  router.delete('/users/:authy_id/totp-apps/:id', requireApp, async (req, res) => {
+    const userId = await appUser(req);
+    const id = String(req.params['id']);
+    if (id !== LEGACY_SECRET_ID && !/^[0-9a-f-]{36}$/.test(id)) throw notFound('malformed TOTP app id');
+    if (!(await deps.totp.removeApp(userId, id, ctx(req)))) throw notFound('TOTP app not found for user');
+    res.json({ removed: id });
   });
 
   // Device side.

@@ -42,7 +42,7 @@ export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLo
     devices,
     mount(router) {
       router.use('/onetouch/json', authyOneTouchRouter(p, { appLookup: deps.appLookup, approvals, devices }));
-      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, devices, approvals, streams, pushSubscriptions }));
+      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, devices, approvals, streams, pushSubscriptions, totp: deps.totp }));
     },
     async start() {
       // The built-in app's key is known to this process: keep it sealed for callback signing.

@@ -1,0 +1,122 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Clock } from '../platform/clock.js';
+import { randomToken, sha256Hex } from '../platform/crypto.js';
+import type { Database } from '../platform/schema.js';
+import type { AppTables } from './schema.js';
+
+export type PendingSignup = Selectable<AppTables['app_pending_signups']>;
+
+/** A signup waits this long for its phone code (the service's code lives 10 minutes too). */
+export const PENDING_SIGNUP_TTL_MS = 10 * 60 * 1000;
+/** Cool-down between two phone codes for one pending signup. */
+export const PHONE_CODE_COOL_DOWN_MS = 30 * 1000;
+/** Wrong phone codes after which a pending signup ends. */
+export const PENDING_SIGNUP_MAX_TRIES = 5;
+
+export interface PendingSignupInput {
+  email: string;
+  fullName: string;
+  passwordHash: string;
+  countryCode: string;
+  region: string;
+  phone: string;
+  e164: string;
+}
+
+/**
+ * Signups waiting for the phone code. Nothing about a user exists before the code is entered:
+ * the row is keyed by the SHA-256 of the signup cookie's token, and taking it (`take`) is a single
+ * conditional DELETE, so one code creates at most one account even when requests race.
+ */
+export class PendingSignups {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Store a pending signup; returns the cookie token (never stored). */
+  async create(v: PendingSignupInput): Promise<{ token: string; row: PendingSignup }> {
+    const token = randomToken(32);
+    const now = this.clock.now();
+    const row: PendingSignup = {
+      token_hash: sha256Hex(token),
+      email: v.email,
+      full_name: v.fullName,
+      password_hash: v.passwordHash,
+      country_code: v.countryCode,
+      region: v.region,
+      phone: v.phone,
+      e164: v.e164,
+      code_tries: 0,
+      last_sent_at: now,
+      created_at: now,
+      expires_at: now + PENDING_SIGNUP_TTL_MS,
+    };
+    await this.db.insertInto('app_pending_signups').values(row).execute();
+    return { token, row };
+  }
+
+  /** The live pending signup for a cookie token, or undefined. */
+  async find(token: string): Promise<PendingSignup | undefined> {
+    return this.db
+      .selectFrom('app_pending_signups')
+      .selectAll()
+      .where('token_hash', '=', sha256Hex(token))
+      .where('expires_at', '>', this.clock.now())
+      .executeTakeFirst();
+  }
+
+  /** Reserve a code try before checking it; the tries used including this one, or undefined. */
+  async reserveTry(tokenHash: string): Promise<number | undefined> {
+    const row = await this.db
+      .updateTable('app_pending_signups')
+      .set((eb) => ({ code_tries: eb('code_tries', '+', 1) }))
+      .where('token_hash', '=', tokenHash)
+      .where('code_tries', '<', PENDING_SIGNUP_MAX_TRIES)
+      .where('expires_at', '>', this.clock.now())
+      .returning('code_tries')
+      .executeTakeFirst();
+    return row?.code_tries;
+  }
+
+  /** Give back a try whose check never happened (the service was unreachable). */
+  async refundTry(tokenHash: string): Promise<void> {
+    await this.db
+      .updateTable('app_pending_signups')
+      .set((eb) => ({ code_tries: eb('code_tries', '-', 1) }))
+      .where('token_hash', '=', tokenHash)
+      .where('code_tries', '>', 0)
+      .execute();
+  }
+
+  /** Remove the pending signup; true for the one caller that removed it. */
+  async take(tokenHash: string, trx: Kysely<Database> = this.db): Promise<boolean> {
+    const r = await trx.deleteFrom('app_pending_signups').where('token_hash', '=', tokenHash).executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  }
+
+  /** Start the resend cool-down: the time recorded, or the seconds left. */
+  async startCoolDown(tokenHash: string): Promise<{ started: true; at: number } | { started: false; retryAfterSeconds: number }> {
+    const now = this.clock.now();
+    const r = await this.db
+      .updateTable('app_pending_signups')
+      .set({ last_sent_at: now })
+      .where('token_hash', '=', tokenHash)
+      .where('expires_at', '>', now)
+      .where((eb) => eb.or([eb('last_sent_at', 'is', null), eb('last_sent_at', '<=', now - PHONE_CODE_COOL_DOWN_MS)]))
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 1) return { started: true, at: now };
+    const row = await this.db.selectFrom('app_pending_signups').select('last_sent_at').where('token_hash', '=', tokenHash).executeTakeFirst();
+    const last = row?.last_sent_at ?? now;
+    return { started: false, retryAfterSeconds: Math.max(1, Math.ceil((last + PHONE_CODE_COOL_DOWN_MS - now) / 1000)) };
+  }
+
+  /** Forget the cool-down when the code could not be sent after all. */
+  async clearCoolDown(tokenHash: string, at: number): Promise<void> {
+    await this.db.updateTable('app_pending_signups').set({ last_sent_at: null }).where('token_hash', '=', tokenHash).where('last_sent_at', '=', at).execute();
+  }
+
+  async sweep(): Promise<void> {
+    await this.db.deleteFrom('app_pending_signups').where('expires_at', '<=', this.clock.now()).execute();
+  }
+}
