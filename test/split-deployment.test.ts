@@ -38,7 +38,7 @@ forEachDatabase((kind) => {
     it('when a user signs up, adds the authenticator and approves a login then the callback crosses to the app process', async () => {
       const user = newUser();
       const b = new Browser(app.url);
-      await signUp(b, user);
+      await signUp(b, user, { smsOutbox: verify.url });
       const act = await b.post('/user/authenticators', { name: 'Phone' });
       expect(act.status).toBe(201);
       const link = (act.body.activation as { link: string }).link;

@@ -796,7 +796,6 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.post('/user/totp-app', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const u = await currentUser(req);
     const s = await client.createTotpSecret(u.authy_id, u.email).catch((e: unknown) => Promise.reject(fromService(e)));
-    await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'info', userRef: userRef(u.id), detail: { kind: 'totp_app', step: 'secret_created' } });
     res.setHeader('Cache-Control', 'no-store');
     res.status(201).json({ id: s.id, uri: s.uri, qr_code: s.qrCode });
   });

@@ -1,4 +1,6 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
@@ -95,19 +97,32 @@ export function e164Of(u: { phone: string; countryCode?: string }): string {
 
 /**
  * Sign up as a person would: the form (202, a code goes to the phone), then the code from the
- * SMS outbox (201, logged in). Returns the last answer.
+ * SMS outbox (201, logged in; `smsOutbox` is the service's address when it runs apart). Returns
+ * the last answer.
  */
-export async function signUp(b: Browser, u: Record<string, unknown>, o: { expectStatus?: number; headers?: Record<string, string> } = {}) {
+export async function signUp(b: Browser, u: Record<string, unknown>, o: { expectStatus?: number; headers?: Record<string, string>; smsOutbox?: string } = {}) {
   const form = await b.post('/user', u, o.headers);
   if (form.status !== 202) {
     if (o.expectStatus === undefined) throw new Error(`signup form answered ${form.status} ${JSON.stringify(form.body)}`);
     return form;
   }
   const to = typeof u.phone === 'string' && (u.countryCode === undefined || u.countryCode === 'US' || u.countryCode === '1') ? e164Of({ phone: u.phone }) : undefined;
-  const { code } = await latestSmsCode(b.base, to);
+  const { code } = await latestSmsCode(o.smsOutbox ?? b.base, to);
   const done = await b.post('/user/verify-phone', { code }, o.headers);
   if (done.status !== (o.expectStatus ?? 201)) throw new Error(`verify-phone answered ${done.status} ${JSON.stringify(done.body)}`);
   return done;
+}
+
+/**
+ * The newest code texted to `to`, read from the outbox file in `dataDir` (for a production-mode
+ * server, which does not serve /dev/sms).
+ */
+export function outboxFileCode(dataDir: string, to: string): string {
+  const lines = readFileSync(join(dataDir, 'sms-outbox.jsonl'), 'utf8').trim().split('\n');
+  const mine = lines.map((l) => JSON.parse(l) as { to: string; body: string }).filter((m) => m.to === to);
+  const code = mine.at(-1)?.body.match(/\b(\d{6,10})\b/)?.[1];
+  if (!code) throw new Error(`no SMS code to ${to} in the outbox file`);
+  return code;
 }
 
 /** The newest SMS code sent to anyone (or to `to`) in the dev outbox. */

@@ -2,7 +2,7 @@
 // signup or resend — to target password guessing or phishing at real users.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, newUser, signUp } from '../app/helpers.js';
+import { Browser, e164Of, latestSmsCode, newUser, signUp } from '../app/helpers.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,13 +19,19 @@ interface Timed {
   cookie: boolean;
 }
 
-async function timed(b: Browser, method: string, path: string, body: unknown): Promise<Timed> {
-  const had = b.cookie;
+async function timed(b: Browser, method: string, path: string, body: unknown, cookie: 'cookie' | 'signupCookie' = 'cookie'): Promise<Timed> {
+  const had = b[cookie];
   const t0 = performance.now();
   const r = await b.request(method, path, body);
   const ms = performance.now() - t0;
-  return { status: r.status, body: JSON.stringify(r.body), ms, cookie: b.cookie !== had };
+  // The phone (as typed) and the expiry (a time) differ between any two signups.
+  const { phone: _phone, expires_at: _expires, ...same } = r.body;
+  return { status: r.status, body: JSON.stringify(same), ms, cookie: b[cookie] !== had };
 }
+
+/** Distinct valid numbers, so that no two signups of a run share a phone (or its code). */
+let nextPhone = 1000 + Math.floor(Math.random() * 4000);
+const freshPhone = () => `201555${String(nextPhone++ % 10_000).padStart(4, '0')}`;
 
 /** Run the two kinds interleaved (A, B, B, A, …) so that machine load hits both equally. */
 async function interleave(n: number, a: (i: number) => Promise<Timed>, b: (i: number) => Promise<Timed>): Promise<[Timed[], Timed[]]> {
@@ -61,7 +67,8 @@ forEachDatabase((kind) => {
     const user = newUser();
     beforeAll(async () => {
       // The password limits are raised so that 400 tries from one address are all answered.
-      const env: Record<string, string> = { DATA_DIR: dataDir, LOG_LEVEL: 'info', LOGIN_PER_ACCOUNT_LIMIT: '100000', LOGIN_PER_IP_LIMIT: '100000' };
+      // Every signup texts a code: the SMS per-IP cap is raised likewise.
+      const env: Record<string, string> = { DATA_DIR: dataDir, LOG_LEVEL: 'info', LOGIN_PER_ACCOUNT_LIMIT: '100000', LOGIN_PER_IP_LIMIT: '100000', SMS_PER_IP_LIMIT: '100000' };
       if (kind === 'postgres') {
         const db = await freshPgDatabase('tf_enum');
         env['DATABASE_URL'] = db.url;
@@ -76,8 +83,8 @@ forEachDatabase((kind) => {
       for (let i = 0; i < 5; i++) {
         await new Browser(t.url).post('/session', { email: user.email, password: 'not the password' });
         await new Browser(t.url).post('/session', { email: `warm${i}.${user.email}`, password: 'not the password' });
-        await new Browser(t.url).post('/user', newUser());
-        await new Browser(t.url).post('/user', { ...newUser(), email: user.email });
+        await new Browser(t.url).post('/user', newUser({ phone: freshPhone() }));
+        await new Browser(t.url).post('/user', newUser({ phone: freshPhone(), email: user.email }));
       }
     }, 60_000);
     afterAll(async () => {
@@ -100,19 +107,37 @@ forEachDatabase((kind) => {
       expect(report(kind, 'login', wrong, unknown, ['wrong password', 'unknown email'])).toBeLessThan(5);
     }, 120_000);
 
-    it('when signing up with a taken email or a new one then the status, body and median time are the same', async () => {
+    it('when signing up with a taken email or a new one then the form\'s status, body and median time are the same', async () => {
       const [taken, fresh] = await interleave(
         TRIES,
-        () => timed(new Browser(t.url), 'POST', '/user', { ...newUser(), email: user.email }),
-        () => timed(new Browser(t.url), 'POST', '/user', newUser()),
+        () => timed(new Browser(t.url), 'POST', '/user', newUser({ phone: freshPhone(), email: user.email }), 'signupCookie'),
+        () => timed(new Browser(t.url), 'POST', '/user', newUser({ phone: freshPhone() }), 'signupCookie'),
       );
+      for (const r of [...taken, ...fresh]) {
+        expect(r.status).toBe(202);
+        expect(r.body).toBe(fresh[0]!.body);
+        expect(r.cookie).toBe(true);
+      }
+      expect(report(kind, 'signup form', taken, fresh, ['taken email', 'new email'])).toBeLessThan(5);
+    }, 180_000);
+
+    it('when the phone code of a taken email or a new one is entered then the status, body, cookie and median time are the same', async () => {
+      const TRIES_CODE = TRIES / 2;
+      const verify = async (email?: string) => {
+        const b = new Browser(t.url);
+        const u = newUser({ phone: freshPhone(), ...(email ? { email } : {}) });
+        expect((await b.post('/user', u)).status).toBe(202);
+        const { code } = await latestSmsCode(t.url, e164Of(u));
+        return timed(b, 'POST', '/user/verify-phone', { code });
+      };
+      const [taken, fresh] = await interleave(TRIES_CODE, () => verify(user.email), () => verify());
       for (const r of [...taken, ...fresh]) {
         expect(r.status).toBe(201);
         expect(r.body).toBe(fresh[0]!.body);
         expect(r.cookie).toBe(true);
       }
-      expect(report(kind, 'signup', taken, fresh, ['taken email', 'new email'])).toBeLessThan(5);
-    }, 180_000);
+      expect(report(kind, 'signup phone code', taken, fresh, ['taken email', 'new email'])).toBeLessThan(5);
+    }, 240_000);
 
     it('when resend is asked without a live login (an ended login of a real account, a forged cookie, none) then the same answer', async () => {
       const ended = new Browser(t.url);

@@ -45,11 +45,15 @@ const EXPECTED_SERVICE: [string, string, string | null][] = [
   ['second_factor_sent', 'info', 'sms'],
   ['second_factor', 'success', 'sms'],
   ['device_activated', 'success', null],
+  ['totp_secret_created', 'success', 'device'],
   ['approval_requested', 'info', null],
   ['approval_answered', 'success', null],
   ['approval_requested', 'info', null],
   ['approval_answered', 'failure', null],
   ['second_factor', 'success', 'totp'],
+  // The third-party app: a new secret, confirmed by its first code.
+  ['totp_secret_created', 'success', 'app'],
+  ['totp_secret_activated', 'success', 'app'],
   ['second_factor', 'success', 'totp'],
 ];
 

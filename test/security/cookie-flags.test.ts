@@ -1,7 +1,7 @@
-// Threat: the session cookie leaks or is planted — sent over plain http, read by script, sent on
+// Threat: the session cookie (or a pending signup's) leaks or is planted — sent over plain http, read by script, sent on
 // cross-site requests, or overwritten from a sibling subdomain — because of missing attributes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, newUser } from '../app/helpers.js';
+import { Browser, e164Of, newUser, outboxFileCode } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { totpAt } from './helpers.js';
@@ -13,7 +13,7 @@ function expectHostCookie(setCookie: string[], what: string) {
   expect(setCookie.length, what).toBeGreaterThan(0);
   for (const c of setCookie) {
     const [pair, ...attrs] = c.split(';').map((x) => x.trim());
-    expect(pair, what).toMatch(/^__Host-twofold=([A-Za-z0-9_-]{43})?$/);
+    expect(pair, what).toMatch(/^__Host-twofold(-signup)?=([A-Za-z0-9_-]{43})?$/);
     const names = attrs.map((a) => a.split('=')[0]!.toLowerCase());
     expect(names, what).toContain('secure');
     expect(names, what).toContain('httponly');
@@ -38,15 +38,23 @@ forEachDatabase((kind) => {
         body: JSON.stringify(body ?? {}),
       });
       const set = res.headers.getSetCookie();
-      const value = set[0]?.split(';')[0];
+      const value = set.map((c) => c.split(';')[0]!).find((c) => /^__Host-twofold=./.test(c));
       return { status: res.status, body: (await res.json()) as Record<string, unknown>, set, cookie: value };
     }
 
     it('when a session cookie is set, rotated or cleared then it is __Host-, Secure, HttpOnly, SameSite=Lax, Path=/ and has no Domain', async () => {
       const u = newUser();
-      const signup = await post('/user', u);
+      const form = await post('/user', u);
+      expect(form.status).toBe(202);
+      expectHostCookie(form.set, 'signup form');
+      const pendingCookie = form.set[0]!.split(';')[0]!;
+      expect(pendingCookie).toMatch(/^__Host-twofold-signup=/);
+      const phoneCode = outboxFileCode(t.dataDir, e164Of(u));
+      const signup = await post('/user/verify-phone', { code: phoneCode }, pendingCookie);
       expect(signup.status).toBe(201);
       expectHostCookie(signup.set, 'signup');
+      // The pending signup's cookie is cleared as the session's is set.
+      expect(signup.set.some((c) => /^__Host-twofold-signup=;/.test(c))).toBe(true);
       // The authenticator-app secret, to log in with a code.
       const secretRes = await post('/user/totp-app', {}, signup.cookie);
       expect(secretRes.status).toBe(201);
@@ -74,10 +82,17 @@ forEachDatabase((kind) => {
 
     it('when a duplicate signup is answered then its decoy cookie has the same flags', async () => {
       const u = newUser();
-      expect((await post('/user', u)).status).toBe(201);
-      const again = await post('/user', u);
+      const signUpWith = async (form: ReturnType<typeof newUser>) => {
+        const first = await post('/user', form);
+        expect(first.status).toBe(202);
+        const code = outboxFileCode(t.dataDir, e164Of(form));
+        return post('/user/verify-phone', { code }, first.set[0]!.split(';')[0]!);
+      };
+      expect((await signUpWith(u)).status).toBe(201);
+      const again = await signUpWith(newUser({ email: u.email }));
       expect(again.status).toBe(201);
       expectHostCookie(again.set, 'duplicate signup');
+      expect(again.cookie).toMatch(/^__Host-twofold=[A-Za-z0-9_-]{43}$/);
     });
   });
 });

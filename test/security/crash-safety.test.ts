@@ -11,7 +11,8 @@ import { Browser, TestDevice, eventually, newUser, signUp } from '../app/helpers
 import { freePort, killChild, serveChild, freshPgDatabase, type ChildServer } from '../helpers/child-server.js';
 import { DATABASE_KINDS, pgAvailable } from '../helpers/databases.js';
 
-const LOAD_MS = 2500;
+// Long enough for a few two-step signups (form, then the texted code) beside the approvals.
+const LOAD_MS = 4000;
 
 interface Acked {
   signups: { email: string; password: string; browser: Browser }[];
@@ -71,7 +72,7 @@ for (const kind of DATABASE_KINDS) {
         while (!stop) {
           const u = newUser();
           const b = new Browser(first.url);
-          const r = await b.post('/user', u).catch(() => undefined);
+          const r = await signUp(b, u, { expectStatus: 201 }).catch(() => undefined);
           if (r?.status === 201) acked.signups.push({ email: u.email, password: u.password, browser: b });
         }
       };

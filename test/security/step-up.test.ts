@@ -159,6 +159,7 @@ forEachDatabase((kind) => {
       const login = await other.post('/session', { email: u.email, password: u.password });
       const [req] = await pendingFor(device, 1);
       await device.answer(req!, 'approve', String(login.body.number));
+      await expectStatus(other, 'approved');
       expect((await other.post('/session/complete', {})).body.state).toBe('logged_in');
       await ageProof(t, u.email);
       expect((await b.post('/session/reauth', { password: u.password })).status).toBe(200);
