@@ -45,3 +45,43 @@ export async function fillSignup(page: Page, p: { name: string; email: string; p
   await page.getByLabel('Mobile phone').fill(p.phone);
   await expect.poll(() => page.locator('#f-phone').getAttribute('aria-invalid')).toBe('false');
 }
+
+/** Signup's phone step ("Confirm your phone") is /signup?step=phone. */
+export const onPhoneStep = (u: URL): boolean => u.pathname === '/signup' && u.searchParams.get('step') === 'phone';
+
+/** Wait for the newest text message to `to` that `seen` did not contain yet (a count of earlier ones). */
+export async function nextSms(base: string, to: string, before: number): Promise<string> {
+  let messages: { body: string }[] = [];
+  await expect.poll(async () => (messages = await smsTo(base, to)).length, { timeout: 10_000 }).toBeGreaterThan(before);
+  return messages[0]!.body;
+}
+
+/**
+ * Finish a signup whose form was just filled (see fillSignup): submit it, then type the code the
+ * phone received on the "Confirm your phone" step. The page ends on the user page.
+ */
+export async function completeSignup(page: Page, base: string, p: { name: string; phone: string }, shots?: Shots): Promise<void> {
+  const e164 = `+1${p.phone}`;
+  const before = (await smsTo(base, e164)).length;
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(onPhoneStep);
+  await page.getByRole('heading', { name: 'Confirm your phone' }).waitFor();
+  const code = codeIn(await nextSms(base, e164, before));
+  if (shots) await shots.take(page, 'signup-phone-code');
+  await page.getByLabel('Code from the text message').fill(code);
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForURL('**/account');
+  await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
+}
+
+/**
+ * Collect the page's script errors and console errors into `problems` (a test asserts it stays
+ * empty). 4xx answers the page expects (a wrong code, say) are not problems.
+ */
+export function watchPage(page: Page, problems: string[]): Page {
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  return page;
+}

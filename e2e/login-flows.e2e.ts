@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
-import { codeIn, fillSignup, launchChromium, Shots, smsTo } from './helpers.js';
+import { codeIn, completeSignup, fillSignup, launchChromium, Shots, smsTo, watchPage } from './helpers.js';
 
 /**
  * The tutorial's flows end to end in real Chromium: the SPA in one browser context (a 375 px wide
@@ -35,13 +35,7 @@ describe('Twofold in Chromium', () => {
 
   /** Script errors and CSP violations seen in any page (4xx resource loads are expected answers). */
   const problems: string[] = [];
-  function watch(page: Page): Page {
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    return page;
-  }
+  const watch = (page: Page): Page => watchPage(page, problems);
 
   async function newPage(): Promise<{ ctx: BrowserContext; page: Page }> {
     const ctx = await browser.newContext({ viewport });
@@ -55,9 +49,7 @@ describe('Twofold in Chromium', () => {
     await page.getByRole('link', { name: 'Create an account' }).click();
     await fillSignup(page, p);
     await shots.take(page, 'signup');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL('**/account');
-    await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
+    await completeSignup(page, t.url, p, shots);
     await shots.take(page, 'account');
   }
 
@@ -103,6 +95,7 @@ describe('Twofold in Chromium', () => {
     const shots = new Shots('2 pwa approve');
     const { ctx, page } = await newPage();
     await signUp(page, shots, withDevice);
+    await page.evaluate("window.__noReload = 'same page'");
     await page.getByRole('button', { name: 'Add authenticator' }).click();
     const link = await page.getByTestId('activation-link').getAttribute('href');
     expect(link).toContain('/authenticator/#activate=');
@@ -131,8 +124,12 @@ describe('Twofold in Chromium', () => {
     })`);
     expect(extractable).toBe(false);
 
-    await page.reload();
-    await page.getByText('My test phone').waitFor();
+    // The user page sees the new authenticator by itself (it polls while the QR is shown).
+    await page.getByRole('button', { name: 'Remove My test phone' }).waitFor({ timeout: 10_000 });
+    await page.getByText('“My test phone” is set up and listed above.').waitFor();
+    expect(await page.locator('img.qr').count()).toBe(0);
+    expect(await page.getByText('Not set up').count()).toBe(0);
+    expect(await page.evaluate<string | undefined>('window.__noReload')).toBe('same page');
     await shots.take(page, 'account-with-device');
     await logOut(page);
 
@@ -237,23 +234,28 @@ describe('Twofold in Chromium', () => {
     await ctx.close();
   });
 
-  it('when the user page sets up a third-party TOTP app and removes an authenticator then both show on the page', async () => {
+  it('when the user page sets up a third-party TOTP app and adds then removes an authenticator then the list shows each of them', async () => {
     const shots = new Shots('5 user page totp app revoke');
     const p = person('Katherine Johnson');
     const { ctx, page } = await newPage();
     await signUp(page, shots, p);
+    await page.getByText(/No authenticator yet\. Logins use a code texted to/).waitFor();
     await page.getByRole('button', { name: 'Use another authenticator app' }).click();
     await page.getByAltText('QR code for your authenticator app').waitFor();
-    await page.getByText('Can’t scan? Show the setup key').click();
-    const uri = (await page.locator('.mono').textContent())!;
-    expect(uri).toMatch(/^otpauth:\/\/totp\//);
-    const secret = new URL(uri).searchParams.get('secret')!;
+    const secret = (await page.getByTestId('totp-secret').textContent())!.replace(/\s+/g, '');
+    expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+    await page.getByText('Show the setup link').click();
+    const uri = (await page.getByTestId('totp-uri').textContent())!;
+    expect(new URL(uri).searchParams.get('secret')).toBe(secret);
     await shots.take(page, 'totp-app-qr');
     // A real third-party implementation computes the code: oathtool.
     const code = execFileSync('oathtool', ['--totp', '-b', secret], { encoding: 'utf8' }).trim();
     await page.getByLabel('Code shown by the app').fill(code);
     await page.getByRole('button', { name: 'Confirm' }).click();
-    await page.getByText('Your authenticator app is set up.').waitFor();
+    await page.getByText('Your authenticator app is set up and listed above.').waitFor();
+    const appRemove = page.getByRole('button', { name: `Remove Authenticator app (${p.email})` });
+    await appRemove.waitFor();
+    expect(await page.getByText('Not set up').count()).toBe(0);
     await shots.take(page, 'totp-app-confirmed');
 
     await page.getByRole('button', { name: 'Add authenticator' }).click();
@@ -263,20 +265,29 @@ describe('Twofold in Chromium', () => {
     await phone.goto(link);
     await phone.getByRole('button', { name: 'Activate' }).click();
     await phone.getByText('● Connected').waitFor();
-    await page.reload();
-    await page.getByText('Set up', { exact: true }).waitFor();
+    // No reload: the page finds the new authenticator itself.
     const remove = page.getByRole('button', { name: /^Remove Browser on/ });
-    await remove.waitFor();
-    await shots.take(page, 'with-device');
+    await remove.waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('factor').count()).toBe(2);
+    await shots.take(page, 'with-device-and-app');
     page.once('dialog', (d) => void d.accept());
     await remove.click();
-    await page.getByText(/was removed/).waitFor();
-    await page.getByText('No authenticator yet.').waitFor();
-    await page.getByText(/Authenticator removed: success/).waitFor();
+    await page.getByText(/was removed\. It can no longer approve logins/).waitFor();
+    await expect.poll(() => page.getByTestId('factor').count()).toBe(1);
+    await page.getByText(/Authenticator removed: success/).first().waitFor();
     await shots.take(page, 'device-removed');
     // The revoked device is refused at once: its stream drops and cannot reconnect.
     await phone.getByText('○ Offline').waitFor({ timeout: 10_000 });
     await shots.take(phone, 'pwa-revoked');
+
+    // The app's own key goes too: its codes stop working and the list is empty.
+    page.once('dialog', (d) => void d.accept());
+    await appRemove.click();
+    await page.getByText(/was removed\. Its codes no longer work\./).waitFor();
+    await page.getByText(/No authenticator yet\./).waitFor();
+    expect(await page.getByText(/is set up and listed above/).count()).toBe(0);
+    await shots.take(page, 'app-removed');
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
     await other.close();
     await ctx.close();
   });

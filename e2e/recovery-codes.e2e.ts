@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { TestDevice } from '../test/app/helpers.js';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
-import { fillSignup, launchChromium, Shots } from './helpers.js';
+import { completeSignup, fillSignup, launchChromium, Shots, watchPage } from './helpers.js';
 
 /**
  * A user who lost their phone: recovery codes generated on the user page, then a login with one of
@@ -26,13 +26,7 @@ describe('Recovery codes in Chromium', () => {
     await t?.stop();
   });
 
-  function watch(page: Page): Page {
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    return page;
-  }
+  const watch = (page: Page): Page => watchPage(page, problems);
 
   const fitsWidth = async (page: Page) => expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(viewport.width);
 
@@ -46,8 +40,7 @@ describe('Recovery codes in Chromium', () => {
     // Sign up.
     await page.goto(`${t.url}/signup`);
     await fillSignup(page, p);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL('**/account');
+    await completeSignup(page, t.url, p);
     await page.getByRole('heading', { name: 'Recovery codes' }).waitFor();
     expect(await page.getByTestId('recovery-status').textContent()).toContain('no recovery codes yet');
     await shots.take(page, 'account-before');
@@ -140,8 +133,7 @@ describe('Recovery codes in Chromium', () => {
     const page = watch(await ctx.newPage());
     await page.goto(`${t.url}/signup`);
     await fillSignup(page, p);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL('**/account');
+    await completeSignup(page, t.url, p);
     // The phone that will be lost: an authenticator speaking the device API.
     await page.getByRole('button', { name: 'Add authenticator' }).click();
     const link = await page.getByTestId('activation-link').getAttribute('href');

@@ -825,6 +825,10 @@ export function appRoutes(d: AppRoutesDeps): Router {
     try {
       check = await client.verifyToken(u.authy_id, v.code);
     } catch (e) {
+      if (e instanceof VerifyServiceError && e.code === '60019') {
+        // Each 30-second code counts once per account, whichever authenticator showed it.
+        throw new HttpError(400, 'CODE_INVALID', 'That code was already used. Wait for the app to show the next one, then type it.');
+      }
       if (e instanceof VerifyServiceError && e.status === 401) throw new HttpError(400, 'CODE_INVALID', 'That code is not right. Check the app and try again.');
       throw fromService(e);
     }

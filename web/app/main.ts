@@ -1,7 +1,7 @@
 import './styles.css';
 import { AsYouType, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 import { h, mount } from '../shared/dom.js';
-import { api, ApiFailure } from './api.js';
+import { api, ApiFailure, type ApiError } from './api.js';
 import { countryList, guessCountry } from './countries.js';
 import { safeReturnTo } from '../shared/return-to.js';
 
@@ -17,16 +17,20 @@ interface Flow {
   returnTo?: string;
   /** Open the code screen ready for a recovery code. */
   recovery?: boolean;
+  /** Signup's phone step: the number the code went to, and the tries left. */
+  phone?: string;
+  attemptsLeft?: number;
 }
 
 const root = document.getElementById('app')!;
 let flow: Flow = {};
-/** Cleanup of the current screen (event sources, timers). */
-let cleanup: (() => void) | undefined;
+/** Cleanups of the current screen (event sources, timers, an open dialog), run when it is left. */
+let cleanups: (() => void)[] = [];
+const onLeave = (fn: () => void) => void cleanups.push(fn);
 
 const screens: Record<string, () => Promise<void> | void> = {
   '/': home,
-  '/signup': signup,
+  '/signup': () => (new URLSearchParams(location.search).get('step') === 'phone' ? signupVerify() : signup()),
   '/login': login,
   '/login/approve': approve,
   '/login/code': code,
@@ -42,12 +46,13 @@ export function navigate(path: string, next: Flow = {}, replace = false): void {
 }
 
 async function render(): Promise<void> {
-  cleanup?.();
-  cleanup = undefined;
+  const done = cleanups;
+  cleanups = [];
+  for (const fn of done) fn();
   const screen = screens[location.pathname] ?? home;
   await screen();
   // Move focus to the screen's heading (or its first field) for keyboard and screen-reader users.
-  const target = root.querySelector<HTMLElement>('[autofocus]') ?? root.querySelector<HTMLElement>('h1');
+  const target = root.querySelector<HTMLElement>('main [autofocus]') ?? root.querySelector<HTMLElement>('h1');
   target?.focus();
 }
 
@@ -56,13 +61,13 @@ window.addEventListener('popstate', () => {
   void render();
 });
 
-function link(path: string, text: string): HTMLAnchorElement {
+function link(path: string, text: string, next: Flow = {}): HTMLAnchorElement {
   return h('a', {
     href: path,
     onclick: (e: MouseEvent) => {
       if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
       e.preventDefault();
-      navigate(path);
+      navigate(path, next);
     },
   }, text);
 }
@@ -75,19 +80,22 @@ function page(title: string, ...content: (Node | null)[]): void {
 }
 
 /** A labelled input with an error slot wired through aria-describedby. */
-function field<T extends HTMLInputElement | HTMLSelectElement>(name: string, label: string, input: T, hint?: string): { wrap: HTMLElement; error: HTMLElement; input: T } {
+function field<T extends HTMLInputElement | HTMLSelectElement>(name: string, label: string, input: T, hint?: string): { wrap: HTMLElement; error: HTMLElement; input: T; label: HTMLLabelElement; hint: HTMLElement | null } {
   const id = `f-${name}`;
   input.id = id;
   input.name = name;
   const error = h('p', { class: 'field-error', id: `${id}-error`, 'aria-live': 'polite' });
   const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null;
   input.setAttribute('aria-describedby', [hintEl ? `${id}-hint` : '', `${id}-error`].filter(Boolean).join(' '));
-  const wrap = h('div', { class: 'field' }, h('label', { for: id }, label), input, hintEl, error);
-  return { wrap, error, input };
+  const labelEl = h('label', { for: id }, label);
+  const wrap = h('div', { class: 'field' }, labelEl, input, hintEl, error);
+  return { wrap, error, input, label: labelEl, hint: hintEl };
 }
 
 function alertBox(): HTMLElement {
-  return h('div', { class: 'alert', role: 'alert', 'aria-live': 'assertive' });
+  const box = h('div', { class: 'alert', role: 'alert', 'aria-live': 'assertive' });
+  box.hidden = true;
+  return box;
 }
 
 function setAlert(box: HTMLElement, message: string, kind: 'error' | 'info' = 'error'): void {
@@ -100,6 +108,271 @@ function busy(button: HTMLButtonElement, on: boolean, label?: string): void {
   button.disabled = on;
   button.setAttribute('aria-busy', String(on));
   if (label) button.textContent = label;
+}
+
+function formatWait(seconds: number): string {
+  return seconds >= 120 ? `${Math.ceil(seconds / 60)} minutes` : `${seconds} seconds`;
+}
+
+const failureOf = (err: unknown): ApiError | undefined => (err instanceof ApiFailure ? err.error : undefined);
+
+// ---------------------------------------------------------------- shared pieces of code steps
+
+/** The input of a code sent by text message or shown by an authenticator. */
+function otpInput(autofocus = false): HTMLInputElement {
+  return h('input', {
+    type: 'text',
+    inputmode: 'numeric',
+    autocomplete: 'one-time-code',
+    pattern: '[0-9]*',
+    maxlength: '10',
+    required: true,
+    autofocus,
+    class: 'code-input',
+  });
+}
+
+/** A code typed with spaces or dashes, as digits; undefined when it is not 6–10 digits. */
+function otpValue(input: HTMLInputElement): string | undefined {
+  const value = input.value.replace(/[\s-]+/g, '');
+  return /^\d{6,10}$/.test(value) ? value : undefined;
+}
+
+/** A wrong code's message with the tries that are left, for the field's error line. */
+function wrongCodeText(e: ApiError | undefined, fallback = 'That code did not work.'): string {
+  const left = e?.attempts_left;
+  return `${e?.message ?? fallback}${left !== undefined ? ` ${left} ${left === 1 ? 'try' : 'tries'} left.` : ''}`;
+}
+
+/** Show `text` as the field's error and put the cursor back in it. */
+function fieldError(f: { error: HTMLElement; input: HTMLInputElement }, text: string): void {
+  f.error.textContent = text;
+  f.input.setAttribute('aria-invalid', 'true');
+  f.input.select();
+  f.input.focus();
+}
+
+/**
+ * A "Resend code" button's cool-down: disabled, with a countdown under it, until the server
+ * allows another code. The countdown is not a live region (a per-second announcement would
+ * drown everything else); the alert that says the code was sent also says how long to wait.
+ */
+function coolDown(button: HTMLButtonElement): { note: HTMLElement; start(seconds: number): void; stop(): void } {
+  const note = h('p', { class: 'hint', 'data-testid': 'cool-down' });
+  let timer: number | undefined;
+  const stop = () => {
+    window.clearInterval(timer);
+    timer = undefined;
+  };
+  const start = (seconds: number) => {
+    const until = Date.now() + seconds * 1000;
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0) {
+        stop();
+        button.disabled = false;
+        note.textContent = '';
+        return;
+      }
+      button.disabled = true;
+      note.textContent = `You can ask for another code in ${left} s.`;
+    };
+    stop();
+    tick();
+    if (timer === undefined && Date.now() < until) timer = window.setInterval(tick, 1000);
+  };
+  return { note, start, stop };
+}
+
+/** "The request expires in 1:23." under a number to approve; not a live region either. */
+function expiryNote(expiresAt: number | undefined): { el: HTMLElement; stop(): void } {
+  const el = h('p', { class: 'hint center' });
+  const show = () => {
+    if (!expiresAt) return;
+    const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+    el.textContent = `The request expires in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}.`;
+  };
+  show();
+  const timer = window.setInterval(show, 1000);
+  return { el, stop: () => window.clearInterval(timer) };
+}
+
+/** The number the authenticator will ask for, and the request's details. */
+function approvalNumber(number: string | null | undefined, details: Record<string, string> | undefined): Node[] {
+  return [
+    number ? h('p', { class: 'match-number', 'aria-label': `Matching number ${number.split('').join(' ')}`, 'data-testid': 'match-number' }, number) : h('p', {}, 'Approve the request in the app.'),
+    ...(details && Object.keys(details).length ? [h('dl', { class: 'details' }, Object.entries(details).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))] : []),
+  ];
+}
+
+/** What the second-factor routes answer on success: a login, or a step-up of a logged-in session. */
+interface FactorDone {
+  state: 'logged_in' | 'reauthenticated';
+  reauth_until?: number;
+  recovery_codes_remaining?: number;
+}
+
+/**
+ * The live status of an approval request (login or step-up): one EventSource, no polling. The
+ * server sends the current state at once and the new one the moment the signed callback arrives;
+ * once approved, `POST /session/complete` finishes it. Returns a stop function.
+ */
+function watchApproval(status: HTMLElement, on: { done(r: FactorDone): void; failed(e: ApiError | undefined): void; denied(): void; expired(): void; gone(): void }): () => void {
+  const es = new EventSource('/authy/status');
+  let finished = false;
+  const stop = () => {
+    finished = true;
+    es.close();
+  };
+  es.addEventListener('status', async (ev) => {
+    const s = JSON.parse((ev as MessageEvent<string>).data) as { status: string };
+    if (s.status === 'pending' || finished) return;
+    stop();
+    if (s.status === 'approved') {
+      status.textContent = 'Approved. One moment…';
+      try {
+        on.done(await api<FactorDone>('POST', '/session/complete', {}));
+      } catch (err) {
+        on.failed(failureOf(err));
+      }
+    } else if (s.status === 'denied') on.denied();
+    else on.expired();
+  });
+  es.addEventListener('error', () => {
+    if (finished) return;
+    // EventSource reconnects by itself; a closed stream means the login (or step-up) is gone.
+    if (es.readyState === EventSource.CLOSED) {
+      stop();
+      on.gone();
+    } else {
+      status.textContent = 'Reconnecting…';
+    }
+  });
+  return stop;
+}
+
+interface CodeEntry {
+  form: HTMLFormElement;
+  alert: HTMLElement;
+  input: HTMLInputElement;
+  setRecovery(on: boolean): void;
+  startCoolDown(seconds: number): void;
+  stop(): void;
+}
+
+/**
+ * The code step of a login or a step-up: a code from an authenticator or a text message
+ * (`/session/verify`), another text message (`/session/resend`), or a recovery code instead
+ * (`/session/recover`). `ended` gets what ends the attempt (401, 403 TOO_MANY_ATTEMPTS,
+ * 409 REAUTH_EXPIRED).
+ */
+function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: boolean; done(r: FactorDone, recovery: boolean): void; ended(e: ApiError): void }): CodeEntry {
+  const input = otpInput(o.autofocus);
+  const otpHint = o.via === 'sms' ? 'We sent a 6-digit code by text message. A code from your authenticator app works too.' : 'Enter the 6-digit code from your authenticator app, or get one by text message.';
+  const f = field(o.name, 'Verification code', input, otpHint);
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Verify');
+  const resend = h('button', { type: 'button', class: 'secondary' }, o.via === 'sms' ? 'Resend code' : 'Text me a code');
+  const cool = coolDown(resend);
+
+  // Lost phone: the same field takes one of the saved recovery codes instead (letters and a dash,
+  // so a plain text keyboard and no one-time-code autofill).
+  let recoveryMode = false;
+  const switchMode = h('button', { type: 'button', class: 'link' }, 'Use a recovery code');
+  const setRecovery = (recovery: boolean) => {
+    recoveryMode = recovery;
+    input.value = '';
+    input.removeAttribute('aria-invalid');
+    f.error.textContent = '';
+    setAlert(alert, '');
+    if (recovery) {
+      input.setAttribute('inputmode', 'text');
+      input.setAttribute('autocomplete', 'off');
+      input.setAttribute('autocapitalize', 'none');
+      input.setAttribute('spellcheck', 'false');
+      input.setAttribute('maxlength', '24');
+      input.removeAttribute('pattern');
+      input.classList.add('recovery');
+      f.label.textContent = 'Recovery code';
+      f.hint!.textContent = 'Enter one of the recovery codes you saved, like abcde-12345. Each code works once.';
+      switchMode.textContent = 'Use a code from your phone instead';
+    } else {
+      input.setAttribute('inputmode', 'numeric');
+      input.setAttribute('autocomplete', 'one-time-code');
+      input.removeAttribute('autocapitalize');
+      input.removeAttribute('spellcheck');
+      input.setAttribute('maxlength', '10');
+      input.setAttribute('pattern', '[0-9]*');
+      input.classList.remove('recovery');
+      f.label.textContent = 'Verification code';
+      f.hint!.textContent = otpHint;
+      switchMode.textContent = 'Use a recovery code';
+    }
+    resend.hidden = recovery;
+    cool.note.hidden = recovery;
+    input.focus();
+  };
+  switchMode.addEventListener('click', () => setRecovery(!recoveryMode));
+
+  const ends = (e: ApiError | undefined): boolean => e?.status === 401 || e?.code === 'TOO_MANY_ATTEMPTS' || e?.code === 'REAUTH_EXPIRED';
+
+  resend.addEventListener('click', async () => {
+    setAlert(alert, '');
+    resend.disabled = true;
+    try {
+      const r = await api<{ retry_after: number }>('POST', '/session/resend', {});
+      setAlert(alert, `We sent a new code by text message. You can ask for another one in ${r.retry_after} seconds.`, 'info');
+      f.error.textContent = '';
+      resend.textContent = 'Resend code';
+      cool.start(r.retry_after);
+    } catch (err) {
+      const e2 = failureOf(err);
+      if (ends(e2)) return o.ended(e2!);
+      setAlert(alert, e2?.message ?? 'Could not send a code. Try again in a moment.');
+      if (e2?.retry_after) cool.start(e2.retry_after);
+      else resend.disabled = false;
+    }
+    input.focus();
+  });
+
+  const failed = (err: unknown) => {
+    busy(submit, false, 'Verify');
+    const e2 = failureOf(err);
+    if (ends(e2)) return o.ended(e2!);
+    fieldError(f, wrongCodeText(e2));
+  };
+
+  const form = h(
+    'form',
+    {
+      novalidate: true,
+      onsubmit: async (e: SubmitEvent) => {
+        e.preventDefault();
+        setAlert(alert, '');
+        f.error.textContent = '';
+        if (recoveryMode) {
+          if (!/^[0-9a-z]{10}$/i.test(input.value.trim().replace(/[\s-]/g, ''))) return fieldError(f, 'Enter a recovery code: 10 letters and digits, like abcde-12345.');
+        } else if (!otpValue(input)) {
+          return fieldError(f, 'Enter the 6-digit code.');
+        }
+        busy(submit, true, 'Verifying…');
+        try {
+          const r = recoveryMode
+            ? await api<FactorDone>('POST', '/session/recover', { code: input.value.trim() })
+            : await api<FactorDone>('POST', '/session/verify', { code: otpValue(input) });
+          o.done(r, recoveryMode);
+        } catch (err) {
+          failed(err);
+        }
+      },
+    },
+    alert,
+    f.wrap,
+    h('div', { class: 'actions' }, submit, resend),
+    cool.note,
+    h('p', { class: 'switch' }, switchMode),
+  );
+  return { form, alert, input, setRecovery, startCoolDown: cool.start, stop: cool.stop };
 }
 
 // ---------------------------------------------------------------- screens
@@ -118,6 +391,21 @@ async function home(): Promise<void> {
   }
 }
 
+/**
+ * Signup's phone step: a query on /signup rather than a path of its own, so that a reload there
+ * is served the app (the server serves it only on its list of SPA routes).
+ */
+const SIGNUP_PHONE_STEP = '/signup?step=phone';
+
+/** What `POST /user` and `GET /user/signup` say about a signup waiting for its phone code. */
+interface PendingSignupView {
+  state: 'verify_phone';
+  phone: string;
+  retry_after: number;
+  attempts_left: number;
+  expires_at: number;
+}
+
 function signup(): void {
   const countries = countryList();
   const initial = guessCountry();
@@ -131,7 +419,7 @@ function signup(): void {
   const fPassword = field('password', 'Password', h('input', { type: 'password', autocomplete: 'new-password', required: true, minlength: '8', maxlength: '256' }), 'At least 8 characters; common passwords are refused.');
   const fCountry = field('countryCode', 'Country', select);
   const phoneInput = h('input', { type: 'tel', autocomplete: 'tel-national', required: true, maxlength: '32', inputmode: 'tel' });
-  const fPhone = field('phone', 'Mobile phone', phoneInput, 'We text login codes to this number.');
+  const fPhone = field('phone', 'Mobile phone', phoneInput, 'We text a code to this number to check it is yours, and later login codes.');
   const phoneStatus = h('p', { class: 'hint', 'aria-live': 'polite' });
   fPhone.wrap.append(phoneStatus);
 
@@ -171,17 +459,17 @@ function signup(): void {
         }
         busy(submit, true, 'Creating…');
         try {
-          await api('POST', '/user', {
+          const r = await api<PendingSignupView>('POST', '/user', {
             fullName: fName.input.value,
             email: fEmail.input.value,
             password: fPassword.input.value,
             countryCode: select.value,
             phone: phoneInput.value,
           });
-          navigate('/account', { notice: 'Welcome! Your account is ready. Add an authenticator to approve logins from your phone.' });
+          navigate(SIGNUP_PHONE_STEP, { phone: r.phone, retryAfter: r.retry_after, attemptsLeft: r.attempts_left });
         } catch (err) {
           busy(submit, false, 'Create account');
-          const e2 = err instanceof ApiFailure ? err.error : undefined;
+          const e2 = failureOf(err);
           let focused = false;
           for (const [k, msg] of Object.entries(e2?.fields ?? {})) {
             const f = fields[k as keyof typeof fields];
@@ -193,7 +481,10 @@ function signup(): void {
               focused = true;
             }
           }
-          if (!focused) setAlert(alert, e2?.message ?? 'Sign-up failed. Please try again.');
+          if (!focused) {
+            if (e2?.status === 429) setAlert(alert, `Too many sign-ups or codes from here. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+            else setAlert(alert, e2?.message ?? 'Sign-up failed. Please try again.');
+          }
         }
       },
     },
@@ -205,8 +496,103 @@ function signup(): void {
     fPhone.wrap,
     submit,
   );
-  setAlert(alert, '');
+  setAlert(alert, flow.notice ?? '', 'info');
   page('Create an account', form, h('p', {}, 'Already have an account? ', link('/login', 'Log in')));
+}
+
+/** Signup's second step: the code texted to the phone creates the account. */
+async function signupVerify(): Promise<void> {
+  let view: Pick<PendingSignupView, 'phone' | 'retry_after' | 'attempts_left'>;
+  if (flow.phone) {
+    view = { phone: flow.phone, retry_after: flow.retryAfter ?? 0, attempts_left: flow.attemptsLeft ?? 5 };
+  } else {
+    // Loaded directly (reload, or back to this step): ask the server where the signup stands.
+    try {
+      view = await api<PendingSignupView>('GET', '/user/signup');
+    } catch (err) {
+      const e2 = failureOf(err);
+      navigate('/signup', { notice: e2?.code === 'SIGNUP_EXPIRED' ? 'Your sign-up was not finished in time, so nothing was created. Fill in the form again.' : (e2?.message ?? 'Fill in the form to create an account.') }, true);
+      return;
+    }
+  }
+  const input = otpInput(true);
+  const f = field('phone-code', 'Code from the text message', input, `The code has 6 digits. It works for 10 minutes.`);
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Verify');
+  const resend = h('button', { type: 'button', class: 'secondary' }, 'Resend code');
+  const cool = coolDown(resend);
+  onLeave(cool.stop);
+
+  /** The signup is over (too many wrong codes, or it expired): say so and lead back to the form. */
+  const over = (message: string) => {
+    cool.stop();
+    page(
+      'Sign-up stopped',
+      h('div', { class: 'alert', role: 'alert' }, message),
+      h('p', {}, 'Nothing was created. You can fill in the form again to get a new code.'),
+      h('nav', { class: 'actions' }, link('/signup', 'Fill in the form again')),
+    );
+    root.querySelector<HTMLElement>('h1')?.focus();
+  };
+  const overMessage = (e2: ApiError) => (e2.code === 'TOO_MANY_ATTEMPTS' ? 'Too many wrong codes, so this sign-up was stopped.' : 'This sign-up has ended: the code was not entered in time.');
+
+  resend.addEventListener('click', async () => {
+    setAlert(alert, '');
+    resend.disabled = true;
+    try {
+      const r = await api<{ retry_after: number }>('POST', '/user/resend-phone', {});
+      setAlert(alert, `We sent a new code to ${view.phone}. Only the newest code works. You can ask for another one in ${r.retry_after} seconds.`, 'info');
+      f.error.textContent = '';
+      input.removeAttribute('aria-invalid');
+      cool.start(r.retry_after);
+    } catch (err) {
+      const e2 = failureOf(err);
+      if (e2?.code === 'SIGNUP_EXPIRED') return over(overMessage(e2));
+      if (e2?.code === 'COOL_DOWN') setAlert(alert, `Please wait ${e2.retry_after ?? 30} seconds before asking for another code.`);
+      else if (e2?.status === 429) setAlert(alert, `Too many codes were sent to this number. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+      else setAlert(alert, e2?.message ?? 'Could not send a code. Try again in a moment.');
+      if (e2?.retry_after) cool.start(e2.retry_after);
+      else resend.disabled = false;
+    }
+    input.focus();
+  });
+
+  const form = h(
+    'form',
+    {
+      novalidate: true,
+      onsubmit: async (e: SubmitEvent) => {
+        e.preventDefault();
+        setAlert(alert, '');
+        f.error.textContent = '';
+        const value = otpValue(input);
+        if (!value) return fieldError(f, 'Enter the 6-digit code from the text message.');
+        busy(submit, true, 'Verifying…');
+        try {
+          await api('POST', '/user/verify-phone', { code: value });
+          navigate('/account', { notice: 'Welcome! Your phone number is confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
+        } catch (err) {
+          busy(submit, false, 'Verify');
+          const e2 = failureOf(err);
+          if (e2 && (e2.code === 'TOO_MANY_ATTEMPTS' || e2.code === 'SIGNUP_EXPIRED')) return over(overMessage(e2));
+          if (e2?.code === 'CODE_EXPIRED') return fieldError(f, wrongCodeText({ ...e2, message: 'That code has expired or a newer one was sent. Use the newest code, or select “Resend code”.' }));
+          fieldError(f, wrongCodeText(e2));
+        }
+      },
+    },
+    alert,
+    f.wrap,
+    h('div', { class: 'actions' }, submit, resend),
+    cool.note,
+  );
+  page(
+    'Confirm your phone',
+    h('p', {}, 'Enter the code we texted to ', h('strong', { 'data-testid': 'signup-phone', class: 'nowrap' }, view.phone), '.'),
+    form,
+    h('p', {}, 'Wrong number? ', link('/signup', 'Go back to the form')),
+  );
+  if (view.attempts_left < 5) f.error.textContent = `${view.attempts_left} ${view.attempts_left === 1 ? 'try' : 'tries'} left.`;
+  if (view.retry_after > 0) cool.start(view.retry_after);
 }
 
 function login(): void {
@@ -228,7 +614,7 @@ function login(): void {
         }
         busy(submit, true, 'Checking…');
         try {
-          const r = await api<{ state: string; number?: string | null; details?: Record<string, string>; expires_at?: number; via?: 'sms' | 'app'; message?: string; retry_after?: number; return_to?: string }>('POST', '/session', {
+          const r = await api<SecondFactorStart & { return_to?: string }>('POST', '/session', {
             email: fEmail.input.value,
             password: fPassword.input.value,
             return_to: next,
@@ -246,7 +632,7 @@ function login(): void {
           }
         } catch (err) {
           busy(submit, false, 'Log in');
-          const e2 = err instanceof ApiFailure ? err.error : undefined;
+          const e2 = failureOf(err);
           if (e2?.status === 429) setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
           else setAlert(alert, e2?.message ?? 'Login failed.');
           fPassword.input.select();
@@ -263,8 +649,15 @@ function login(): void {
   page('Log in', form, h('p', {}, 'New here? ', link('/signup', 'Create an account')));
 }
 
-function formatWait(seconds: number): string {
-  return seconds >= 120 ? `${Math.ceil(seconds / 60)} minutes` : `${seconds} seconds`;
+/** What the password step (`POST /session`, `POST /session/reauth`) answers. */
+interface SecondFactorStart {
+  state: 'approve' | 'code';
+  number?: string | null;
+  details?: Record<string, string>;
+  expires_at?: number;
+  via?: 'sms' | 'app';
+  message?: string;
+  retry_after?: number;
 }
 
 async function approve(): Promise<void> {
@@ -281,245 +674,223 @@ async function approve(): Promise<void> {
       return;
     }
   }
+  const returnTo = flow.returnTo ?? '/account';
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Waiting for your approval…');
-  // Not a live region: a per-second announcement would drown the status.
-  const expiry = h('p', { class: 'hint center' });
-  const showExpiry = () => {
-    if (!expiresAt) return;
-    const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
-    expiry.textContent = `The request expires in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}.`;
-  };
-  showExpiry();
-  const expiryTimer = window.setInterval(showExpiry, 1000);
-  const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account' }) }, 'Use a code instead');
-  const lostPhone = h('button', { type: 'button', class: 'link', onclick: () => navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account', recovery: true }) }, 'Lost your phone? Use a recovery code');
+  const expiry = expiryNote(expiresAt);
+  const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo }) }, 'Use a code instead');
+  const lostPhone = h('button', { type: 'button', class: 'link', onclick: () => navigate('/login/code', { via: 'app', returnTo, recovery: true }) }, 'Lost your phone? Use a recovery code');
   page(
     'Approve on your phone',
     h('p', {}, 'Open your Twofold Authenticator and approve this login. It will ask for this number:'),
-    number ? h('p', { class: 'match-number', 'aria-label': `Matching number ${number.split('').join(' ')}`, 'data-testid': 'match-number' }, number) : h('p', {}, 'Approve the request in the app.'),
-    details && Object.keys(details).length
-      ? h('dl', { class: 'details' }, Object.entries(details).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
-      : null,
+    ...approvalNumber(number, details),
     status,
-    expiry,
+    expiry.el,
     h('div', { class: 'actions' }, useCode),
     h('p', { class: 'switch' }, lostPhone),
   );
-
-  // Live status: one EventSource, no polling. The server sends the current state at once and the
-  // new one the moment the signed callback arrives.
-  const es = new EventSource('/authy/status');
-  let finished = false;
-  const stop = () => {
-    finished = true;
-    es.close();
-    window.clearInterval(expiryTimer);
-  };
-  cleanup = stop;
-  es.addEventListener('status', async (ev) => {
-    const s = JSON.parse((ev as MessageEvent<string>).data) as { status: string };
-    if (s.status === 'pending') return;
-    stop();
-    if (s.status === 'approved') {
+  onLeave(expiry.stop);
+  const stop = watchApproval(status, {
+    done: () => {
       status.textContent = 'Approved. Logging you in…';
-      try {
-        await api('POST', '/session/complete', {});
-        navigate(safeReturnTo(flow.returnTo), {}, true);
-      } catch (err) {
-        navigate('/login', { notice: err instanceof ApiFailure ? err.error.message : 'Login failed. Please log in again.' }, true);
-      }
-    } else if (s.status === 'denied') {
-      navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account', notice: 'The login request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.' }, true);
-    } else {
-      navigate('/login/code', { via: 'app', returnTo: flow.returnTo ?? '/account', notice: 'The approval request expired. Enter a code from your authenticator app or get one by text message.' }, true);
-    }
+      navigate(safeReturnTo(returnTo), {}, true);
+    },
+    failed: (e) => navigate('/login', { notice: e?.message ?? 'Login failed. Please log in again.' }, true),
+    denied: () => navigate('/login/code', { via: 'app', returnTo, notice: 'The login request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.' }, true),
+    expired: () => navigate('/login/code', { via: 'app', returnTo, notice: 'The approval request expired. Enter a code from your authenticator app or get one by text message.' }, true),
+    gone: () => navigate('/login', { notice: 'This login has ended. Please log in again.' }, true),
   });
-  es.addEventListener('error', () => {
-    if (finished) return;
-    // EventSource reconnects by itself; a closed stream means the login is gone.
-    if (es.readyState === EventSource.CLOSED) {
-      stop();
-      navigate('/login', { notice: 'This login has ended. Please log in again.' }, true);
-    } else {
-      status.textContent = 'Reconnecting…';
-    }
-  });
+  onLeave(stop);
 }
 
 function code(): void {
   const returnTo = flow.returnTo;
-  const input = h('input', {
-    type: 'text',
-    inputmode: 'numeric',
-    autocomplete: 'one-time-code',
-    pattern: '[0-9]*',
-    maxlength: '10',
-    required: true,
+  const entry = codeEntry({
+    name: 'code',
+    via: flow.via ?? 'app',
     autofocus: true,
-    class: 'code-input',
-  });
-  const otpHint = flow.via === 'sms' ? 'We sent a 6-digit code by text message. A code from your authenticator app works too.' : 'Enter the 6-digit code from your authenticator app, or get one by text message.';
-  const f = field('code', 'Verification code', input, otpHint);
-  const alert = alertBox();
-  const submit = h('button', { type: 'submit', class: 'primary' }, 'Verify');
-  const resend = h('button', { type: 'button', class: 'secondary' }, flow.via === 'sms' ? 'Resend code' : 'Text me a code');
-
-  // Lost phone: the same field takes one of the saved recovery codes instead (letters and a dash,
-  // so a plain text keyboard and no one-time-code autofill).
-  let recoveryMode = false;
-  const label = f.wrap.querySelector('label')!;
-  const hint = f.wrap.querySelector<HTMLElement>('.hint')!;
-  const switchMode = h('button', { type: 'button', class: 'link' }, 'Use a recovery code');
-  const setMode = (recovery: boolean) => {
-    recoveryMode = recovery;
-    input.value = '';
-    input.removeAttribute('aria-invalid');
-    f.error.textContent = '';
-    setAlert(alert, '');
-    if (recovery) {
-      input.setAttribute('inputmode', 'text');
-      input.setAttribute('autocomplete', 'off');
-      input.setAttribute('autocapitalize', 'none');
-      input.setAttribute('spellcheck', 'false');
-      input.setAttribute('maxlength', '24');
-      input.removeAttribute('pattern');
-      input.classList.add('recovery');
-      label.textContent = 'Recovery code';
-      hint.textContent = 'Enter one of the recovery codes you saved, like abcde-12345. Each code works once.';
-      switchMode.textContent = 'Use a code from your phone instead';
-    } else {
-      input.setAttribute('inputmode', 'numeric');
-      input.setAttribute('autocomplete', 'one-time-code');
-      input.removeAttribute('autocapitalize');
-      input.removeAttribute('spellcheck');
-      input.setAttribute('maxlength', '10');
-      input.setAttribute('pattern', '[0-9]*');
-      input.classList.remove('recovery');
-      label.textContent = 'Verification code';
-      hint.textContent = otpHint;
-      switchMode.textContent = 'Use a recovery code';
-    }
-    resend.hidden = recovery;
-    coolDown.hidden = recovery;
-    input.focus();
-  };
-  switchMode.addEventListener('click', () => setMode(!recoveryMode));
-  const coolDown = h('p', { class: 'hint', 'aria-live': 'polite' });
-  let timer: number | undefined;
-  const startCoolDown = (seconds: number) => {
-    let left = seconds;
-    resend.disabled = true;
-    const tick = () => {
-      if (left <= 0) {
-        window.clearInterval(timer);
-        resend.disabled = false;
-        coolDown.textContent = '';
-        return;
-      }
-      coolDown.textContent = `You can ask for another code in ${left} s.`;
-      left--;
-    };
-    window.clearInterval(timer);
-    tick();
-    timer = window.setInterval(tick, 1000);
-  };
-  cleanup = () => window.clearInterval(timer);
-  const ended = (message: string) => navigate('/login', { notice: message }, true);
-
-  resend.addEventListener('click', async () => {
-    setAlert(alert, '');
-    resend.disabled = true;
-    try {
-      const r = await api<{ retry_after: number }>('POST', '/session/resend', {});
-      setAlert(alert, 'We sent a new code by text message.', 'info');
-      f.error.textContent = '';
-      resend.textContent = 'Resend code';
-      startCoolDown(r.retry_after);
-    } catch (err) {
-      const e2 = err instanceof ApiFailure ? err.error : undefined;
-      if (e2?.status === 401) return ended(e2.message);
-      setAlert(alert, e2?.message ?? 'Could not send a code.');
-      if (e2?.retry_after) startCoolDown(e2.retry_after);
-      else resend.disabled = false;
-    }
-    input.focus();
-  });
-
-  const form = h(
-    'form',
-    {
-      novalidate: true,
-      onsubmit: async (e: SubmitEvent) => {
-        e.preventDefault();
-        setAlert(alert, '');
-        f.error.textContent = '';
-        if (recoveryMode) {
-          await recover();
-          return;
-        }
-        const value = input.value.replace(/\s+/g, '');
-        if (!/^\d{6,10}$/.test(value)) {
-          f.error.textContent = 'Enter the 6-digit code.';
-          input.setAttribute('aria-invalid', 'true');
-          input.focus();
-          return;
-        }
-        busy(submit, true, 'Verifying…');
-        try {
-          await api('POST', '/session/verify', { code: value });
-          navigate(safeReturnTo(returnTo), {}, true);
-        } catch (err) {
-          failed(err);
-        }
-      },
-    },
-    alert,
-    f.wrap,
-    h('div', { class: 'actions' }, submit, resend),
-    coolDown,
-    h('p', { class: 'switch' }, switchMode),
-  );
-
-  function failed(err: unknown): void {
-    busy(submit, false, 'Verify');
-    const e2 = err instanceof ApiFailure ? err.error : undefined;
-    if (e2?.status === 401 || e2?.code === 'TOO_MANY_ATTEMPTS') return ended(e2.message);
-    const left = e2?.attempts_left;
-    f.error.textContent = `${e2?.message ?? 'That code did not work.'}${left !== undefined ? ` ${left} ${left === 1 ? 'try' : 'tries'} left.` : ''}`;
-    input.setAttribute('aria-invalid', 'true');
-    input.select();
-    input.focus();
-  }
-
-  async function recover(): Promise<void> {
-    const value = input.value.trim();
-    if (!/^[0-9a-z]{10}$/i.test(value.replace(/[\s-]/g, ''))) {
-      f.error.textContent = 'Enter a recovery code: 10 letters and digits, like abcde-12345.';
-      input.setAttribute('aria-invalid', 'true');
-      input.focus();
-      return;
-    }
-    busy(submit, true, 'Verifying…');
-    try {
-      const r = await api<{ recovery_codes_remaining?: number }>('POST', '/session/recover', { code: value });
+    done: (r, recovery) => {
+      if (!recovery) return navigate(safeReturnTo(returnTo), {}, true);
       const left = r.recovery_codes_remaining ?? 0;
       // The account page is where a lost phone gets replaced, so recovery always lands there.
       navigate('/account', {
         notice: `You logged in with a recovery code. ${left === 0 ? 'That was your last one: generate new codes now.' : `You have ${left} recovery ${left === 1 ? 'code' : 'codes'} left.`} If you lost your phone, remove it below and add a new authenticator.`,
       }, true);
-    } catch (err) {
-      failed(err);
-    }
+    },
+    ended: (e) => navigate('/login', { notice: e.message }, true),
+  });
+  onLeave(entry.stop);
+  page('Enter your code', entry.form, h('p', {}, link('/login', 'Start over')));
+  if (flow.recovery) entry.setRecovery(true);
+  setAlert(entry.alert, flow.notice ?? '', flow.notice?.includes('denied') || flow.notice?.includes('expired') ? 'error' : 'info');
+  if (flow.retryAfter) entry.startCoolDown(flow.retryAfter);
+}
+
+// ---------------------------------------------------------------- step-up ("Confirm it's you")
+
+/**
+ * "Confirm it's you": the step-up a factor change needs when the server answers 403
+ * REAUTH_REQUIRED. A modal dialog (focus moves into it and stays there; Escape or Cancel closes
+ * it): the password, then the second factor as at login (the number to approve on the phone, or a
+ * code, or a recovery code) through the login's own routes on this session. Resolves true once
+ * confirmed, false when cancelled.
+ */
+function confirmItsYou(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const title = h('h2', { id: 'stepup-title', tabindex: '-1' }, 'Confirm it’s you');
+    const body = h('div', {});
+    const dialog = h('dialog', { class: 'stepup', 'aria-labelledby': 'stepup-title' }, title, body);
+    let stopStage: (() => void) | undefined;
+    let settled = false;
+    const finish = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      stopStage?.();
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      resolve(ok);
+    };
+    // Escape.
+    dialog.addEventListener('cancel', (e) => {
+      e.preventDefault();
+      finish(false);
+    });
+    onLeave(() => finish(false));
+    const cancelButton = () => h('button', { type: 'button', class: 'secondary', onclick: () => finish(false) }, 'Cancel');
+    const show = (...nodes: Node[]) => {
+      stopStage?.();
+      stopStage = undefined;
+      mount(body, ...nodes);
+    };
+
+    /** The step-up is over: start again with the password, or (logged out) go to the login. */
+    const ended = (e: ApiError | undefined) => {
+      if (e?.status === 401 || e?.code === 'TOO_MANY_ATTEMPTS') {
+        finish(false);
+        navigate('/login', { notice: e.code === 'TOO_MANY_ATTEMPTS' ? 'Too many wrong codes, so you were logged out to protect your account. Log in again.' : 'You were logged out. Log in again.' }, true);
+        return;
+      }
+      passwordStage(e?.code === 'REAUTH_EXPIRED' || !e ? 'This confirmation has ended. Enter your password to start again.' : e.message);
+    };
+
+    const passwordStage = (message = '') => {
+      const input = h('input', { type: 'password', autocomplete: 'current-password', required: true });
+      const f = field('reauth-password', 'Password', input);
+      const alert = alertBox();
+      const submit = h('button', { type: 'submit', class: 'primary' }, 'Continue');
+      const form = h(
+        'form',
+        {
+          novalidate: true,
+          onsubmit: async (e: SubmitEvent) => {
+            e.preventDefault();
+            setAlert(alert, '');
+            f.error.textContent = '';
+            if (!input.value) return fieldError(f, 'Enter your password.');
+            busy(submit, true, 'Checking…');
+            try {
+              const r = await api<SecondFactorStart>('POST', '/session/reauth', { password: input.value });
+              if (r.state === 'approve') approveStage(r);
+              else codeStage(r.via ?? 'sms', { notice: r.message ?? '', error: !!r.message, retryAfter: r.retry_after });
+            } catch (err) {
+              busy(submit, false, 'Continue');
+              const e2 = failureOf(err);
+              if (e2?.code === 'INVALID_CREDENTIALS') return fieldError(f, 'That password is not right. Try again.');
+              if (e2?.status === 429) return setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+              if (e2?.status === 401) return ended(e2);
+              setAlert(alert, e2?.message ?? 'Something went wrong. Try again.');
+            }
+          },
+        },
+        alert,
+        f.wrap,
+        h('div', { class: 'actions' }, submit, cancelButton()),
+      );
+      show(h('p', {}, 'Changing how you log in needs your password and your phone again, so that nobody else can do it from this browser.'), form);
+      setAlert(alert, message);
+      input.focus();
+    };
+
+    const approveStage = (r: SecondFactorStart) => {
+      const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Waiting for your approval…');
+      const expiry = expiryNote(r.expires_at);
+      const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => codeStage('app', {}) }, 'Use a code instead');
+      const lost = h('button', { type: 'button', class: 'link', onclick: () => codeStage('app', { recovery: true }) }, 'Lost your phone? Use a recovery code');
+      show(
+        h('p', {}, 'Open your Twofold Authenticator and approve. It will ask for this number:'),
+        ...approvalNumber(r.number, r.details),
+        status,
+        expiry.el,
+        h('div', { class: 'actions' }, useCode, cancelButton()),
+        h('p', { class: 'switch' }, lost),
+      );
+      const stopWatch = watchApproval(status, {
+        done: () => finish(true),
+        failed: ended,
+        denied: () => codeStage('app', { notice: 'The request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.', error: true }),
+        expired: () => codeStage('app', { notice: 'The request expired. Enter a code from your authenticator app or get one by text message.', error: true }),
+        gone: () => ended(undefined),
+      });
+      stopStage = () => {
+        stopWatch();
+        expiry.stop();
+      };
+      title.focus();
+    };
+
+    const codeStage = (via: 'sms' | 'app', o: { notice?: string; error?: boolean; retryAfter?: number | undefined; recovery?: boolean }) => {
+      const entry = codeEntry({ name: 'reauth-code', via, autofocus: false, done: () => finish(true), ended });
+      show(entry.form, h('div', { class: 'actions' }, cancelButton()));
+      stopStage = entry.stop;
+      setAlert(entry.alert, o.notice ?? '', o.error ? 'error' : 'info');
+      if (o.retryAfter) entry.startCoolDown(o.retryAfter);
+      if (o.recovery) entry.setRecovery(true);
+      else entry.input.focus();
+    };
+
+    document.body.append(dialog);
+    dialog.showModal();
+    passwordStage();
+  });
+}
+
+/**
+ * Run a factor change; when the server wants a fresh proof (403 REAUTH_REQUIRED), ask for it and
+ * run the change again. `{ ok: false }`: the person cancelled the confirmation.
+ */
+async function withStepUp<T>(action: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+  try {
+    return { ok: true, value: await action() };
+  } catch (err) {
+    if (failureOf(err)?.code !== 'REAUTH_REQUIRED') throw err;
   }
-  page('Enter your code', form, h('p', {}, link('/login', 'Start over')));
-  if (flow.recovery) setMode(true);
-  setAlert(alert, flow.notice ?? '', flow.notice?.includes('denied') || flow.notice?.includes('expired') ? 'error' : 'info');
-  if (flow.retryAfter) startCoolDown(flow.retryAfter);
+  if (!(await confirmItsYou())) return { ok: false };
+  return { ok: true, value: await action() };
+}
+
+// ---------------------------------------------------------------- account page
+
+interface Device {
+  id: string;
+  name: string;
+  created_at: number;
+  last_seen_at: number | null;
+}
+
+interface TotpApp {
+  id: string;
+  label: string | null;
+  created_at: number;
+  confirmed_at: number | null;
+  last_used_at: number | null;
+  /** The one secret older accounts shared between their authenticators. */
+  legacy: boolean;
 }
 
 interface Me {
   user: { fullName: string; email: string; countryCode: string; phone: string; totpAppConfirmed: boolean };
-  devices: { id: string; name: string; created_at: number; last_seen_at: number | null }[];
+  devices: Device[];
+  totp_apps?: TotpApp[];
+  reauth_until?: number | null;
   devices_error?: string;
   recovery_codes: { remaining: number; generated_at: number | null };
   events: { id: number; at: number; type: string; outcome: string; ip: string | null; detail: Record<string, unknown> }[];
@@ -534,11 +905,28 @@ const EVENT_LABELS: Record<string, string> = {
   approval_answered: 'Approval answered',
   device_activated: 'Authenticator',
   device_revoked: 'Authenticator removed',
+  totp_secret_created: 'Authenticator app key created',
+  totp_secret_activated: 'Authenticator app added',
+  totp_secret_removed: 'Authenticator app removed',
   recovery_codes_generated: 'Recovery codes generated',
+  reauth: 'Confirmed it’s you',
   lockout: 'Lockout',
   login: 'Login',
   logout: 'Logout',
 };
+
+const LEGACY_APP_NAME = 'Authenticator app (set up before each authenticator had its own key)';
+const appName = (a: TotpApp) => (a.legacy ? LEGACY_APP_NAME : a.label ? `Authenticator app (${a.label})` : 'Authenticator app');
+const when = (ms: number) => new Date(ms).toLocaleString();
+
+/** The account's phone as people write it (+1 201 555 0123). */
+const phoneText = (me: Me) => {
+  const raw = `+${me.user.countryCode}${me.user.phone}`;
+  return parsePhoneNumberFromString(raw)?.formatInternational() ?? `+${me.user.countryCode} ${me.user.phone}`;
+};
+
+/** Activation links: how often the page looks for the new authenticator while the QR is shown. */
+const ACTIVATION_POLL_MS = 3000;
 
 async function account(): Promise<void> {
   let me: Me;
@@ -550,108 +938,240 @@ async function account(): Promise<void> {
   }
   const notice = alertBox();
   setAlert(notice, flow.notice ?? '', 'info');
+  const say = (message: string, kind: 'error' | 'info' = 'info') => setAlert(notice, message, kind);
+  const loggedOut = () => navigate('/login', { notice: 'You were logged out. Log in again.' }, true);
 
+  const factorsHeading = h('h2', { id: 'h-devices', tabindex: '-1' }, 'Authenticators');
+  const factorList = h('ul', { class: 'devices', 'data-testid': 'factors' });
+  const events = h('ol', { class: 'events' });
+
+  /** Read the account again and redraw what may have changed. */
+  const refresh = async (): Promise<boolean> => {
+    try {
+      me = await api<Me>('GET', '/user');
+    } catch (err) {
+      if (failureOf(err)?.status === 401) loggedOut();
+      return false;
+    }
+    renderFactors();
+    renderEvents();
+    return true;
+  };
+
+  /** Remove one authenticator or app (after a confirm, and a step-up if needed). */
+  const remove = async (button: HTMLButtonElement, question: string, path: string, removed: string) => {
+    if (!window.confirm(question)) return;
+    busy(button, true);
+    try {
+      const r = await withStepUp(() => api('DELETE', path, {}));
+      if (!r.ok) {
+        busy(button, false);
+        say('Nothing was removed.');
+        return;
+      }
+      await refresh();
+      // What was said about setting something up may no longer be true.
+      stopPolling();
+      activationArea.replaceChildren();
+      totpArea.replaceChildren();
+      say(removed);
+      factorsHeading.focus();
+    } catch (err) {
+      busy(button, false);
+      const e2 = failureOf(err);
+      if (e2?.status === 401) return loggedOut();
+      say(e2?.message ?? 'Could not remove it. Try again.', 'error');
+    }
+  };
+
+  const factorItem = (name: string, kind: string, about: string, onRemove: (b: HTMLButtonElement) => void): HTMLElement => {
+    const button = h('button', { type: 'button', class: 'danger', 'aria-label': `Remove ${name}` }, 'Remove');
+    button.addEventListener('click', () => onRemove(button));
+    return h('li', { 'data-testid': 'factor' }, h('span', {}, h('strong', {}, name), h('br'), h('small', {}, `${kind} · ${about}`)), button);
+  };
+
+  function renderFactors(): void {
+    const items: HTMLElement[] = [];
+    for (const d of me.devices) {
+      items.push(
+        factorItem(d.name, 'Twofold Authenticator', `added ${when(d.created_at)}${d.last_seen_at ? ` · last used ${when(d.last_seen_at)}` : ''}`, (b) =>
+          void remove(b, `Remove “${d.name}”? It will no longer approve logins or show codes for this account.`, `/user/authenticators/${encodeURIComponent(d.id)}`, `“${d.name}” was removed. It can no longer approve logins or show codes for this account.`),
+        ),
+      );
+    }
+    for (const a of me.totp_apps ?? []) {
+      const name = appName(a);
+      const about = a.legacy
+        ? 'its codes may still show on authenticators you added before; removing it ends those codes'
+        : `added ${when(a.confirmed_at ?? a.created_at)}${a.last_used_at ? ` · last used ${when(a.last_used_at)}` : ''}`;
+      items.push(
+        factorItem(name, a.legacy ? 'One code key shared by older authenticators' : 'Codes from another app', about, (b) =>
+          void remove(
+            b,
+            a.legacy
+              ? 'Remove the authenticator app set up before each authenticator had its own key? Codes from it will stop working, also on authenticators that still show them.'
+              : `Remove “${name}”? Its codes will stop working for this account.`,
+            `/user/totp-app/${encodeURIComponent(a.id)}`,
+            a.legacy ? 'The older shared authenticator app key was removed. Its codes no longer work.' : `“${name}” was removed. Its codes no longer work.`,
+          ),
+        ),
+      );
+    }
+    if (me.devices_error) items.push(h('li', { class: 'empty', role: 'status' }, `${me.devices_error} The list may be incomplete; reload the page to try again.`));
+    else if (items.length === 0) items.push(h('li', { class: 'empty' }, `No authenticator yet. Logins use a code texted to ${phoneText(me)}.`));
+    mount(factorList, ...items);
+  }
+
+  function renderEvents(): void {
+    mount(
+      events,
+      ...me.events.map((e) =>
+        h(
+          'li',
+          { 'data-outcome': e.outcome },
+          h('time', { datetime: new Date(e.at).toISOString() }, when(e.at)),
+          ' ',
+          h('span', {}, `${EVENT_LABELS[e.type] ?? e.type}: ${e.outcome}`),
+          e.detail.kind || e.detail.reason ? h('small', {}, ` (${[e.detail.kind, e.detail.reason].filter(Boolean).join(', ')})`) : null,
+        ),
+      ),
+    );
+  }
+  renderFactors();
+  renderEvents();
+
+  // Add a Twofold Authenticator: a QR code and link, then the page watches for the new device.
   const activationArea = h('div', { class: 'reveal', 'aria-live': 'polite' });
   const addDevice = h('button', { type: 'button', class: 'primary' }, 'Add authenticator');
+  let stopPolling = () => {};
+  onLeave(() => stopPolling());
+  const watchForDevice = (expiresAt: number): (() => void) => {
+    const known = new Set(me.devices.map((d) => d.id));
+    let timer: number | undefined;
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      window.clearTimeout(timer);
+    };
+    const tick = async () => {
+      if (stopped) return;
+      if (Date.now() >= expiresAt) {
+        stop();
+        mount(activationArea, h('p', { class: 'field-error' }, 'This activation code has expired and no authenticator used it. Select “Add authenticator” to get a new one.'));
+        return;
+      }
+      try {
+        const fresh = await api<Me>('GET', '/user');
+        if (stopped) return;
+        const added = fresh.devices.find((d) => !known.has(d.id));
+        if (added) {
+          stop();
+          me = fresh;
+          renderFactors();
+          renderEvents();
+          mount(activationArea, h('p', { class: 'ok' }, `✓ “${added.name}” is set up and listed above. It will ask you to approve logins.`));
+          return;
+        }
+      } catch (err) {
+        if (failureOf(err)?.status === 401) {
+          stop();
+          return loggedOut();
+        }
+        // Anything else: try again at the next tick.
+      }
+      timer = window.setTimeout(() => void tick(), ACTIVATION_POLL_MS);
+    };
+    timer = window.setTimeout(() => void tick(), ACTIVATION_POLL_MS);
+    return stop;
+  };
   addDevice.addEventListener('click', async () => {
+    stopPolling();
     busy(addDevice, true);
     try {
-      const r = await api<{ activation: { link: string; qr_code: string; expires_at: number } }>('POST', '/user/authenticators', {});
-      const minutes = Math.max(1, Math.round((r.activation.expires_at - Date.now()) / 60_000));
-      mount(
-        activationArea,
-        h('p', {}, 'Scan this code with your phone, or open the link on the device you want to use. It works once and expires in ', String(minutes), ' minutes.'),
-        h('img', { src: r.activation.qr_code, alt: 'QR code of the activation link', width: '220', height: '220', class: 'qr' }),
-        h('p', { class: 'break' }, h('a', { href: r.activation.link, target: '_blank', rel: 'noopener', 'data-testid': 'activation-link' }, r.activation.link)),
-      );
+      const r = await withStepUp(() => api<{ activation: { link: string; qr_code: string; expires_at: number } }>('POST', '/user/authenticators', {}));
+      if (r.ok) {
+        const act = r.value.activation;
+        const minutes = Math.max(1, Math.round((act.expires_at - Date.now()) / 60_000));
+        mount(
+          activationArea,
+          h('p', {}, 'Scan this code with your phone, or open the link on the device you want to use. It works once and expires in ', String(minutes), ' minutes.'),
+          h('img', { src: act.qr_code, alt: 'QR code of the activation link', width: '220', height: '220', class: 'qr' }),
+          h('p', { class: 'break' }, h('a', { href: act.link, target: '_blank', rel: 'noopener', 'data-testid': 'activation-link' }, act.link)),
+          h('p', { class: 'hint' }, 'This page shows the new authenticator as soon as it is activated.'),
+        );
+        stopPolling = watchForDevice(act.expires_at);
+      }
     } catch (err) {
-      mount(activationArea, h('p', { class: 'field-error' }, err instanceof ApiFailure ? err.error.message : 'Could not create an activation link.'));
+      const e2 = failureOf(err);
+      if (e2?.status === 401) return loggedOut();
+      mount(activationArea, h('p', { class: 'field-error' }, e2?.message ?? 'Could not create an activation link. Try again.'));
     }
     busy(addDevice, false);
   });
 
+  // Add a third-party authenticator app (its own key): QR and key, then a first code confirms it.
   const totpArea = h('div', { class: 'reveal', 'aria-live': 'polite' });
   const addTotp = h('button', { type: 'button', class: 'secondary' }, 'Use another authenticator app');
   addTotp.addEventListener('click', async () => {
     busy(addTotp, true);
     try {
-      const r = await api<{ uri: string; qr_code: string }>('POST', '/user/totp-app', {});
-      const input = h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '10', pattern: '[0-9]*' });
-      const f = field('totp-confirm', 'Code shown by the app', input);
-      const confirm = h('button', { type: 'submit', class: 'primary' }, 'Confirm');
-      const form = h(
-        'form',
-        {
-          novalidate: true,
-          onsubmit: async (e: SubmitEvent) => {
-            e.preventDefault();
-            f.error.textContent = '';
-            busy(confirm, true);
-            try {
-              await api('POST', '/user/totp-app/confirm', { code: input.value.replace(/\s+/g, '') });
-              mount(totpArea, h('p', { class: 'ok' }, '✓ Your authenticator app is set up.'));
-            } catch (err) {
-              f.error.textContent = err instanceof ApiFailure ? err.error.message : 'That code did not work.';
-              input.focus();
-            }
-            busy(confirm, false);
-          },
-        },
-        f.wrap,
-        confirm,
-      );
-      mount(
-        totpArea,
-        h('p', {}, 'Scan this code with Google Authenticator, 1Password or any TOTP app, then type the code it shows.'),
-        h('img', { src: r.qr_code, alt: 'QR code for your authenticator app', width: '220', height: '220', class: 'qr' }),
-        h('details', {}, h('summary', {}, 'Can’t scan? Show the setup key'), h('p', { class: 'break mono' }, r.uri)),
-        form,
-      );
-      input.focus();
+      const r = await withStepUp(() => api<{ id: string; uri: string; qr_code: string }>('POST', '/user/totp-app', {}));
+      if (r.ok) showTotpSetup(r.value);
     } catch (err) {
-      mount(totpArea, h('p', { class: 'field-error' }, err instanceof ApiFailure ? err.error.message : 'Could not create a secret.'));
+      const e2 = failureOf(err);
+      if (e2?.status === 401) return loggedOut();
+      mount(totpArea, h('p', { class: 'field-error' }, e2?.message ?? 'Could not create a key for the app. Try again.'));
     }
     busy(addTotp, false);
   });
+  const showTotpSetup = (s: { uri: string; qr_code: string }) => {
+    let secret = '';
+    try {
+      secret = new URL(s.uri).searchParams.get('secret') ?? '';
+    } catch {
+      /* shown as the link only */
+    }
+    const input = otpInput();
+    const f = field('totp-confirm', 'Code shown by the app', input, 'The 6-digit code the new app shows for Twofold.');
+    const confirm = h('button', { type: 'submit', class: 'primary' }, 'Confirm');
+    const form = h(
+      'form',
+      {
+        novalidate: true,
+        onsubmit: async (e: SubmitEvent) => {
+          e.preventDefault();
+          f.error.textContent = '';
+          const value = otpValue(input);
+          if (!value) return fieldError(f, 'Enter the 6-digit code the app shows.');
+          busy(confirm, true);
+          try {
+            await api('POST', '/user/totp-app/confirm', { code: value });
+            await refresh();
+            mount(totpArea, h('p', { class: 'ok' }, '✓ Your authenticator app is set up and listed above. Its codes work when you log in.'));
+            return;
+          } catch (err) {
+            const e2 = failureOf(err);
+            if (e2?.status === 401) return loggedOut();
+            fieldError(f, e2?.status === 429 ? `Too many wrong codes. Try again in ${formatWait(e2.retry_after ?? 60)}.` : (e2?.message ?? 'That code did not work. Try again.'));
+          }
+          busy(confirm, false);
+        },
+      },
+      f.wrap,
+      confirm,
+    );
+    mount(
+      totpArea,
+      h('p', {}, 'Scan this QR code with Google Authenticator, 1Password or any other authenticator app, then type the code it shows.'),
+      h('img', { src: s.qr_code, alt: 'QR code for your authenticator app', width: '220', height: '220', class: 'qr' }),
+      h('p', { hidden: !secret }, 'Can’t scan? Type this setup key into the app: ', h('code', { class: 'mono break', 'data-testid': 'totp-secret' }, secret.replace(/(.{4})(?=.)/g, '$1 '))),
+      h('details', {}, h('summary', {}, 'Show the setup link'), h('p', { class: 'break mono', 'data-testid': 'totp-uri' }, s.uri)),
+      form,
+    );
+    input.focus();
+  };
 
   const recoverySection = recoveryCodes(me.recovery_codes);
-
-  const deviceList = h(
-    'ul',
-    { class: 'devices' },
-    me.devices.length
-      ? me.devices.map((d) => {
-          const revoke = h('button', { type: 'button', class: 'danger', 'aria-label': `Remove ${d.name}` }, 'Remove');
-          revoke.addEventListener('click', async () => {
-            if (!window.confirm(`Remove “${d.name}”? It will no longer approve logins.`)) return;
-            busy(revoke, true);
-            try {
-              await api('DELETE', `/user/authenticators/${encodeURIComponent(d.id)}`, {});
-              navigate('/account', { notice: `“${d.name}” was removed.` }, true);
-            } catch (err) {
-              busy(revoke, false);
-              setAlert(notice, err instanceof ApiFailure ? err.error.message : 'Could not remove it.');
-            }
-          });
-          return h('li', {}, h('span', {}, h('strong', {}, d.name), h('br'), h('small', {}, `Added ${new Date(d.created_at).toLocaleString()}${d.last_seen_at ? ` · last used ${new Date(d.last_seen_at).toLocaleString()}` : ''}`)), revoke);
-        })
-      : [h('li', { class: 'empty' }, me.devices_error ?? 'No authenticator yet.')],
-  );
-
-  const events = h(
-    'ol',
-    { class: 'events' },
-    me.events.map((e) =>
-      h(
-        'li',
-        { 'data-outcome': e.outcome },
-        h('time', { datetime: new Date(e.at).toISOString() }, new Date(e.at).toLocaleString()),
-        ' ',
-        h('span', {}, `${EVENT_LABELS[e.type] ?? e.type}: ${e.outcome}`),
-        e.detail.kind || e.detail.reason ? h('small', {}, ` (${[e.detail.kind, e.detail.reason].filter(Boolean).join(', ')})`) : null,
-      ),
-    ),
-  );
 
   const logout = h('button', { type: 'button', class: 'secondary' }, 'Log out');
   logout.addEventListener('click', async () => {
@@ -666,8 +1186,17 @@ async function account(): Promise<void> {
   page(
     `Hello, ${me.user.fullName}`,
     notice,
-    h('section', { 'aria-labelledby': 'h-profile' }, h('h2', { id: 'h-profile' }, 'Profile'), h('dl', { class: 'details' }, h('dt', {}, 'Email'), h('dd', {}, me.user.email), h('dt', {}, 'Phone'), h('dd', {}, `+${me.user.countryCode} ${me.user.phone}`), h('dt', {}, 'Authenticator app'), h('dd', {}, me.user.totpAppConfirmed ? 'Set up' : 'Not set up'))),
-    h('section', { 'aria-labelledby': 'h-devices' }, h('h2', { id: 'h-devices' }, 'Authenticators'), deviceList, h('div', { class: 'actions' }, addDevice, addTotp), activationArea, totpArea),
+    h('section', { 'aria-labelledby': 'h-profile' }, h('h2', { id: 'h-profile' }, 'Profile'), h('dl', { class: 'details' }, h('dt', {}, 'Email'), h('dd', {}, me.user.email), h('dt', {}, 'Phone'), h('dd', {}, phoneText(me)))),
+    h(
+      'section',
+      { 'aria-labelledby': 'h-devices' },
+      factorsHeading,
+      h('p', { class: 'hint' }, 'Each one can prove it is you when you log in. Remove any you no longer have.'),
+      factorList,
+      h('div', { class: 'actions' }, addDevice, addTotp),
+      activationArea,
+      totpArea,
+    ),
     recoverySection,
     h('section', { 'aria-labelledby': 'h-events' }, h('h2', { id: 'h-events' }, 'Recent activity'), events),
     h('div', { class: 'actions' }, logout),
@@ -699,7 +1228,12 @@ function recoveryCodes(initial: Me['recovery_codes']): HTMLElement {
     if (current.generated_at !== null && !window.confirm('Generate new recovery codes? The codes you have now will stop working.')) return;
     busy(generate, true);
     try {
-      const r = await api<{ codes: string[]; recovery_codes: Me['recovery_codes'] }>('POST', '/user/recovery-codes', {});
+      const done = await withStepUp(() => api<{ codes: string[]; recovery_codes: Me['recovery_codes'] }>('POST', '/user/recovery-codes', {}));
+      if (!done.ok) {
+        busy(generate, false);
+        return;
+      }
+      const r = done.value;
       current = r.recovery_codes;
       showStatus();
       generate.textContent = 'Regenerate recovery codes';
