@@ -74,8 +74,9 @@ async function serviceUser(appId: number): Promise<{ id: number; secret: string;
   const phone = parsePhone(national, '1');
   if (!phone) throw new Error(`invalid bench phone ${national}`);
   const id = await verifyUsers.register(appId, `bench${i}@example.com`, phone);
-  // Pending until its first code is verified, as after `users/{id}/secret`.
-  const { parameters: params } = await totp.createForApp(id, undefined, {});
+  // Confirmed, as after `users/{id}/secret` and a first code (a login counts only confirmed ones).
+  const { id: secretId, parameters: params } = await totp.createForApp(id, undefined, {});
+  await totp.confirmApp(id, secretId, {});
   return { id, secret: params.secret, phone: national };
 }
 

@@ -130,11 +130,13 @@ export class AuthyClient {
 
   /**
    * GET /protected/json/verify/{token}/{id}. Resolves when the code is valid; an invalid code
-   * rejects with code "60020", a reused one with "60019".
+   * rejects with code "60020", a reused one with "60019". With `pending`, a code of a new
+   * third-party app secret counts too, and confirms it (only where the user confirms that app).
    */
-  async verifyToken(authyId: number, token: string): Promise<TokenCheck> {
+  async verifyToken(authyId: number, token: string, o: { pending: boolean } = { pending: false }): Promise<TokenCheck> {
     if (!/^\d{6,10}$/.test(token)) throw new VerifyServiceError(401, '60020', 'Token is invalid');
-    const body = await this.call('GET', `/protected/json/verify/${token}/${authyId}`);
+    // `pending=false` (Twofold extension): a third-party app secret counts only once confirmed.
+    const body = await this.call('GET', `/protected/json/verify/${token}/${authyId}${o.pending ? '' : '?pending=false'}`);
     if (body.token !== 'is valid') throw this.malformed('verify');
     const device = isObject(body.device) ? body.device : undefined;
     const via = str(body.via) ?? str(body.kind) ?? str(device?.kind);

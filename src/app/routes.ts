@@ -88,7 +88,6 @@ export function appRoutes(d: AppRoutesDeps): Router {
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
-  const reauthPerUser = p.limits.create({ name: 'app:reauth:user', points: config.LOGIN_PER_ACCOUNT_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const signupCookie = signupCookiePolicy(config);
 
   const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
@@ -125,6 +124,9 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const a = await attempts.get(s.loginAttemptId!);
     if (!attempts.isLive(a) || a.user_id !== s.userId) {
       if (s.state === 'full') throw new HttpError(409, 'REAUTH_EXPIRED', 'This confirmation has ended; please confirm again');
+      // Completed by a concurrent request of this browser, which is promoting this very session:
+      // leave the row to it.
+      if (a?.state === 'done' && a.user_id === s.userId) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
       await sessions.delete(s.tokenHash);
       sessions.clearCookie(res);
       throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
@@ -148,10 +150,12 @@ export function appRoutes(d: AppRoutesDeps): Router {
    * full session's step-up is recorded as a fresh proof.
    */
   async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push' | 'recovery', extra: Record<string, number> = {}): Promise<void> {
-    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
+    // The session changes first, right after the attempt completed: a concurrent request that
+    // finds the attempt done ends a half session, and must not get there before the promotion.
     if (s.state === 'full') {
       const at = await sessions.completeReauth(s, s.loginAttemptId!);
       if (at === undefined) throw new HttpError(409, 'ALREADY_COMPLETED', 'This confirmation was already completed');
+      await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
       await record(req, { type: AuditType.REAUTH, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
       res.json({ state: 'reauthenticated', reauth_until: at + REAUTH_WINDOW_MS, ...extra });
       return;
@@ -159,6 +163,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const token = await sessions.promote(s);
     if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
     sessions.setCookie(res, token);
+    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
     res.json({ state: 'logged_in', ...extra });
   }
@@ -319,7 +324,8 @@ export function appRoutes(d: AppRoutesDeps): Router {
     try {
       await client.checkPhoneVerification(phoneOf(row), v.code);
     } catch (e) {
-      if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) {
+      // Unreachable, or over the service's check cap for this phone: no code was compared.
+      if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status === 429 || e.status >= 500) {
         await pending.refundTry(row.token_hash);
         throw fromService(e);
       }
@@ -466,10 +472,17 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.post('/session/reauth', ...mutate, requireFullSession, async (req, res) => {
     const v = parseBody(reauthSchema, req.body);
     const s = req.appSession!;
-    const lim = await reauthPerUser.consume(String(s.userId));
-    if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'reauth per user');
     const user = await getUser(s.userId);
     if (!user?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    // The login's own per-account windows (15 minutes and a day): a stolen session gets no more
+    // password guesses here than the login page gives.
+    await consumeLimits(
+      [
+        [loginAcctLong, user.email],
+        [loginAcctShort, user.email],
+      ],
+      'reauth per account',
+    );
     if (!(await verifyPassword(user.password_hash, v.password))) {
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id), detail: { reason: 'wrong_password', purpose: 'reauth' } });
       throw new HttpError(401, 'INVALID_CREDENTIALS', 'That password is not right', { reason: 'reauth wrong password' });
@@ -823,7 +836,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'totp confirm');
     let check;
     try {
-      check = await client.verifyToken(u.authy_id, v.code);
+      check = await client.verifyToken(u.authy_id, v.code, { pending: true });
     } catch (e) {
       if (e instanceof VerifyServiceError && e.code === '60019') {
         // Each 30-second code counts once per account, whichever authenticator showed it.

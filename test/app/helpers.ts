@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TOTP } from 'otpauth';
 
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
@@ -76,7 +77,9 @@ export class Browser {
 }
 
 let counter = 0;
-/** A fresh, valid signup (US numbers in the 201-555-01xx range). */
+/** Where this process's phone numbers start: within one process no two `newUser()` share one. */
+const phoneBase = randomBytes(2).readUInt16BE(0) % 9000;
+/** A fresh, valid signup (US numbers 201-555-1000 to 201-555-9999, distinct within a process). */
 export function newUser(over: Partial<Record<string, string>> = {}) {
   counter++;
   const tag = randomBytes(4).toString('hex');
@@ -85,9 +88,31 @@ export function newUser(over: Partial<Record<string, string>> = {}) {
     email: `ada.${tag}@example.com`,
     password: `correct horse ${tag}`,
     countryCode: 'US',
-    phone: `201555${String(1000 + ((counter * 37 + parseInt(tag.slice(0, 4), 16)) % 9000)).padStart(4, '0')}`,
+    phone: `201555${String(1000 + ((phoneBase + counter * 37) % 9000)).padStart(4, '0')}`,
     ...over,
   };
+}
+
+/**
+ * Set up a third-party authenticator app from the logged-in user page, as a person does: create
+ * the secret, then confirm it with a code. The code confirming it is the previous 30 s step's
+ * (the ±1 window takes it), so the current step stays free for the test's own next code. Returns
+ * the secret (base32). `clock` is the server's, when the test drives one.
+ */
+export async function addTotpApp(b: Browser, clock?: { now(): number }): Promise<string> {
+  const app = await b.post('/user/totp-app', {});
+  if (app.status !== 201) throw new Error(`totp-app answered ${app.status} ${JSON.stringify(app.body)}`);
+  const secret = new URL(String(app.body.uri)).searchParams.get('secret')!;
+  if (!clock) {
+    // Not within a second of a step's end: the server must see the same step as this code's.
+    const into = Date.now() % 30_000;
+    if (into > 29_000) await new Promise((ok) => setTimeout(ok, 30_050 - into));
+  }
+  const at = (clock?.now() ?? Date.now()) - 30_000;
+  const code = new TOTP({ secret, digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: at });
+  const r = await b.post('/user/totp-app/confirm', { code });
+  if (r.status !== 200) throw new Error(`totp-app/confirm answered ${r.status} ${JSON.stringify(r.body)}`);
+  return secret;
 }
 
 /** E.164 of a `newUser()`-style signup (US numbers). */
@@ -97,19 +122,24 @@ export function e164Of(u: { phone: string; countryCode?: string }): string {
 
 /**
  * Sign up as a person would: the form (202, a code goes to the phone), then the code from the
- * SMS outbox (201, logged in; `smsOutbox` is the service's address when it runs apart). Returns
- * the last answer.
+ * SMS outbox (201, logged in; `smsOutbox` is the service's address when it runs apart, `code`
+ * reads it some other way). Returns the last answer.
  */
-export async function signUp(b: Browser, u: Record<string, unknown>, o: { expectStatus?: number; headers?: Record<string, string>; smsOutbox?: string } = {}) {
+export async function signUp(
+  b: Browser,
+  u: Record<string, unknown>,
+  o: { expectStatus?: number; headers?: Record<string, string>; smsOutbox?: string; code?: (to: string | undefined) => Promise<string> } = {},
+) {
   const form = await b.post('/user', u, o.headers);
   if (form.status !== 202) {
     if (o.expectStatus === undefined) throw new Error(`signup form answered ${form.status} ${JSON.stringify(form.body)}`);
     return form;
   }
   const to = typeof u.phone === 'string' && (u.countryCode === undefined || u.countryCode === 'US' || u.countryCode === '1') ? e164Of({ phone: u.phone }) : undefined;
-  const { code } = await latestSmsCode(o.smsOutbox ?? b.base, to);
+  const code = o.code ? await o.code(to) : (await latestSmsCode(o.smsOutbox ?? b.base, to)).code;
   const done = await b.post('/user/verify-phone', { code }, o.headers);
-  if (done.status !== (o.expectStatus ?? 201)) throw new Error(`verify-phone answered ${done.status} ${JSON.stringify(done.body)}`);
+  // With `expectStatus` the caller judges the answer (whichever step gave it).
+  if (o.expectStatus === undefined && done.status !== 201) throw new Error(`verify-phone answered ${done.status} ${JSON.stringify(done.body)}`);
   return done;
 }
 
@@ -117,9 +147,15 @@ export async function signUp(b: Browser, u: Record<string, unknown>, o: { expect
  * The newest code texted to `to`, read from the outbox file in `dataDir` (for a production-mode
  * server, which does not serve /dev/sms).
  */
-export function outboxFileCode(dataDir: string, to: string): string {
-  const lines = readFileSync(join(dataDir, 'sms-outbox.jsonl'), 'utf8').trim().split('\n');
-  const mine = lines.map((l) => JSON.parse(l) as { to: string; body: string }).filter((m) => m.to === to);
+export function outboxFileCode(dataDir: string | string[], to: string): string {
+  const mine = (Array.isArray(dataDir) ? dataDir : [dataDir])
+    .flatMap((dir) => {
+      const file = join(dir, 'sms-outbox.jsonl');
+      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+    })
+    .map((l) => JSON.parse(l) as { to: string; body: string; created_at: string })
+    .filter((m) => m.to === to)
+    .sort((a, b) => a.created_at.localeCompare(b.created_at));
   const code = mine.at(-1)?.body.match(/\b(\d{6,10})\b/)?.[1];
   if (!code) throw new Error(`no SMS code to ${to} in the outbox file`);
   return code;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Browser } from '../app/helpers.js';
+import { Browser, outboxFileCode, signUp } from '../app/helpers.js';
 import { freePort, freshPgDatabase, killChild, serveChild, type ChildServer } from '../helpers/child-server.js';
 import { hostPort, TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -132,6 +132,17 @@ export class Cluster {
   async restart(inst: Instance): Promise<void> {
     inst.server = await serveChild({ ...this.env(inst.part), DATA_DIR: inst.dataDir, PORT: String(inst.port) }, ['--only', inst.part]);
     this.balance();
+  }
+
+  /**
+   * Sign up through `b` as a person would; the phone code is read from the outboxes of every
+   * service instance (each keeps its own file), newest first.
+   */
+  signUp(b: Browser, u: Record<string, unknown>, o: { expectStatus?: number } = {}) {
+    return signUp(b, u, {
+      ...o,
+      code: async (to) => outboxFileCode(this.verifies.map((i) => i.dataDir), to ?? ''),
+    });
   }
 
   /** A browser of the site (its Origin is the app balancer's) sending to instance `at`. */

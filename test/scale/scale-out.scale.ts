@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCallbackSignature } from '../../src/platform/authy-signature.js';
-import { Browser, newUser, TestDevice, eventually, type PendingApproval, signUp } from '../app/helpers.js';
+import { addTotpApp, Browser, newUser, TestDevice, eventually, type PendingApproval } from '../app/helpers.js';
 import { pgAvailable } from '../helpers/databases.js';
 import { openSse, statusEvent } from '../helpers/sse.js';
 import { otherCode, totpAt } from '../security/helpers.js';
@@ -93,9 +93,9 @@ async function apiUserWithDevice(apiKey: string, lb: string, via: string): Promi
 }
 
 /** Sign up through `b`, add an authenticator, and return the device (activated through `via`). */
-async function signupWithDevice(b: Browser, via: string) {
+async function signupWithDevice(c: Cluster, b: Browser, via: string) {
   const u = newUser();
-  await signUp(b, u);
+  await c.signUp(b, u);
   const act = await b.post('/user/authenticators', { name: 'Phone' });
   expect(act.status).toBe(201);
   const device = await TestDevice.activate(via, (act.body.activation as { link: string }).link);
@@ -141,7 +141,7 @@ for (const redis of [false, true]) {
     it('when each step of a login runs on a different instance then the approval reaches the waiting browser and the session works everywhere', async () => {
       // Signup and the authenticator on app 1; the device activates and streams on service 1.
       const b1 = c.browser(app[0]!);
-      const { u, device } = await signupWithDevice(b1, svc[0]!.url);
+      const { u, device } = await signupWithDevice(c, b1, svc[0]!.url);
       const deviceStream = await openSse(`${svc[0]!.url}/v1/devices/${device.id}/events`, device.signedHeaders('GET', `/v1/devices/${device.id}/events`));
       expect(deviceStream.status).toBe(200);
       expect((await b1.del('/session')).status).toBe(200);
@@ -193,7 +193,7 @@ for (const redis of [false, true]) {
         // A new account every 5 logins: each account may log in LOGIN_PER_ACCOUNT_LIMIT (10) times.
         if (i % 5 === 0) {
           b = c.browser(app[0]!);
-          ({ u, device: d2 } = await signupWithDevice(b, svc[1]!.url));
+          ({ u, device: d2 } = await signupWithDevice(c, b, svc[1]!.url));
         }
         const login = await b.via(app[1]!.url).post('/session', { email: u.email, password: u.password });
         expect(login.body.state).toBe('approve');
@@ -222,10 +222,8 @@ for (const redis of [false, true]) {
       const run = async (targets: Instance[]) => {
         const b = c.browser(targets[0]!);
         const u = newUser();
-        await signUp(b, u);
-        const totp = await b.post('/user/totp-app', {});
-        expect(totp.status).toBe(201);
-        const secret = new URL(String(totp.body.uri)).searchParams.get('secret')!;
+        await c.signUp(b, u);
+        const secret = await addTotpApp(b);
         const authyId = (await c.query<{ authy_id: number }>('select authy_id from app_users where email = $1', [u.email]))[0]!.authy_id;
         expect((await b.del('/session')).status).toBe(200);
         const steps: string[] = [];
@@ -261,7 +259,7 @@ for (const redis of [false, true]) {
     it('when 30 wrong codes race on one login attempt through the 3 app instances then at most 5 reach the service', async () => {
       const b = c.browser(app[0]!);
       const u = newUser();
-      await signUp(b, u);
+      await c.signUp(b, u);
       expect((await b.post('/user/totp-app', {})).status).toBe(201);
       const authyId = (await c.query<{ authy_id: number }>('select authy_id from app_users where email = $1', [u.email]))[0]!.authy_id;
       expect((await b.del('/session')).status).toBe(200);
@@ -276,7 +274,7 @@ for (const redis of [false, true]) {
     it('when password guesses for one account are spread over the 3 app instances then the 11th is refused as on one instance', async () => {
       const b = c.browser(app[0]!);
       const u = newUser();
-      await signUp(b, u);
+      await c.signUp(b, u);
       const statuses: number[] = [];
       for (let i = 0; i < 12; i++) statuses.push((await b.via(app[i % 3]!.url).post('/session', { email: u.email, password: 'wrong password here' })).status);
       expect(statuses).toEqual([...Array<number>(10).fill(401), 429, 429]);
@@ -398,7 +396,7 @@ for (const redis of [false, true]) {
     it('when PostgreSQL goes away during load then instances answer 503, recover by themselves, and nothing acknowledged is lost', async () => {
       const lb = new Browser(c.appLb.url);
       // A browser already waiting for an approval across the outage.
-      const { u: waiting, device } = await signupWithDevice(lb, svc[0]!.url);
+      const { u: waiting, device } = await signupWithDevice(c, lb, svc[0]!.url);
       expect((await lb.del('/session')).status).toBe(200);
       const waitLogin = await lb.via(app[1]!.url).post('/session', { email: waiting.email, password: waiting.password });
       expect(waitLogin.body.state).toBe('approve');
@@ -458,7 +456,8 @@ for (const redis of [false, true]) {
             const b = c.browser(app[(w + k) % 3]!);
             let status = 0;
             try {
-              const r = await b.post('/user', u);
+              // A signup is acknowledged when its phone code answers 201.
+              const r = await c.signUp(b, u, { expectStatus: 201 });
               status = r.status;
               if (r.status === 201) acknowledged.push(u);
             } catch {

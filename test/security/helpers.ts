@@ -1,6 +1,6 @@
 import { TOTP } from 'otpauth';
 import { expect } from 'vitest';
-import { Browser, eventually, newUser, TestDevice, type PendingApproval, signUp } from '../app/helpers.js';
+import { addTotpApp, Browser, eventually, newUser, TestDevice, type PendingApproval, signUp } from '../app/helpers.js';
 import type { TestSystem } from '../helpers/system.js';
 
 export type SignupForm = ReturnType<typeof newUser>;
@@ -15,14 +15,12 @@ export function otherCode(code: string): string {
   return String((Number(code) + 500_000) % 1_000_000).padStart(6, '0');
 }
 
-/** Sign up, take the account's TOTP secret from the user page (authenticator-app setup), log out. */
+/** Sign up, set up an authenticator app from the user page (secret and a first code), log out. */
 export async function userWithTotp(t: TestSystem): Promise<{ u: SignupForm; secret: string; to: string }> {
   const u = newUser();
   const b = new Browser(t.url);
   await signUp(b, u);
-  const app = await b.post('/user/totp-app', {});
-  expect(app.status).toBe(201);
-  const secret = new URL(String(app.body.uri)).searchParams.get('secret')!;
+  const secret = await addTotpApp(b);
   expect((await b.del('/session')).status).toBe(200);
   return { u, secret, to: `+1${u.phone}` };
 }

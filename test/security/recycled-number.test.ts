@@ -68,7 +68,7 @@ forEachDatabase((kind) => {
   });
 
   describe(`accounts that already shared a service user, on ${kind}`, () => {
-    it('when the migration runs then the oldest keeps it, the others lose it and their sessions, and it logs how many it split; a split account proves its phone at the next login', async () => {
+    it('when the migration runs then every factor of the shared service user ends, the oldest keeps the id, the others lose it and their sessions, and it logs how many it split; a split account proves its phone at the next login', async () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'twofold-m009-'));
       const pgSchema = kind === 'postgres' ? freshSchema() : undefined;
       if (pgSchema) await ensurePgSchema(pgUrl(), pgSchema);
@@ -91,6 +91,17 @@ forEachDatabase((kind) => {
             .returning('id')
             .executeTakeFirstOrThrow()
         ).id;
+      // The shared service user, with factors someone enrolled through one of the two accounts.
+      const oldApp = await db.db.insertInto('apps').values({ name: 'Before', api_key_hash: 'not-a-key', callback_url: null, builtin: 0, created_at: 1 }).returning('id').executeTakeFirstOrThrow();
+      await db.db
+        .insertInto('verify_users')
+        .values({ id: 900_001, app_id: oldApp.id, email: oldest.email, country_code: '1', region: 'US', phone_e164: `+1${oldest.phone}`, totp_secret: 'sealed-legacy', locked_until: null, created_at: 1 })
+        .execute();
+      await db.db.insertInto('devices').values({ id: '00000000-0000-4000-8000-000000000901', user_id: 900_001, name: 'whose phone?', public_key: '{}', created_at: 1, last_seen_at: null, revoked_at: null }).execute();
+      await db.db
+        .insertInto('totp_secrets')
+        .values({ id: 'old-app-secret', user_id: 900_001, kind: 'app', device_id: null, label: 'whose app?', sealed: 'sealed', state: 'active', created_at: 1, confirmed_at: 1, last_used_at: null })
+        .execute();
       const oldestId = await insert(oldest, 900_001, 1000);
       const youngerId = await insert(younger, 900_001, 2000);
       const otherId = await insert(other, 900_002, 1500);
@@ -112,7 +123,18 @@ forEachDatabase((kind) => {
         expect(byId.get(otherId)).toBe(900_002);
         const sessions = await t.system.platform.db.db.selectFrom('app_sessions').select('user_id').execute();
         expect(sessions.map((s) => s.user_id)).toEqual([oldestId]);
-        expect(t.logs.some((l) => l.includes('"split_accounts":1'))).toBe(true);
+        expect(t.logs.some((l) => l.includes('"split_accounts":1') && l.includes('"factors_reset_accounts":2'))).toBe(true);
+        // Nobody keeps a factor that another person may have enrolled.
+        const pdb = t.system.platform.db.db;
+        expect((await pdb.selectFrom('devices').select('revoked_at').where('user_id', '=', 900_001).executeTakeFirstOrThrow()).revoked_at).not.toBeNull();
+        expect(await pdb.selectFrom('totp_secrets').select('id').where('user_id', '=', 900_001).execute()).toEqual([]);
+        expect((await pdb.selectFrom('verify_users').select('totp_secret').where('id', '=', 900_001).executeTakeFirstOrThrow()).totp_secret).toBeNull();
+        for (const id of [oldestId, youngerId]) {
+          const events = await pdb.selectFrom('audit_events').select(['type', 'detail']).where('user_ref', '=', `app-user:${id}`).execute();
+          expect(events).toContainEqual({ type: 'device_revoked', detail: JSON.stringify({ reason: 'shared_phone_split' }) });
+        }
+        // An account that shared nothing keeps everything.
+        expect(await pdb.selectFrom('audit_events').select('id').where('user_ref', '=', `app-user:${otherId}`).execute()).toEqual([]);
 
         // The split account's next login: a fresh service user with no factors, so a code by SMS.
         const b = new Browser(t.url);

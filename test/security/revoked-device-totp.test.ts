@@ -135,5 +135,30 @@ forEachDatabase((kind) => {
       const events = await t.system.platform.audit.forUser(`authy:${userId}`, 50);
       expect(events.filter((e) => e.type === 'totp_secret_activated')).toHaveLength(1);
     });
+
+    // Threat: an enrolment that was never confirmed (abandoned, or planted by someone holding a
+    // logged-in session for a moment) staying a hidden way in.
+    it('when the relying app verifies with pending=false then a pending app secret\'s code is refused and the secret stays pending', async () => {
+      nextStep();
+      const userId = await registerUser(t.url, t.apiKey);
+      const s = await appSecret(userId);
+      const refused = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code(s.secret)}/${userId}?pending=false`);
+      expect(refused.status).toBe(401);
+      expect((await api('GET', `/v1/users/${userId}/totp-apps`)).body['totp_apps']).toMatchObject([{ id: s.id, state: 'pending' }]);
+      const confirmed = await verify(userId, code(s.secret));
+      expect(confirmed.status).toBe(200);
+      expect(confirmed.body['device']).toMatchObject({ factor: 'totp_app', enrolled: true });
+    });
+
+    it('when a pending app secret is older than 15 minutes then its code no longer counts, even where pending ones are asked for', async () => {
+      nextStep();
+      const userId = await registerUser(t.url, t.apiKey);
+      const stale = await appSecret(userId);
+      clock.advance(15 * 60 * 1000 + 30_000);
+      expect((await verify(userId, code(stale.secret))).status).toBe(401);
+      const fresh = await appSecret(userId);
+      nextStep();
+      expect((await verify(userId, code(fresh.secret))).body['device']).toMatchObject({ enrolled: true });
+    });
   });
 });

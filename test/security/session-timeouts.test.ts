@@ -3,7 +3,7 @@
 // server-side, whatever the cookie's own expiry says.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/platform/clock.js';
-import { Browser, newUser, signUp } from '../app/helpers.js';
+import { addTotpApp, Browser, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { passwordStep, totpAt, userWithTotp } from './helpers.js';
@@ -22,10 +22,7 @@ forEachDatabase((kind) => {
       const a = new Browser(t.url);
       await signUp(a, u);
       const copy = new Browser(t.url);
-      const { secret } = await (async () => {
-        const s = await a.post('/user/totp-app', {});
-        return { secret: new URL(String(s.body.uri)).searchParams.get('secret')! };
-      })();
+      const secret = await addTotpApp(a, clock);
       expect((await copy.post('/session', { email: u.email, password: u.password })).status).toBe(200);
       expect((await copy.post('/session/verify', { code: totpAt(secret, clock.now()) })).status).toBe(200);
       return { a, b: copy };

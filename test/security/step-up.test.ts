@@ -3,7 +3,7 @@
 // device, or prints recovery codes. Every factor change needs the password and a second factor
 // proved in the last 5 minutes, bound to that very session.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, TestDevice, latestSmsCode, newUser, signUp } from '../app/helpers.js';
+import { addTotpApp, Browser, TestDevice, latestSmsCode, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { appUserId, otherCode, pendingFor, totpAt } from './helpers.js';
@@ -190,6 +190,29 @@ forEachDatabase((kind) => {
       expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
       expect(answers.filter((a) => a.status >= 500)).toHaveLength(0);
       expect((await b.get('/user')).status).toBe(200);
+    });
+
+    /**
+     * Threat: someone holding a freshly logged-in session for a moment creates an app secret and
+     * never confirms it, to keep a hidden way in (and to remove the owner's app at its first use).
+     */
+    it('when an app secret is created but not confirmed then its codes do not log in and the confirmed app stays', async () => {
+      const u = newUser();
+      const b = new Browser(t.url);
+      await signUp(b, u);
+      const owners = await addTotpApp(b);
+      const planted = await b.post('/user/totp-app', {});
+      const plantedSecret = new URL(String(planted.body.uri)).searchParams.get('secret')!;
+      expect((await b.get('/user')).body.totp_apps).toHaveLength(1);
+      await b.del('/session');
+      const login = new Browser(t.url);
+      expect((await login.post('/session', { email: u.email, password: u.password })).status).toBe(200);
+      const r = await login.post('/session/verify', { code: totpAt(plantedSecret, Date.now()) });
+      expect(r.status).toBe(400);
+      expect((await login.post('/session/verify', { code: totpAt(owners, Date.now()) })).body.state).toBe('logged_in');
+      const apps = (await login.get('/user')).body.totp_apps as { id: string }[];
+      expect(apps).toHaveLength(1);
+      expect(apps[0]!.id).not.toBe(planted.body.id);
     });
 
     /** Threat: a half-logged-in session (password only) reaching the step-up or a factor change. */

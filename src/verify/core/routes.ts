@@ -123,7 +123,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       sendAuthy(res, { message: SMS_IGNORED_MESSAGE, cellphone, device: devices[0]!.name, ignored: true });
       return;
     }
-    await d.gate.admit({ e164: user.phoneE164, region: user.region }, smsIpKey(req));
+    await d.gate.admit({ e164: user.phoneE164, region: user.region }, smsIpKey(req), 'user');
     const issued = await d.smsCodes.issue(user.id, p.clock.now());
     if (!issued.ok) {
       throw new AuthyError(429, AuthyCode.TOO_MANY_REQUESTS, 'Too many failed attempts for this code, try again later', {
@@ -158,7 +158,9 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     // Token format is checked before the user: a malformed token says nothing about the user.
     if (!/^\d{6,10}$/.test(token)) throw tokenInvalid('token format');
     const user = await requireUser(d, req);
-    const outcome = await d.verifier.verify(user, token, meta(req));
+    // Twofold extension: `pending=false` leaves out third-party app secrets not confirmed yet.
+    const pending = param(req.authyParams, 'pending');
+    const outcome = await d.verifier.verify(user, token, meta(req), { includePending: pending === undefined || isTruthy(pending) });
     if (!outcome.ok) {
       if (outcome.reason === 'reused') {
         throw new AuthyError(401, AuthyCode.TOKEN_REUSED, 'Token is invalid. Token was used recently.', {
@@ -198,7 +200,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     if (locale !== undefined && !/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/.test(locale)) throw invalidParameter('locale');
     const phone = requirePhone(params);
     if (via === 'call') throw callsUnavailable();
-    await d.gate.admit(phone, smsIpKey(req));
+    await d.gate.admit(phone, smsIpKey(req), 'verification');
     const now = p.clock.now();
     const started = await d.phoneVerifications.start(app.id, phone.e164, codeLength, now);
     if (!started.ok) {

@@ -7,23 +7,33 @@ import { SmsDeliveryError, type SmsTransport } from './sms/index.js';
 export const SMS_WINDOW_SECONDS = 10 * 60;
 
 /**
+ * What a text is for. Phone verifications (anyone may ask for one: a signup proving a number) and
+ * codes for a registered user (a login) are capped per phone in separate windows, so that
+ * strangers verifying a number cannot use up the texts its owner needs to log in.
+ */
+export type SmsPurpose = 'user' | 'verification';
+
+/**
  * Everything an outgoing SMS must pass: the country allow-list, the per-IP and per-phone send
  * caps (shared-store counters) and, last, the transport. Throws the Authy refusal to answer.
  */
 export class SmsGate {
-  private readonly perPhone: Limiter;
+  private readonly perPhone: Record<SmsPurpose, Limiter>;
   private readonly perIp: Limiter;
 
   constructor(
     private readonly p: Platform,
     readonly transport: SmsTransport,
   ) {
-    this.perPhone = p.limits.create({ name: 'sms:phone', points: p.config.SMS_PER_PHONE_LIMIT, durationSeconds: SMS_WINDOW_SECONDS });
+    this.perPhone = {
+      user: p.limits.create({ name: 'sms:phone', points: p.config.SMS_PER_PHONE_LIMIT, durationSeconds: SMS_WINDOW_SECONDS }),
+      verification: p.limits.create({ name: 'sms:phone:verification', points: p.config.SMS_PER_PHONE_LIMIT, durationSeconds: SMS_WINDOW_SECONDS }),
+    };
     this.perIp = p.limits.create({ name: 'sms:ip', points: p.config.SMS_PER_IP_LIMIT, durationSeconds: SMS_WINDOW_SECONDS });
   }
 
   /** Refuse before any code is made when the destination or the caller may not receive one now. */
-  async admit(to: { e164: string; region: string }, ip: string): Promise<void> {
+  async admit(to: { e164: string; region: string }, ip: string, purpose: SmsPurpose): Promise<void> {
     const allow = this.p.config.SMS_COUNTRY_ALLOWLIST;
     if (allow.length > 0 && !allow.includes(to.region)) {
       throw new AuthyError(400, AuthyCode.INVALID_PHONE, 'SMS delivery to this country is not allowed', {
@@ -32,7 +42,7 @@ export class SmsGate {
     }
     const ipOutcome = await this.perIp.consume(ip);
     if (!ipOutcome.allowed) throw tooMany(ipOutcome.retryAfterSeconds, 'per-IP SMS cap');
-    const phoneOutcome = await this.perPhone.consume(to.e164);
+    const phoneOutcome = await this.perPhone[purpose].consume(to.e164);
     if (!phoneOutcome.allowed) throw tooMany(phoneOutcome.retryAfterSeconds, 'per-phone SMS cap');
   }
 

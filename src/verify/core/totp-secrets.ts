@@ -12,6 +12,11 @@ import type { VerifyUser } from './users.js';
 export const TOTP_SECRET_BYTES = 20;
 export const TOTP_DIGITS = 6;
 export const TOTP_PERIOD_SECONDS = 30;
+/**
+ * A pending third-party app secret (created, never confirmed by a code) counts for this long
+ * (ms): an enrolment someone abandoned, or planted, does not stay a way in.
+ */
+export const PENDING_APP_SECRET_TTL_MS = 15 * 60 * 1000;
 /** `last_used_at` is refreshed at most this often (ms): it is a hint for people, not a counter. */
 const LAST_USED_RESOLUTION_MS = 30_000;
 
@@ -155,15 +160,18 @@ export class TotpSecrets implements TotpSecretStore {
   }
 
   /**
-   * Every secret a code of this user may match: each active secret, each pending app secret and
-   * the legacy one. A ciphertext that does not open (tampered, or copied from another row) is left
-   * out (fail closed) and logged for the operator.
+   * Every secret a code of this user may match: each active secret, the legacy one and, when
+   * `includePending`, each pending app secret younger than PENDING_APP_SECRET_TTL_MS. A ciphertext
+   * that does not open (tampered, or copied from another row) is left out (fail closed) and logged
+   * for the operator.
    */
-  async candidates(user: VerifyUser): Promise<TotpCandidate[]> {
+  async candidates(user: VerifyUser, includePending: boolean): Promise<TotpCandidate[]> {
+    const pendingSince = this.p.clock.now() - PENDING_APP_SECRET_TTL_MS;
     const rows = await this.db
       .selectFrom('totp_secrets')
       .select(['id', 'kind', 'device_id', 'state', 'sealed', 'last_used_at'])
       .where('user_id', '=', user.id)
+      .where((eb) => (includePending ? eb.or([eb('state', '=', 'active'), eb('created_at', '>', pendingSince)]) : eb('state', '=', 'active')))
       // Active first: should a pending secret ever give the same code, the active one is credited.
       .orderBy('state', 'asc')
       .orderBy('created_at', 'asc')

@@ -35,7 +35,12 @@ export class TokenVerifier {
     private readonly lockout: SecondFactorLockout,
   ) {}
 
-  async verify(user: VerifyUser, token: string, meta: RequestMeta): Promise<VerifyOutcome> {
+  /**
+   * `includePending`: a code of a pending third-party app secret counts (and confirms it). The
+   * Authy API's default, as Authy's own `/secret` was usable at once; a relying app asks for it
+   * only where the user is confirming a new app, never at login.
+   */
+  async verify(user: VerifyUser, token: string, meta: RequestMeta, o: { includePending: boolean } = { includePending: true }): Promise<VerifyOutcome> {
     const now = this.p.clock.now();
     const userRef = `authy:${user.id}`;
     const claim = await this.lockout.claim(user.id, now);
@@ -44,7 +49,7 @@ export class TokenVerifier {
       return { ok: false, reason: 'locked' };
     }
 
-    const candidates = await this.totp.candidates(user);
+    const candidates = await this.totp.candidates(user, o.includePending);
     if (token.length === TOTP_DIGITS) {
       // Every candidate is computed and compared in full, so the time taken does not say which
       // of the user's secrets matched.
