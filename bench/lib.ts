@@ -22,6 +22,8 @@ export const PUSH_BENCH_ENV = {
   PUSH_PER_USER_LIMIT: '1000000',
   LOGIN_PER_ACCOUNT_LIMIT: '1000000',
   LOGIN_PER_IP_LIMIT: '1000000',
+  // Every signup texts a phone code from one address.
+  SMS_PER_IP_LIMIT: '1000000',
 };
 
 /** Runs per metric (BENCH_RUNS, default 3). */

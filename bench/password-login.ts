@@ -9,7 +9,7 @@
  *
  * Raises the login limits and PUSH_PER_USER_LIMIT (one client IP, USERS accounts).
  */
-import { Browser } from '../test/app/helpers.js';
+import { Browser, signUp } from '../test/app/helpers.js';
 import { activateDevice } from '../src/authenticator/client.js';
 import { load, pool, profiled, PUSH_BENCH_ENV, requireClean, startChild, suite, type LoadRequest, type LoadResult } from './lib.js';
 
@@ -31,8 +31,7 @@ async function twofold(): Promise<LoadResult> {
     const emails = Array.from({ length: USERS }, (_, i) => `login${i}@example.com`);
     await pool(emails, 4, async (email, i) => {
       const b = new Browser(s.url);
-      const r = await b.post('/user', { fullName: 'Login Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${2000 + i}` });
-      if (r.status !== 201) throw new Error(`signup: ${r.status}`);
+      await signUp(b, { fullName: 'Login Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${2000 + i}` });
       const act = await b.post('/user/authenticators', { name: 'bench phone' });
       await activateDevice((act.body['activation'] as { link: string }).link, { name: 'bench phone' });
     });

@@ -17,7 +17,7 @@
  *
  * Raises PUSH_PER_USER_LIMIT and the login limits (one client IP, few accounts, many logins).
  */
-import { Browser } from '../test/app/helpers.js';
+import { Browser, signUp } from '../test/app/helpers.js';
 import { activateDevice, DeviceClient, type ApprovalForDevice } from '../src/authenticator/client.js';
 import { openStatusStream, pool, profiled, PUSH_BENCH_ENV, quantile, startChild, suite, type StatusStream } from './lib.js';
 
@@ -39,11 +39,10 @@ interface Login {
   approval?: ApprovalForDevice;
 }
 
-async function signUp(url: string, i: number): Promise<User> {
+async function enrolUser(url: string, i: number): Promise<User> {
   const b = new Browser(url);
   const email = `push${i}@example.com`;
-  const r = await b.post('/user', { fullName: 'Push Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${String(1000 + i)}` });
-  if (r.status !== 201) throw new Error(`signup: ${r.status} ${JSON.stringify(r.body)}`);
+  await signUp(b, { fullName: 'Push Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${String(1000 + i)}` });
   const act = await b.post('/user/authenticators', { name: 'bench phone' });
   if (act.status !== 201) throw new Error(`activation link: ${act.status} ${JSON.stringify(act.body)}`);
   const link = (act.body['activation'] as { link: string }).link;
@@ -79,7 +78,7 @@ await suite('push-approval', async () => {
   try {
     const users = new Array<User>(USERS);
     await pool(Array.from({ length: USERS }, (_, i) => i), 4, async (i) => {
-      users[i] = await signUp(s.url, i);
+      users[i] = await enrolUser(s.url, i);
     });
 
     // One pending login at a time.

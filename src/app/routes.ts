@@ -243,10 +243,17 @@ export function appRoutes(d: AppRoutesDeps): Router {
   // The median of the last registrations' durations (a median, not a mean: a few slow outliers
   // must not make every duplicate answer slower than a typical new account).
   const registrationSamples: number[] = [];
-  const registrationMs = () => {
-    if (registrationSamples.length === 0) return 40;
-    const s = [...registrationSamples].sort((a, b) => a - b);
+  // How long a duplicate's own answer takes from `res.json` to its last byte handed to the socket:
+  // the pad ends that much earlier, so both kinds finish at the same moment.
+  const duplicateSendSamples: number[] = [];
+  const median = (xs: number[], empty: number) => {
+    if (xs.length === 0) return empty;
+    const s = [...xs].sort((a, b) => a - b);
     return s[Math.floor(s.length / 2)]!;
+  };
+  const keepLast = (xs: number[], x: number) => {
+    xs.push(x);
+    if (xs.length > 31) xs.shift();
   };
   const phoneOf = (x: { phone: string; country_code: string }) => ({ cellphone: x.phone, countryCode: x.country_code });
   const prettyPhone = (e164: string) => parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;
@@ -380,9 +387,11 @@ export function appRoutes(d: AppRoutesDeps): Router {
       const existing = taken ?? (await db.selectFrom('app_users').select('id').where('email', '=', row.email).executeTakeFirst());
       if (existing) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(existing.id), detail: { reason: 'duplicate_email' } });
       // Pad for what the new-account path spends on registration (a median of it).
-      const wait = registrationMs() - (performance.now() - t0);
+      const wait = median(registrationSamples, 40) - median(duplicateSendSamples, 0) - (performance.now() - t0);
       if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
       sessions.setCookie(res, randomToken(32));
+      const sentAt = performance.now();
+      res.once('finish', () => keepLast(duplicateSendSamples, performance.now() - sentAt));
       res.status(201).json({ state: 'logged_in' });
       return;
     }
@@ -393,10 +402,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(id), detail: { kind: 'signup' } });
     // Measured when the answer has been handed to the socket, so the duplicate path pads for all
     // of this path (including event-loop work that the in-process service call leaves behind).
-    res.once('finish', () => {
-      registrationSamples.push(performance.now() - t0);
-      if (registrationSamples.length > 31) registrationSamples.shift();
-    });
+    res.once('finish', () => keepLast(registrationSamples, performance.now() - t0));
     res.status(201).json({ state: 'logged_in' });
   });
 

@@ -104,7 +104,7 @@ forEachDatabase((kind) => {
         .execute();
       const oldestId = await insert(oldest, 900_001, 1000);
       const youngerId = await insert(younger, 900_001, 2000);
-      const otherId = await insert(other, 900_002, 1500);
+      const otherId = await insert(other, 800_002, 1500);
       const now = Date.now();
       for (const userId of [oldestId, youngerId]) {
         await db.db
@@ -120,7 +120,7 @@ forEachDatabase((kind) => {
         const byId = new Map(rows.map((r) => [r.id, r.authy_id]));
         expect(byId.get(oldestId)).toBe(900_001);
         expect(byId.get(youngerId)).toBeNull();
-        expect(byId.get(otherId)).toBe(900_002);
+        expect(byId.get(otherId)).toBe(800_002);
         const sessions = await t.system.platform.db.db.selectFrom('app_sessions').select('user_id').execute();
         expect(sessions.map((s) => s.user_id)).toEqual([oldestId]);
         expect(t.logs.some((l) => l.includes('"split_accounts":1') && l.includes('"factors_reset_accounts":2'))).toBe(true);
