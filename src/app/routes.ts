@@ -1,7 +1,8 @@
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Platform } from '../platform/context.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
 import { HttpError } from '../platform/errors.js';
+import { boundedJson } from '../platform/http.js';
 import { AuditType, type AuditEvent } from '../platform/audit.js';
 import { verifyCallbackSignature } from '../platform/authy-signature.js';
 import { AuthyClient, VerifyServiceError } from './authy-client.js';
@@ -75,7 +76,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   const { config, clock, audit, logger } = p;
   const db = p.db.db;
   const r = Router();
-  const json = express.json({ limit: '16kb', type: () => true });
+  const json = boundedJson({ limit: '16kb', type: () => true });
   const csrf = requireJsonAndOrigin(config);
   const mutate = [csrf, json];
   const cookieName = cookiePolicy(config).name;
@@ -124,9 +125,6 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const a = await attempts.get(s.loginAttemptId!);
     if (!attempts.isLive(a) || a.user_id !== s.userId) {
       if (s.state === 'full') throw new HttpError(409, 'REAUTH_EXPIRED', 'This confirmation has ended; please confirm again');
-      // Completed by a concurrent request of this browser, which is promoting this very session:
-      // leave the row to it.
-      if (a?.state === 'done' && a.user_id === s.userId) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
       await sessions.delete(s.tokenHash);
       sessions.clearCookie(res);
       throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
@@ -146,24 +144,42 @@ export function appRoutes(d: AppRoutesDeps): Router {
   }
 
   /**
-   * The second factor of the attempt succeeded: a half session becomes a full one (new token); a
-   * full session's step-up is recorded as a fresh proof.
+   * The second factor of the attempt succeeded: complete the attempt and change the session in
+   * one transaction, so that neither a crash nor a concurrent request can leave one done without
+   * the other. A half session becomes a full one (new token); a full session's step-up is recorded
+   * as a fresh proof. `first` runs before, in the same transaction (a recovery code's redemption):
+   * when it declines, nothing changes and undefined is returned. Throwing rolls everything back.
    */
-  async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push' | 'recovery', extra: Record<string, number> = {}): Promise<void> {
-    // The session changes first, right after the attempt completed: a concurrent request that
-    // finds the attempt done ends a half session, and must not get there before the promotion.
-    if (s.state === 'full') {
-      const at = await sessions.completeReauth(s, s.loginAttemptId!);
-      if (at === undefined) throw new HttpError(409, 'ALREADY_COMPLETED', 'This confirmation was already completed');
-      await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
+  async function completeSecondFactor(
+    s: Session,
+    a: LoginAttempt,
+    o: { requireApproved: boolean; first?: (trx: typeof db) => Promise<boolean> },
+  ): Promise<{ token: string } | { reauthAt: number } | undefined> {
+    return db.transaction().execute(async (trx) => {
+      if (o.first && !(await o.first(trx))) return undefined;
+      if (!(await attempts.complete(a.id, s.userId, o.requireApproved, trx))) {
+        throw o.requireApproved ? new HttpError(409, 'NOT_APPROVED', 'This login has not been approved') : new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+      }
+      if (s.state === 'full') {
+        const reauthAt = await sessions.completeReauth(s, a.id, trx);
+        if (reauthAt === undefined) throw new HttpError(409, 'ALREADY_COMPLETED', 'This confirmation was already completed');
+        return { reauthAt };
+      }
+      const token = await sessions.promote(s, trx);
+      if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+      return { token };
+    });
+  }
+
+  /** Answer a completed second factor: the new cookie (login) or the proof's end (step-up). */
+  async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push' | 'recovery', done: { token: string } | { reauthAt: number }, extra: Record<string, number> = {}): Promise<void> {
+    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
+    if ('reauthAt' in done) {
       await record(req, { type: AuditType.REAUTH, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
-      res.json({ state: 'reauthenticated', reauth_until: at + REAUTH_WINDOW_MS, ...extra });
+      res.json({ state: 'reauthenticated', reauth_until: done.reauthAt + REAUTH_WINDOW_MS, ...extra });
       return;
     }
-    const token = await sessions.promote(s);
-    if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
-    sessions.setCookie(res, token);
-    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
+    sessions.setCookie(res, done.token);
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
     res.json({ state: 'logged_in', ...extra });
   }
@@ -597,20 +613,26 @@ export function appRoutes(d: AppRoutesDeps): Router {
   // Approved on the device: exchange the half session for a full one (new token).
   r.post('/session/complete', ...mutate, requireSecondFactorSession, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
-    if (!(await attempts.complete(a.id, s.userId, true))) {
-      throw new HttpError(409, 'NOT_APPROVED', 'This login has not been approved');
-    }
-    await finishLogin(req, res, s, 'push');
+    const done = await completeSecondFactor(s, a, { requireApproved: true });
+    await finishLogin(req, res, s, 'push', done!);
   });
 
   // The OneTouch callback from the verification service. Unauthenticated: the signature is the
   // credential, so no CSRF check, and every refusal is the same 401.
-  r.post('/authy/callback', express.json({ limit: '64kb', type: () => true }), async (req, res) => {
+  const refuseCallback = (reason: string) => new HttpError(401, 'BAD_SIGNATURE', 'Invalid signature', { reason });
+  // The cheap checks come before the body is read at all: headers of the right shape and a fresh
+  // nonce. Only then is the body parsed, within the size, depth and value budgets.
+  const callbackHeaders = (req: Request, _res: Response, next: (e?: unknown) => void) => {
     const nonce = req.get('x-authy-signature-nonce') ?? '';
     const signature = req.get('x-authy-signature') ?? '';
-    const refuse = (reason: string) => new HttpError(401, 'BAD_SIGNATURE', 'Invalid signature', { reason });
-    if (!/^\d{1,12}$/.test(nonce) || !signature || signature.length > 200) throw refuse('missing or malformed headers');
-    if (Math.abs(clock.now() / 1000 - Number(nonce)) > CALLBACK_NONCE_WINDOW_SECONDS) throw refuse('stale nonce');
+    if (!/^\d{1,12}$/.test(nonce) || !/^[A-Za-z0-9+/=]{1,200}$/.test(signature)) return next(refuseCallback('missing or malformed headers'));
+    if (Math.abs(clock.now() / 1000 - Number(nonce)) > CALLBACK_NONCE_WINDOW_SECONDS) return next(refuseCallback('stale nonce'));
+    next();
+  };
+  r.post('/authy/callback', callbackHeaders, boundedJson({ limit: '64kb', type: () => true }), async (req, res) => {
+    const nonce = req.get('x-authy-signature-nonce')!;
+    const signature = req.get('x-authy-signature')!;
+    const refuse = refuseCallback;
     const body: unknown = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw refuse('body not an object');
     const url = `${config.PUBLIC_URL}/authy/callback`;
@@ -668,8 +690,8 @@ export function appRoutes(d: AppRoutesDeps): Router {
       await attempts.refundCodeTry(a.id);
       throw fromService(e);
     }
-    if (!(await attempts.complete(a.id, s.userId, false))) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
-    await finishLogin(req, res, s, kind);
+    const done = await completeSecondFactor(s, a, { requireApproved: false });
+    await finishLogin(req, res, s, kind, done!);
   });
 
   // A recovery code instead of the second factor (lost phone). It spends the same per-attempt
@@ -684,22 +706,17 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const max = config.OTP_MAX_ATTEMPTS;
     const tries = await attempts.reserveCodeTry(a.id, max);
     if (tries === undefined) throw await endAttempt(res, s, a);
-    const outcome = await db
-      .transaction()
-      .execute(async (trx) => {
-        if (!(await recovery.redeem(s.userId, v.code, trx))) return 'invalid' as const;
-        // Throwing rolls the redemption back.
-        if (!(await attempts.complete(a.id, s.userId, false, trx))) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
-        return 'ok' as const;
-      });
-    if (outcome === 'invalid') {
+    // The code is redeemed in the completion's transaction: if the attempt was completed by
+    // another request meanwhile, the code stays unused.
+    const done = await completeSecondFactor(s, a, { requireApproved: false, first: (trx) => recovery.redeem(s.userId, v.code, trx) });
+    if (!done) {
       await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'recovery', reason: 'invalid' } });
       const left = max - tries;
       if (left <= 0) throw await endAttempt(res, s, a);
       throw new HttpError(400, 'CODE_INVALID', 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
     }
     const { remaining } = await recovery.status(s.userId);
-    await finishLogin(req, res, s, 'recovery', { recovery_codes_remaining: remaining });
+    await finishLogin(req, res, s, 'recovery', done, { recovery_codes_remaining: remaining });
   });
 
   // Another SMS, at most one per SMS_COOL_DOWN_MS per attempt.

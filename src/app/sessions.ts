@@ -149,11 +149,11 @@ export class SessionStore {
   }
 
   /**
-   * Replace a half session by a full one in one transaction. The delete is the "once" guard:
+   * Replace a half session by a full one in one transaction (`outer`, when the caller has one). The delete is the "once" guard:
    * when two requests race, only the one that deleted the row gets a new token.
    */
-  async promote(old: Session): Promise<string | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+  async promote(old: Session, outer?: Kysely<Database>): Promise<string | undefined> {
+    const run = async (trx: Kysely<Database>) => {
       const deleted = await trx
         .deleteFrom('app_sessions')
         .where('token_hash', '=', old.tokenHash)
@@ -161,7 +161,9 @@ export class SessionStore {
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) !== 1) return undefined;
       return this.create(old.userId, 'full', null, trx);
-    });
+    };
+    // Inside the caller's transaction (with the attempt's completion), or in one of its own.
+    return outer ? run(outer) : this.db.transaction().execute(run);
   }
 
   setCookie(res: Response, token: string): void {

@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from './logger.js';
 import { isDatabaseUnavailable } from './db.js';
 import { HttpError } from './errors.js';
@@ -38,6 +39,7 @@ export function toHttpError(err: unknown): HttpError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     if (e?.type === 'entity.too.large') return new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
     if (e?.type === 'entity.parse.failed') return new HttpError(400, 'MALFORMED_BODY', 'Request body is not valid JSON');
+    if (e?.type === JSON_TOO_COMPLEX) return new HttpError(400, 'BODY_TOO_COMPLEX', `Request body is nested deeper than ${JSON_MAX_DEPTH} levels or holds more than ${JSON_MAX_ITEMS} values`);
     if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported')
       return new HttpError(415, 'UNSUPPORTED_ENCODING', 'Unsupported body encoding');
     return new HttpError(status, 'BAD_REQUEST', 'Bad request');
@@ -69,4 +71,52 @@ export function accessLog(logger: Logger): RequestHandler {
 /** Number of trusted proxy hops → Express's `trust proxy` value (never `true`). */
 export function trustProxySetting(hops: number): number | false {
   return hops > 0 ? hops : false;
+}
+
+/** JSON bodies may nest this deep (objects and arrays) and hold this many values in all. */
+export const JSON_MAX_DEPTH = 32;
+export const JSON_MAX_ITEMS = 2000;
+const JSON_TOO_COMPLEX = 'entity.too.complex';
+
+/**
+ * Whether raw JSON text stays within the depth and value budgets. One pass over the bytes, before
+ * anything parses or walks the body: a small body of deep nesting or many tiny values can cost
+ * seconds and a stack overflow in whatever walks it recursively later (a signature check, a
+ * validator), so it is refused in linear time first.
+ */
+export function jsonWithinBudget(raw: Buffer, maxDepth = JSON_MAX_DEPTH, maxItems = JSON_MAX_ITEMS): boolean {
+  let depth = 0;
+  let items = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return false;
+      items++;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x2c || c === 0x3a) {
+      if (++items > maxItems) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * `express.json` with a size limit and the depth and value budgets (400 BODY_TOO_COMPLEX). Every
+ * JSON body the process parses comes through here.
+ */
+export function boundedJson(o: { limit: string; type?: string | string[] | ((req: IncomingMessage) => boolean) }): RequestHandler {
+  return express.json({
+    limit: o.limit,
+    type: o.type ?? 'application/json',
+    verify: (_req, _res, buf) => {
+      if (!jsonWithinBudget(buf)) throw Object.assign(new Error('JSON body over budget'), { status: 400, type: JSON_TOO_COMPLEX });
+    },
+  });
 }

@@ -1,6 +1,6 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { sha256Hex } from '../platform/crypto.js';
-import { logServerFailure, routeOf, toHttpError } from '../platform/http.js';
+import { logServerFailure, routeOf, toHttpError, boundedJson } from '../platform/http.js';
 import type { Logger } from '../platform/logger.js';
 import { HttpError } from '../platform/errors.js';
 import { AuthyCode, AuthyError } from './authy-errors.js';
@@ -31,7 +31,7 @@ declare module 'express-serve-static-core' {
  */
 export function authyBodyParsers(): RequestHandler[] {
   return [
-    express.json({ limit: '64kb', type: ['application/json', 'application/*+json'] }),
+    boundedJson({ limit: '64kb', type: ['application/json', 'application/*+json'] }),
     express.urlencoded({ extended: true, limit: '64kb', parameterLimit: 200 }),
     (req, _res, next) => {
       req.authyParams = mergeParams(req.query, req.body);

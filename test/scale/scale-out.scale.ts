@@ -384,7 +384,7 @@ for (const redis of [false, true]) {
         const repeated = [...counts.entries()].filter(([, n]) => n > 1).map(([u]) => u);
         if (repeated.length) {
           // A repeat is only possible for a row whose send the kill interrupted: claimed twice.
-          const retried = await c.query<{ uuid: string }>("select uuid from callback_outbox where attempts > 1 and uuid = any($1)", [repeated]);
+          const retried = await c.query<{ uuid: string }>('select approval_uuid as uuid from callback_outbox where attempts > 1 and approval_uuid = any($1)', [repeated]);
           expect(retried.map((r) => r.uuid).sort()).toEqual([...repeated].sort());
         }
         const reclaimed = await c.query<{ n: string }>("select count(*) as n from callback_outbox o join apps a on a.id = o.app_id where a.name = 'Scale test' and attempts > 1");

@@ -2,6 +2,7 @@ import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Platform } from '../../platform/context.js';
 import { HttpError } from '../../platform/errors.js';
+import { boundedJson, JSON_MAX_DEPTH, JSON_MAX_ITEMS, jsonWithinBudget } from '../../platform/http.js';
 import { jsonErrorHandler } from '../../platform/http.js';
 import { hashApiKey, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
 import { LEGACY_SECRET_ID, type TotpSecretStore } from '../ports.js';
@@ -34,6 +35,7 @@ const activationRequestSchema = z.object({ name: z.string().trim().min(1).max(64
 
 function parseJsonBody(raw: unknown): unknown {
   if (!Buffer.isBuffer(raw) || raw.length === 0) throw invalidRequest('a JSON body is required');
+  if (!jsonWithinBudget(raw)) throw new HttpError(400, 'BODY_TOO_COMPLEX', `Request body is nested deeper than ${JSON_MAX_DEPTH} levels or holds more than ${JSON_MAX_ITEMS} values`);
   try {
     return JSON.parse(raw.toString('utf8')) as unknown;
   } catch {
@@ -48,7 +50,7 @@ export function deviceApiRouter(
 ): Router {
   const router = Router();
   const { devices, approvals } = deps;
-  const json = express.json({ limit: '16kb', type: () => true });
+  const json = boundedJson({ limit: '16kb', type: () => true });
   const raw = express.raw({ limit: '16kb', type: () => true });
   const ctx = (req: Request) => ({ ip: req.ip, userAgent: req.get('user-agent') });
 
