@@ -3,6 +3,23 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
+/** Phone number types `SMS_NUMBER_TYPES` may name (libphonenumber-js's `NumberType`, and one of ours). */
+export const SMS_NUMBER_TYPE_NAMES = [
+  'MOBILE',
+  'FIXED_LINE_OR_MOBILE',
+  'FIXED_LINE',
+  'VOIP',
+  'PERSONAL_NUMBER',
+  'PAGER',
+  'UAN',
+  'VOICEMAIL',
+  'TOLL_FREE',
+  'SHARED_COST',
+  'PREMIUM_RATE',
+  'UNKNOWN',
+  'NON_GEOGRAPHIC',
+] as const;
+
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
@@ -86,6 +103,21 @@ export const envSchema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'must be ISO 3166 alpha-2 codes'))),
+  /**
+   * Comma-separated phone number types (libphonenumber's) that may receive an SMS, plus
+   * `NON_GEOGRAPHIC` for numbers of no country (satellite, international premium). Default:
+   * mobiles only, so that no text goes to a premium-rate, shared-cost or satellite number.
+   */
+  SMS_NUMBER_TYPES: z
+    .string()
+    .default('MOBILE,FIXED_LINE_OR_MOBILE')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((c) => c.trim().toUpperCase())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(SMS_NUMBER_TYPE_NAMES, { error: `must be among ${SMS_NUMBER_TYPE_NAMES.join(', ')}` })).min(1, 'must name at least one type')),
   TRUST_PROXY: int(0, 0, 10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_IDLE_SECONDS: int(30 * 60, 1),

@@ -1,3 +1,4 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Platform } from '../../platform/context.js';
 import type { Limiter } from '../../platform/rate-limit.js';
 import { AuthyCode, AuthyError } from '../authy-errors.js';
@@ -34,6 +35,13 @@ export class SmsGate {
 
   /** Refuse before any code is made when the destination or the caller may not receive one now. */
   async admit(to: { e164: string; region: string }, ip: string, purpose: SmsPurpose): Promise<void> {
+    const refused = numberTypeRefusal(to.e164, this.p.config.SMS_NUMBER_TYPES);
+    if (refused) {
+      throw new AuthyError(400, AuthyCode.INVALID_PHONE, `This number cannot receive text messages: ${refused}`, {
+        errors: { phone_number: refused },
+        reason: `number type refused (${refused})`,
+      });
+    }
     const allow = this.p.config.SMS_COUNTRY_ALLOWLIST;
     if (allow.length > 0 && !allow.includes(to.region)) {
       throw new AuthyError(400, AuthyCode.INVALID_PHONE, 'SMS delivery to this country is not allowed', {
@@ -54,6 +62,32 @@ export class SmsGate {
       throw new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'SMS delivery failed, try again later', { reason: 'sms transport failure' });
     }
   }
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  FIXED_LINE: 'it is a landline',
+  PREMIUM_RATE: 'it is a premium-rate number',
+  SHARED_COST: 'it is a shared-cost number',
+  TOLL_FREE: 'it is a toll-free number',
+  VOIP: 'it is an internet (VoIP) number',
+  PAGER: 'it is a pager number',
+  PERSONAL_NUMBER: 'it is a personal (forwarding) number',
+  UAN: 'it is a company number',
+  VOICEMAIL: 'it is a voicemail number',
+};
+
+/**
+ * Why `e164` may not receive an SMS under `allowed` (SMS_NUMBER_TYPES), in words, or null when
+ * it may. The type comes from libphonenumber's full metadata; numbers of no country (satellite,
+ * international premium services) need NON_GEOGRAPHIC, whatever their type.
+ */
+export function numberTypeRefusal(e164: string, allowed: readonly string[]): string | null {
+  const parsed = parsePhoneNumberFromString(e164);
+  if (!parsed) return 'it is not a valid phone number';
+  if (!parsed.country && !allowed.includes('NON_GEOGRAPHIC')) return 'it belongs to no country (a satellite or international service number)';
+  const type = parsed.getType() ?? 'UNKNOWN';
+  if (allowed.includes(type)) return null;
+  return TYPE_WORDS[type] ?? 'its type is unknown, so it may not be a mobile phone';
 }
 
 function tooMany(retryAfterSeconds: number, reason: string): AuthyError {
