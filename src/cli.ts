@@ -96,7 +96,10 @@ async function serve(args: string[], io: CliIo): Promise<number> {
   const { createSystem } = await import('./system.js');
   const system = await createSystem({ config: c, logger, only });
   const url = await system.listen();
-  logger.info({ url, only, database: system.platform.db.kind, sms: c.SMS_TRANSPORT }, `Twofold listening on ${c.PUBLIC_URL}`);
+  logger.info({ url, only, database: system.platform.db.kind, sms: c.SMS_TRANSPORT, listening: system.addresses() }, `Twofold listening on ${c.PUBLIC_URL}`);
+  if (c.HOST === undefined && c.listenHosts.every((h) => h === '127.0.0.1' || h === '::1')) {
+    logger.info('listening on loopback only: the SMS outbox at /dev/sms shows every code sent; set HOST (e.g. HOST=0.0.0.0) to listen elsewhere');
+  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

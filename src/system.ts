@@ -42,8 +42,13 @@ export interface System {
   platform: Platform;
   verify: VerifyService | undefined;
   web: WebApp | undefined;
-  /** Listen on `port` (0 = any free port); resolves with the base URL. */
+  /**
+   * Listen on `port` (0 = any free port) at `host`, or at the configured hosts
+   * (`config.listenHosts`); resolves with the base URL.
+   */
   listen(port?: number, host?: string): Promise<string>;
+  /** The addresses listened on (`host:port`). */
+  addresses(): string[];
   url(): string;
   stop(): Promise<void>;
 }
@@ -130,20 +135,33 @@ export async function createSystem(options: SystemOptions): Promise<System> {
     res.status(404).json({ code: 'NOT_FOUND', message: 'Not found' });
   });
 
-  let server: Server | undefined;
+  const servers: Server[] = [];
   return {
     app,
     platform,
     verify,
     web,
-    async listen(port = config.PORT, host = config.HOST) {
-      server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
-      });
-      server.keepAliveTimeout = 5000;
-      const addr = server.address() as AddressInfo;
-      const h = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-      baseUrl = `http://${h.includes(':') ? `[${h}]` : h}:${addr.port}`;
+    async listen(port = config.PORT, host?: string) {
+      const hosts = host !== undefined ? [host] : config.listenHosts;
+      const bind = (p: number, h: string) =>
+        new Promise<Server>((resolve, reject) => {
+          const s = app.listen(p, h, (err?: Error) => (err ? reject(err) : resolve(s)));
+          s.once('error', reject);
+        });
+      const first = await bind(port, hosts[0]!);
+      servers.push(first);
+      const boundPort = (first.address() as AddressInfo).port;
+      for (const h of hosts.slice(1)) {
+        // The same port on the other loopback; a machine without IPv6 simply has no ::1.
+        try {
+          servers.push(await bind(boundPort, h));
+        } catch (err) {
+          platform.logger.warn({ host: h, err: String(err) }, 'not listening on this address');
+        }
+      }
+      for (const s of servers) s.keepAliveTimeout = 5000;
+      const h = hosts.length > 1 || hosts[0] === '0.0.0.0' || hosts[0] === '::' ? 'localhost' : hosts[0]!;
+      baseUrl = `http://${h.includes(':') ? `[${h}]` : h}:${boundPort}`;
       // Without an explicit PUBLIC_URL, links and the built-in callback point at where we listen.
       if (!config.publicUrlExplicit) config.PUBLIC_URL = baseUrl;
       await verify?.start(baseUrl);
@@ -151,12 +169,17 @@ export async function createSystem(options: SystemOptions): Promise<System> {
       return baseUrl;
     },
     url: () => baseUrl,
+    addresses: () =>
+      servers.map((s) => {
+        const a = s.address() as AddressInfo;
+        return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+      }),
     async stop() {
       await web?.stop();
       await verify?.stop();
-      if (server) {
+      for (const server of servers.splice(0)) {
         server.closeAllConnections();
-        await new Promise<void>((r) => server!.close(() => r()));
+        await new Promise<void>((r) => server.close(() => r()));
       }
       await platform.bus.close();
       await platform.limits.close();

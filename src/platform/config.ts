@@ -47,7 +47,8 @@ const base64urlBytes = (bytes: number, what: string) =>
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(3000, 0, 65535),
-  HOST: z.string().default('0.0.0.0'),
+  /** Listen address; unset: loopback while the SMS outbox is served, else every interface. */
+  HOST: z.string().min(1).optional(),
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z
     .string()
@@ -147,6 +148,12 @@ export interface Config extends Omit<Env, 'ENCRYPTION_KEY' | 'DATA_DIR' | 'PUBLI
   /** Names of secrets that were generated into DATA_DIR on this start (for the warning). */
   generatedSecrets: string[];
   production: boolean;
+  /**
+   * Where to listen: HOST when set; otherwise loopback only (127.0.0.1 and ::1, so that
+   * `localhost` works everywhere) while the SMS outbox is served at /dev/sms — those pages hold
+   * every code sent — and every interface when it is not.
+   */
+  listenHosts: string[];
   /** False when PUBLIC_URL was not set: it then follows the address the server listens on. */
   publicUrlExplicit: boolean;
 }
@@ -271,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     vapid,
     generatedSecrets,
     production: e.NODE_ENV === 'production',
+    listenHosts: e.HOST !== undefined ? [e.HOST] : e.SMS_TRANSPORT === 'outbox' && e.NODE_ENV !== 'production' ? ['127.0.0.1', '::1'] : ['0.0.0.0'],
     publicUrlExplicit: e.PUBLIC_URL !== undefined,
   };
 }

@@ -1,6 +1,12 @@
 // Threat: a production deployment left on the development SMS outbox publishes every user's codes
 // at /dev/sms for anyone to read.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/platform/config.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { createSystem } from '../../src/system.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { authy, registerUser } from '../verify/helpers.js';
@@ -33,5 +39,50 @@ forEachDatabase((kind) => {
       expect(r.status).toBe(200);
       expect(((await r.json()) as { messages: unknown[] }).messages).toHaveLength(1);
     });
+  });
+});
+
+// Threat: the quick start (`npm start`, SMS to the outbox) reachable from the network, where
+// anyone who can reach the port reads every code at /dev/sms.
+describe('where the quick start listens', () => {
+  async function listeningOn(env: Record<string, string>): Promise<{ addresses: string[]; url: string }> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'twofold-listen-'));
+    const system = await createSystem({ config: loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env }), logger: createLogger('silent') });
+    try {
+      const url = await system.listen(0);
+      return { addresses: system.addresses(), url };
+    } finally {
+      await system.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+
+  it('when the SMS outbox is on and HOST is unset then it listens on loopback only (127.0.0.1, and ::1 where the machine has it)', async () => {
+    const { addresses, url } = await listeningOn({});
+    expect(addresses.length).toBeGreaterThanOrEqual(1);
+    expect(addresses[0]).toMatch(/^127\.0\.0\.1:\d+$/);
+    for (const a of addresses.slice(1)) expect(a).toMatch(/^\[::1\]:\d+$/);
+    expect(url).toMatch(/^http:\/\/localhost:\d+$/);
+  });
+
+  it('when HOST is set then it listens there, outbox or not', async () => {
+    const { addresses } = await listeningOn({ HOST: '0.0.0.0' });
+    expect(addresses).toHaveLength(1);
+    expect(addresses[0]).toMatch(/^0\.0\.0\.0:\d+$/);
+  });
+
+  it('when SMS goes to a real transport then it listens on every interface by default', async () => {
+    const { addresses } = await listeningOn({ SMS_TRANSPORT: 'webhook', SMS_WEBHOOK_URL: 'http://127.0.0.1:9/sms' });
+    expect(addresses).toEqual([expect.stringMatching(/^0\.0\.0\.0:\d+$/)]);
+  });
+
+  it('when the outbox page is served then it may not be framed', async () => {
+    const t = await startTestSystem({});
+    try {
+      const r = await fetch(`${t.url}/dev/sms`);
+      expect(r.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    } finally {
+      await t.stop();
+    }
   });
 });
