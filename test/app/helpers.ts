@@ -2,6 +2,7 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOTP } from 'otpauth';
+import { canonicalJson } from '../../src/verify/onetouch/protocol.js';
 
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
@@ -171,14 +172,6 @@ export async function latestSmsCode(base: string, to?: string): Promise<{ code: 
   return { code, count: messages.length };
 }
 
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const keys = Object.keys(v as object).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
 
 export interface PendingApproval {
   uuid: string;
@@ -252,7 +245,7 @@ export class TestDevice {
   }
 
   async answer(req: PendingApproval, decision: 'approve' | 'deny', number: string | null) {
-    const detailsHash = createHash('sha256').update(canonical({ message: req.message, details: req.details })).digest('hex');
+    const detailsHash = createHash('sha256').update(canonicalJson({ message: req.message, details: req.details })).digest('hex');
     const data = `twofold-approval-v1\n${req.uuid}\n${decision}\n${number ?? ''}\n${detailsHash}`;
     const signature = sign('sha256', Buffer.from(data), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
     return this.signed('POST', `/v1/devices/${this.id}/approval_requests/${req.uuid}/response`, { decision, number, details_hash: detailsHash, signature });

@@ -5,6 +5,31 @@ import { approvalSigningString, bodyDigest, canonicalJson, detailsHash, requestS
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, createApp, createApproval, registerUser } from '../onetouch/helpers.js';
 
+/**
+ * Known answers every implementation of canonical JSON must give: the service's, and the PWA's
+ * (which signs what the service checks). Keys beyond U+FFFF sort by code point, not UTF-16 unit.
+ */
+const CANONICAL_VECTORS: [unknown, string][] = [
+  [{ b: 1, a: { d: [2, { z: null, y: 'x' }], c: 'é' }, B: true }, '{"B":true,"a":{"c":"é","d":[2,{"y":"x","z":null}]},"b":1}'],
+  [{ '😀': 1, '～': 2 }, '{"～":2,"😀":1}'],
+  [{ '\uFFFF': 1, '\u{10000}': 2, '\uE000': 3 }, '{"\uE000":3,"\uFFFF":1,"𐀀":2}'],
+  [{ message: 'Login', details: { 'IP': '127.0.0.1', 'Émail': 'a@b', '🔑 Key': 'x' } }, '{"details":{"IP":"127.0.0.1","Émail":"a@b","🔑 Key":"x"},"message":"Login"}'],
+  [[], '[]'],
+  [{}, '{}'],
+];
+
+const PWA_PROTOCOL = new URL('../../web/authenticator/protocol.ts', import.meta.url).href;
+
+describe('canonical JSON known answers', () => {
+  it.each(CANONICAL_VECTORS.map(([v, out], i) => [i, v, out] as const))('when vector %i is canonicalised by the service and by the PWA then both give the known answer', async (_i, v, out) => {
+    // The PWA's own module (browser code: loaded by name so that the Node typecheck leaves it to
+    // web/tsconfig.json).
+    const pwa = (await import(PWA_PROTOCOL)) as { canonicalJson(v: unknown): string };
+    expect(canonicalJson(v)).toBe(out);
+    expect(pwa.canonicalJson(v)).toBe(out);
+  });
+});
+
 describe('device protocol strings', () => {
   it('when keys differ in case, length and plane then canonical JSON sorts them by code point', () => {
     expect(canonicalJson({ b: 1, a: { d: [2, { z: null, y: 'x' }], c: 'é' }, B: true })).toBe('{"B":true,"a":{"c":"é","d":[2,{"y":"x","z":null}]},"b":1}');
