@@ -209,8 +209,10 @@ export function appRoutes(d: AppRoutesDeps): Router {
     }
     const cool = await attempts.startSmsCoolDown(attempt.id);
     try {
-      await sendSms(req, attempt, u.authy_id);
-      return { state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 };
+      if (await sendSms(req, attempt, u.authy_id, false)) return { state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 };
+      // An authenticator is enrolled (its push is capped for now): its code first, a text on request.
+      if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
+      return { state: 'code', via: 'app', message: 'Type the code your authenticator shows, or choose "Resend" to get a text message instead.' };
     } catch (e) {
       if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
       const err = fromService(e);
@@ -242,9 +244,16 @@ export function appRoutes(d: AppRoutesDeps): Router {
     return authyId;
   }
 
-  async function sendSms(req: Request, a: LoginAttempt, authyId: number): Promise<void> {
-    await client.requestSms(authyId, true, ipOf(req));
+  /**
+   * Text a code. `force` only when the person asked for a text ("Resend"); otherwise the service
+   * sends nothing to a user who has an authenticator (false is returned) and the page offers its
+   * code first.
+   */
+  async function sendSms(req: Request, a: LoginAttempt, authyId: number, force: boolean): Promise<boolean> {
+    const r = await client.requestSms(authyId, force, ipOf(req));
+    if (r.ignored) return false;
     await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(a.user_id), detail: { kind: 'sms' } });
+    return true;
   }
 
   // Signup, in two steps: `POST /user` keeps the form in a pending signup (no user exists yet)
@@ -732,7 +741,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       });
     }
     try {
-      await sendSms(req, a, user.authy_id);
+      await sendSms(req, a, user.authy_id, true);
     } catch (e) {
       await attempts.clearSmsCoolDown(a.id, cool.at);
       throw fromService(e);

@@ -55,5 +55,20 @@ forEachDatabase((kind) => {
       expect(burst.every((r) => r.status === 200 && r.body.state === 'code')).toBe(true);
       expect(await device.pending()).toHaveLength(3);
     });
+
+    /** Threat (to the user): texts arriving unasked whenever the push cap is reached. */
+    it('when a user with an authenticator passes the push cap then the login offers the authenticator code, and a text goes out only on request', async () => {
+      const { u } = await appUserWithDevice(ts);
+      const to = `+1${u.phone}`;
+      const texts = async () => ((await (await fetch(`${ts.url}/dev/sms.json?to=${encodeURIComponent(to)}`)).json()) as { messages: unknown[] }).messages.length;
+      const before = await texts();
+      for (let i = 0; i < 3; i++) expect((await passwordStep(ts, u)).body.state).toBe('approve');
+      const capped = await passwordStep(ts, u);
+      expect(capped.body).toMatchObject({ state: 'code', via: 'app' });
+      expect(await texts()).toBe(before);
+      const asked = await capped.b.post('/session/resend', {});
+      expect(asked.status).toBe(200);
+      expect(await texts()).toBe(before + 1);
+    });
   });
 });
