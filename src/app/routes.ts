@@ -90,6 +90,10 @@ export function appRoutes(d: AppRoutesDeps): Router {
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
   const signupCookie = signupCookiePolicy(config);
+  // Codes from one client, whichever account or attempt they are for: the per-attempt and
+  // per-account budgets do not see one address guessing across many accounts.
+  const codeIp = p.limits.create({ name: 'app:code:ip', points: config.CODE_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+  const consumeCodeIp = (req: Request) => consumeLimits([[codeIp, ipOf(req)]], 'codes per ip');
 
   const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
   const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) =>
@@ -345,6 +349,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.post('/user/verify-phone', ...mutate, async (req, res) => {
     const v = parseBody(codeSchema, req.body);
     const row = await livePending(req, res);
+    await consumeCodeIp(req);
     // Out of tries, the pending signup is over: no try is left to reserve, and the sweep removes
     // it. It is not deleted here, so that a right code already being checked still counts.
     const endSignup = () => {
@@ -679,6 +684,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.post('/session/verify', ...mutate, requireSecondFactorSession, async (req, res) => {
     const v = parseBody(codeSchema, req.body);
     const { s, a } = await liveAttempt(req, res);
+    await consumeCodeIp(req);
     const user = await getUser(s.userId);
     if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
     const max = config.OTP_MAX_ATTEMPTS;
@@ -710,6 +716,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.post('/session/recover', ...mutate, requireSecondFactorSession, async (req, res) => {
     const v = parseBody(recoveryCodeSchema, req.body);
     const { s, a } = await liveAttempt(req, res);
+    await consumeCodeIp(req);
     const lim = await recoveryPerUser.consume(String(s.userId));
     if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'recovery per user');
     const max = config.OTP_MAX_ATTEMPTS;
@@ -864,6 +871,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.post('/user/totp-app/confirm', ...mutate, requireFullSession, async (req, res) => {
     const v = parseBody(codeSchema, req.body);
     const u = await currentUser(req);
+    await consumeCodeIp(req);
     const lim = await totpConfirm.consume(String(u.id));
     if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'totp confirm');
     let check;

@@ -131,6 +131,8 @@ export const envSchema = z.object({
   PUSH_PER_USER_LIMIT: int(3, 1),
   LOGIN_PER_ACCOUNT_LIMIT: int(10, 1),
   LOGIN_PER_IP_LIMIT: int(100, 1),
+  /** Second-factor code checks (TOTP, SMS, recovery, phone codes) per client IP per 15 minutes. */
+  CODE_PER_IP_LIMIT: int(100, 1),
   RECOVERY_PER_USER_LIMIT: int(10, 1),
 });
 

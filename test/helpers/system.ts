@@ -42,9 +42,10 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
-    // Every signup texts a phone code, and tests sign up many people from 127.0.0.1; the suites
-    // about the per-IP SMS cap set their own value.
+    // Every signup texts a phone code, and tests sign up (and type codes for) many people from
+    // 127.0.0.1; the suites about the per-IP caps set their own values.
     SMS_PER_IP_LIMIT: '1000',
+    CODE_PER_IP_LIMIT: '1000',
     ...(kind === 'postgres' ? { DATABASE_URL: pgUrl() } : {}),
     ...o.env,
   });

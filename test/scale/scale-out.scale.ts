@@ -24,6 +24,7 @@ const LIMITS = {
   SMS_PER_IP_LIMIT: '100000',
   PUSH_PER_USER_LIMIT: '100000',
   LOGIN_PER_IP_LIMIT: '100000',
+  CODE_PER_IP_LIMIT: '100000',
 };
 
 function percentile(xs: number[], q: number): number {
