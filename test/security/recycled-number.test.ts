@@ -4,16 +4,12 @@
 // and Vera's pushes and lockouts were hers. Accounts that already shared a service user when this
 // was fixed are split by a migration: the oldest keeps it, the others prove the phone at their
 // next login and start with no factors.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Migrator, type Kysely } from 'kysely';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/app/passwords.js';
-import { ensurePgSchema, openDatabase } from '../../src/platform/db.js';
-import { migrations } from '../../src/platform/migrations/index.js';
 import { Browser, TestDevice, e164Of, latestSmsCode, newUser, signUp } from '../app/helpers.js';
-import { forEachDatabase, freshSchema, pgUrl } from '../helpers/databases.js';
+import { forEachDatabase } from '../helpers/databases.js';
+import { databaseBefore } from '../helpers/migrated-before.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { otherCode, pendingFor, totpAt } from './helpers.js';
 
@@ -69,17 +65,7 @@ forEachDatabase((kind) => {
 
   describe(`accounts that already shared a service user, on ${kind}`, () => {
     it('when the migration runs then every factor of the shared service user ends, the oldest keeps the id, the others lose it and their sessions, and it logs how many it split; a split account proves its phone at the next login', async () => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'twofold-m009-'));
-      const pgSchema = kind === 'postgres' ? freshSchema() : undefined;
-      if (pgSchema) await ensurePgSchema(pgUrl(), pgSchema);
-      const db = openDatabase({ databaseUrl: pgSchema ? pgUrl() : undefined, sqliteFile: join(dataDir, 'twofold.sqlite'), ...(pgSchema ? { pgSchema } : {}) });
-      const before = Object.entries(migrations).filter(([name]) => name < '009');
-      const migrator = new Migrator({
-        db: db.db as unknown as Kysely<unknown>,
-        provider: { getMigrations: async () => Object.fromEntries(before.map(([name, m]) => [name, { up: (k: Kysely<unknown>) => m.up(k, db.kind) }])) },
-        ...(pgSchema ? { migrationTableSchema: pgSchema } : {}),
-      });
-      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      const { db, dataDir, pgSchema } = await databaseBefore(kind, '009');
       const oldest = newUser({ fullName: 'Oldest' });
       const younger = newUser({ fullName: 'Younger', phone: oldest.phone });
       const other = newUser({ fullName: 'Other' });

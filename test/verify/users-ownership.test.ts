@@ -1,20 +1,16 @@
 // Threat: two people behind one phone number (a family phone, or a number recycled by the carrier
 // to a new subscriber) share one service user, so one holds the other's second factor: their
 // authenticators, approvals and lockout. A service user is (app, phone, email), never shared.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Migrator, type Kysely } from 'kysely';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateDevice, DeviceClient } from '../../src/authenticator/client.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { SecretBox } from '../../src/platform/crypto.js';
-import { ensurePgSchema, openDatabase } from '../../src/platform/db.js';
-import { migrations } from '../../src/platform/migrations/index.js';
 import { AppStore } from '../../src/verify/core/apps.js';
 import { legacySecretAd, TotpSecrets } from '../../src/verify/core/totp-secrets.js';
 import { base32Decode, base32Encode, generateTotp } from '../../src/verify/core/totp.js';
-import { forEachDatabase, freshSchema, pgUrl } from '../helpers/databases.js';
+import { forEachDatabase, pgUrl } from '../helpers/databases.js';
+import { databaseBefore } from '../helpers/migrated-before.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, createApproval } from '../onetouch/helpers.js';
 import { authy, nextUsPhone } from './helpers.js';
@@ -78,18 +74,8 @@ forEachDatabase((kind) => {
 
   describe(`migration 008 on ${kind} with users from before`, () => {
     it('when a database of 007 is migrated then its users keep their id and legacy secret, and same phone + other email becomes a new user', async () => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'twofold-m008-'));
-      const pgSchema = kind === 'postgres' ? freshSchema() : undefined;
+      const { db, dataDir, pgSchema } = await databaseBefore(kind, '008');
       const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...(pgSchema ? { DATABASE_URL: pgUrl() } : {}) });
-      if (pgSchema) await ensurePgSchema(pgUrl(), pgSchema);
-      const db = openDatabase({ databaseUrl: config.DATABASE_URL, sqliteFile: join(dataDir, 'twofold.sqlite'), ...(pgSchema ? { pgSchema } : {}) });
-      const before = Object.entries(migrations).filter(([name]) => name < '008');
-      const migrator = new Migrator({
-        db: db.db as unknown as Kysely<unknown>,
-        provider: { getMigrations: async () => Object.fromEntries(before.map(([name, m]) => [name, { up: (k: Kysely<unknown>) => m.up(k, db.kind) }])) },
-        ...(pgSchema ? { migrationTableSchema: pgSchema } : {}),
-      });
-      expect((await migrator.migrateToLatest()).error).toBeUndefined();
       const { app, apiKey } = await new AppStore(db.db, { now: () => 1 }).create({ name: 'Old App', callbackUrl: null });
       const user = await db.db
         .insertInto('verify_users')
