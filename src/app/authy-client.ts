@@ -14,10 +14,14 @@ export class VerifyServiceError extends Error {
     /** Authy `error_code` ("60050") or device-API `code` ("NOT_FOUND"); "UNREACHABLE" on network errors. */
     readonly code: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
+
+  /** The service's Retry-After (seconds) on a 429 or 503, when it sent one. */
+  readonly retryAfterSeconds: number | undefined;
 }
 
 export interface ApprovalRequestInput {
@@ -254,7 +258,7 @@ export class AuthyClient {
   }
 
   /** One exchange; rejects on network errors and when the whole of it takes over the timeout. */
-  private send(method: string, url: URL, body: string | undefined): Promise<{ status: number; text: string }> {
+  private send(method: string, url: URL, body: string | undefined): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
     const headers: Record<string, string | number> = { 'X-Authy-API-Key': this.o.apiKey, accept: 'application/json' };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -265,7 +269,8 @@ export class AuthyClient {
       const req = (secure ? https : http).request(url, { method, headers, agent: secure ? this.agents.https : this.agents.http }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        const retryAfter = res.headers['retry-after'];
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined }));
         res.on('error', reject);
       });
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.o.timeoutMs ?? 10_000} ms`)), this.o.timeoutMs ?? 10_000);
@@ -281,7 +286,7 @@ export class AuthyClient {
 
   private async call(method: 'GET' | 'POST' | 'DELETE', path: string, json?: Json): Promise<Json> {
     const url = `${this.o.baseUrl().replace(/\/+$/, '')}${path}`;
-    let res: { status: number; text: string };
+    let res: { status: number; text: string; retryAfter: string | undefined };
     try {
       res = await this.send(method, new URL(url), json === undefined ? undefined : JSON.stringify(json));
     } catch (cause) {
@@ -299,7 +304,8 @@ export class AuthyClient {
     if (failed) {
       const code = str(body.error_code) ?? str(body.code) ?? `HTTP_${res.status}`;
       const message = str(body.message) ?? (isObject(body.errors) ? str(body.errors.message) : null) ?? 'Request failed';
-      throw new VerifyServiceError(res.status >= 400 ? res.status : 400, code, message);
+      const retryAfterSeconds = res.retryAfter !== undefined && /^\d{1,6}$/.test(res.retryAfter) ? Number(res.retryAfter) : undefined;
+      throw new VerifyServiceError(res.status >= 400 ? res.status : 400, code, message, retryAfterSeconds === undefined ? undefined : { retryAfterSeconds });
     }
     return body;
   }

@@ -60,11 +60,21 @@ function isUniqueViolation(e: unknown): boolean {
   return err?.code === '23505' || (typeof err?.code === 'string' && err.code.startsWith('SQLITE_CONSTRAINT'));
 }
 
+/** "40 seconds", "1 minute", "7 minutes": for a person reading when to try again. */
+function waitInWords(seconds: number): string {
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+}
+
 /** Map a verification-service failure to what the browser may see (the cause is logged). */
 function fromService(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
   if (e instanceof VerifyServiceError) {
-    if (e.status === 429) return new HttpError(429, 'RATE_LIMITED', 'Too many requests; please wait a moment', { reason: `service ${e.code}`, headers: { 'Retry-After': '60' }, details: { retry_after: 60 } });
+    if (e.status === 429) {
+      const wait = e.retryAfterSeconds ?? 60;
+      return new HttpError(429, 'RATE_LIMITED', `Too many requests; please try again in ${waitInWords(wait)}`, { reason: `service ${e.code}`, headers: { 'Retry-After': String(wait) }, details: { retry_after: wait } });
+    }
     if (e.status === 0 || e.status >= 500) return new HttpError(503, 'SERVICE_UNAVAILABLE', 'The verification service is unavailable; please try again', { reason: `service ${e.code}: ${e.message}` });
     return new HttpError(502, 'SERVICE_REFUSED', 'The verification service refused the request', { reason: `service ${e.status} ${e.code}: ${e.message}` });
   }
@@ -222,6 +232,15 @@ export function appRoutes(d: AppRoutesDeps): Router {
       const err = fromService(e);
       logger.info({ code: err.code }, 'sms not sent');
       // The user can still use an authenticator app's code.
+      if (e instanceof VerifyServiceError && e.status === 429) {
+        const wait = e.retryAfterSeconds ?? 600;
+        return {
+          state: 'code',
+          via: 'app',
+          retry_after: wait,
+          message: `Your phone has had the most text messages we send in 10 minutes. Use a code from your authenticator app or a recovery code, or try "Resend" in ${waitInWords(wait)}.`,
+        };
+      }
       return { state: 'code', via: 'app', message: 'We could not send a text message right now. Use a code from your authenticator app, or try "Resend" shortly.' };
     }
   }

@@ -97,9 +97,14 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
   const { values, positionals } = parsed;
   const [command, arg] = positionals;
-  if (values.help || !command) {
+  // Help asked for is an answer (0); no command at all is a usage mistake (2).
+  if (values.help || command === 'help') {
     io.out(USAGE);
-    return command ? 0 : 2;
+    return 0;
+  }
+  if (!command) {
+    io.out(USAGE);
+    return 2;
   }
   const path = statePath(values.state, io);
 

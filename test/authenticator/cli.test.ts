@@ -19,6 +19,12 @@ describe('twofold authenticator (without a service)', () => {
     expect(t.out.join('\n')).toMatch(/activate <link>/);
   });
 
+  it.each([['--help'], ['-h'], ['help']])('when help is asked for (%s) then usage is printed and the exit code is 0', async (flag) => {
+    const t = io();
+    expect(await main(['authenticator', flag], t.io)).toBe(0);
+    expect(t.out.join('\n')).toMatch(/activate <link>/);
+  });
+
   it('when an unknown subcommand or option is given then exit code 2', async () => {
     expect(await main(['authenticator', 'explode'], io().io)).toBe(2);
     expect(await main(['authenticator', 'code', '--bogus'], io().io)).toBe(2);
