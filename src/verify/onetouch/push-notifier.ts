@@ -1,3 +1,4 @@
+import { endpointHostAllowed, publicOnlyAgent } from './push-egress.js';
 import type { Platform } from '../../platform/context.js';
 import type { PushSubscriptions, StoredSubscription } from './push-subscriptions.js';
 
@@ -31,11 +32,16 @@ export interface ApprovalPush {
  */
 export class PushNotifier {
   private readonly inFlight = new Set<Promise<void>>();
+  // Production deliveries reach public addresses only, judged when connecting (tests run a local
+  // fake push service, as for the endpoint check at subscription time).
+  private readonly agent: ReturnType<typeof publicOnlyAgent> | undefined;
 
   constructor(
     private readonly p: Platform,
     private readonly subscriptions: PushSubscriptions,
-  ) {}
+  ) {
+    this.agent = p.config.production ? publicOnlyAgent() : undefined;
+  }
 
   /** The VAPID `sub` claim: VAPID_SUBJECT, else an https PUBLIC_URL, else a placeholder contact. */
   private subject(): string {
@@ -72,6 +78,10 @@ export class PushNotifier {
   }
 
   private async send(s: StoredSubscription, payload: string, ttlSeconds: number): Promise<void> {
+    if (this.agent && !endpointHostAllowed(s.subscription.endpoint)) {
+      this.p.logger.warn({ device_id: s.deviceId }, 'web push not sent: the endpoint is not a public address');
+      return;
+    }
     const webpush = await loadWebPush();
     try {
       await webpush.sendNotification(s.subscription, payload, {
@@ -80,6 +90,7 @@ export class PushNotifier {
         urgency: 'high',
         contentEncoding: 'aes128gcm',
         timeout: PUSH_TIMEOUT_MS,
+        ...(this.agent ? { agent: this.agent } : {}),
       });
     } catch (err) {
       // Only the status: the endpoint is a capability URL and the response body is the service's.
@@ -98,7 +109,9 @@ export class PushNotifier {
 
   /** Wait (bounded) for deliveries under way, so shutdown does not cut them off mid-query. */
   async stop(): Promise<void> {
-    if (this.inFlight.size === 0) return;
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, PUSH_TIMEOUT_MS + 1000).unref())]);
+    if (this.inFlight.size > 0) {
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, PUSH_TIMEOUT_MS + 1000).unref())]);
+    }
+    this.agent?.destroy();
   }
 }

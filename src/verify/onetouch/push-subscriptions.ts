@@ -57,6 +57,8 @@ export function parseSubscription(input: unknown, o: { production: boolean }): P
   // Defence against using the server to POST into its own network: real push services are
   // public DNS names. Tests run a local fake push service, so only production refuses these.
   if (o.production && isLocalHost(url.hostname)) throw bad('endpoint must be a public push service');
+  // Push services listen on 443; another port is a way to reach some other service.
+  if (o.production && url.port !== '') throw bad('endpoint must use the https port (443)');
   const point = Buffer.from(keys.p256dh, 'base64url');
   if (point.length !== 65 || point[0] !== 4) throw bad('keys.p256dh must be an uncompressed P-256 point');
   try {
