@@ -84,7 +84,7 @@ describe('Twofold in Chromium', () => {
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL('**/account');
     await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
-    await page.getByText(/Second factor: success/).first().waitFor();
+    await page.getByText(/Second step passed with a code from a text message\./).first().waitFor();
     await shots.take(page, 'account');
     // Readable at 375 px: nothing wider than the viewport.
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
@@ -274,7 +274,7 @@ describe('Twofold in Chromium', () => {
     await remove.click();
     await page.getByText(/was removed\. It can no longer approve logins/).waitFor();
     await expect.poll(() => page.getByTestId('factor').count()).toBe(1);
-    await page.getByText(/Authenticator removed: success/).first().waitFor();
+    await page.getByText(/An authenticator was removed\./).first().waitFor();
     await shots.take(page, 'device-removed');
     // The revoked device is refused at once: its stream drops and cannot reconnect.
     await phone.getByText('○ Offline').waitFor({ timeout: 10_000 });

@@ -106,7 +106,7 @@ describe('Recovery codes in Chromium', () => {
     await page.waitForURL('**/account');
     await page.getByText('You logged in with a recovery code. You have 9 recovery codes left.').waitFor();
     expect(await page.getByTestId('recovery-status').textContent()).toContain('9 of 10');
-    await page.getByText(/Second factor: success \(recovery\)/).first().waitFor();
+    await page.getByText(/Second step passed with a recovery code\./).first().waitFor();
     await shots.take(page, 'account-after-recovery');
     await fitsWidth(page);
 

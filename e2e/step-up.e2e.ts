@@ -197,7 +197,7 @@ describe('Signup phone step and step-up in Chromium', () => {
     expect(await dialog.count()).toBe(0);
     await TestDevice.activate(t.url, link);
     await page.getByRole('button', { name: 'Remove Test phone' }).waitFor({ timeout: 10_000 });
-    await page.getByText(/Confirmed it’s you: success/).first().waitFor();
+    await page.getByText(/You confirmed it’s you\./).first().waitFor();
     await shots.take(page, 'device-listed');
     await ctx.close();
   });

@@ -896,24 +896,61 @@ interface Me {
   events: { id: number; at: number; type: string; outcome: string; ip: string | null; detail: Record<string, unknown> }[];
 }
 
-const EVENT_LABELS: Record<string, string> = {
-  signup: 'Sign-up',
-  password: 'Password',
-  second_factor_sent: 'Second factor sent',
-  second_factor: 'Second factor',
-  approval_requested: 'Approval requested',
-  approval_answered: 'Approval answered',
-  device_activated: 'Authenticator',
-  device_revoked: 'Authenticator removed',
-  totp_secret_created: 'Authenticator app key created',
-  totp_secret_activated: 'Authenticator app added',
-  totp_secret_removed: 'Authenticator app removed',
-  recovery_codes_generated: 'Recovery codes generated',
-  reauth: 'Confirmed it’s you',
-  lockout: 'Lockout',
-  login: 'Login',
-  logout: 'Logout',
-};
+type AccountEvent = Me['events'][number];
+
+/**
+ * One line of the account's activity, as a sentence a person reads, and whether it is a warning
+ * (something failed that the person did not do on purpose: a wrong password or code, a lockout).
+ */
+function describeEvent(e: AccountEvent): { text: string; warn: boolean } {
+  const kind = typeof e.detail.kind === 'string' ? e.detail.kind : undefined;
+  const reason = typeof e.detail.reason === 'string' ? e.detail.reason : undefined;
+  const reauth = e.detail.purpose === 'reauth';
+  const ok = e.outcome !== 'failure';
+  const byKind: Record<string, string> = {
+    sms: 'with a code from a text message',
+    totp: 'with a code from your authenticator',
+    push: 'by approving on your authenticator',
+    recovery: 'with a recovery code',
+    signup: 'right after signing up',
+  };
+  switch (e.type) {
+    case 'signup':
+      return ok ? { text: 'You created your account.', warn: false } : { text: 'Someone tried to sign up with your email address. If it was not you, nothing was created.', warn: true };
+    case 'password':
+      if (ok) return { text: reauth ? 'Your password was accepted to confirm it’s you.' : 'Your password was accepted.', warn: false };
+      return { text: 'A wrong password was entered for your account.', warn: true };
+    case 'second_factor_sent':
+      return { text: 'A code was texted to your phone.', warn: false };
+    case 'second_factor':
+      if (ok) return { text: `Second step passed ${byKind[kind ?? ''] ?? ''}`.trim() + '.', warn: false };
+      if (reason === 'denied') return { text: 'A request was denied on your authenticator.', warn: false };
+      if (reason === 'reused') return { text: 'A code that was already used was entered.', warn: true };
+      return { text: 'A wrong code was entered.', warn: true };
+    case 'approval_requested':
+      return { text: reauth ? 'A request to confirm it’s you was sent to your authenticator.' : 'A login request was sent to your authenticator.', warn: false };
+    case 'approval_answered':
+      return { text: ok ? 'A request was approved on your authenticator.' : 'A request was denied on your authenticator.', warn: false };
+    case 'device_activated':
+      if (kind === 'totp_app') return { text: 'An authenticator app was added.', warn: false };
+      return { text: e.outcome === 'info' ? 'A link to add an authenticator was created.' : 'An authenticator was added.', warn: false };
+    case 'device_revoked':
+      if (reason === 'shared_phone_split') return { text: 'Your authenticators were removed: your phone number was shared with another account. Add them again.', warn: true };
+      return { text: kind === 'totp_app' ? 'An authenticator app was removed.' : 'An authenticator was removed.', warn: false };
+    case 'recovery_codes_generated':
+      return { text: 'New recovery codes were made; the earlier ones stopped working.', warn: false };
+    case 'reauth':
+      return { text: 'You confirmed it’s you.', warn: false };
+    case 'lockout':
+      return { text: 'Codes were refused for a while after too many wrong ones.', warn: true };
+    case 'login':
+      return { text: `You logged in ${byKind[kind ?? ''] ?? ''}`.trim() + '.', warn: false };
+    case 'logout':
+      return { text: 'You logged out.', warn: false };
+    default:
+      return { text: `${e.type.replace(/_/g, ' ')} (${e.outcome})`, warn: !ok };
+  }
+}
 
 const LEGACY_APP_NAME = 'Authenticator app (set up before each authenticator had its own key)';
 const appName = (a: TotpApp) => (a.legacy ? LEGACY_APP_NAME : a.label ? `Authenticator app (${a.label})` : 'Authenticator app');
@@ -1026,14 +1063,15 @@ async function account(): Promise<void> {
     mount(
       events,
       ...me.events.map((e) =>
-        h(
-          'li',
-          { 'data-outcome': e.outcome },
-          h('time', { datetime: new Date(e.at).toISOString() }, when(e.at)),
-          ' ',
-          h('span', {}, `${EVENT_LABELS[e.type] ?? e.type}: ${e.outcome}`),
-          e.detail.kind || e.detail.reason ? h('small', {}, ` (${[e.detail.kind, e.detail.reason].filter(Boolean).join(', ')})`) : null,
-        ),
+        ((d) =>
+          h(
+            'li',
+            { 'data-outcome': d.warn ? 'failure' : 'ok' },
+            h('time', { datetime: new Date(e.at).toISOString() }, when(e.at)),
+            ' ',
+            h('span', {}, d.text),
+            e.ip ? h('small', {}, ` from ${e.ip}`) : null,
+          ))(describeEvent(e)),
       ),
     );
   }
