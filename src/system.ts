@@ -97,6 +97,8 @@ export async function createSystem(options: SystemOptions): Promise<System> {
   app.use((_req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
+    // Production runs behind https: browsers then refuse plain http to this host for a year.
+    if (config.production) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     next();
   });
   app.get('/healthz', (_req, res) => {
