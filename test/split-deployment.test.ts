@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, TestDevice, eventually, newUser, signUp } from './app/helpers.js';
-import { freePort } from './helpers/child-server.js';
 import { forEachDatabase, freshSchema } from './helpers/databases.js';
 import { startTestSystem, type TestSystem } from './helpers/system.js';
 
@@ -17,10 +17,20 @@ forEachDatabase((kind) => {
     const pgSchema = kind === 'postgres' ? freshSchema() : undefined;
 
     beforeAll(async () => {
-      const [pv, pa] = [await freePort(), await freePort()];
+      // The service must know the app's address before the app runs: hold that port until the
+      // app is ready to listen on it, so no other process takes it meanwhile.
+      const holder = createServer();
+      await new Promise<void>((ok) => holder.listen(0, '127.0.0.1', ok));
+      const pa = (holder.address() as AddressInfo).port;
       const shared = { db: kind, dataDir, ...(pgSchema ? { pgSchema } : {}) } as const;
-      verify = await startTestSystem({ ...shared, only: 'verify', port: pv, env: { APP_URL: `http://127.0.0.1:${pa}` } });
-      app = await startTestSystem({ ...shared, only: 'app', port: pa, env: { VERIFY_URL: verify.url, VERIFY_API_KEY: verify.apiKey } });
+      verify = await startTestSystem({ ...shared, only: 'verify', env: { APP_URL: `http://127.0.0.1:${pa}` } });
+      app = await startTestSystem({
+        ...shared,
+        only: 'app',
+        port: pa,
+        env: { VERIFY_URL: verify.url, VERIFY_API_KEY: verify.apiKey },
+        beforeListen: () => new Promise<void>((ok) => holder.close(() => ok())),
+      });
     });
     afterAll(async () => {
       await app?.stop();

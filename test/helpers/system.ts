@@ -30,6 +30,8 @@ export interface TestSystemOptions {
   pgSchema?: string;
   /** Listen port (default: any free one). */
   port?: number;
+  /** Runs after the system is built, right before it listens (to release a held port). */
+  beforeListen?: () => Promise<void>;
 }
 
 /** Start the whole system on a free port with a fresh database and data dir. */
@@ -58,6 +60,7 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
   });
   const logger = createLogger(config.LOG_LEVEL, sink);
   const system = await createSystem({ config, logger, ...(o.clock ? { clock: o.clock } : {}), ...(o.only ? { only: o.only } : {}), ...(pgSchema ? { pgSchema } : {}) });
+  await o.beforeListen?.();
   const url = await system.listen(o.port ?? 0, '127.0.0.1');
   return {
     system,
