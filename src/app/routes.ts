@@ -887,8 +887,6 @@ export function appRoutes(d: AppRoutesDeps): Router {
       if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, 'NOT_FOUND', 'No such authenticator app');
       throw fromService(e);
     }
-    const left = (await client.listTotpApps(u.authy_id).catch(() => [])).filter((x) => x.state === 'active');
-    if (left.length === 0) await db.updateTable('app_users').set({ totp_app_confirmed_at: null }).where('id', '=', u.id).execute();
     await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
     res.json({ removed: id.data });
   });
@@ -915,7 +913,6 @@ export function appRoutes(d: AppRoutesDeps): Router {
     if (!check.enrolled && check.factor !== null) {
       throw new HttpError(400, 'CODE_INVALID', 'That code is not from the new app. Scan the QR code and type the code the app shows.');
     }
-    await db.updateTable('app_users').set({ totp_app_confirmed_at: clock.now() }).where('id', '=', u.id).execute();
     await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
     res.json({ confirmed: true });
   });

@@ -17,7 +17,10 @@ export interface AppTables {
     phone: string;
     /** The user's id at the verification service; null until registration succeeded. */
     authy_id: number | null;
-    /** When the user confirmed a third-party TOTP app with a first code. */
+    /**
+     * No longer written or read: which third-party apps a user has is the service's to say
+     * (`GET /v1/users/{id}/totp-apps`). Kept so that older rows and tools still fit.
+     */
     totp_app_confirmed_at: number | null;
     created_at: number;
   };
