@@ -854,16 +854,21 @@ export function appRoutes(d: AppRoutesDeps): Router {
     res.status(201).json({ activation: { link: act.link, qr_code: act.qrCode, expires_at: act.expiresAt } });
   });
 
+  /** A removal at the service: its 404 is the browser's 404 (not this user's, or gone). */
+  async function removalAtService(call: Promise<void>, notFound: string): Promise<void> {
+    try {
+      await call;
+    } catch (e) {
+      if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, 'NOT_FOUND', notFound);
+      throw fromService(e);
+    }
+  }
+
   r.delete('/user/authenticators/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const id = deviceIdSchema.safeParse(req.params.id);
     if (!id.success) throw new HttpError(400, 'VALIDATION', 'id: is not a device id');
     const u = await currentUser(req);
-    try {
-      await client.revokeDevice(u.authy_id, id.data);
-    } catch (e) {
-      if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, 'NOT_FOUND', 'No such authenticator');
-      throw fromService(e);
-    }
+    await removalAtService(client.revokeDevice(u.authy_id, id.data), 'No such authenticator');
     await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { device: id.data } });
     res.json({ revoked: id.data });
   });
@@ -881,12 +886,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const id = totpAppIdSchema.safeParse(req.params.id);
     if (!id.success) throw new HttpError(400, 'VALIDATION', 'id: is not an authenticator app id');
     const u = await currentUser(req);
-    try {
-      await client.removeTotpApp(u.authy_id, id.data);
-    } catch (e) {
-      if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, 'NOT_FOUND', 'No such authenticator app');
-      throw fromService(e);
-    }
+    await removalAtService(client.removeTotpApp(u.authy_id, id.data), 'No such authenticator app');
     await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
     res.json({ removed: id.data });
   });
