@@ -4,19 +4,7 @@ import { parseActivationLink } from '../../src/authenticator/client.js';
 import { approvalSigningString, bodyDigest, canonicalJson, detailsHash, requestSigningString } from '../../src/verify/onetouch/protocol.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, createApp, createApproval, registerUser } from '../onetouch/helpers.js';
-
-/**
- * Known answers every implementation of canonical JSON must give: the service's, and the PWA's
- * (which signs what the service checks). Keys beyond U+FFFF sort by code point, not UTF-16 unit.
- */
-const CANONICAL_VECTORS: [unknown, string][] = [
-  [{ b: 1, a: { d: [2, { z: null, y: 'x' }], c: 'é' }, B: true }, '{"B":true,"a":{"c":"é","d":[2,{"y":"x","z":null}]},"b":1}'],
-  [{ '😀': 1, '～': 2 }, '{"～":2,"😀":1}'],
-  [{ '\uFFFF': 1, '\u{10000}': 2, '\uE000': 3 }, '{"\uE000":3,"\uFFFF":1,"𐀀":2}'],
-  [{ message: 'Login', details: { 'IP': '127.0.0.1', 'Émail': 'a@b', '🔑 Key': 'x' } }, '{"details":{"IP":"127.0.0.1","Émail":"a@b","🔑 Key":"x"},"message":"Login"}'],
-  [[], '[]'],
-  [{}, '{}'],
-];
+import { CANONICAL_VECTORS } from '../vectors/canonical-json.js';
 
 const PWA_PROTOCOL = new URL('../../web/authenticator/protocol.ts', import.meta.url).href;
 
