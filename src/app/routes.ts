@@ -8,6 +8,7 @@ import { verifyCallbackSignature } from '../platform/authy-signature.js';
 import { AuthyClient, VerifyServiceError } from './authy-client.js';
 import { loadSession, requireFullSession, requireJsonAndOrigin, requireRecentAuth, requireSecondFactorSession, safeReturnTo } from './guards.js';
 import { attemptChannel, LoginAttempts, SMS_COOL_DOWN_MS, type LoginAttempt } from './login-attempts.js';
+import { PasswordThrottle } from './password-throttle.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { RECOVERY_CODE_COUNT, type RecoveryCodes } from './recovery-codes.js';
 import { cookiePolicy, readSessionCookie, REAUTH_WINDOW_MS, signupCookiePolicy, SessionStore, type Session } from './sessions.js';
@@ -92,10 +93,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   const cookieName = cookiePolicy(config).name;
   r.use(['/user', '/session', '/authy'], loadSession(sessions, cookieName));
 
-  const loginIpShort = p.limits.create({ name: 'app:login:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
-  const loginIpLong = p.limits.create({ name: 'app:login:ip:day', points: config.LOGIN_PER_IP_LIMIT * 3, durationSeconds: 86_400, blockSeconds: 86_400 });
-  const loginAcctShort = p.limits.create({ name: 'app:login:acct', points: config.LOGIN_PER_ACCOUNT_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
-  const loginAcctLong = p.limits.create({ name: 'app:login:acct:day', points: config.LOGIN_PER_ACCOUNT_LIMIT * 3, durationSeconds: 86_400, blockSeconds: 86_400 });
+  const passwords = new PasswordThrottle(p.limits, config, db, clock);
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -125,6 +123,20 @@ export function appRoutes(d: AppRoutesDeps): Router {
       const res = await limiter.consume(key);
       if (!res.allowed) throw tooMany(res.retryAfterSeconds, reason);
     }
+  }
+
+  /** Count a password try (see PasswordThrottle); 429 with `Retry-After` when refused. */
+  async function throttlePassword(req: Request, email: string, userId: number | undefined, o: { ipLimits: boolean }): Promise<void> {
+    const refusal = await passwords.consume(email, await passwords.client(req, ipOf(req), userId), o);
+    if (!refusal) return;
+    if (refusal.reason === 'account_ceiling') {
+      throw new HttpError(429, 'ACCOUNT_LOCKED', 'Too many wrong passwords for this account. Log in from a browser you have used for it before, or wait.', {
+        reason: 'password ceiling',
+        headers: { 'Retry-After': String(refusal.retryAfterSeconds) },
+        details: { retry_after: refusal.retryAfterSeconds },
+      });
+    }
+    throw tooMany(refusal.retryAfterSeconds, `password per ${refusal.reason}`);
   }
 
   const getUser = (id: number) => db.selectFrom('app_users').selectAll().where('id', '=', id).executeTakeFirst();
@@ -194,6 +206,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       return;
     }
     sessions.setCookie(res, done.token);
+    await passwords.remember(req, res, s.userId);
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
     res.json({ state: 'logged_in', ...extra });
   }
@@ -445,6 +458,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
         keepLast(timerLateSamples, performance.now() - asked - wait);
       }
       sessions.setCookie(res, randomToken(32));
+      passwords.browserToken(req, res);
       const sentAt = performance.now();
       res.once('finish', () => keepLast(duplicateSendSamples, performance.now() - sentAt));
       res.status(201).json({ state: 'logged_in' });
@@ -453,6 +467,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     // Signup proved the password and the phone just now: the session may change factors at once.
     const token = await sessions.create(id, 'full', null);
     sessions.setCookie(res, token);
+    await passwords.remember(req, res, id);
     await record(req, { type: AuditType.SIGNUP, outcome: 'success', userRef: userRef(id) });
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(id), detail: { kind: 'signup' } });
     // Measured when the answer has been handed to the socket, so the duplicate path pads for all
@@ -486,24 +501,8 @@ export function appRoutes(d: AppRoutesDeps): Router {
   r.post('/session', ...mutate, async (req, res) => {
     const v = parseBody(loginSchema, req.body);
     const returnTo = safeReturnTo(v.return_to, '/account');
-    const ip = ipOf(req);
-    // The day-long counters first: every attempt counts toward them, also those the 15-minute
-    // window then refuses, so a day block is reported (Retry-After) as soon as it applies.
-    await consumeLimits(
-      [
-        [loginIpLong, ip],
-        [loginIpShort, ip],
-      ],
-      'login per ip',
-    );
-    await consumeLimits(
-      [
-        [loginAcctLong, v.email],
-        [loginAcctShort, v.email],
-      ],
-      'login per account',
-    );
     const user = await db.selectFrom('app_users').selectAll().where('email', '=', v.email).executeTakeFirst();
+    await throttlePassword(req, v.email, user?.id, { ipLimits: true });
     // Unknown emails are verified against a dummy hash: same work, same answer.
     const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), v.password);
     if (!user || !ok) {
@@ -512,8 +511,10 @@ export function appRoutes(d: AppRoutesDeps): Router {
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: user ? userRef(user.id) : null, detail: { reason: user ? 'wrong_password' : 'unknown_email' } });
       throw new HttpError(401, 'INVALID_CREDENTIALS', 'Email or password is incorrect', { reason: user ? 'wrong password' : 'unknown email' });
     }
-    // The per-account counters are not reset on success: each accepted password opens a fresh
-    // budget of code tries, so they also cap second-factor guessing by someone who has the password.
+    // The account's consecutive failures end here. The per-client window is not reset: each
+    // accepted password opens a fresh budget of code tries, so it also caps second-factor guessing
+    // by someone who has the password.
+    await passwords.succeeded(v.email);
     // An account split off a shared service user has none: a fresh one has no authenticator, so
     // this login proves the phone by SMS before anything else.
     const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
@@ -535,19 +536,14 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const s = req.appSession!;
     const user = await getUser(s.userId);
     if (!user?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
-    // The login's own per-account windows (15 minutes and a day): a stolen session gets no more
+    // The login's own per-client window and account-wide count: a stolen session gets no more
     // password guesses here than the login page gives.
-    await consumeLimits(
-      [
-        [loginAcctLong, user.email],
-        [loginAcctShort, user.email],
-      ],
-      'reauth per account',
-    );
+    await throttlePassword(req, user.email, user.id, { ipLimits: false });
     if (!(await verifyPassword(user.password_hash, v.password))) {
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id), detail: { reason: 'wrong_password', purpose: 'reauth' } });
       throw new HttpError(401, 'INVALID_CREDENTIALS', 'That password is not right', { reason: 'reauth wrong password' });
     }
+    await passwords.succeeded(user.email);
     await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id), detail: { purpose: 'reauth' } });
     const attempt = await attempts.create(user.id);
     if (!(await sessions.startReauth(s, attempt.id))) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');

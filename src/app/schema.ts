@@ -59,6 +59,13 @@ export interface AppTables {
     /** The attempt (and its half session) dies after this. */
     expires_at: number;
   };
+  /** A browser that completed a login to the account (its cookie token's SHA-256). */
+  app_known_browsers: {
+    user_id: number;
+    browser_hash: string;
+    created_at: number;
+    last_login_at: number;
+  };
   /** A signup waiting for its phone code; no user exists until the code is entered. */
   app_pending_signups: {
     /** SHA-256 (hex) of the signup cookie's token. */

@@ -129,7 +129,10 @@ export const envSchema = z.object({
   SMS_PER_PHONE_LIMIT: int(5, 1),
   SMS_PER_IP_LIMIT: int(20, 1),
   PUSH_PER_USER_LIMIT: int(3, 1),
+  /** Password tries per account *and client* (known browser, else IP) per 15 minutes. */
   LOGIN_PER_ACCOUNT_LIMIT: int(10, 1),
+  /** Consecutive wrong passwords on an account from unknown clients before they are refused (NIST: at most 100). */
+  LOGIN_ACCOUNT_CEILING: int(100, 1),
   LOGIN_PER_IP_LIMIT: int(100, 1),
   /** Second-factor code checks (TOTP, SMS, recovery, phone codes) per client IP per 15 minutes. */
   CODE_PER_IP_LIMIT: int(100, 1),

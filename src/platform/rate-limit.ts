@@ -21,10 +21,15 @@ export interface LimitOptions {
 }
 
 export interface Limiter {
-  /** Count one event for `key`; resolves with the outcome, never throws for "over limit". */
-  consume(key: string, points?: number): Promise<{ allowed: boolean; retryAfterSeconds: number; remaining: number }>;
+  /**
+   * Count one event for `key`; resolves with the outcome, never throws for "over limit".
+   * `durationSeconds` sets the window this event opens (when it opens one) instead of the limiter's.
+   */
+  consume(key: string, points?: number, o?: { durationSeconds?: number }): Promise<{ allowed: boolean; retryAfterSeconds: number; remaining: number }>;
   /** Current state without counting. */
   peek(key: string): Promise<{ consumed: number; retryAfterSeconds: number }>;
+  /** Give back `points` counted for `key` (an event that was refused further on). */
+  reward(key: string, points?: number): Promise<void>;
   reset(key: string): Promise<void>;
 }
 
@@ -66,9 +71,9 @@ export class LimiterFactory {
       rl = new RateLimiterMemory(common);
     }
     return {
-      async consume(key, points = 1) {
+      async consume(key, points = 1, opts) {
         try {
-          const r = await rl.consume(key, points);
+          const r = await rl.consume(key, points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds });
           return { allowed: true, retryAfterSeconds: 0, remaining: r.remainingPoints };
         } catch (e) {
           if (e instanceof RateLimiterRes) {
@@ -80,6 +85,9 @@ export class LimiterFactory {
       async peek(key) {
         const r = await rl.get(key);
         return { consumed: r?.consumedPoints ?? 0, retryAfterSeconds: r ? Math.ceil(r.msBeforeNext / 1000) : 0 };
+      },
+      async reward(key, points = 1) {
+        await rl.reward(key, points);
       },
       async reset(key) {
         await rl.delete(key);

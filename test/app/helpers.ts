@@ -7,7 +7,7 @@ import { canonicalJson } from '../../src/verify/onetouch/protocol.js';
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
   /** Shared by the views `via` makes: one browser, one cookie, whichever instance it reaches. */
-  private jar: { cookie: string | undefined; signup: string | undefined } = { cookie: undefined, signup: undefined };
+  private jar: { cookie: string | undefined; signup: string | undefined; browser: string | undefined } = { cookie: undefined, signup: undefined, browser: undefined };
   /** What the browser sends as Origin: the site's public address (a load balancer's, say). */
   origin: string;
   constructor(
@@ -31,6 +31,14 @@ export class Browser {
     this.jar.signup = v;
   }
 
+  /** The known-browser cookie (`twofold-browser`), set when a login completes in this browser. */
+  get browserCookie(): string | undefined {
+    return this.jar.browser;
+  }
+  set browserCookie(v: string | undefined) {
+    this.jar.browser = v;
+  }
+
   /** The same browser (cookie, Origin) sending its requests to another instance at `base`. */
   via(base: string): Browser {
     const b = new Browser(base, this.userAgent);
@@ -45,7 +53,7 @@ export class Browser {
       headers: {
         'user-agent': this.userAgent,
         ...(method === 'GET' ? {} : { origin: this.origin, 'content-type': 'application/json' }),
-        ...(this.cookie || this.signupCookie ? { cookie: [this.cookie, this.signupCookie].filter(Boolean).join('; ') } : {}),
+        ...(this.cookie || this.signupCookie || this.browserCookie ? { cookie: [this.cookie, this.signupCookie, this.browserCookie].filter(Boolean).join('; ') } : {}),
         ...headers,
       },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -56,6 +64,7 @@ export class Browser {
       const [name, value] = pair!.split('=');
       if (name === 'twofold' || name === '__Host-twofold') this.cookie = value ? `${name}=${value}` : undefined;
       if (name === 'twofold-signup' || name === '__Host-twofold-signup') this.signupCookie = value ? `${name}=${value}` : undefined;
+      if (name === 'twofold-browser' || name === '__Host-twofold-browser') this.browserCookie = value ? `${name}=${value}` : undefined;
     }
     const text = await res.text();
     let parsed: Record<string, unknown> = {};

@@ -68,7 +68,7 @@ forEachDatabase((kind) => {
     beforeAll(async () => {
       // The password limits are raised so that 400 tries from one address are all answered.
       // Every signup texts a code: the SMS per-IP cap is raised likewise.
-      const env: Record<string, string> = { DATA_DIR: dataDir, LOG_LEVEL: 'info', LOGIN_PER_ACCOUNT_LIMIT: '100000', LOGIN_PER_IP_LIMIT: '100000', SMS_PER_IP_LIMIT: '100000', CODE_PER_IP_LIMIT: '100000' };
+      const env: Record<string, string> = { DATA_DIR: dataDir, LOG_LEVEL: 'info', LOGIN_PER_ACCOUNT_LIMIT: '100000', LOGIN_ACCOUNT_CEILING: '100000', LOGIN_PER_IP_LIMIT: '100000', SMS_PER_IP_LIMIT: '100000', CODE_PER_IP_LIMIT: '100000' };
       if (kind === 'postgres') {
         const db = await freshPgDatabase('tf_enum');
         env['DATABASE_URL'] = db.url;

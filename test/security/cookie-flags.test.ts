@@ -13,7 +13,7 @@ function expectHostCookie(setCookie: string[], what: string) {
   expect(setCookie.length, what).toBeGreaterThan(0);
   for (const c of setCookie) {
     const [pair, ...attrs] = c.split(';').map((x) => x.trim());
-    expect(pair, what).toMatch(/^__Host-twofold(-signup)?=([A-Za-z0-9_-]{43})?$/);
+    expect(pair, what).toMatch(/^__Host-twofold(-signup|-browser)?=([A-Za-z0-9_-]{43})?$/);
     const names = attrs.map((a) => a.split('=')[0]!.toLowerCase());
     expect(names, what).toContain('secure');
     expect(names, what).toContain('httponly');

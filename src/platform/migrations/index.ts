@@ -10,6 +10,7 @@ import { migration as m006 } from './006-web-push.js';
 import { migration as m007 } from './007-rate-limits.js';
 import { migration as m008 } from './008-own-second-factors.js';
 import { migration as m009 } from './009-account-factors.js';
+import { migration as m010 } from './010-known-browsers.js';
 
 /** Numbered, forward-only. A test checks the numbers are contiguous. */
 export const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ export const migrations: Record<string, Migration> = {
   '007-rate-limits': m007,
   '008-own-second-factors': m008,
   '009-account-factors': m009,
+  '010-known-browsers': m010,
 };
 
 function provider(db: Db, note?: MigrationNote): MigrationProvider {

@@ -1,0 +1,169 @@
+import type { Request, Response } from 'express';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../platform/clock.js';
+import type { Config } from '../platform/config.js';
+import { randomToken, sha256Hex } from '../platform/crypto.js';
+import type { LimiterFactory } from '../platform/rate-limit.js';
+import type { Database } from '../platform/schema.js';
+import { cookiePolicy, readSessionCookie } from './sessions.js';
+
+/** Browsers remembered per account; the least recently used beyond this are forgotten. */
+export const KNOWN_BROWSERS_PER_USER = 20;
+/** The known-browser cookie lives this long (the most browsers keep a cookie). */
+const BROWSER_COOKIE_DAYS = 400;
+/** Account-wide failures are counted over this window (a success clears them at once). */
+const ACCOUNT_WINDOW_SECONDS = 30 * 86_400;
+/** Past the free tries, each further try from an unknown client waits this long, doubling every 10 failures. */
+const FIRST_DELAY_SECONDS = 60;
+const MAX_DELAY_SECONDS = 2 * 3600;
+
+/** A refusal: the HTTP layer answers 429 with `Retry-After`. */
+export interface PasswordRefusal {
+  retryAfterSeconds: number;
+  reason: 'ip' | 'client' | 'account_delay' | 'account_ceiling';
+}
+
+/** Where a password try comes from: a browser that logged in to the account before, or an address. */
+export interface PasswordClient {
+  known: boolean;
+  key: string;
+}
+
+/**
+ * The wait before the next try from an unknown client after `failures` consecutive failures on
+ * the account: none for the first `free`, then 1 minute, doubling every 10 failures, at most 2 hours.
+ */
+export function accountDelaySeconds(failures: number, free: number): number {
+  if (failures < free) return 0;
+  return Math.min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** Math.floor((failures - free) / 10));
+}
+
+/**
+ * Password throttling that an attacker without the password cannot turn against the owner.
+ *
+ * - Per account *and client* (a known browser, else the IP address): `LOGIN_PER_ACCOUNT_LIMIT`
+ *   tries per 15 minutes, then 15 minutes' wait. Guessing from one place does not block another.
+ * - Per IP (unknown clients only): `LOGIN_PER_IP_LIMIT` per 15 minutes and 3× that per day.
+ * - Per account, across all unknown clients: consecutive failures (a correct password clears
+ *   them). The first 2 × `LOGIN_PER_ACCOUNT_LIMIT` are free; then every try waits a growing delay
+ *   (1 minute, doubling every 10 failures, at most 2 hours); at `LOGIN_ACCOUNT_CEILING` (NIST
+ *   800-63B: at most 100) unknown clients are refused until the password is proved from a known
+ *   browser or the 30-day window ends.
+ * - A known browser is one that completed a login to this account (cookie token whose SHA-256 is
+ *   stored per account): it only meets its own per-client window.
+ *
+ * Every count is taken before the password is checked, so a concurrent burst cannot slip past.
+ * Counters are keyed by the typed email, whether or not an account has it: the answers for an
+ * absent account are the same.
+ */
+export class PasswordThrottle {
+  private readonly ipShort;
+  private readonly ipLong;
+  private readonly perClient;
+  private readonly accountFailures;
+  private readonly accountGate;
+  private readonly free: number;
+  private readonly cookieName: string;
+  private readonly secure: boolean;
+
+  constructor(
+    limits: LimiterFactory,
+    private readonly config: Config,
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {
+    const perAccount = config.LOGIN_PER_ACCOUNT_LIMIT;
+    this.ipShort = limits.create({ name: 'app:login:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+    this.ipLong = limits.create({ name: 'app:login:ip:day', points: config.LOGIN_PER_IP_LIMIT * 3, durationSeconds: 86_400, blockSeconds: 86_400 });
+    this.perClient = limits.create({ name: 'app:login:client', points: perAccount, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+    this.accountFailures = limits.create({ name: 'app:login:acct:failures', points: config.LOGIN_ACCOUNT_CEILING, durationSeconds: ACCOUNT_WINDOW_SECONDS });
+    this.accountGate = limits.create({ name: 'app:login:acct:gate', points: 1, durationSeconds: FIRST_DELAY_SECONDS });
+    this.free = Math.min(2 * perAccount, config.LOGIN_ACCOUNT_CEILING);
+    const policy = cookiePolicy(config);
+    this.cookieName = `${policy.name}-browser`;
+    this.secure = policy.secure;
+  }
+
+  /** The client of a try at `userId`'s password: its known browser, else its address. */
+  async client(req: Request, ip: string, userId: number | undefined): Promise<PasswordClient> {
+    const token = readSessionCookie(req, this.cookieName);
+    if (token && userId !== undefined) {
+      const hash = sha256Hex(token);
+      const row = await this.db.selectFrom('app_known_browsers').select('user_id').where('user_id', '=', userId).where('browser_hash', '=', hash).executeTakeFirst();
+      if (row) return { known: true, key: `b:${hash}` };
+    }
+    return { known: false, key: `ip:${ip}` };
+  }
+
+  /**
+   * Count one try at `email`'s password from `client`; a refusal says how long to wait.
+   * `ipLimits`: false where the per-IP windows do not apply (a logged-in session's step-up).
+   */
+  async consume(email: string, client: PasswordClient, o: { ipLimits: boolean }): Promise<PasswordRefusal | undefined> {
+    if (!client.known && o.ipLimits) {
+      // The day-long counter first: every try counts toward it, also those the 15-minute window
+      // then refuses, so a day block is reported as soon as it applies.
+      for (const l of [this.ipLong, this.ipShort]) {
+        const r = await l.consume(client.key);
+        if (!r.allowed) return { retryAfterSeconds: r.retryAfterSeconds, reason: 'ip' };
+      }
+    }
+    const c = await this.perClient.consume(`${email}|${client.key}`);
+    if (!c.allowed) return { retryAfterSeconds: c.retryAfterSeconds, reason: 'client' };
+    if (client.known) return undefined;
+    // Account-wide, unknown clients: counted first (one atomic increment, so a burst gets
+    // distinct counts), then past the free tries one try per delay (the gate lets one through
+    // per window, whoever asks at once); a try the gate refuses is given back.
+    const f = await this.accountFailures.consume(email);
+    if (!f.allowed) {
+      // Given back too, so that the count stays the number of passwords actually checked.
+      await this.accountFailures.reward(email);
+      return { retryAfterSeconds: f.retryAfterSeconds, reason: 'account_ceiling' };
+    }
+    const before = this.config.LOGIN_ACCOUNT_CEILING - f.remaining - 1;
+    const delay = accountDelaySeconds(before, this.free);
+    if (delay > 0) {
+      const g = await this.accountGate.consume(email, 1, { durationSeconds: delay });
+      if (!g.allowed) {
+        await this.accountFailures.reward(email);
+        return { retryAfterSeconds: g.retryAfterSeconds, reason: 'account_delay' };
+      }
+    }
+    return undefined;
+  }
+
+  /** A correct password: the account's consecutive failures start again from zero. */
+  async succeeded(email: string): Promise<void> {
+    await this.accountFailures.reset(email);
+    await this.accountGate.reset(email);
+  }
+
+  /**
+   * This browser's token, setting its cookie when it has none. Every path that may complete a
+   * login calls it the same way (also signup's duplicate-email path, whose answers must match).
+   */
+  browserToken(req: Request, res: Response): string {
+    let token = readSessionCookie(req, this.cookieName);
+    if (!token) {
+      token = randomToken();
+      res.cookie(this.cookieName, token, { httpOnly: true, sameSite: 'lax', path: '/', secure: this.secure, maxAge: BROWSER_COOKIE_DAYS * 86_400_000 });
+    }
+    return token;
+  }
+
+  /**
+   * A login to `userId` completed in this browser: remember it, and forget the account's least
+   * recently used browsers beyond KNOWN_BROWSERS_PER_USER.
+   */
+  async remember(req: Request, res: Response, userId: number): Promise<void> {
+    const hash = sha256Hex(this.browserToken(req, res));
+    const now = this.clock.now();
+    await this.db
+      .insertInto('app_known_browsers')
+      .values({ user_id: userId, browser_hash: hash, created_at: now, last_login_at: now })
+      .onConflict((oc) => oc.columns(['user_id', 'browser_hash']).doUpdateSet({ last_login_at: now }))
+      .execute();
+    const keep = this.db.selectFrom('app_known_browsers').select('browser_hash').where('user_id', '=', userId).orderBy('last_login_at', 'desc').orderBy('browser_hash').limit(KNOWN_BROWSERS_PER_USER);
+    await this.db.deleteFrom('app_known_browsers').where('user_id', '=', userId).where('browser_hash', 'not in', keep).execute();
+  }
+}
