@@ -633,7 +633,8 @@ function login(): void {
         } catch (err) {
           busy(submit, false, 'Log in');
           const e2 = failureOf(err);
-          if (e2?.status === 429) setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+          if (e2?.code === 'ACCOUNT_LOCKED') setAlert(alert, 'Too many wrong passwords were entered for this account. Log in from a browser you have used for it before, or try again later.');
+          else if (e2?.status === 429) setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
           else setAlert(alert, e2?.message ?? 'Login failed.');
           fPassword.input.select();
           fPassword.input.focus();
