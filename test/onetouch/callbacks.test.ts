@@ -1,10 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import type { KyselyPlugin, QueryId } from 'kysely';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { activateDevice, DeviceClient } from '../../src/authenticator/client.js';
 import { verifyCallbackSignature } from '../../src/platform/authy-signature.js';
 import { ManualClock } from '../../src/platform/clock.js';
-import { CallbackWorker, GIVE_UP_AFTER_MS, retryDelayMs } from '../../src/verify/onetouch/callbacks.js';
+import type { Platform } from '../../src/platform/context.js';
+import { openDatabase, type Db } from '../../src/platform/db.js';
+import { CallbackWorker, GIVE_UP_AFTER_MS, LEASE_MS, retryDelayMs } from '../../src/verify/onetouch/callbacks.js';
 import { loadAppSigningKey, storeAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
-import { forEachDatabase } from '../helpers/databases.js';
+import { forEachDatabase, pgUrl } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, CallbackReceiver, createApp, createApproval, registerUser, sleep, userWithDevice } from './helpers.js';
 
@@ -197,5 +201,162 @@ describe('giving up', () => {
     clock.advance(2 * 60 * 60 * 1000);
     await sleep(800);
     expect((await row()).attempts).toBe(attempts);
+  });
+});
+
+forEachDatabase((kind) => {
+  /**
+   * Several service instances share the outbox. Each claims rows with a lease; a lease lapses when
+   * its holder dies (or stalls) mid-send, and another instance then sends the row. A callback
+   * recorded as delivered must never go out again, and no two instances may send one at once.
+   */
+  describe(`callback leases between instances (${kind})`, () => {
+    let ts: TestSystem & { pgSchema: string | undefined };
+    const rx = new CallbackReceiver();
+    let appId: number;
+    // The instances' time, a year ahead of the test system's own worker, which never finds these rows due.
+    const clock = new ManualClock(Date.now() + 365 * 24 * 60 * 60 * 1000);
+    const opened: Db[] = [];
+    const stalled: (() => void)[] = [];
+    beforeAll(async () => {
+      ts = await startTestSystem({ db: kind });
+      await rx.start();
+      appId = (await createApp(ts, rx.url, `Leases ${kind}`)).id;
+    });
+    afterEach(async () => {
+      // What a failed test left behind must not be claimed by the next one.
+      for (const resume of stalled.splice(0)) resume();
+      await ts.system.platform.db.db.updateTable('callback_outbox').set({ gave_up_at: clock.now() }).where('app_id', '=', appId).where('delivered_at', 'is', null).execute();
+    });
+    afterAll(async () => {
+      for (const db of opened) await db.close();
+      await ts.stop();
+      await rx.stop();
+    });
+
+    /**
+     * Another instance: its own connection to the shared database. One that `stalls` hangs on
+     * reading the app's signing key, i.e. after claiming its rows and before sending them, until
+     * `resume()` (a process paused or cut off from its database mid-send, or killed: never resumed).
+     */
+    function instance(stalls = false) {
+      const db = openDatabase(kind === 'postgres' ? { databaseUrl: pgUrl(), pgSchema: ts.pgSchema!, pgPoolSize: 2 } : { sqliteFile: join(ts.dataDir, 'twofold.sqlite') });
+      opened.push(db);
+      let resume!: () => void;
+      const gate = new Promise<void>((r) => (resume = r));
+      stalled.push(resume);
+      const held = new WeakSet<QueryId>();
+      const state = { stalled: 0 };
+      const stall: KyselyPlugin = {
+        transformQuery({ node, queryId }) {
+          if (node.kind === 'SelectQueryNode' && JSON.stringify(node).includes('"app_signing_keys"')) held.add(queryId);
+          return node;
+        },
+        async transformResult({ result, queryId }) {
+          if (held.has(queryId)) {
+            state.stalled++;
+            await gate;
+          }
+          return result;
+        },
+      };
+      const p: Platform = { ...ts.system.platform, clock, db: stalls ? { ...db, db: db.db.withPlugin(stall) } : db };
+      return { worker: new CallbackWorker(p), resume, stalled: () => state.stalled };
+    }
+
+    async function queue(n: number, tag: string): Promise<string[]> {
+      const now = clock.now();
+      const uuids = Array.from({ length: n }, (_, i) => `${tag}-${kind}-${now}-${i}`);
+      await ts.system.platform.db.db
+        .insertInto('callback_outbox')
+        .values(uuids.map((uuid) => ({ approval_uuid: uuid, app_id: appId, url: rx.url, body: JSON.stringify({ uuid, status: 'approved' }), created_at: now, next_attempt_at: now, lease_until: null, delivered_at: null, gave_up_at: null, last_error: null })))
+        .execute();
+      return uuids;
+    }
+    const sent = (uuid: string) => rx.received.filter((x) => x.body['uuid'] === uuid).length;
+    const row = (uuid: string) => ts.system.platform.db.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+    async function until(ok: () => boolean): Promise<void> {
+      for (let i = 0; i < 200 && !ok(); i++) await sleep(25);
+      expect(ok()).toBe(true);
+    }
+
+    it('when an instance stalls past its lease between claiming a callback and sending it then it does not send it after another instance delivered it', async () => {
+      const [uuid] = await queue(1, 'stall');
+      const a = instance(true);
+      const b = instance();
+      const aDone = a.worker.deliverDue();
+      await until(() => a.stalled() === 1);
+      expect((await row(uuid!)).lease_until).toBe(clock.now() + LEASE_MS);
+      clock.advance(LEASE_MS);
+      // A's lease lapsed: B takes the row over and delivers it.
+      expect(await b.worker.deliverDue()).toBe(1);
+      expect((await row(uuid!)).delivered_at).not.toBeNull();
+      expect(sent(uuid!)).toBe(1);
+      // A comes back: the row is delivered and no longer its own.
+      a.resume();
+      expect(await aDone).toBe(0);
+      await sleep(200);
+      expect(sent(uuid!)).toBe(1);
+    });
+
+    it('when a send fails after its lease lapsed then its instance leaves alone the row another instance holds: no third one sends it too', async () => {
+      const [uuid] = await queue(1, 'release');
+      const a = instance();
+      const b = instance(true);
+      const c = instance();
+      // A's send is slow and then refused; B's goes through.
+      let refuseA!: () => void;
+      const slowA = new Promise<void>((r) => (refuseA = r));
+      let requests = 0;
+      rx.answer = async () => {
+        if (++requests > 1) return 200;
+        await slowA;
+        return 500;
+      };
+      try {
+        const aDone = a.worker.deliverDue();
+        await until(() => requests === 1);
+        clock.advance(LEASE_MS);
+        const bDone = b.worker.deliverDue();
+        await until(() => b.stalled() === 1);
+        const bLease = (await row(uuid!)).lease_until;
+        expect(bLease).toBe(clock.now() + LEASE_MS);
+        refuseA();
+        expect(await aDone).toBe(0);
+        // B still holds the row: A left it alone.
+        expect((await row(uuid!)).lease_until).toBe(bLease);
+        clock.advance(retryDelayMs(1));
+        expect(await c.worker.deliverDue()).toBe(0);
+        b.resume();
+        expect(await bDone).toBe(1);
+        await sleep(200);
+        expect(sent(uuid!)).toBe(1);
+      } finally {
+        rx.answer = undefined;
+      }
+    });
+
+    it('when 8 instances claim 60 callbacks at once and one dies mid-send then each is delivered exactly once, and the dead one sends nothing if it comes back', async () => {
+      const uuids = await queue(60, 'burst');
+      const dying = instance(true);
+      const live = Array.from({ length: 7 }, () => instance());
+      // The dying instance claims a batch (50) and hangs; the others drain what is left, all at once.
+      const dyingDone = dying.worker.deliverDue();
+      await until(() => dying.stalled() > 0);
+      const delivered = (await Promise.all(live.map((i) => i.worker.deliverDue()))).reduce((a, b) => a + b, 0);
+      const held = await ts.system.platform.db.db.selectFrom('callback_outbox').select('approval_uuid').where('approval_uuid', 'in', uuids).where('delivered_at', 'is', null).execute();
+      expect(held).toHaveLength(50);
+      expect(delivered).toBe(10);
+      // Its lease lapses; the others, together again, take its rows over.
+      clock.advance(LEASE_MS);
+      const second = (await Promise.all(live.map((i) => i.worker.deliverDue()))).reduce((a, b) => a + b, 0);
+      expect(second).toBe(held.length);
+      dying.resume();
+      expect(await dyingDone).toBe(0);
+      await sleep(300);
+      expect(uuids.map(sent)).toEqual(uuids.map(() => 1));
+      const rows = await ts.system.platform.db.db.selectFrom('callback_outbox').select(['delivered_at', 'lease_until']).where('approval_uuid', 'in', uuids).execute();
+      expect(rows.every((r) => r.delivered_at !== null && r.lease_until === null)).toBe(true);
+    });
   });
 });

@@ -86,6 +86,8 @@ export class CallbackReceiver {
   readonly received: ReceivedCallback[] = [];
   /** HTTP status to answer with (500 simulates an app that is down). */
   status = 200;
+  /** When set, decides each answer's status instead of `status`, and may hold the answer back (a slow app). */
+  answer: ((body: Record<string, unknown>) => number | Promise<number>) | undefined;
   private server: Server | undefined;
   private waiters: (() => void)[] = [];
   port = 0;
@@ -95,13 +97,17 @@ export class CallbackReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        if (this.status >= 200 && this.status < 300) {
-          this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw, body: JSON.parse(raw) as Record<string, unknown> });
-          for (const w of this.waiters.splice(0)) w();
-        }
-        res.statusCode = this.status;
-        res.end('ok');
+        void (async () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          const body = JSON.parse(raw) as Record<string, unknown>;
+          const status = this.answer ? await this.answer(body) : this.status;
+          if (status >= 200 && status < 300) {
+            this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw, body });
+            for (const w of this.waiters.splice(0)) w();
+          }
+          res.statusCode = status;
+          res.end('ok');
+        })();
       });
     });
     await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', () => r()));

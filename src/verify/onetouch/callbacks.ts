@@ -16,6 +16,11 @@ export const SEND_TIMEOUT_MS = 10 * 1000;
  * process that died mid-send then lapses and another process retries the row.
  */
 export const LEASE_MS = SEND_TIMEOUT_MS + 5 * 1000;
+/**
+ * A send ends at the latest this long before its lease does (room for clocks that differ a
+ * little between instances): a holder never sends once another instance may have the row.
+ */
+export const LEASE_MARGIN_MS = 2 * 1000;
 /** Rows one delivery pass claims at most. */
 const CLAIM_BATCH = 50;
 
@@ -207,6 +212,8 @@ export class CallbackWorker {
   private async send(row: OutboxRow): Promise<boolean> {
     const db = this.p.db.db;
     const { id, attempts } = row;
+    // Our claim: the row is ours while the lease holds, and its value tells our lease from a later one.
+    const leaseUntil = row.lease_until as number;
     let error: string;
     try {
       const apiKey = await loadAppSigningKey(this.p, row.app_id);
@@ -216,6 +223,17 @@ export class CallbackWorker {
       // callbacks delivered to the new address. The queued URL is the fallback.
       const app = await db.selectFrom('apps').select(['callback_url', 'builtin']).where('id', '=', row.app_id).executeTakeFirst();
       const url = (app && callbackUrlFor(app, this.p.config.PUBLIC_URL)) ?? row.url;
+      // The reads above may have stalled (a slow or unreachable database) past our lease, and then
+      // another instance may have claimed the row, sent it and recorded it. Send only while the
+      // row is still ours and undelivered, and end the send before the lease does: two instances
+      // never send one callback at the same time, and one recorded as delivered is not sent again.
+      const current = await db.selectFrom('callback_outbox').select(['delivered_at', 'lease_until']).where('id', '=', id).executeTakeFirst();
+      if (!current || current.delivered_at !== null || current.lease_until !== leaseUntil) {
+        this.p.logger.info({ outbox_id: id, app_id: row.app_id, attempts }, 'callback not sent: another instance took it over after our lease lapsed');
+        return false;
+      }
+      const budgetMs = Math.min(SEND_TIMEOUT_MS, leaseUntil - LEASE_MARGIN_MS - this.p.clock.now());
+      if (budgetMs <= 0) throw new Error('lease lapsed before the send (slow database)');
       const nonce = String(Math.floor(this.p.clock.now() / 1000));
       const signature = signCallback({ apiKey, nonce, method: 'POST', url, body });
       const res = await fetch(url, {
@@ -229,7 +247,7 @@ export class CallbackWorker {
         },
         body: row.body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+        signal: AbortSignal.timeout(budgetMs),
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
@@ -250,18 +268,20 @@ export class CallbackWorker {
     } catch (err) {
       error = err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 200) : 'unknown error';
     }
+    // Release the row only if it is still ours: when our lease lapsed meanwhile, the row may be
+    // another instance's now, and freeing it would let a third one send it alongside.
     const now = this.p.clock.now();
-    if (now - row.created_at >= GIVE_UP_AFTER_MS) {
-      await db.updateTable('callback_outbox').set({ gave_up_at: now, lease_until: null, last_error: error }).where('id', '=', id).execute();
-      this.p.logger.error({ outbox_id: id, app_id: row.app_id, attempts, error }, 'callback given up after 24 hours');
-    } else {
-      await db
-        .updateTable('callback_outbox')
-        .set({ next_attempt_at: now + retryDelayMs(attempts), lease_until: null, last_error: error })
-        .where('id', '=', id)
-        .execute();
-      this.p.logger.warn({ outbox_id: id, app_id: row.app_id, attempts, error }, 'callback delivery failed, will retry');
-    }
+    const giveUp = now - row.created_at >= GIVE_UP_AFTER_MS;
+    const released = await db
+      .updateTable('callback_outbox')
+      .set(giveUp ? { gave_up_at: now, lease_until: null, last_error: error } : { next_attempt_at: now + retryDelayMs(attempts), lease_until: null, last_error: error })
+      .where('id', '=', id)
+      .where('lease_until', '=', leaseUntil)
+      .where('delivered_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(released.numUpdatedRows) === 0) this.p.logger.info({ outbox_id: id, app_id: row.app_id, attempts, error }, 'callback delivery failed after our lease lapsed: left to the instance that took it over');
+    else if (giveUp) this.p.logger.error({ outbox_id: id, app_id: row.app_id, attempts, error }, 'callback given up after 24 hours');
+    else this.p.logger.warn({ outbox_id: id, app_id: row.app_id, attempts, error }, 'callback delivery failed, will retry');
     return false;
   }
 }
