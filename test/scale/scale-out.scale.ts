@@ -382,14 +382,22 @@ for (const redis of [false, true]) {
         // The victim's claimed rows come back after their lease (15 s) and go out from service 1.
         const counts = await delivered(outcomes, 45_000);
         expect(counts.size).toBe(200);
+        // Delivery is at-least-once: a send the kill cut off after the app had the POST but before
+        // the victim recorded the delivery goes out again once its lease lapses. That repeat is
+        // allowed and counted. Nothing else repeats: an instance sends a row only while its lease
+        // holds (callbacks.test.ts, "callback leases between instances"), so a callback arrives at
+        // most twice (one kill), and only if it was claimed more than once.
         const repeated = [...counts.entries()].filter(([, n]) => n > 1).map(([u]) => u);
+        expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
         if (repeated.length) {
-          // A repeat is only possible for a row whose send the kill interrupted: claimed twice.
           const retried = await c.query<{ uuid: string }>('select approval_uuid as uuid from callback_outbox where attempts > 1 and approval_uuid = any($1)', [repeated]);
           expect(retried.map((r) => r.uuid).sort()).toEqual([...repeated].sort());
         }
         const reclaimed = await c.query<{ n: string }>("select count(*) as n from callback_outbox o join apps a on a.id = o.app_id where a.name = 'Scale test' and attempts > 1");
-        console.log(`[scale${redis ? '+redis' : ''}] kill mid-run: 200 callbacks delivered; ${reclaimed[0]!.n} sends interrupted by the kill and retried after the lease; ${repeated.length} arrived twice`);
+        console.log(
+          `[scale${redis ? '+redis' : ''}] kill mid-run: 200 callbacks delivered; ${reclaimed[0]!.n} sends cut off by the kill and retried after the lease; ` +
+            `${repeated.length} arrived twice (allowed, at-least-once: the app had them when the kill came, before the delivery was recorded)`,
+        );
         expect((await readiness(victim.url)).status).toBe(200);
       }, 150_000);
     });
