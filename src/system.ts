@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express from 'express';
@@ -147,8 +147,22 @@ export async function createSystem(options: SystemOptions): Promise<System> {
       const hosts = host !== undefined ? [host] : config.listenHosts;
       const bind = (p: number, h: string) =>
         new Promise<Server>((resolve, reject) => {
-          const s = app.listen(p, h, (err?: Error) => (err ? reject(err) : resolve(s)));
+          // Slow clients: the headers must arrive within HEADERS_TIMEOUT_SECONDS and the whole
+          // request within REQUEST_TIMEOUT_SECONDS (a streamed answer is not bound by it), checked
+          // every second instead of Node's 30.
+          const s = createServer(
+            {
+              headersTimeout: config.HEADERS_TIMEOUT_SECONDS * 1000,
+              requestTimeout: Math.max(config.REQUEST_TIMEOUT_SECONDS, config.HEADERS_TIMEOUT_SECONDS) * 1000,
+              connectionsCheckingInterval: 1000,
+            },
+            app,
+          );
           s.once('error', reject);
+          s.listen(p, h, () => {
+            s.off('error', reject);
+            resolve(s);
+          });
         });
       const first = await bind(port, hosts[0]!);
       servers.push(first);

@@ -8,6 +8,7 @@ import { verifyCallbackSignature } from '../platform/authy-signature.js';
 import { AuthyClient, VerifyServiceError } from './authy-client.js';
 import { loadSession, requireFullSession, requireJsonAndOrigin, requireRecentAuth, requireSecondFactorSession, safeReturnTo } from './guards.js';
 import { attemptChannel, LoginAttempts, SMS_COOL_DOWN_MS, type LoginAttempt } from './login-attempts.js';
+import { StreamSlots } from '../platform/stream-slots.js';
 import { PasswordThrottle } from './password-throttle.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { RECOVERY_CODE_COUNT, type RecoveryCodes } from './recovery-codes.js';
@@ -23,6 +24,8 @@ const APPROVAL_SECONDS = 120;
 const CALLBACK_NONCE_WINDOW_SECONDS = 300;
 /** Status streams: a comment this often keeps proxies from closing an idle stream. */
 const STATUS_PING_MS = 20_000;
+/** Open status streams per login attempt (per instance): a new one closes the oldest. */
+export const STATUS_STREAMS_PER_ATTEMPT = 3;
 /** How often the shared timer of the status streams looks at them. */
 const STATUS_TICK_MS = 1000;
 /** An expired approval is re-read this long after its expiry (so the row reads as expired). */
@@ -76,6 +79,7 @@ function fromService(e: unknown): HttpError {
       const wait = e.retryAfterSeconds ?? 60;
       return new HttpError(429, 'RATE_LIMITED', `Too many requests; please try again in ${waitInWords(wait)}`, { reason: `service ${e.code}`, headers: { 'Retry-After': String(wait) }, details: { retry_after: wait } });
     }
+    if (e.code === 'TOO_MANY_DEVICES') return new HttpError(409, 'TOO_MANY_DEVICES', e.message, { reason: 'service device cap' });
     if (e.status === 0 || e.status >= 500) return new HttpError(503, 'SERVICE_UNAVAILABLE', 'The verification service is unavailable; please try again', { reason: `service ${e.code}: ${e.message}` });
     return new HttpError(502, 'SERVICE_REFUSED', 'The verification service refused the request', { reason: `service ${e.status} ${e.code}: ${e.message}` });
   }
@@ -573,6 +577,8 @@ export function appRoutes(d: AppRoutesDeps): Router {
   // holding two each: a waiting browser then costs its connection and little more (10,000 of
   // them are measured by bench/waiting-browsers.ts). Expiry is told within a tick of it.
   const statusStreams = new Set<StatusStream>();
+  // A few per login attempt: a script holding one half session cannot open thousands.
+  const statusSlots = new StreamSlots(STATUS_STREAMS_PER_ATTEMPT);
   let statusTicker: NodeJS.Timeout | undefined;
   const tickStatusStreams = () => {
     const now = clock.now();
@@ -622,9 +628,11 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const unsubscribeEvent = p.bus.subscribe(attemptChannel(a.id), onChange);
     // After the event bus reconnects, the answer may have been published while it was away.
     const unsubscribeResync = p.bus.onResync(onChange);
+    let releaseSlot = () => {};
     st.close = () => {
       if (st.closed) return;
       st.closed = true;
+      releaseSlot();
       unsubscribeEvent();
       unsubscribeResync();
       statusStreams.delete(st);
@@ -636,6 +644,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
       res.end();
     };
     statusStreams.add(st);
+    releaseSlot = statusSlots.take(a.id, st.close);
     if (!statusTicker) {
       statusTicker = setInterval(tickStatusStreams, STATUS_TICK_MS);
       statusTicker.unref();

@@ -120,6 +120,9 @@ export const envSchema = z.object({
     )
     .pipe(z.array(z.enum(SMS_NUMBER_TYPE_NAMES, { error: `must be among ${SMS_NUMBER_TYPE_NAMES.join(', ')}` })).min(1, 'must name at least one type')),
   TRUST_PROXY: int(0, 0, 10),
+  /** A client must send a request's headers within this, and the whole request within the next. */
+  HEADERS_TIMEOUT_SECONDS: int(10, 1, 300),
+  REQUEST_TIMEOUT_SECONDS: int(30, 1, 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_IDLE_SECONDS: int(30 * 60, 1),
   SESSION_ABSOLUTE_SECONDS: int(12 * 60 * 60, 1),

@@ -12,6 +12,10 @@ import { userChannel } from './approvals.js';
 
 /** Activation links are valid this long (docs/device-api.md). */
 export const ACTIVATION_TTL_MS = 10 * 60 * 1000;
+/** Live (unused, unexpired) activation links per user: a new one ends the oldest beyond this. */
+export const MAX_LIVE_ACTIVATIONS = 5;
+/** Active devices per user: activation beyond this is refused until one is revoked. */
+export const MAX_DEVICES_PER_USER = 10;
 /** Signed requests are accepted within this distance of the server's clock. */
 export const TIMESTAMP_SKEW_MS = 60 * 1000;
 /** Nonces are remembered at least this long (the skew window both ways, doubled). */
@@ -107,16 +111,45 @@ export class Devices implements DeviceDirectory {
 
   /** A single-use activation link for the user (the app checked the user is its own). */
   async createActivation(userId: number, name: string | null): Promise<Activation> {
+    await this.refuseOverDeviceCap(this.p.db.db, userId);
     const token = randomToken(32);
     const now = this.p.clock.now();
     const expiresAt = now + ACTIVATION_TTL_MS;
-    await this.p.db.db
+    const db = this.p.db.db;
+    await db
       .insertInto('device_activations')
       .values({ token_hash: sha256Hex(token), user_id: userId, name, created_at: now, expires_at: expiresAt, consumed_at: null, device_id: null })
+      .execute();
+    // At most MAX_LIVE_ACTIVATIONS stay usable: the older ones end now (links pile up otherwise,
+    // each a way in for whoever sees it).
+    const newest = db
+      .selectFrom('device_activations')
+      .select('token_hash')
+      .where('user_id', '=', userId)
+      .where('consumed_at', 'is', null)
+      .where('expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .orderBy('token_hash', 'desc')
+      .limit(MAX_LIVE_ACTIVATIONS);
+    await db
+      .updateTable('device_activations')
+      .set({ expires_at: now })
+      .where('user_id', '=', userId)
+      .where('consumed_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where('token_hash', 'not in', newest)
       .execute();
     const link = `${this.p.config.PUBLIC_URL}/authenticator/#activate=${token}`;
     const qr = await qrCodeDataUrl(link, { errorCorrectionLevel: 'M', margin: 2, width: 256 });
     return { token, link, qr_code: qr, expires_at: expiresAt };
+  }
+
+  /** 409 when the user already has MAX_DEVICES_PER_USER active devices. */
+  private async refuseOverDeviceCap(db: Platform['db']['db'], userId: number): Promise<void> {
+    const active = await db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirstOrThrow();
+    if (Number(active.n) >= MAX_DEVICES_PER_USER) {
+      throw new HttpError(409, DeviceApiCode.TOO_MANY_DEVICES, `This account already has ${MAX_DEVICES_PER_USER} authenticators; remove one before adding another`, { reason: 'device cap' });
+    }
   }
 
   /** Redeem an activation token: one device per token even when redemptions race. */
@@ -153,6 +186,10 @@ export class Devices implements DeviceDirectory {
         .where('expires_at', '>', now)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return undefined;
+      // PostgreSQL: concurrent activations for one user queue on the user's row, so the count
+      // below cannot be read by two of them at once. SQLite runs one write transaction at a time.
+      if (this.p.db.kind === 'postgres') await trx.selectFrom('verify_users').select('id').where('id', '=', pending.user_id).forUpdate().executeTakeFirst();
+      await this.refuseOverDeviceCap(trx, pending.user_id);
       await trx
         .insertInto('devices')
         .values({ id: deviceId, user_id: pending.user_id, name, public_key: JSON.stringify(jwk), created_at: now, last_seen_at: now, revoked_at: null })

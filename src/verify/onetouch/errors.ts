@@ -10,6 +10,7 @@ export const DeviceApiCode = {
   DEVICE_AUTH_FAILED: 'DEVICE_AUTH_FAILED',
   APPROVAL_REFUSED: 'APPROVAL_REFUSED',
   APPROVAL_NOT_PENDING: 'APPROVAL_NOT_PENDING',
+  TOO_MANY_DEVICES: 'TOO_MANY_DEVICES',
 } as const;
 
 export const deviceAuthFailed = (reason: string) =>

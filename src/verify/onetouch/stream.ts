@@ -1,9 +1,12 @@
 import type { Request, Response } from 'express';
 import type { Platform } from '../../platform/context.js';
 import { userChannel, type Approvals, type ApprovalForDevice, type UserEvent } from './approvals.js';
+import { StreamSlots } from '../../platform/stream-slots.js';
 import type { AuthenticatedDevice } from './devices.js';
 
 export const PING_INTERVAL_MS = 20_000;
+/** Open event streams per device (per instance): a new one closes the oldest. */
+export const STREAMS_PER_DEVICE = 3;
 
 /**
  * A device's Server-Sent Events stream (docs/device-api.md "Events stream"). Subscribes to the
@@ -12,6 +15,7 @@ export const PING_INTERVAL_MS = 20_000;
  */
 export class DeviceStreams {
   private readonly open = new Set<Response>();
+  private readonly slots = new StreamSlots(STREAMS_PER_DEVICE);
 
   constructor(
     private readonly p: Platform,
@@ -78,12 +82,14 @@ export class DeviceStreams {
     const close = () => {
       if (closed) return;
       closed = true;
+      releaseSlot();
       clearInterval(ping);
       unsubscribe();
       unsubscribeResync();
       this.open.delete(res);
       res.end();
     };
+    const releaseSlot = this.slots.take(device.id, close);
     req.on('close', close);
     res.on('close', close);
 
