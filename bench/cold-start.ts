@@ -1,10 +1,11 @@
 /**
  * Metric 6, cold start: from spawning `node bin/twofold.js serve` (embedded mode: everything in
  * one process, SQLite) to the first `GET /readyz` that answers 200, polled every POLL_MS.
- * First start: an empty DATA_DIR (migrations run, secrets are generated). Restart: the same
+ * First start: an empty DATA_DIR (migrations run, the secrets not given are generated). Restart: the same
  * DATA_DIR again.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,12 +26,24 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Production refuses to start without an encryption key; one for every cold start here. */
+const COLD_START_KEY = randomBytes(32).toString('base64');
+
 async function timeToReady(dataDir: string): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
   const child = spawn(process.execPath, [join(ROOT_DIR, 'bin/twofold.js'), 'serve'], {
     cwd: ROOT_DIR,
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'error', HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir },
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'error',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      DATABASE_URL: `sqlite:${join(dataDir, 'twofold.sqlite')}`,
+      ENCRYPTION_KEY: COLD_START_KEY,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -77,7 +77,7 @@ function config(io: CliIo): Config {
 
 async function migrate(io: CliIo): Promise<number> {
   const c = config(io);
-  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: join(c.DATA_DIR, 'twofold.sqlite') });
+  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: c.sqliteFile });
   try {
     const applied = await migrateToLatest(db);
     io.out(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');

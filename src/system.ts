@@ -59,7 +59,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
   if (config.DATABASE_URL && options.pgSchema) await ensurePgSchema(config.DATABASE_URL, options.pgSchema);
   const db: Db = openDatabase({
     databaseUrl: config.DATABASE_URL,
-    sqliteFile: join(config.DATA_DIR, 'twofold.sqlite'),
+    sqliteFile: config.sqliteFile,
     pgPoolSize: config.DATABASE_POOL_SIZE,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });

@@ -39,6 +39,8 @@ const config = loadConfig({
   HOST: '127.0.0.1',
   DATA_DIR: dataDir,
   ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  // Production names its database: SQLite here unless an override brings PostgreSQL.
+  DATABASE_URL: `sqlite:${join(dataDir, 'twofold.sqlite')}`,
   VERIFY_API_KEY: randomBytes(24).toString('base64url'),
   // Every load generator speaks from 127.0.0.1: one address sends all the codes.
   CODE_PER_IP_LIMIT: '100000000',

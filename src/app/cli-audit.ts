@@ -49,7 +49,7 @@ export async function runAuditCommand(args: string[], io: CliIo, c: Config): Pro
     limit = Number(values.limit);
   }
 
-  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: join(c.DATA_DIR, 'twofold.sqlite') });
+  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: c.sqliteFile });
   try {
     await migrateToLatest(db);
     const user = await db.db.selectFrom('app_users').select(['id', 'authy_id', 'email']).where('email', '=', email.data).executeTakeFirst();

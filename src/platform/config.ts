@@ -54,7 +54,7 @@ export const envSchema = z.object({
     .string()
     .trim()
     .transform((v) => (v === '' ? undefined : v))
-    .pipe(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional())
+    .pipe(z.string().regex(/^(postgres(ql)?:\/\/|sqlite:.)/, 'must be a postgres:// URL, or sqlite:<file>').optional())
     .optional(),
   /** Connections each instance keeps to PostgreSQL (instances × this must stay under max_connections). */
   DATABASE_POOL_SIZE: int(10, 1, 1000),
@@ -153,6 +153,8 @@ export interface Config extends Omit<Env, 'ENCRYPTION_KEY' | 'DATA_DIR' | 'PUBLI
   appApiKey: string;
   /** Web Push VAPID keys, base64url (VAPID_* or generated into DATA_DIR). */
   vapid: { publicKey: string; privateKey: string };
+  /** The SQLite database file (DATABASE_URL=sqlite:<file>, else DATA_DIR/twofold.sqlite); unused with PostgreSQL. */
+  sqliteFile: string;
   /** Names of secrets that were generated into DATA_DIR on this start (for the warning). */
   generatedSecrets: string[];
   production: boolean;
@@ -196,6 +198,14 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
   }
   if (e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY && vapidPublicKeyOf(e.VAPID_PRIVATE_KEY) !== e.VAPID_PUBLIC_KEY.replace(/=+$/, '')) {
     throw new ConfigError('Invalid configuration:\n  VAPID_PUBLIC_KEY: does not match VAPID_PRIVATE_KEY');
+  }
+  // Production fails closed: no database or encryption key made up on the spot in a working
+  // directory. A single host may name its SQLite file deliberately (DATABASE_URL=sqlite:<file>).
+  if (e.NODE_ENV === 'production') {
+    const missing: string[] = [];
+    if (!e.DATABASE_URL) missing.push('  DATABASE_URL: required when NODE_ENV=production (postgres://…, or sqlite:<file> for a single host)');
+    if (!e.ENCRYPTION_KEY) missing.push('  ENCRYPTION_KEY: required when NODE_ENV=production (32 random bytes, base64); never generated in production');
+    if (missing.length) throw new ConfigError(`Invalid configuration:\n${missing.join('\n')}`);
   }
   if (e.VERIFY_URL && !e.VERIFY_API_KEY) {
     throw new ConfigError('Invalid configuration:\n  VERIFY_API_KEY: required when VERIFY_URL is set');
@@ -276,10 +286,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   const { VAPID_PUBLIC_KEY: _pub, VAPID_PRIVATE_KEY: _priv, ...rest } = e;
+  const sqliteUrl = e.DATABASE_URL?.startsWith('sqlite:') ? e.DATABASE_URL : undefined;
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return {
     ...rest,
     DATA_DIR: dataDir,
+    // PostgreSQL's URL only; SQLite's file is sqliteFile.
+    DATABASE_URL: sqliteUrl ? undefined : e.DATABASE_URL,
+    sqliteFile: sqliteUrl ? resolve(sqliteUrl.slice('sqlite:'.length)) : join(dataDir, 'twofold.sqlite'),
     PUBLIC_URL: publicUrl,
     encryptionKey,
     appApiKey,

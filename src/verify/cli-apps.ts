@@ -50,7 +50,7 @@ export async function runAppsCommand(args: string[], io: CliIo, c: Config): Prom
     userId = Number(values.user);
   }
 
-  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: join(c.DATA_DIR, 'twofold.sqlite') });
+  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: c.sqliteFile });
   try {
     await migrateToLatest(db);
     const apps = new AppStore(db.db, systemClock);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +50,9 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
     SMS_PER_IP_LIMIT: '1000',
     CODE_PER_IP_LIMIT: '1000',
     ...(kind === 'postgres' ? { DATABASE_URL: pgUrl() } : {}),
+    // Production refuses to start without a named database and an encryption key: a test in
+    // production names its SQLite file and brings a key, as a single-host operator would.
+    ...(o.env?.['NODE_ENV'] === 'production' ? { ENCRYPTION_KEY: randomBytes(32).toString('base64'), ...(kind === 'sqlite' ? { DATABASE_URL: `sqlite:${join(dataDir, 'twofold.sqlite')}` } : {}) } : {}),
     ...o.env,
   });
   const logs: string[] = [];
