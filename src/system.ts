@@ -85,7 +85,7 @@ export async function createSystem(options: SystemOptions): Promise<System> {
   const platform = await openPlatform(options);
   const { config, logger } = platform;
   for (const name of config.generatedSecrets) {
-    logger.warn({ secret: name, dir: config.DATA_DIR }, `${name} was generated into DATA_DIR; production must set it in the environment`);
+    logger.warn({ variable: name, dir: config.DATA_DIR }, `${name} was generated into DATA_DIR; production must set it in the environment`);
   }
 
   let baseUrl = '';

@@ -236,7 +236,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     } catch (e) {
       if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) throw fromService(e);
       // No OneTouch device (404 60050) or push refused for now: fall back to a code by SMS.
-      logger.info({ code: e.code, status: e.status }, 'no approval request; falling back to sms');
+      logger.info({ error_code: e.code, status: e.status }, 'no approval request; falling back to sms');
     }
     const cool = await attempts.startSmsCoolDown(attempt.id);
     try {
@@ -247,7 +247,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     } catch (e) {
       if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
       const err = fromService(e);
-      logger.info({ code: err.code }, 'sms not sent');
+      logger.info({ error_code: err.code }, 'sms not sent');
       // The user can still use an authenticator app's code.
       if (e instanceof VerifyServiceError && e.status === 429) {
         const wait = e.retryAfterSeconds ?? 600;

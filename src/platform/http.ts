@@ -12,7 +12,7 @@ export function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = toHttpError(err);
     if (e.status >= 500) logServerFailure(logger, req, err, e);
-    else if (e.options.reason) logger.info({ route: routeOf(req), code: e.code, reason: e.options.reason }, 'request refused');
+    else if (e.options.reason) logger.info({ route: routeOf(req), error_code: e.code, reason: e.options.reason }, 'request refused');
     if (res.headersSent) return;
     for (const [k, v] of Object.entries(e.options.headers ?? {})) res.setHeader(k, v);
     res.status(e.status).json({ code: e.code, message: e.message, ...(e.options.details ?? {}) });
