@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every metric of issue 7, each bench in its own process (which starts and
+ * `npm run bench`: every metric in README.md "Performance", each bench in its own process (which starts and
  * stops the servers it measures, each in a process of its own), RUNS runs each. Prints a table
  * of medians (min, max), the ratios to the peer (better-auth) and the ceilings taken in the same
  * run, and whether each target is met; writes bench/results.json.

@@ -18,7 +18,7 @@ import { shortBrowserName } from './user-agent.js';
 import { activationSchema, codeSchema, deviceIdSchema, emptySchema, loginSchema, parseBody, reauthSchema, recoveryCodeSchema, signupSchema, totpAppIdSchema } from './validation.js';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 
-/** OneTouch requests for a login expire after this (AUTHY-API.md: 120 s for Twofold's app). */
+/** OneTouch requests for a login expire after this (120 s for Twofold's own app; docs/authy-compat.md). */
 const APPROVAL_SECONDS = 120;
 /** Callback nonces are Unix seconds; older (or further in the future) than this are refused. */
 const CALLBACK_NONCE_WINDOW_SECONDS = 300;

@@ -1,6 +1,6 @@
 import type { Generated } from 'kysely';
 
-/** Tables owned by the web app (issue 4). Timestamps are milliseconds; booleans INTEGER 0/1. */
+/** Tables owned by the web app. Timestamps are milliseconds; booleans INTEGER 0/1. */
 export interface AppTables {
   app_users: {
     id: Generated<number>;

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from './clock.js';
 import type { Database } from './schema.js';
 
-/** Every authentication event Twofold records (issue 5, "Audit trail"). */
+/** Every authentication event Twofold records (SECURITY.md lists the audit trail). */
 export const AuditType = {
   SIGNUP: 'signup',
   PASSWORD: 'password',

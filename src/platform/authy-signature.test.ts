@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { encodeParam, encodeParams, signCallback, verifyCallbackSignature } from './authy-signature.js';
 
-// authy-client 1.1.4, test "should verify the signature of a POST request" (AUTHY-API.md).
+// authy-client 1.1.4, test "should verify the signature of a POST request".
 const body = {
   approval_request: {
     expiration_timestamp: 1455911778,

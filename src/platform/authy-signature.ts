@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { constantTimeEqual } from './crypto.js';
 
 /**
- * The OneTouch callback signature (AUTHY-API.md): base64(HMAC-SHA256(apiKey,
+ * The OneTouch callback signature (docs/authy-compat.md): base64(HMAC-SHA256(apiKey,
  * `${nonce}|${METHOD}|${url without query}|${params}`)), params being the JSON body flattened to
  * sorted, percent-encoded form pairs. Used by the service to sign and by the app to verify.
  */

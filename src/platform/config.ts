@@ -43,7 +43,7 @@ const base64urlBytes = (bytes: number, what: string) =>
     .refine((v) => /^[A-Za-z0-9_-]+=*$/.test(v) && Buffer.from(v, 'base64url').length === bytes, `must be ${what}, base64url-encoded`)
     .optional();
 
-/** Every environment variable Twofold reads. Names are the contract in DESIGN.md and README.md. */
+/** Every environment variable Twofold reads. Names are a contract: each is documented in README.md. */
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(3000, 0, 65535),

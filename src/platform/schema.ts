@@ -4,7 +4,7 @@ import type { OneTouchTables } from '../verify/schema-onetouch.js';
 
 import type { Generated } from 'kysely';
 
-/** Platform-owned tables (audit trail, issue 5). */
+/** Platform-owned tables (the audit trail). */
 export interface PlatformTables {
   audit_events: {
     id: Generated<number>;

@@ -1,4 +1,4 @@
-/** Authy's error codes (AUTHY-API.md), numeric strings on the wire. */
+/** Authy's error codes, numeric strings on the wire (docs/authy-compat.md). */
 export const AuthyCode = {
   INVALID_API_KEY: '60001',
   INVALID_REQUEST: '60002',

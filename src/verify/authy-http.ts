@@ -19,7 +19,7 @@ export interface ParamObject {
 
 declare module 'express-serve-static-core' {
   interface Request {
-    /** Query, form body and JSON body merged (AUTHY-API.md "Parameters"). */
+    /** Query, form body and JSON body merged (as Authy's clients send them). */
     authyParams?: ParamObject;
     authyApp?: AuthenticatedApp;
   }

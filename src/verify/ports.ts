@@ -61,7 +61,7 @@ export interface ActiveDevice {
   createdAt: number;
 }
 
-/** Owned by OneTouch/devices (issue 3); used by the core for SMS `ignored` and user status. */
+/** Owned by OneTouch/devices; used by the core for SMS `ignored` and user status. */
 export interface DeviceDirectory {
   activeDevices(userId: number): Promise<ActiveDevice[]>;
 }

@@ -1,6 +1,6 @@
 import type { Generated } from 'kysely';
 
-/** Tables for approval requests, devices and callbacks (issue 3). Timestamps are ms since the epoch. */
+/** Tables for approval requests, devices and callbacks. Timestamps are ms since the epoch. */
 export interface OneTouchTables {
   approval_requests: {
     seq: Generated<number>;

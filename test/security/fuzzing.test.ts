@@ -19,7 +19,7 @@ interface Route {
 }
 
 const ROUTES: Route[] = [
-  // The Authy-compatible API (AUTHY-API.md)
+  // The Authy-compatible API (docs/authy-compat.md)
   { method: 'POST', path: '/protected/json/users/new', apiKey: true },
   { method: 'POST', path: '/protected/json/users/:id/remove', apiKey: true },
   { method: 'POST', path: '/protected/json/users/delete/:id', apiKey: true },
@@ -44,7 +44,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/push/vapid-public-key' },
   { method: 'PUT', path: '/v1/devices/:id/push-subscription' },
   { method: 'DELETE', path: '/v1/devices/:id/push-subscription' },
-  // The web app (DESIGN.md §2)
+  // The web app (src/app/README.md)
   { method: 'POST', path: '/user', appJson: true },
   { method: 'GET', path: '/user' },
   { method: 'POST', path: '/session', appJson: true },

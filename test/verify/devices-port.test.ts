@@ -15,7 +15,7 @@ import type { ActiveDevice } from '../../src/verify/ports.js';
 import { forEachDatabase, freshSchema, pgUrl } from '../helpers/databases.js';
 import { authy, registerUser } from './helpers.js';
 
-// The core alone, with the DeviceDirectory port (issue 3's side) given as a table of devices per
+// The core alone, with the DeviceDirectory port (OneTouch's side) given as a table of devices per
 // user, to pin down what the core does with what the port answers.
 forEachDatabase((kind) => {
   describe(`the core with authenticator devices on ${kind}`, () => {

@@ -24,7 +24,7 @@ export const migration: Migration = {
       .addColumn('locked_until', big)
       .addColumn('created_at', big, notNull)
       .execute();
-    // Same phone + country code registered again by the same app → the same id (AUTHY-API.md).
+    // Same phone + country code registered again by the same app → the same id (docs/authy-compat.md).
     await db.schema.createIndex('verify_users_app_phone').on('verify_users').columns(['app_id', 'phone_e164']).unique().execute();
 
     // RFC 6238 §5.2: a code must be accepted at most once. The primary key refuses a replay

@@ -1,7 +1,7 @@
 import type { Migration } from './helpers.js';
 import { bigintType, notNull, withId } from './helpers.js';
 
-/** Approval requests, devices, activation links, device nonces, callback outbox (issue 3). */
+/** Approval requests, devices, activation links, device nonces, callback outbox. */
 export const migration: Migration = {
   async up(db, kind) {
     const big = bigintType(kind);

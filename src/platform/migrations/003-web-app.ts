@@ -1,7 +1,7 @@
 import type { Migration } from './helpers.js';
 import { bigintType, notNull, withId } from './helpers.js';
 
-/** The web app's users, sessions, login attempts and callback nonces (issue 4). */
+/** The web app's users, sessions, login attempts and callback nonces. */
 export const migration: Migration = {
   async up(db, kind) {
     const big = bigintType(kind);

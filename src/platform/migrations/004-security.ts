@@ -1,7 +1,7 @@
 import type { Migration } from './helpers.js';
 import { bigintType, notNull, withId } from './helpers.js';
 
-/** Audit events (issue 5). Second-factor lockout state is added by its issue in a later migration. */
+/** The audit trail of authentication events. */
 export const migration: Migration = {
   async up(db, kind) {
     const big = bigintType(kind);

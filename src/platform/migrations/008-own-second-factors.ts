@@ -3,7 +3,7 @@ import type { Migration } from './helpers.js';
 import { bigintType, notNull } from './helpers.js';
 
 /**
- * Each account owns its second factor (issue 11).
+ * Each account owns its second factor.
  *
  * - A service user is the triple (app, phone, email): the same phone under another email is another
  *   user with its own factors, so a recycled or shared number never hands one person's factor to

@@ -3,7 +3,7 @@ import type { Migration } from './helpers.js';
 import { bigintType, notNull } from './helpers.js';
 
 /**
- * Each web app account owns its second factor (issue 11).
+ * Each web app account owns its second factor.
  * - Signups wait in `app_pending_signups` until the phone is proved with a code: no user row
  *   exists before that.
  * - Sessions remember when the password and a second factor were last proved (`reauth_at`), for

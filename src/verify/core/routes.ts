@@ -47,7 +47,7 @@ const SMS_IGNORED_MESSAGE = 'Ignored: SMS is not needed for smartphones. Pass fo
 const CALL_IGNORED_MESSAGE = 'Ignored: Call is not needed for smartphones. Pass force=true if you want to actually call anyway.';
 const QR_DEFAULT_SIZE = 300;
 
-/** The Authy-compatible `/protected/json/...` API, except OneTouch (issue 3). */
+/** The Authy-compatible `/protected/json/...` API, except OneTouch. */
 export function coreRoutes(d: CoreRouteDeps): Router {
   const { p } = d;
   const r = Router();

@@ -37,7 +37,7 @@ export function callbackUrlFor(app: { callback_url: string | null; builtin: numb
 type Row = Selectable<OneTouchTables['approval_requests']>;
 type OutboxRow = Selectable<OneTouchTables['callback_outbox']>;
 
-/** The callback body of AUTHY-API.md "The OneTouch callback" (times in Unix seconds). */
+/** The OneTouch callback body (docs/authy-compat.md) (times in Unix seconds). */
 export function buildCallbackBody(o: { row: Row; deviceId: string; signature: string; answeredAt: number }) {
   const { row } = o;
   const sec = (ms: number) => Math.floor(ms / 1000);
