@@ -10,6 +10,7 @@ import http from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { SseParser } from '../src/protocol/sse.js';
 
 export const BENCH_DIR = import.meta.dirname;
 export const ROOT_DIR = join(BENCH_DIR, '..');
@@ -400,16 +401,13 @@ export function openStatusStream(base: string, cookie: string): StatusStream {
       return;
     }
     res.setEncoding('utf8');
-    let buf = '';
+    const parser = new SseParser();
     res.on('data', (chunk: string) => {
-      buf += chunk;
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (!block.startsWith('event: status')) continue;
-        if (block.includes('"status":"pending"')) resolveOpened();
-        else if (block.includes('"status":"approved"')) {
+      for (const m of parser.push(chunk)) {
+        if (m.event !== 'status') continue;
+        const { status } = JSON.parse(m.data) as { status: string };
+        if (status === 'pending') resolveOpened();
+        else if (status === 'approved') {
           resolveApproved(performance.now());
           resolveOpened();
         }

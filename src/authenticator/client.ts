@@ -1,13 +1,8 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type JsonWebKey } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
-import {
-  approvalSigningString,
-  bodyDigest,
-  DEVICE_HEADERS,
-  detailsHash,
-  requestSigningString,
-  type Decision,
-} from '../verify/onetouch/protocol.js';
+import { approvalSigningString, DEVICE_HEADERS, requestSigningString, type Decision } from '../protocol/device.js';
+import { bodyDigest, detailsHash } from '../protocol/node-hash.js';
+import { SseParser } from '../protocol/sse.js';
 
 /** What an authenticator keeps between runs (the CLI stores it in a 0600 JSON file). */
 export interface DeviceState {
@@ -169,9 +164,8 @@ export class DeviceClient {
   async streamEvents(o: { lastEventId?: string | undefined; signal?: AbortSignal; onEvent: (e: DeviceEvent) => void }): Promise<string | undefined> {
     const res = await this.request('GET', `${this.base}/events`, undefined, o.lastEventId ? { 'last-event-id': o.lastEventId } : {}, o.signal);
     if (!res.ok || !res.body) throw await errorOf(res);
-    let lastId = o.lastEventId;
     const decoder = new TextDecoder();
-    let buffer = '';
+    const parser = new SseParser();
     const reader = res.body.getReader();
     const onAbort = () => void reader.cancel().catch(() => {});
     o.signal?.addEventListener('abort', onAbort);
@@ -179,34 +173,16 @@ export class DeviceClient {
       for (;;) {
         const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
         if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let sep: number;
-        while ((sep = buffer.search(/\r?\n\r?\n/)) >= 0) {
-          const block = buffer.slice(0, sep);
-          buffer = buffer.slice(sep).replace(/^\r?\n\r?\n/, '');
-          let event = 'message';
-          let id: string | undefined;
-          const data: string[] = [];
-          for (const line of block.split(/\r?\n/)) {
-            if (line.startsWith(':')) continue;
-            const i = line.indexOf(':');
-            const field = i < 0 ? line : line.slice(0, i);
-            const val = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-            if (field === 'event') event = val;
-            else if (field === 'data') data.push(val);
-            else if (field === 'id') id = val;
-          }
-          if (id !== undefined) lastId = id;
-          if (data.length === 0) continue;
-          const payload = JSON.parse(data.join('\n')) as Record<string, unknown>;
-          if (event === 'approval_request') o.onEvent({ type: 'approval_request', id, request: payload as unknown as ApprovalForDevice });
-          else if (event === 'approval_request_closed') o.onEvent({ type: 'approval_request_closed', uuid: String(payload['uuid']), status: String(payload['status']) });
+        for (const m of parser.push(decoder.decode(value, { stream: true }))) {
+          const payload = JSON.parse(m.data) as Record<string, unknown>;
+          if (m.event === 'approval_request') o.onEvent({ type: 'approval_request', id: m.id, request: payload as unknown as ApprovalForDevice });
+          else if (m.event === 'approval_request_closed') o.onEvent({ type: 'approval_request_closed', uuid: String(payload['uuid']), status: String(payload['status']) });
         }
       }
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
     }
-    return lastId;
+    return parser.lastEventId ?? o.lastEventId;
   }
 
   /** The current TOTP code (RFC 6238) from the seed received at activation. */

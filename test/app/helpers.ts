@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOTP } from 'otpauth';
-import { canonicalJson } from '../../src/verify/onetouch/protocol.js';
+import { canonicalJson } from '../../src/protocol/device.js';
 
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/platform/clock.js';
+import { SseParser } from '../../src/protocol/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { Browser, newUser, TestDevice, signUp } from './helpers.js';
 
@@ -14,17 +15,12 @@ async function statuses(base: string, cookie: string, ms: number, onOpen?: () =>
   const res = await fetch(`${base}/authy/status`, { headers: { accept: 'text/event-stream', cookie }, signal: ctrl.signal });
   const seen: string[] = [];
   let ended = false;
-  let buf = '';
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
   try {
     for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      buf += new TextDecoder().decode(chunk);
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const data = block.split('\n').find((l) => l.startsWith('data: '));
-        if (!data) continue;
-        seen.push((JSON.parse(data.slice(6)) as { status: string }).status);
+      for (const m of parser.push(decoder.decode(chunk, { stream: true }))) {
+        seen.push((JSON.parse(m.data) as { status: string }).status);
         if (seen.length === 1) onOpen?.();
       }
     }

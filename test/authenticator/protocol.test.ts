@@ -1,10 +1,12 @@
 import { webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseActivationLink } from '../../src/authenticator/client.js';
-import { approvalSigningString, bodyDigest, canonicalJson, detailsHash, requestSigningString } from '../../src/verify/onetouch/protocol.js';
+import { approvalSigningString, canonicalJson, requestSigningString } from '../../src/protocol/device.js';
+import { bodyDigest, detailsHash } from '../../src/protocol/node-hash.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, createApp, createApproval, registerUser } from '../onetouch/helpers.js';
-import { CANONICAL_VECTORS } from '../vectors/canonical-json.js';
+import { SseParser } from '../../src/protocol/sse.js';
+import { APPROVAL_SIGNING_VECTORS, CANONICAL_VECTORS, DETAILS_HASH_VECTORS, REQUEST_SIGNING_VECTORS, SSE_VECTORS } from '../vectors/device-protocol.js';
 
 const PWA_PROTOCOL = new URL('../../web/authenticator/protocol.ts', import.meta.url).href;
 
@@ -15,6 +17,28 @@ describe('canonical JSON known answers', () => {
     const pwa = (await import(PWA_PROTOCOL)) as { canonicalJson(v: unknown): string };
     expect(canonicalJson(v)).toBe(out);
     expect(pwa.canonicalJson(v)).toBe(out);
+  });
+});
+
+describe('device protocol known answers', () => {
+  it.each(DETAILS_HASH_VECTORS.map((v, i) => [i, ...v] as const))('when details vector %i is hashed in Node and by the PWA (WebCrypto) then both give the known answer', async (_i, message, details, hash) => {
+    const pwa = (await import(PWA_PROTOCOL)) as { detailsHash(m: string, d: Record<string, string>): Promise<string> };
+    expect(detailsHash(message, details)).toBe(hash);
+    expect(await pwa.detailsHash(message, details)).toBe(hash);
+  });
+
+  it('when signing strings are built then they are the known answers byte for byte', () => {
+    for (const [o, out] of REQUEST_SIGNING_VECTORS) expect(requestSigningString(o)).toBe(out);
+    for (const [o, out] of APPROVAL_SIGNING_VECTORS) expect(approvalSigningString(o)).toBe(out);
+  });
+
+  it.each(SSE_VECTORS.map((v, i) => [i, v] as const))('when event stream vector %i arrives in its chunks, whole, or a character at a time then the parser gives the known events', (_i, v) => {
+    const splits = [v.chunks, [v.chunks.join('')], Array.from(v.chunks.join(''))];
+    for (const chunks of splits) {
+      const p = new SseParser();
+      expect(chunks.flatMap((c) => p.push(c))).toEqual(v.events);
+      expect(p.lastEventId).toBe(v.lastEventId);
+    }
   });
 });
 

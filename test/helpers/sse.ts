@@ -1,3 +1,5 @@
+import { SseParser } from '../../src/protocol/sse.js';
+
 /** A server-sent-events client for tests: reads a stream into a list of events as they arrive. */
 export interface SseEvent {
   event: string;
@@ -28,33 +30,14 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     ended = (async () => {
-      let buf = '';
+      const parser = new SseParser();
       try {
         for (;;) {
           const { value, done } = await reader.read();
           if (done) return;
-          buf += decoder.decode(value, { stream: true });
-          let end: number;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, end);
-            buf = buf.slice(end + 2);
-            const e: SseEvent = { event: 'message', data: '', id: undefined, at: performance.now() };
-            let hasData = false;
-            for (const line of block.split('\n')) {
-              const i = line.indexOf(':');
-              if (i === 0) continue;
-              const [k, v] = i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1).replace(/^ /, '')];
-              if (k === 'event') e.event = v;
-              else if (k === 'id') e.id = v;
-              else if (k === 'data') {
-                e.data += (hasData ? '\n' : '') + v;
-                hasData = true;
-              }
-            }
-            if (hasData) {
-              events.push(e);
-              for (const w of [...waiters]) w();
-            }
+          for (const m of parser.push(decoder.decode(value, { stream: true }))) {
+            events.push({ ...m, at: performance.now() });
+            for (const w of [...waiters]) w();
           }
         }
       } catch {

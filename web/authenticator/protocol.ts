@@ -1,4 +1,14 @@
+import { approvalSigningString, canonicalJson, DEVICE_HEADERS, detailsPayload, requestSigningString } from '../../src/protocol/device.js';
+import { SseParser, type SseMessage } from '../../src/protocol/sse.js';
 import type { DeviceState } from './store.js';
+
+/** The shared protocol as the PWA bundles it (the Chromium known-answer test loads these from here). */
+export { approvalSigningString, canonicalJson, detailsPayload, requestSigningString, SseParser };
+
+/** Hex SHA-256 (WebCrypto) of the canonical JSON of `{ message, details }`: what an answer signs. */
+export async function detailsHash(message: string, details: Record<string, string>): Promise<string> {
+  return sha256Hex(detailsPayload(message, details));
+}
 
 /** docs/device-api.md: the device side of Twofold's protocol, with WebCrypto. */
 
@@ -38,30 +48,6 @@ async function sha256Hex(text: string): Promise<string> {
   return Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-/**
- * Code-point order. JavaScript's `<` compares UTF-16 units, which puts a key beyond U+FFFF (an
- * emoji, a surrogate pair) before U+E000–U+FFFF: the service would then hash other bytes.
- */
-function compareCodePoints(a: string, b: string): number {
-  const x = Array.from(a);
-  const y = Array.from(b);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
-}
-
-/** Canonical JSON: object keys sorted by code point at every level, no spaces. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const keys = Object.keys(v).sort(compareCodePoints);
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 async function signText(key: CryptoKey, text: string): Promise<string> {
   // WebCrypto's ECDSA signature is already IEEE P1363 (r‖s), as the protocol wants.
   return base64url(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, enc.encode(text)));
@@ -78,8 +64,8 @@ async function signedHeaders(d: DeviceState, method: string, path: string, raw: 
   const ts = String(Math.floor(Date.now() / 1000) + skewSeconds);
   const nonce = randomNonce();
   const bodyHash = raw ? await sha256Hex(raw) : '';
-  const signature = await signText(d.keyPair.privateKey, `twofold-device-v1\n${method}\n${path}\n${bodyHash}\n${ts}\n${nonce}`);
-  return { 'X-Twofold-Device': d.deviceId, 'X-Twofold-Timestamp': ts, 'X-Twofold-Nonce': nonce, 'X-Twofold-Signature': signature };
+  const signature = await signText(d.keyPair.privateKey, requestSigningString({ method, path, bodyDigest: bodyHash, timestamp: ts, nonce }));
+  return { [DEVICE_HEADERS.device]: d.deviceId, [DEVICE_HEADERS.timestamp]: ts, [DEVICE_HEADERS.nonce]: nonce, [DEVICE_HEADERS.signature]: signature };
 }
 
 function base(d: { serviceUrl: string }): string {
@@ -146,12 +132,12 @@ export async function activate(token: string, name: string): Promise<DeviceState
 }
 
 export async function answer(d: DeviceState, req: ApprovalForDevice, decision: 'approve' | 'deny', number: string | null): Promise<string> {
-  const detailsHash = await sha256Hex(canonicalJson({ message: req.message, details: req.details }));
-  const signature = await signText(d.keyPair.privateKey, `twofold-approval-v1\n${req.uuid}\n${decision}\n${number ?? ''}\n${detailsHash}`);
+  const hash = await detailsHash(req.message, req.details);
+  const signature = await signText(d.keyPair.privateKey, approvalSigningString({ uuid: req.uuid, decision, number, detailsHash: hash }));
   const res = await signedFetch(d, 'POST', `/v1/devices/${d.deviceId}/approval_requests/${req.uuid}/response`, {
     decision,
     number,
-    details_hash: detailsHash,
+    details_hash: hash,
     signature,
   });
   if (!res.ok) throw await readError(res);
@@ -185,17 +171,11 @@ export function streamEvents(d: DeviceState, onEvent: (e: StreamEvent) => void, 
         onEvent({ type: 'connected' });
         backoff = 1000;
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = '';
+        const parser = new SseParser();
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
-          buf += value.replace(/\r\n?/g, '\n');
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            dispatch(block);
-          }
+          for (const m of parser.push(value)) dispatch(m);
         }
         throw new Error('stream ended');
       } catch (err) {
@@ -207,22 +187,9 @@ export function streamEvents(d: DeviceState, onEvent: (e: StreamEvent) => void, 
     }
   };
 
-  const dispatch = (block: string) => {
-    let event = 'message';
-    let id: string | undefined;
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (!line || line.startsWith(':')) continue;
-      const c = line.indexOf(':');
-      const field = c < 0 ? line : line.slice(0, c);
-      const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-      if (field === 'event') event = value;
-      else if (field === 'id') id = value;
-      else if (field === 'data') data.push(value);
-    }
-    if (!data.length) return;
+  const dispatch = ({ event, data, id }: SseMessage) => {
     try {
-      const payload = JSON.parse(data.join('\n')) as unknown;
+      const payload = JSON.parse(data) as unknown;
       if (event === 'approval_request') onEvent({ type: 'approval_request', id, request: payload as ApprovalForDevice });
       else if (event === 'approval_request_closed') {
         const p = payload as { uuid: string; status: string };

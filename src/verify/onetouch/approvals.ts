@@ -7,7 +7,8 @@ import type { OneTouchTables } from '../schema-onetouch.js';
 import { buildCallbackBody, callbackUrlFor } from './callbacks.js';
 import type { AuthenticatedDevice, Devices } from './devices.js';
 import { approvalRefused, invalidRequest, notFound, notPending } from './errors.js';
-import { approvalSigningString, detailsHash, type Decision } from './protocol.js';
+import { approvalSigningString, type Decision } from '../../protocol/device.js';
+import { detailsHash } from '../../protocol/node-hash.js';
 
 /** Wrong numbers tolerated on one request before approval is refused for good. */
 export const MAX_NUMBER_ATTEMPTS = 3;

@@ -7,7 +7,7 @@ import { randomToken, sha256Hex } from '../../platform/crypto.js';
 import { HttpError } from '../../platform/errors.js';
 import type { ActiveDevice, DeviceDirectory, TotpParameters, TotpSecretStore } from '../ports.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
-import { NONCE_PATTERN, requestSigningString } from './protocol.js';
+import { NONCE_PATTERN, requestSigningString } from '../../protocol/device.js';
 import { userChannel } from './approvals.js';
 
 /** Activation links are valid this long (docs/device-api.md). */

@@ -9,7 +9,8 @@ import { LEGACY_SECRET_ID, type TotpSecretStore } from '../ports.js';
 import { assertUuid, type Approvals } from './approvals.js';
 import type { AuthenticatedDevice, Devices } from './devices.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
-import { bodyDigest, DEVICE_HEADERS } from './protocol.js';
+import { DEVICE_HEADERS } from '../../protocol/device.js';
+import { bodyDigest } from '../../protocol/node-hash.js';
 import { parseSubscription, type PushSubscriptions } from './push-subscriptions.js';
 import type { DeviceStreams } from './stream.js';
 

@@ -4,19 +4,19 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { build, type Rolldown } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalJson } from '../src/verify/onetouch/protocol.js';
-import { CANONICAL_VECTORS } from '../test/vectors/canonical-json.js';
+import { approvalSigningString, canonicalJson, requestSigningString } from '../src/protocol/device.js';
+import { detailsHash } from '../src/protocol/node-hash.js';
+import { SseParser } from '../src/protocol/sse.js';
+import { APPROVAL_SIGNING_VECTORS, CANONICAL_VECTORS, DETAILS_HASH_VECTORS, REQUEST_SIGNING_VECTORS, SSE_VECTORS } from '../test/vectors/device-protocol.js';
 import { launchChromium, watchPage } from './helpers.js';
 
 /**
- * The PWA signs SHA-256 of its own canonical JSON of `{ message, details }`; the service recomputes
- * it with its own implementation and refuses an approval whose hash differs. Node runs both on the
- * shared known answers (test/authenticator/protocol.test.ts); this runs the PWA's real module,
- * web/authenticator/protocol.ts bundled by Vite, in Chromium, whose engine is the one that matters
- * (string comparison, Array.from on surrogate pairs, key order, JSON.stringify escaping).
- *
- * The PWA exports only canonicalJson: it builds the details hash and the approval signing string
- * inline in answer() (which needs an activated device), so canonicalJson is what is checked here.
+ * The PWA signs what the service verifies: SHA-256 of the canonical JSON of `{ message, details }`
+ * and the signing strings. Both sides use src/protocol/, and Node runs its known answers
+ * (test/authenticator/protocol.test.ts); this runs the PWA's real module, web/authenticator/
+ * protocol.ts bundled by Vite, in Chromium, whose engine is the one that matters in the browser
+ * (string comparison, Array.from on surrogate pairs, key order, JSON.stringify escaping, WebCrypto,
+ * TextDecoder chunks in the event stream parser).
  */
 const PWA_PROTOCOL = fileURLToPath(new URL('../web/authenticator/protocol.ts', import.meta.url));
 
@@ -36,9 +36,18 @@ async function bundlePwaProtocol(): Promise<string> {
 }
 
 /** What the page exposes once its module script has imported the bundle (no DOM library here). */
-type PageGlobal = { twofoldProtocol?: { canonicalJson(v: unknown): string } };
+type SigningInput<F> = F extends (o: infer O) => string ? O : never;
+type PageGlobal = {
+  twofoldProtocol?: {
+    canonicalJson(v: unknown): string;
+    detailsHash(message: string, details: Record<string, string>): Promise<string>;
+    requestSigningString(o: SigningInput<typeof requestSigningString>): string;
+    approvalSigningString(o: SigningInput<typeof approvalSigningString>): string;
+    SseParser: new () => SseParser;
+  };
+};
 
-describe('canonical JSON in Chromium', () => {
+describe('the device protocol in Chromium', () => {
   let server: Server;
   let origin: string;
   let browser: Browser;
@@ -80,4 +89,28 @@ describe('canonical JSON in Chromium', () => {
       expect(problems).toEqual([]);
     },
   );
+
+  it.each(DETAILS_HASH_VECTORS.map((v, i) => [i, ...v] as const))('when the PWA hashes details vector %i with WebCrypto in Chromium then it gives the service\'s known answer', async (_i, message, details, hash) => {
+    expect(await page.evaluate(([m, d]) => (globalThis as PageGlobal).twofoldProtocol!.detailsHash(m, d), [message, details] as const)).toBe(hash);
+    expect(detailsHash(message, details)).toBe(hash);
+  });
+
+  it('when the PWA builds signing strings in Chromium then they are the known answers byte for byte', async () => {
+    for (const [o, out] of REQUEST_SIGNING_VECTORS) expect(await page.evaluate((x) => (globalThis as PageGlobal).twofoldProtocol!.requestSigningString(x), o)).toBe(out);
+    for (const [o, out] of APPROVAL_SIGNING_VECTORS) expect(await page.evaluate((x) => (globalThis as PageGlobal).twofoldProtocol!.approvalSigningString(x), o)).toBe(out);
+  });
+
+  it.each(SSE_VECTORS.map((v, i) => [i, v] as const))('when event stream vector %i reaches the PWA\'s parser in Chromium, in its chunks or a character at a time, then it gives the known events', async (_i, v) => {
+    const got = await page.evaluate((chunks) => {
+      const runs = [chunks, Array.from(chunks.join(''))];
+      return runs.map((cs) => {
+        const p = new (globalThis as PageGlobal).twofoldProtocol!.SseParser();
+        const events = cs.flatMap((c) => p.push(c));
+        return { events: JSON.parse(JSON.stringify(events)) as unknown, lastEventId: p.lastEventId ?? null };
+      });
+    }, v.chunks);
+    const expected = { events: JSON.parse(JSON.stringify(v.events)) as unknown, lastEventId: v.lastEventId ?? null };
+    expect(got).toEqual([expected, expected]);
+    expect(problems).toEqual([]);
+  });
 });

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-
 /**
- * The device protocol's byte-exact strings (docs/device-api.md), shared by the service and the
- * CLI authenticator so both sides sign and verify the same bytes.
+ * The device protocol's byte-exact strings (docs/device-api.md): one module for the service that
+ * verifies them, the CLI authenticator and the PWA that sign them. Plain TypeScript with no
+ * platform import, so Node and Vite build the same code; hashing is each side's own (Node's
+ * crypto, WebCrypto), over the strings made here.
  */
 
 export const DEVICE_HEADERS = {
@@ -14,24 +14,22 @@ export const DEVICE_HEADERS = {
 
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
-/** Hex SHA-256 of the raw body, or "" when there is none. */
-export function bodyDigest(body: Buffer | string | undefined): string {
-  if (body === undefined || body.length === 0) return '';
-  return createHash('sha256').update(body).digest('hex');
-}
+export type Decision = 'approve' | 'deny';
 
-/** The string a device signs for every request it makes. */
+/** The string a device signs for every request it makes (`bodyDigest`: hex SHA-256 of the raw body, or ""). */
 export function requestSigningString(o: { method: string; path: string; bodyDigest: string; timestamp: string; nonce: string }): string {
   return ['twofold-device-v1', o.method.toUpperCase(), o.path, o.bodyDigest, o.timestamp, o.nonce].join('\n');
 }
-
-export type Decision = 'approve' | 'deny';
 
 /** The string a device signs when answering an approval request. */
 export function approvalSigningString(o: { uuid: string; decision: Decision; number: string | null; detailsHash: string }): string {
   return ['twofold-approval-v1', o.uuid, o.decision, o.number ?? '', o.detailsHash].join('\n');
 }
 
+/**
+ * Code-point order. JavaScript's `<` compares UTF-16 units, which puts a key beyond U+FFFF (an
+ * emoji, a surrogate pair) before U+E000–U+FFFF: the two sides would then hash other bytes.
+ */
 function compareCodePoints(a: string, b: string): number {
   const x = Array.from(a);
   const y = Array.from(b);
@@ -42,7 +40,7 @@ function compareCodePoints(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** JSON with object keys sorted by code point at every level and no spaces. */
+/** JSON with object keys sorted by code point at every level and no spaces; undefined members are left out. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
@@ -51,7 +49,7 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-/** Hex SHA-256 of the canonical JSON of `{ message, details }` as the device displayed them. */
-export function detailsHash(message: string, details: Record<string, string>): string {
-  return createHash('sha256').update(canonicalJson({ message, details }), 'utf8').digest('hex');
+/** What the details hash is taken over: the canonical JSON of `{ message, details }` as the device displayed them. */
+export function detailsPayload(message: string, details: Record<string, string>): string {
+  return canonicalJson({ message, details });
 }
