@@ -1,7 +1,7 @@
 /**
  * Metric 6, cold start: from spawning `node bin/twofold.js serve` (embedded mode: everything in
  * one process, SQLite) to the first `GET /readyz` that answers 200, polled every POLL_MS.
- * First start: an empty DATA_DIR (migrations run, the secrets not given are generated). Restart: the same
+ * First start: an empty DATA_DIR (migrations run). Restart: the same
  * DATA_DIR again.
  */
 import { spawn } from 'node:child_process';
@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import webpush from 'web-push';
 import { onStop, ROOT_DIR, sleep, suite } from './lib.js';
 
 const POLL_MS = 5;
@@ -26,8 +27,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Production refuses to start without an encryption key; one for every cold start here. */
-const COLD_START_KEY = randomBytes(32).toString('base64');
+/** Production refuses to start without its secrets (it never generates them): one set for every cold start here. */
+const COLD_START_VAPID = webpush.generateVAPIDKeys();
+const COLD_START_SECRETS = {
+  ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  VERIFY_API_KEY: randomBytes(24).toString('base64url'),
+  VAPID_PUBLIC_KEY: COLD_START_VAPID.publicKey,
+  VAPID_PRIVATE_KEY: COLD_START_VAPID.privateKey,
+};
 
 async function timeToReady(dataDir: string): Promise<number> {
   const port = await freePort();
@@ -42,7 +49,7 @@ async function timeToReady(dataDir: string): Promise<number> {
       PORT: String(port),
       DATA_DIR: dataDir,
       DATABASE_URL: `sqlite:${join(dataDir, 'twofold.sqlite')}`,
-      ENCRYPTION_KEY: COLD_START_KEY,
+      ...COLD_START_SECRETS,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -91,7 +91,7 @@ async function serve(args: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({ args, options: { only: { type: 'string' } }, strict: true });
   const only = values.only ?? 'all';
   if (only !== 'all' && only !== 'verify' && only !== 'app') throw new CliUsageError('--only must be verify or app');
-  const c = config(io);
+  const c = loadConfig(io.env, { role: only });
   const logger = createLogger(c.LOG_LEVEL);
   const { createSystem } = await import('./system.js');
   const system = await createSystem({ config: c, logger, only });

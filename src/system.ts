@@ -175,7 +175,13 @@ export async function createSystem(options: SystemOptions): Promise<System> {
           platform.logger.warn({ host: h, err: String(err) }, 'not listening on this address');
         }
       }
-      for (const s of servers) s.keepAliveTimeout = 5000;
+      for (const s of servers) {
+        s.keepAliveTimeout = 5000;
+        // A connection on which nothing moves for this long is closed: a client that asks and then
+        // never reads (a stalled answer holds its buffers and any open file). Streams write a
+        // ping every 20 s, so they stay.
+        s.timeout = config.IDLE_TIMEOUT_SECONDS * 1000;
+      }
       const h = hosts.length > 1 || hosts[0] === '0.0.0.0' || hosts[0] === '::' ? 'localhost' : hosts[0]!;
       baseUrl = `http://${h.includes(':') ? `[${h}]` : h}:${boundPort}`;
       // Without an explicit PUBLIC_URL, links and the built-in callback point at where we listen.

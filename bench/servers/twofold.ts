@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import webpush from 'web-push';
 import { AuthyClient } from '../../src/app/authy-client.js';
 import { LoginAttempts } from '../../src/app/login-attempts.js';
 import { hashPassword } from '../../src/app/passwords.js';
@@ -31,6 +32,8 @@ import { TotpSecrets } from '../../src/verify/core/totp-secrets.js';
 import { UserStore } from '../../src/verify/core/users.js';
 import { serveChild } from '../lib.js';
 
+/** Production never generates secrets: the bench brings its own. */
+const BENCH_VAPID = webpush.generateVAPIDKeys();
 const dataDir = mkdtempSync(join(tmpdir(), 'twofold-bench-'));
 const overrides = JSON.parse(process.env['BENCH_TWOFOLD_ENV'] ?? '{}') as Record<string, string>;
 const config = loadConfig({
@@ -42,6 +45,8 @@ const config = loadConfig({
   // Production names its database: SQLite here unless an override brings PostgreSQL.
   DATABASE_URL: `sqlite:${join(dataDir, 'twofold.sqlite')}`,
   VERIFY_API_KEY: randomBytes(24).toString('base64url'),
+  VAPID_PUBLIC_KEY: BENCH_VAPID.publicKey,
+  VAPID_PRIVATE_KEY: BENCH_VAPID.privateKey,
   // Every load generator speaks from 127.0.0.1: one address sends all the codes.
   CODE_PER_IP_LIMIT: '100000000',
   ...overrides,

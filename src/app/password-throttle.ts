@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
+import { clientNetwork } from '../platform/client-network.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
 import type { LimiterFactory } from '../platform/rate-limit.js';
 import type { Database } from '../platform/schema.js';
@@ -11,6 +12,8 @@ import { cookiePolicy, readSessionCookie } from './sessions.js';
 export const KNOWN_BROWSERS_PER_USER = 20;
 /** The known-browser cookie lives this long (the most browsers keep a cookie). */
 const BROWSER_COOKIE_DAYS = 400;
+/** A browser with no login to the account for this long is known no more. */
+export const KNOWN_BROWSER_DAYS = 90;
 /** Account-wide failures are counted over this window (a success clears them at once). */
 const ACCOUNT_WINDOW_SECONDS = 30 * 86_400;
 /** Past the free tries, each further try from an unknown client waits this long, doubling every 10 failures. */
@@ -27,6 +30,8 @@ export interface PasswordRefusal {
 export interface PasswordClient {
   known: boolean;
   key: string;
+  /** The client's network (see clientNetwork), whether or not its browser is known. */
+  network: string;
 }
 
 /**
@@ -49,8 +54,11 @@ export function accountDelaySeconds(failures: number, free: number): number {
  *   (1 minute, doubling every 10 failures, at most 2 hours); at `LOGIN_ACCOUNT_CEILING` (NIST
  *   800-63B: at most 100) unknown clients are refused until the password is proved from a known
  *   browser or the 30-day window ends.
- * - A known browser is one that completed a login to this account (cookie token whose SHA-256 is
- *   stored per account): it only meets its own per-client window.
+ * - A known browser is one that completed a login to this account within KNOWN_BROWSER_DAYS
+ *   (cookie token whose SHA-256 is stored per account): it meets its own per-client window, and
+ *   after 2 × `LOGIN_PER_ACCOUNT_LIMIT` consecutive failures it counts as unknown until it
+ *   logs in again.
+ * - Addresses count by network: an IPv4 address, an IPv6 /64.
  *
  * Every count is taken before the password is checked, so a concurrent burst cannot slip past.
  * Counters are keyed by the typed email, whether or not an account has it: the answers for an
@@ -62,6 +70,7 @@ export class PasswordThrottle {
   private readonly perClient;
   private readonly accountFailures;
   private readonly accountGate;
+  private readonly knownFailures;
   private readonly free: number;
   private readonly cookieName: string;
   private readonly secure: boolean;
@@ -78,6 +87,7 @@ export class PasswordThrottle {
     this.perClient = limits.create({ name: 'app:login:client', points: perAccount, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
     this.accountFailures = limits.create({ name: 'app:login:acct:failures', points: config.LOGIN_ACCOUNT_CEILING, durationSeconds: ACCOUNT_WINDOW_SECONDS });
     this.accountGate = limits.create({ name: 'app:login:acct:gate', points: 1, durationSeconds: FIRST_DELAY_SECONDS });
+    this.knownFailures = limits.create({ name: 'app:login:known:failures', points: Math.min(2 * perAccount, config.LOGIN_ACCOUNT_CEILING), durationSeconds: ACCOUNT_WINDOW_SECONDS });
     this.free = Math.min(2 * perAccount, config.LOGIN_ACCOUNT_CEILING);
     const policy = cookiePolicy(config);
     this.cookieName = `${policy.name}-browser`;
@@ -86,20 +96,37 @@ export class PasswordThrottle {
 
   /** The client of a try at `userId`'s password: its known browser, else its address. */
   async client(req: Request, ip: string, userId: number | undefined): Promise<PasswordClient> {
+    const network = clientNetwork(ip);
     const token = readSessionCookie(req, this.cookieName);
     if (token && userId !== undefined) {
       const hash = sha256Hex(token);
-      const row = await this.db.selectFrom('app_known_browsers').select('user_id').where('user_id', '=', userId).where('browser_hash', '=', hash).executeTakeFirst();
-      if (row) return { known: true, key: `b:${hash}` };
+      const row = await this.db
+        .selectFrom('app_known_browsers')
+        .select('user_id')
+        .where('user_id', '=', userId)
+        .where('browser_hash', '=', hash)
+        .where('last_login_at', '>', this.clock.now() - KNOWN_BROWSER_DAYS * 86_400_000)
+        .executeTakeFirst();
+      if (row) return { known: true, key: `b:${hash}`, network };
     }
-    return { known: false, key: `ip:${ip}` };
+    return { known: false, key: `ip:${network}`, network };
   }
 
   /**
    * Count one try at `email`'s password from `client`; a refusal says how long to wait.
    * `ipLimits`: false where the per-IP windows do not apply (a logged-in session's step-up).
    */
-  async consume(email: string, client: PasswordClient, o: { ipLimits: boolean }): Promise<PasswordRefusal | undefined> {
+  async consume(email: string, given: PasswordClient, o: { ipLimits: boolean }): Promise<PasswordRefusal | undefined> {
+    let client = given;
+    if (client.known) {
+      // A known browser's own consecutive failures: past the free tries it is known no more (a
+      // copied cookie must not be a guessing channel that skips the account-wide ceiling).
+      const k = await this.knownFailures.consume(`${email}|${client.key}`);
+      if (!k.allowed) {
+        await this.knownFailures.reward(`${email}|${client.key}`);
+        client = { known: false, key: `ip:${client.network}`, network: client.network };
+      }
+    }
     if (!client.known && o.ipLimits) {
       // The day-long counter first: every try counts toward it, also those the 15-minute window
       // then refuses, so a day block is reported as soon as it applies.
@@ -132,10 +159,11 @@ export class PasswordThrottle {
     return undefined;
   }
 
-  /** A correct password: the account's consecutive failures start again from zero. */
-  async succeeded(email: string): Promise<void> {
+  /** A correct password: the account's and this browser's consecutive failures start again from zero. */
+  async succeeded(email: string, client: PasswordClient): Promise<void> {
     await this.accountFailures.reset(email);
     await this.accountGate.reset(email);
+    if (client.known) await this.knownFailures.reset(`${email}|${client.key}`);
   }
 
   /**

@@ -8,8 +8,9 @@ import { verifyCallbackSignature } from '../platform/authy-signature.js';
 import { AuthyClient, VerifyServiceError } from './authy-client.js';
 import { loadSession, requireFullSession, requireJsonAndOrigin, requireRecentAuth, requireSecondFactorSession, safeReturnTo } from './guards.js';
 import { attemptChannel, LoginAttempts, SMS_COOL_DOWN_MS, type LoginAttempt } from './login-attempts.js';
+import { clientNetwork } from '../platform/client-network.js';
 import { StreamSlots } from '../platform/stream-slots.js';
-import { PasswordThrottle } from './password-throttle.js';
+import { PasswordThrottle, type PasswordClient } from './password-throttle.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import { RECOVERY_CODE_COUNT, type RecoveryCodes } from './recovery-codes.js';
 import { cookiePolicy, readSessionCookie, REAUTH_WINDOW_MS, signupCookiePolicy, SessionStore, type Session } from './sessions.js';
@@ -105,7 +106,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
   // Codes from one client, whichever account or attempt they are for: the per-attempt and
   // per-account budgets do not see one address guessing across many accounts.
   const codeIp = p.limits.create({ name: 'app:code:ip', points: config.CODE_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
-  const consumeCodeIp = (req: Request) => consumeLimits([[codeIp, ipOf(req)]], 'codes per ip');
+  const consumeCodeIp = (req: Request) => consumeLimits([[codeIp, clientNetwork(ipOf(req))]], 'codes per ip');
 
   const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
   const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) =>
@@ -130,9 +131,10 @@ export function appRoutes(d: AppRoutesDeps): Router {
   }
 
   /** Count a password try (see PasswordThrottle); 429 with `Retry-After` when refused. */
-  async function throttlePassword(req: Request, email: string, userId: number | undefined, o: { ipLimits: boolean }): Promise<void> {
-    const refusal = await passwords.consume(email, await passwords.client(req, ipOf(req), userId), o);
-    if (!refusal) return;
+  async function throttlePassword(req: Request, email: string, userId: number | undefined, o: { ipLimits: boolean }): Promise<PasswordClient> {
+    const client = await passwords.client(req, ipOf(req), userId);
+    const refusal = await passwords.consume(email, client, o);
+    if (!refusal) return client;
     if (refusal.reason === 'account_ceiling') {
       throw new HttpError(429, 'ACCOUNT_LOCKED', 'Too many wrong passwords for this account. Log in from a browser you have used for it before, or wait.', {
         reason: 'password ceiling',
@@ -342,7 +344,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
 
   r.post('/user', ...mutate, async (req, res) => {
     const v = parseBody(signupSchema, req.body);
-    await consumeLimits([[signupIp, ipOf(req)]], 'signup per ip');
+    await consumeLimits([[signupIp, clientNetwork(ipOf(req))]], 'signup per ip');
     const passwordHash = await hashPassword(v.password);
     const phone = { phone: v.parsedPhone.nationalNumber, country_code: v.parsedPhone.countryCode };
     await sendPhoneCode(req, phone);
@@ -506,7 +508,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     const v = parseBody(loginSchema, req.body);
     const returnTo = safeReturnTo(v.return_to, '/account');
     const user = await db.selectFrom('app_users').selectAll().where('email', '=', v.email).executeTakeFirst();
-    await throttlePassword(req, v.email, user?.id, { ipLimits: true });
+    const client = await throttlePassword(req, v.email, user?.id, { ipLimits: true });
     // Unknown emails are verified against a dummy hash: same work, same answer.
     const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), v.password);
     if (!user || !ok) {
@@ -518,7 +520,7 @@ export function appRoutes(d: AppRoutesDeps): Router {
     // The account's consecutive failures end here. The per-client window is not reset: each
     // accepted password opens a fresh budget of code tries, so it also caps second-factor guessing
     // by someone who has the password.
-    await passwords.succeeded(v.email);
+    await passwords.succeeded(v.email, client);
     // An account split off a shared service user has none: a fresh one has no authenticator, so
     // this login proves the phone by SMS before anything else.
     const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
@@ -542,12 +544,12 @@ export function appRoutes(d: AppRoutesDeps): Router {
     if (!user?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
     // The login's own per-client window and account-wide count: a stolen session gets no more
     // password guesses here than the login page gives.
-    await throttlePassword(req, user.email, user.id, { ipLimits: false });
+    const client = await throttlePassword(req, user.email, user.id, { ipLimits: false });
     if (!(await verifyPassword(user.password_hash, v.password))) {
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id), detail: { reason: 'wrong_password', purpose: 'reauth' } });
       throw new HttpError(401, 'INVALID_CREDENTIALS', 'That password is not right', { reason: 'reauth wrong password' });
     }
-    await passwords.succeeded(user.email);
+    await passwords.succeeded(user.email, client);
     await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id), detail: { purpose: 'reauth' } });
     const attempt = await attempts.create(user.id);
     if (!(await sessions.startReauth(s, attempt.id))) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { encodeParam, encodeParams, signCallback, verifyCallbackSignature } from './authy-signature.js';
+import { encodeParam, encodeParams, MAX_FLATTENED_CHARS, ParamsTooLarge, signCallback, verifyCallbackSignature } from './authy-signature.js';
 
 // authy-client 1.1.4, test "should verify the signature of a POST request".
 const body = {
@@ -66,5 +66,13 @@ describe('OneTouch callback signature', () => {
     expect(encodeParams({ b: 'x y', a: { c: [1, 2], d: {} }, e: null, f: true })).toBe(
       'a%5Bc%5D%5B%5D=1&a%5Bc%5D%5B%5D=2&b=x+y&e=&f=true',
     );
+  });
+
+  it('when a body would flatten past MAX_FLATTENED_CHARS (a long key repeated before many values) then it is never flattened, and verification says no', () => {
+    const body = { ['!'.repeat(60_000)]: Array.from({ length: 990 }, () => 1) };
+    expect(() => encodeParams(body)).toThrow(ParamsTooLarge);
+    expect(verifyCallbackSignature({ ...known, body, signature: 'c2lnbmF0dXJl' })).toBe(false);
+    // Just under the budget still signs.
+    expect(encodeParams({ k: 'v'.repeat(MAX_FLATTENED_CHARS - 1) })).toHaveLength(MAX_FLATTENED_CHARS + 1);
   });
 });

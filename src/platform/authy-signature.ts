@@ -11,8 +11,25 @@ export function signCallback(o: { apiKey: string; nonce: string; method: string;
   return createHmac('sha256', o.apiKey).update(data).digest('base64');
 }
 
+/** False for a wrong signature, and for a body whose flattened form is over MAX_FLATTENED_CHARS (never worth signing). */
 export function verifyCallbackSignature(o: { apiKey: string; nonce: string; method: string; url: string; body: unknown; signature: string }): boolean {
-  return constantTimeEqual(signCallback(o), o.signature);
+  try {
+    return constantTimeEqual(signCallback(o), o.signature);
+  } catch (e) {
+    if (e instanceof ParamsTooLarge) return false;
+    throw e;
+  }
+}
+
+/**
+ * The flattened form repeats every key's path before each of its values, so a small body (one
+ * long key over many values) can flatten to megabytes: at most this many characters of keys and
+ * values are flattened (a genuine callback is a few KB), whatever the body's size and depth.
+ */
+export const MAX_FLATTENED_CHARS = 256 * 1024;
+
+export class ParamsTooLarge extends Error {
+  override name = 'ParamsTooLarge';
 }
 
 function stripQuery(url: string): string {
@@ -42,17 +59,30 @@ export function encodeParam(s: string): string {
   return out.replace(/%20/g, '+');
 }
 
-/** Flatten to `a[b][c]` / `a[]` pairs; empty objects and arrays vanish, null becomes "". */
-export function flattenParams(value: unknown, prefix = '', out: [string, string][] = []): [string, string][] {
-  if (value === null || value === undefined) {
-    if (prefix) out.push([prefix, '']);
-  } else if (Array.isArray(value)) {
-    for (const v of value) flattenParams(v, `${prefix}[]`, out);
-  } else if (typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) flattenParams(v, prefix ? `${prefix}[${k}]` : k, out);
-  } else {
-    out.push([prefix, String(value)]);
-  }
+/**
+ * Flatten to `a[b][c]` / `a[]` pairs; empty objects and arrays vanish, null becomes "". Throws
+ * ParamsTooLarge past MAX_FLATTENED_CHARS.
+ */
+export function flattenParams(value: unknown): [string, string][] {
+  const out: [string, string][] = [];
+  let chars = 0;
+  const push = (k: string, v: string) => {
+    chars += k.length + v.length;
+    if (chars > MAX_FLATTENED_CHARS) throw new ParamsTooLarge(`flattened body over ${MAX_FLATTENED_CHARS} characters`);
+    out.push([k, v]);
+  };
+  const walk = (v: unknown, prefix: string) => {
+    if (v === null || v === undefined) {
+      if (prefix) push(prefix, '');
+    } else if (Array.isArray(v)) {
+      for (const x of v) walk(x, `${prefix}[]`);
+    } else if (typeof v === 'object') {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, prefix ? `${prefix}[${k}]` : k);
+    } else {
+      push(prefix, String(v));
+    }
+  };
+  walk(value, '');
   return out;
 }
 

@@ -123,6 +123,8 @@ export const envSchema = z.object({
   /** A client must send a request's headers within this, and the whole request within the next. */
   HEADERS_TIMEOUT_SECONDS: int(10, 1, 300),
   REQUEST_TIMEOUT_SECONDS: int(30, 1, 3600),
+  /** A connection with no traffic either way for this long is closed (streams ping every 20 s). */
+  IDLE_TIMEOUT_SECONDS: int(60, 1, 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_IDLE_SECONDS: int(30 * 60, 1),
   SESSION_ABSOLUTE_SECONDS: int(12 * 60 * 60, 1),
@@ -199,18 +201,24 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
   if (e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY && vapidPublicKeyOf(e.VAPID_PRIVATE_KEY) !== e.VAPID_PUBLIC_KEY.replace(/=+$/, '')) {
     throw new ConfigError('Invalid configuration:\n  VAPID_PUBLIC_KEY: does not match VAPID_PRIVATE_KEY');
   }
-  // Production fails closed: no database or encryption key made up on the spot in a working
-  // directory. A single host may name its SQLite file deliberately (DATABASE_URL=sqlite:<file>).
-  if (e.NODE_ENV === 'production') {
-    const missing: string[] = [];
-    if (!e.DATABASE_URL) missing.push('  DATABASE_URL: required when NODE_ENV=production (postgres://…, or sqlite:<file> for a single host)');
-    if (!e.ENCRYPTION_KEY) missing.push('  ENCRYPTION_KEY: required when NODE_ENV=production (32 random bytes, base64); never generated in production');
-    if (missing.length) throw new ConfigError(`Invalid configuration:\n${missing.join('\n')}`);
-  }
   if (e.VERIFY_URL && !e.VERIFY_API_KEY) {
     throw new ConfigError('Invalid configuration:\n  VERIFY_API_KEY: required when VERIFY_URL is set');
   }
   return e;
+}
+
+/**
+ * Production fails closed: no database and no secret made up on the spot in a working directory
+ * (lost with it, copied with it, different on every instance). A single host may name its SQLite
+ * file deliberately (DATABASE_URL=sqlite:<file>). A web app on its own needs no VAPID keys.
+ */
+function refuseMissingInProduction(e: Env, role: 'all' | 'verify' | 'app'): void {
+  const missing: string[] = [];
+  if (!e.DATABASE_URL) missing.push('  DATABASE_URL: required when NODE_ENV=production (postgres://…, or sqlite:<file> for a single host)');
+  if (!e.ENCRYPTION_KEY) missing.push('  ENCRYPTION_KEY: required when NODE_ENV=production (32 random bytes, base64); never generated in production');
+  if (!e.VERIFY_API_KEY) missing.push('  VERIFY_API_KEY: required when NODE_ENV=production; never generated in production');
+  if (role !== 'app' && !e.VAPID_PRIVATE_KEY) missing.push('  VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: required when NODE_ENV=production (`npx web-push generate-vapid-keys`); never generated in production');
+  if (missing.length) throw new ConfigError(`Invalid configuration:\n${missing.join('\n')}`);
 }
 
 interface SecretsFile {
@@ -242,13 +250,17 @@ function generateVapidKeys(): { publicKey: string; privateKey: string } {
  * Load configuration: validate the environment, then take secrets from it or, when absent,
  * from (or newly into) DATA_DIR/secrets.json, mode 0600.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(env: Record<string, string | undefined> = process.env, o: { role?: 'all' | 'verify' | 'app' } = {}): Config {
   const e = parseEnv(env);
+  if (e.NODE_ENV === 'production') refuseMissingInProduction(e, o.role ?? 'all');
   const dataDir = resolve(e.DATA_DIR);
   const generatedSecrets: string[] = [];
   let encryptionKey = e.ENCRYPTION_KEY ? Buffer.from(e.ENCRYPTION_KEY, 'base64') : undefined;
   let appApiKey = e.VERIFY_API_KEY;
   let vapid = e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY ? { publicKey: e.VAPID_PUBLIC_KEY.replace(/=+$/, ''), privateKey: e.VAPID_PRIVATE_KEY.replace(/=+$/, '') } : undefined;
+  // A production web app on its own (the only case that gets here without VAPID keys) never
+  // sends a push: keys for this process alone, nothing written.
+  if (e.NODE_ENV === 'production' && !vapid) vapid = generateVapidKeys();
   if (!encryptionKey || !appApiKey || !vapid) {
     mkdirSync(dataDir, { recursive: true });
     const file = join(dataDir, 'secrets.json');

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import webpush from 'web-push';
 import type { Clock } from '../../src/platform/clock.js';
 import { loadConfig } from '../../src/platform/config.js';
 import type { DatabaseKind } from '../../src/platform/db.js';
@@ -35,6 +36,12 @@ export interface TestSystemOptions {
   beforeListen?: () => Promise<void>;
 }
 
+/** The secrets production refuses to start without (it never generates them), fresh each time. */
+export function productionSecrets(): Record<string, string> {
+  const vapid = webpush.generateVAPIDKeys();
+  return { ENCRYPTION_KEY: randomBytes(32).toString('base64'), VERIFY_API_KEY: randomBytes(24).toString('base64url'), VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey };
+}
+
 /** Start the whole system on a free port with a fresh database and data dir. */
 export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSystem & { pgSchema: string | undefined }> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'twofold-test-'));
@@ -52,7 +59,7 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
     ...(kind === 'postgres' ? { DATABASE_URL: pgUrl() } : {}),
     // Production refuses to start without a named database and an encryption key: a test in
     // production names its SQLite file and brings a key, as a single-host operator would.
-    ...(o.env?.['NODE_ENV'] === 'production' ? { ENCRYPTION_KEY: randomBytes(32).toString('base64'), ...(kind === 'sqlite' ? { DATABASE_URL: `sqlite:${join(dataDir, 'twofold.sqlite')}` } : {}) } : {}),
+    ...(o.env?.['NODE_ENV'] === 'production' ? { ...productionSecrets(), ...(kind === 'sqlite' ? { DATABASE_URL: `sqlite:${join(dataDir, 'twofold.sqlite')}` } : {}) } : {}),
     ...o.env,
   });
   const logs: string[] = [];

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { KyselyPlugin, QueryId } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -129,6 +131,30 @@ forEachDatabase((kind) => {
       const other = await createApp(ts, null, 'Swap target');
       await p.db.db.updateTable('app_signing_keys').set({ sealed_key: row.sealed_key }).where('app_id', '=', other.id).execute();
       await expect(loadAppSigningKey(p, other.id)).rejects.toThrow();
+    });
+
+    it('when the app answers 200 with a body that never ends then the callback is recorded at once, the body never read', async () => {
+      const endless = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const drip = setInterval(() => res.write('x'.repeat(64 * 1024)), 5);
+        res.on('close', () => clearInterval(drip));
+      });
+      await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+      try {
+        const endlessApp = await createApp(ts, `http://127.0.0.1:${(endless.address() as AddressInfo).port}/cb`, `Endless ${kind}`);
+        const uuid = await approveOne(ts, endlessApp.apiKey);
+        const t0 = Date.now();
+        let row = await ts.system.platform.db.db.selectFrom('callback_outbox').select('delivered_at').where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+        while (row.delivered_at === null && Date.now() - t0 < 8_000) {
+          await sleep(100);
+          row = await ts.system.platform.db.db.selectFrom('callback_outbox').select('delivered_at').where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+        }
+        // Reading the body would last until the send's 10 s budget cut it off.
+        expect(row.delivered_at).not.toBeNull();
+      } finally {
+        endless.closeAllConnections();
+        await new Promise((r) => endless.close(r));
+      }
     });
 
     it('when a request is denied then the callback says denied, and expired requests never call back', async () => {

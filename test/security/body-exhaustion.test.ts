@@ -11,6 +11,8 @@ const nested = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(lev
 const deepArrays = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
 /** About 25 KB of objects nested 40 deep, repeated side by side: the shape that took seconds. */
 const wide = () => JSON.stringify({ uuid: 'x', status: 'approved', approval_request: Array.from({ length: 120 }, () => JSON.parse(nested(40)) as unknown) });
+/** One long key (of the costliest character to encode) over many values, within the depth and value budgets: it flattens to megabytes. */
+const longKey = (keyChars: number) => JSON.stringify({ ['!'.repeat(keyChars)]: Array.from({ length: 990 }, () => 1) });
 const many = () => JSON.stringify({ status: 'approved', list: Array.from({ length: 5000 }, (_, i) => i) });
 
 describe('JSON budget (one pass over the raw bytes)', () => {
@@ -45,6 +47,8 @@ describe('bodies costly to walk, sent anonymously', () => {
     ['25 KB of nested objects', wide],
     ['30,000 levels of nesting', () => deepArrays(30_000)],
     ['5,000 values', many],
+    ['a 60 KB key over 990 values (within the budgets, megabytes once flattened)', () => longKey(60_000)],
+    ['a 25 KB key over 990 values', () => longKey(25_000)],
   ])('when the callback gets %s with a fresh nonce then 4xx at once, and the process keeps answering', async (_what, body) => {
     const health = fetch(`${t.url}/healthz`);
     const r = await post('/authy/callback', body(), freshNonce());

@@ -35,7 +35,7 @@ forEachDatabase((kind) => {
     let t: TestSystem;
     let app: { id: number; apiKey: string };
     beforeAll(async () => {
-      t = await startTestSystem({ db: kind, env: { HEADERS_TIMEOUT_SECONDS: '2', REQUEST_TIMEOUT_SECONDS: '3' } });
+      t = await startTestSystem({ db: kind, env: { HEADERS_TIMEOUT_SECONDS: '2', REQUEST_TIMEOUT_SECONDS: '3', IDLE_TIMEOUT_SECONDS: '3' } });
       app = await createApp(t, null, 'Caps');
     });
     afterAll(() => t.stop());
@@ -105,6 +105,32 @@ forEachDatabase((kind) => {
         expect(closed).toBeGreaterThan(2_500);
       } finally {
         clearInterval(drip);
+        c.socket.destroy();
+      }
+    });
+
+    it('when a client asks for large answers and never reads them then the server closes the connection once nothing moves', async () => {
+      const html = await (await fetch(`${t.url}/`)).text();
+      const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+      expect(asset).toBeDefined();
+      const size = (await (await fetch(`${t.url}${asset}`)).arrayBuffer()).byteLength;
+      const c = rawSocket(t.url);
+      let received = 0;
+      c.socket.removeAllListeners('data');
+      c.socket.on('data', (b: Buffer) => (received += b.length));
+      c.socket.pause();
+      // 40 pipelined requests: megabytes of answer, far beyond what the socket buffers hold.
+      c.socket.write(`GET ${asset} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(40));
+      try {
+        // IDLE_TIMEOUT_SECONDS=3 here (Node's default: never). A paused socket cannot see the
+        // server close it: read on after the timeout and count what had been sent by then.
+        await sleep(10_000);
+        c.socket.resume();
+        const closed = await Promise.race([c.closedAfter, sleep(20_000).then(() => Infinity)]);
+        // Without the timeout every answer arrives, then the keep-alive timeout (5 s) closes.
+        expect(closed).toBeLessThan(12_000);
+        expect(received).toBeLessThan(40 * size);
+      } finally {
         c.socket.destroy();
       }
     });

@@ -3,7 +3,8 @@
 // in while an attack from elsewhere runs; the account-wide count grows delays, never a day's block,
 // and stops unknown clients at a ceiling (NIST 800-63B: at most 100 consecutive failures).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accountDelaySeconds } from '../../src/app/password-throttle.js';
+import { accountDelaySeconds, KNOWN_BROWSER_DAYS } from '../../src/app/password-throttle.js';
+import { ManualClock } from '../../src/platform/clock.js';
 import { Browser, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
@@ -36,6 +37,14 @@ forEachDatabase((kind) => {
       const key = `app:login:acct:gate:${email}`;
       if (raw.kind === 'postgres') await raw.pool.query('UPDATE rate_limits SET expire = $1 WHERE key = $2', [Date.now() - 1, key]);
       else raw.sqlite.prepare('UPDATE rate_limits SET expire = ? WHERE key = ?').run(Date.now() - 1, key);
+    }
+
+    /** Let every per-client 15-minute window at the account pass. */
+    async function clientWindowsPass(email: string) {
+      const raw = t.system.platform.db.raw;
+      const like = `app:login:client:${email}|%`;
+      if (raw.kind === 'postgres') await raw.pool.query('UPDATE rate_limits SET expire = $1 WHERE key LIKE $2', [Date.now() - 1, like]);
+      else raw.sqlite.prepare('UPDATE rate_limits SET expire = ? WHERE key LIKE ?').run(Date.now() - 1, like);
     }
 
     /** A user whose browser completed a signup (so it is known to the account). */
@@ -115,6 +124,36 @@ forEachDatabase((kind) => {
       expect((await login(victim.u.email, victim.u.password, freshIp(), victim.home)).status).toBe(200);
     });
 
+    it('when someone copies the owner\'s known-browser cookie and guesses with it then after the free tries it counts as unknown and meets the ceiling', async () => {
+      const { u, home } = await owner();
+      const thief = new Browser(t.url);
+      thief.browserCookie = home.browserCookie;
+      let checked = 0;
+      const codes: unknown[] = [];
+      for (let i = 0; i < 60; i++) {
+        const r = await login(u.email, `guess ${i}`, freshIp(), thief);
+        if (r.status === 401) checked++;
+        else codes.push(r.body.code);
+        await delayPasses(u.email);
+        await clientWindowsPass(u.email);
+      }
+      // 6 as a known browser, then as an unknown client up to the ceiling (20): never more.
+      expect(checked).toBe(6 + 20);
+      expect(codes.at(-1)).toBe('ACCOUNT_LOCKED');
+      // The copied cookie is the owner's browser's too: that browser is unknown now, like any
+      // other, until a correct password is proved from a browser still known (or 30 days pass).
+      expect((await login(u.email, u.password, freshIp(), home)).body).toMatchObject({ code: 'ACCOUNT_LOCKED' });
+    });
+
+    it('when an attacker rotates through the addresses of one IPv6 /64 then they count as one client', async () => {
+      const { u } = await owner();
+      const statuses: number[] = [];
+      for (let i = 1; i <= 5; i++) statuses.push((await login(u.email, 'wrong password!', `2001:db8:77:1::${i.toString(16)}`)).status);
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      // Another /64 is another client.
+      expect((await login(u.email, 'wrong password!', '2001:db8:77:2::1')).status).toBe(401);
+    });
+
     it('when a concurrent burst from many addresses arrives past the free tries then exactly one try per delay is checked', async () => {
       const { u } = await owner();
       for (let i = 0; i < 6; i++) expect((await login(u.email, 'wrong password!')).status).toBe(401);
@@ -141,6 +180,32 @@ forEachDatabase((kind) => {
       const present = await run(u.email);
       expect(present).toEqual([401, 401, 401, 401, 401, 401, 401, 'RATE_LIMITED', 'RATE_LIMITED']);
       expect(await run(absent)).toEqual(present);
+    });
+  });
+
+  describe(`known browsers age out on ${kind}`, () => {
+    const clock = new ManualClock();
+    let t: TestSystem;
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind, clock, env: { LOGIN_PER_ACCOUNT_LIMIT: '3', LOGIN_ACCOUNT_CEILING: '6', LOGIN_PER_IP_LIMIT: '1000', TRUST_PROXY: '1' } });
+    });
+    afterAll(() => t.stop());
+
+    it(`when a browser has not logged in to the account for ${KNOWN_BROWSER_DAYS} days then it is known no more`, async () => {
+      const u = newUser();
+      const home = new Browser(t.url);
+      await signUp(home, u, { headers: { 'x-forwarded-for': '198.19.0.1' } });
+      home.cookie = undefined;
+      // Six failures from elsewhere reach this account's ceiling.
+      for (let i = 0; i < 6; i++) expect((await new Browser(t.url).post('/session', { email: u.email, password: 'wrong password!' }, { 'x-forwarded-for': `198.19.1.${i}` })).status).toBe(401);
+      const tryHome = () => home.post('/session', { email: u.email, password: u.password }, { 'x-forwarded-for': '198.19.0.1' });
+      clock.advance((KNOWN_BROWSER_DAYS - 1) * 86_400_000);
+      expect((await tryHome()).status).toBe(200);
+      home.cookie = undefined;
+      // That login refreshed it; the account's failures start again. Reach the ceiling once more.
+      for (let i = 0; i < 6; i++) expect((await new Browser(t.url).post('/session', { email: u.email, password: 'wrong password!' }, { 'x-forwarded-for': `198.19.2.${i}` })).status).toBe(401);
+      clock.advance((KNOWN_BROWSER_DAYS + 1) * 86_400_000);
+      expect((await tryHome()).body).toMatchObject({ code: 'ACCOUNT_LOCKED' });
     });
   });
 });

@@ -7,29 +7,42 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/platform/config.js';
+import { productionSecrets } from '../helpers/system.js';
 
-const KEY = Buffer.alloc(32, 7).toString('base64');
+const SECRETS = productionSecrets();
+const without = (...names: string[]) => Object.fromEntries(Object.entries(SECRETS).filter(([k]) => !names.includes(k)));
 const dir = () => mkdtempSync(join(tmpdir(), 'twofold-prod-'));
 
 describe('production fails closed', () => {
-  it('when NODE_ENV=production has neither DATABASE_URL nor ENCRYPTION_KEY then the configuration is refused, naming both', () => {
+  it('when NODE_ENV=production has no database or secret set then the configuration is refused, naming each', () => {
     const d = dir();
     expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d })).toThrow(ConfigError);
-    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d })).toThrow(/DATABASE_URL[\s\S]*ENCRYPTION_KEY/);
+    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d })).toThrow(/DATABASE_URL[\s\S]*ENCRYPTION_KEY[\s\S]*VERIFY_API_KEY[\s\S]*VAPID_PRIVATE_KEY/);
     // Nothing was generated on the way to the refusal.
     expect(readdirSync(d)).toEqual([]);
   });
 
-  it('when only one of them is missing then the refusal names that one', () => {
+  it('when only one of them is missing then the refusal names that one alone', () => {
     const d = dir();
-    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d, ENCRYPTION_KEY: KEY })).toThrow(/DATABASE_URL: required/);
-    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d, DATABASE_URL: 'postgres://db.internal/twofold' })).toThrow(/ENCRYPTION_KEY: required/);
-    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d, DATABASE_URL: 'postgres://db.internal/twofold' })).not.toThrow(/DATABASE_URL/);
+    const db = { DATABASE_URL: 'postgres://db.internal/twofold' };
+    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d, ...SECRETS })).toThrow(/^Invalid configuration:\n {2}DATABASE_URL: required[^\n]*$/);
+    for (const name of ['ENCRYPTION_KEY', 'VERIFY_API_KEY']) {
+      expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d, ...db, ...without(name) })).toThrow(new RegExp(`^Invalid configuration:\\n {2}${name}: required[^\\n]*$`));
+    }
+    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: d, ...db, ...without('VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY') })).toThrow(/VAPID_PRIVATE_KEY: required/);
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  it('when a web app alone runs in production then it needs no VAPID keys and writes none', () => {
+    const d = dir();
+    const c = loadConfig({ NODE_ENV: 'production', DATA_DIR: d, DATABASE_URL: 'postgres://db.internal/twofold', ...without('VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY') }, { role: 'app' });
+    expect(c.generatedSecrets).toEqual([]);
+    expect(readdirSync(d)).toEqual([]);
   });
 
   it('when a single host names its SQLite file then production starts on that file', () => {
     const d = dir();
-    const c = loadConfig({ NODE_ENV: 'production', DATA_DIR: d, ENCRYPTION_KEY: KEY, DATABASE_URL: `sqlite:${join(d, 'prod.sqlite')}` });
+    const c = loadConfig({ NODE_ENV: 'production', DATA_DIR: d, ...SECRETS, DATABASE_URL: `sqlite:${join(d, 'prod.sqlite')}` });
     expect(c.sqliteFile).toBe(join(d, 'prod.sqlite'));
     expect(c.DATABASE_URL).toBeUndefined();
     // Outside production the default file stays DATA_DIR/twofold.sqlite.
@@ -39,7 +52,7 @@ describe('production fails closed', () => {
   it('when `twofold serve` starts in production without an encryption key then it exits 2 naming it, and creates no key or database', () => {
     const d = dir();
     const r = spawnSync(process.execPath, ['bin/twofold.js', 'serve'], {
-      env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', DATA_DIR: d, DATABASE_URL: `sqlite:${join(d, 'twofold.sqlite')}`, PORT: '0', LOG_LEVEL: 'silent' },
+      env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', DATA_DIR: d, DATABASE_URL: `sqlite:${join(d, 'twofold.sqlite')}`, PORT: '0', LOG_LEVEL: 'silent', ...without('ENCRYPTION_KEY') },
       encoding: 'utf8',
       timeout: 30_000,
     });

@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Platform } from '../../platform/context.js';
+import { clientNetwork } from '../../platform/client-network.js';
 import type { Limiter } from '../../platform/rate-limit.js';
 import { AuthyCode, AuthyError } from '../authy-errors.js';
 import { SmsDeliveryError, type SmsTransport } from './sms/index.js';
@@ -48,7 +49,7 @@ export class SmsGate {
         reason: `country ${to.region || 'non-geographic'} not in SMS_COUNTRY_ALLOWLIST`,
       });
     }
-    const ipOutcome = await this.perIp.consume(ip);
+    const ipOutcome = await this.perIp.consume(clientNetwork(ip));
     if (!ipOutcome.allowed) throw tooMany(ipOutcome.retryAfterSeconds, 'per-IP SMS cap');
     const phoneOutcome = await this.perPhone[purpose].consume(to.e164);
     if (!phoneOutcome.allowed) throw tooMany(phoneOutcome.retryAfterSeconds, 'per-phone SMS cap');

@@ -249,7 +249,8 @@ export class CallbackWorker {
         redirect: 'manual',
         signal: AbortSignal.timeout(budgetMs),
       });
-      await res.arrayBuffer().catch(() => undefined);
+      // Only the status matters: the body is never read (a receiver could send one without end).
+      await res.body?.cancel().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
         const at = this.p.clock.now();
         try {
