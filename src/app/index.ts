@@ -6,7 +6,7 @@ import { LoginAttempts } from './login-attempts.js';
 import { PendingSignups } from './pending-signups.js';
 import { RecoveryCodes } from './recovery-codes.js';
 import { dummyHash } from './passwords.js';
-import { appRoutes } from './routes.js';
+import { appRoutes } from './routes/index.js';
 import { SessionStore } from './sessions.js';
 import { staticRoutes } from './static.js';
 

@@ -127,6 +127,12 @@ export async function ping(db: Kysely<Database>): Promise<boolean> {
  * dropped or refused, pool timed out, SQLite busy) rather than a bug or a client's mistake:
  * such requests are answered 503 and may be retried.
  */
+/** A unique index refused the write (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === '23505' || (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
+}
+
 export function isDatabaseUnavailable(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const { code, message } = e as { code?: unknown; message?: unknown };

@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateDevice, DeviceClient } from '../../src/authenticator/client.js';
-import { STATUS_STREAMS_PER_ATTEMPT } from '../../src/app/routes.js';
+import { STATUS_STREAMS_PER_ATTEMPT } from '../../src/app/routes/index.js';
 import { MAX_DEVICES_PER_USER, MAX_LIVE_ACTIVATIONS } from '../../src/verify/onetouch/devices.js';
 import { STREAMS_PER_DEVICE } from '../../src/verify/onetouch/stream.js';
 import { forEachDatabase } from '../helpers/databases.js';

@@ -1,0 +1,109 @@
+import type { Request } from 'express';
+import type { AuditEvent } from '../../platform/audit.js';
+import { clientNetwork } from '../../platform/client-network.js';
+import type { Platform } from '../../platform/context.js';
+import { HttpError } from '../../platform/errors.js';
+import { boundedJson } from '../../platform/http.js';
+import { VerifyServiceError, type AuthyClient } from '../authy-client.js';
+import { requireJsonAndOrigin } from '../guards.js';
+import type { LoginAttempts } from '../login-attempts.js';
+import { PasswordThrottle, type PasswordClient } from '../password-throttle.js';
+import type { PendingSignups } from '../pending-signups.js';
+import type { RecoveryCodes } from '../recovery-codes.js';
+import type { SessionStore } from '../sessions.js';
+import { AppUsers } from '../users.js';
+import { CallbackNonces } from '../callback-nonces.js';
+
+export interface AppRoutesDeps {
+  p: Platform;
+  client: AuthyClient;
+  sessions: SessionStore;
+  attempts: LoginAttempts;
+  recovery: RecoveryCodes;
+  pending: PendingSignups;
+  apiKey: string;
+  /** Open SSE streams, closed on stop. */
+  streams: Set<() => void>;
+}
+
+export const userRef = (id: number) => `app-user:${id}`;
+
+/** "40 seconds", "1 minute", "7 minutes": for a person reading when to try again. */
+export function waitInWords(seconds: number): string {
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+}
+
+/** Map a verification-service failure to what the browser may see (the cause is logged). */
+export function fromService(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (e instanceof VerifyServiceError) {
+    if (e.status === 429) {
+      const wait = e.retryAfterSeconds ?? 60;
+      return new HttpError(429, 'RATE_LIMITED', `Too many requests; please try again in ${waitInWords(wait)}`, { reason: `service ${e.code}`, headers: { 'Retry-After': String(wait) }, details: { retry_after: wait } });
+    }
+    if (e.code === 'TOO_MANY_DEVICES') return new HttpError(409, 'TOO_MANY_DEVICES', e.message, { reason: 'service device cap' });
+    if (e.status === 0 || e.status >= 500) return new HttpError(503, 'SERVICE_UNAVAILABLE', 'The verification service is unavailable; please try again', { reason: `service ${e.code}: ${e.message}` });
+    return new HttpError(502, 'SERVICE_REFUSED', 'The verification service refused the request', { reason: `service ${e.status} ${e.code}: ${e.message}` });
+  }
+  throw e;
+}
+
+/**
+ * What every group of the web app's routes shares: its stores, the request guards, the client's
+ * address, the audit trail and the limits that span groups (codes per IP, passwords).
+ */
+export function routeKit(d: AppRoutesDeps) {
+  const { p, client, sessions, attempts, recovery, pending } = d;
+  const { config, clock, audit, logger } = p;
+  const db = p.db.db;
+  const json = boundedJson({ limit: '16kb', type: () => true });
+  const mutate = [requireJsonAndOrigin(config), json];
+  const passwords = new PasswordThrottle(p.limits, config, db, clock);
+  // Codes from one client, whichever account or attempt they are for: the per-attempt and
+  // per-account budgets do not see one address guessing across many accounts.
+  const codeIp = p.limits.create({ name: 'app:code:ip', points: config.CODE_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+
+  const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) =>
+    audit.record({ ...e, ip: ipOf(req), userAgent: req.get('user-agent') ?? null }).catch((err: unknown) => logger.error({ err }, 'audit write failed'));
+
+  const tooMany = (retryAfterSeconds: number, reason: string) =>
+    new HttpError(429, 'RATE_LIMITED', 'Too many attempts; please wait before trying again', {
+      reason,
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      details: { retry_after: retryAfterSeconds },
+    });
+
+  /** Count one event on each limiter in turn (before the work they guard, so a burst cannot slip past); 429 at the first refusal. */
+  async function consumeLimits(pairs: [ReturnType<typeof p.limits.create>, string][], reason: string) {
+    for (const [limiter, key] of pairs) {
+      const res = await limiter.consume(key);
+      if (!res.allowed) throw tooMany(res.retryAfterSeconds, reason);
+    }
+  }
+  const consumeCodeIp = (req: Request) => consumeLimits([[codeIp, clientNetwork(ipOf(req))]], 'codes per ip');
+
+  /** Count a password try (see PasswordThrottle); 429 with `Retry-After` when refused. */
+  async function throttlePassword(req: Request, email: string, userId: number | undefined, o: { ipLimits: boolean }): Promise<PasswordClient> {
+    const c = await passwords.client(req, ipOf(req), userId);
+    const refusal = await passwords.consume(email, c, o);
+    if (!refusal) return c;
+    if (refusal.reason === 'account_ceiling') {
+      throw new HttpError(429, 'ACCOUNT_LOCKED', 'Too many wrong passwords for this account. Log in from a browser you have used for it before, or wait.', {
+        reason: 'password ceiling',
+        headers: { 'Retry-After': String(refusal.retryAfterSeconds) },
+        details: { retry_after: refusal.retryAfterSeconds },
+      });
+    }
+    throw tooMany(refusal.retryAfterSeconds, `password per ${refusal.reason}`);
+  }
+
+  const users = new AppUsers(db, clock);
+  const callbackNonces = new CallbackNonces(db, clock);
+
+  return { p, client, sessions, attempts, recovery, pending, config, clock, audit, logger, db, mutate, passwords, consumeCodeIp, ipOf, record, tooMany, consumeLimits, throttlePassword, users, callbackNonces, apiKey: d.apiKey, streams: d.streams };
+}
+
+export type RouteKit = ReturnType<typeof routeKit>;

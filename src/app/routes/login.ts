@@ -1,0 +1,173 @@
+import { Router } from 'express';
+import { AuditType } from '../../platform/audit.js';
+import { HttpError } from '../../platform/errors.js';
+import { VerifyServiceError } from '../authy-client.js';
+import { requireFullSession, requireSecondFactorSession, safeReturnTo } from '../guards.js';
+import { SMS_COOL_DOWN_MS } from '../login-attempts.js';
+import { dummyHash, verifyPassword } from '../passwords.js';
+import { codeSchema, loginSchema, parseBody, reauthSchema, recoveryCodeSchema } from '../validation.js';
+import { fromService, type RouteKit, userRef } from './kit.js';
+import type { SecondFactor } from './second-factor.js';
+
+
+/** Login: the password step, the second factor's routes (also a step-up's), logout. */
+export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
+  const { p, client, sessions, attempts, recovery, config, mutate, passwords, consumeCodeIp, record, tooMany, throttlePassword, users } = k;
+  const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
+  const r = Router();
+  const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
+  // Password step.
+  r.post('/session', ...mutate, async (req, res) => {
+    const v = parseBody(loginSchema, req.body);
+    const returnTo = safeReturnTo(v.return_to, '/account');
+    const user = await users.byEmail(v.email);
+    const client = await throttlePassword(req, v.email, user?.id, { ipLimits: true });
+    // Unknown emails are verified against a dummy hash: same work, same answer.
+    const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), v.password);
+    if (!user || !ok) {
+      // Recorded for unknown emails too (no user, no email stored): the same database work on
+      // both paths keeps their timing equal, and operators see guessing against absent accounts.
+      await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: user ? userRef(user.id) : null, detail: { reason: user ? 'wrong_password' : 'unknown_email' } });
+      throw new HttpError(401, 'INVALID_CREDENTIALS', 'Email or password is incorrect', { reason: user ? 'wrong password' : 'unknown email' });
+    }
+    // The account's consecutive failures end here. The per-client window is not reset: each
+    // accepted password opens a fresh budget of code tries, so it also caps second-factor guessing
+    // by someone who has the password.
+    await passwords.succeeded(v.email, client);
+    // An account split off a shared service user has none: a fresh one has no authenticator, so
+    // this login proves the phone by SMS before anything else.
+    const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
+    // Rotation: whatever session the browser had ends here.
+    if (req.appSession) await sessions.delete(req.appSession.tokenHash);
+    const attempt = await attempts.create(user.id);
+    const token = await sessions.create(user.id, 'half', attempt.id);
+    sessions.setCookie(res, token);
+    await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
+    const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: authyId }, attempt, 'login');
+    res.json({ ...next, return_to: returnTo });
+  });
+
+  // Step-up: a logged-in session proves the password and a second factor again before a factor
+  // change. The second factor runs through the login's own routes (status, complete, verify,
+  // recover, resend) on this session's step-up attempt; success records the proof on the session.
+  r.post('/session/reauth', ...mutate, requireFullSession, async (req, res) => {
+    const v = parseBody(reauthSchema, req.body);
+    const s = req.appSession!;
+    const user = await users.byId(s.userId);
+    if (!user?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    // The login's own per-client window and account-wide count: a stolen session gets no more
+    // password guesses here than the login page gives.
+    const client = await throttlePassword(req, user.email, user.id, { ipLimits: false });
+    if (!(await verifyPassword(user.password_hash, v.password))) {
+      await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id), detail: { reason: 'wrong_password', purpose: 'reauth' } });
+      throw new HttpError(401, 'INVALID_CREDENTIALS', 'That password is not right', { reason: 'reauth wrong password' });
+    }
+    await passwords.succeeded(user.email, client);
+    await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id), detail: { purpose: 'reauth' } });
+    const attempt = await attempts.create(user.id);
+    if (!(await sessions.startReauth(s, attempt.id))) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: user.authy_id }, attempt, 'reauth');
+    res.json({ ...next, purpose: 'reauth' });
+  });
+
+  // Whether this session may change factors now, and until when.
+  r.get('/session/reauth', requireFullSession, (req, res) => {
+    const until = sessions.reauthUntil(req.appSession!);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ fresh: until !== null, reauth_until: until });
+  });
+
+  // Approved on the device: exchange the half session for a full one (new token).
+  r.post('/session/complete', ...mutate, requireSecondFactorSession, async (req, res) => {
+    const { s, a } = await liveAttempt(req, res);
+    const done = await completeSecondFactor(s, a, { requireApproved: true });
+    await finishLogin(req, res, s, 'push', done!);
+  });
+
+  // A code from an authenticator (the Twofold one or any TOTP app) or from an SMS.
+  r.post('/session/verify', ...mutate, requireSecondFactorSession, async (req, res) => {
+    const v = parseBody(codeSchema, req.body);
+    const { s, a } = await liveAttempt(req, res);
+    await consumeCodeIp(req);
+    const user = await users.byId(s.userId);
+    if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    const max = config.OTP_MAX_ATTEMPTS;
+    const tries = await attempts.reserveCodeTry(a.id, max);
+    if (tries === undefined) throw await endAttempt(res, s, a);
+    let kind: 'totp' | 'sms';
+    try {
+      const r = await client.verifyToken(user.authy_id, v.code);
+      kind = r.kind ?? (a.last_sms_at !== null ? 'sms' : 'totp');
+    } catch (e) {
+      if (e instanceof VerifyServiceError && (e.code === '60020' || e.code === '60019' || e.status === 401)) {
+        await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(user.id), detail: { kind: a.last_sms_at !== null ? 'sms' : 'totp', reason: e.code === '60019' ? 'reused' : 'invalid' } });
+        const left = max - tries;
+        if (left <= 0) throw await endAttempt(res, s, a);
+        const message = e.code === '60019' ? 'That code was already used. Wait for the next one.' : 'That code is not right. Check it and try again.';
+        throw new HttpError(400, 'CODE_INVALID', message, { details: { attempts_left: left } });
+      }
+      await attempts.refundCodeTry(a.id);
+      throw fromService(e);
+    }
+    const done = await completeSecondFactor(s, a, { requireApproved: false });
+    await finishLogin(req, res, s, kind, done!);
+  });
+
+  // A recovery code instead of the second factor (lost phone). It spends the same per-attempt
+  // budget as a wrong OTP and is capped per user (RECOVERY_PER_USER_LIMIT an hour) across attempts.
+  // The code is redeemed and the attempt completed in one transaction: if the attempt was
+  // completed by another request meanwhile, the code stays unused.
+  r.post('/session/recover', ...mutate, requireSecondFactorSession, async (req, res) => {
+    const v = parseBody(recoveryCodeSchema, req.body);
+    const { s, a } = await liveAttempt(req, res);
+    await consumeCodeIp(req);
+    const lim = await recoveryPerUser.consume(String(s.userId));
+    if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'recovery per user');
+    const max = config.OTP_MAX_ATTEMPTS;
+    const tries = await attempts.reserveCodeTry(a.id, max);
+    if (tries === undefined) throw await endAttempt(res, s, a);
+    // The code is redeemed in the completion's transaction: if the attempt was completed by
+    // another request meanwhile, the code stays unused.
+    const done = await completeSecondFactor(s, a, { requireApproved: false, first: (trx) => recovery.redeem(s.userId, v.code, trx) });
+    if (!done) {
+      await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'recovery', reason: 'invalid' } });
+      const left = max - tries;
+      if (left <= 0) throw await endAttempt(res, s, a);
+      throw new HttpError(400, 'CODE_INVALID', 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
+    }
+    const { remaining } = await recovery.status(s.userId);
+    await finishLogin(req, res, s, 'recovery', done, { recovery_codes_remaining: remaining });
+  });
+
+  // Another SMS, at most one per SMS_COOL_DOWN_MS per attempt.
+  r.post('/session/resend', ...mutate, requireSecondFactorSession, async (req, res) => {
+    const { s, a } = await liveAttempt(req, res);
+    const user = await users.byId(s.userId);
+    if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    const cool = await attempts.startSmsCoolDown(a.id);
+    if (!cool.started) {
+      throw new HttpError(429, 'COOL_DOWN', `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
+        headers: { 'Retry-After': String(cool.retryAfterSeconds) },
+        details: { retry_after: cool.retryAfterSeconds },
+      });
+    }
+    try {
+      await sendSms(req, a, user.authy_id, true);
+    } catch (e) {
+      await attempts.clearSmsCoolDown(a.id, cool.at);
+      throw fromService(e);
+    }
+    res.json({ sent: true, via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 });
+  });
+
+  r.delete('/session', ...mutate, async (req, res) => {
+    const s = req.appSession;
+    if (!s) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    await sessions.delete(s.tokenHash);
+    sessions.clearCookie(res);
+    await record(req, { type: AuditType.LOGOUT, outcome: 'success', userRef: userRef(s.userId), detail: { state: s.state } });
+    res.json({ state: 'logged_out' });
+  });
+
+  return r;
+}

@@ -1,0 +1,170 @@
+import type { Request, Response } from 'express';
+import { AuditType } from '../../platform/audit.js';
+import { isUniqueViolation } from '../../platform/db.js';
+import { HttpError } from '../../platform/errors.js';
+import { VerifyServiceError } from '../authy-client.js';
+import { type LoginAttempt, SMS_COOL_DOWN_MS } from '../login-attempts.js';
+import { REAUTH_WINDOW_MS, type Session } from '../sessions.js';
+import { shortBrowserName } from '../user-agent.js';
+import { fromService, type RouteKit, userRef, waitInWords } from './kit.js';
+
+/** OneTouch requests for a login expire after this (120 s for Twofold's own app; docs/authy-compat.md). */
+const APPROVAL_SECONDS = 120;
+
+/** The second factor of a login or a step-up: asking for it, checking the attempt, completing it. */
+export function secondFactor(k: RouteKit) {
+  const { client, sessions, attempts, config, clock, logger, db, passwords, ipOf, record, users } = k;
+  /**
+   * The session's live attempt: a half session's login, or a full session's step-up. When it is
+   * over, a half session ends (401); a full session stays logged in and is told to start the
+   * step-up again (409).
+   */
+  async function liveAttempt(req: Request, res: Response): Promise<{ s: Session; a: LoginAttempt }> {
+    const s = req.appSession!;
+    const a = await attempts.get(s.loginAttemptId!);
+    if (!attempts.isLive(a) || a.user_id !== s.userId) {
+      if (s.state === 'full') throw new HttpError(409, 'REAUTH_EXPIRED', 'This confirmation has ended; please confirm again');
+      await sessions.delete(s.tokenHash);
+      sessions.clearCookie(res);
+      throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    }
+    return { s, a };
+  }
+
+  /**
+   * Too many wrong codes: the attempt dies and so does the session, also a full one in a step-up
+   * (whoever guesses codes in it may hold a stolen session cookie).
+   */
+  async function endAttempt(res: Response, s: Session, a: LoginAttempt): Promise<HttpError> {
+    await attempts.kill(a.id);
+    await sessions.delete(s.tokenHash);
+    sessions.clearCookie(res);
+    return new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
+  }
+
+  /**
+   * The second factor of the attempt succeeded: complete the attempt and change the session in
+   * one transaction, so that neither a crash nor a concurrent request can leave one done without
+   * the other. A half session becomes a full one (new token); a full session's step-up is recorded
+   * as a fresh proof. `first` runs before, in the same transaction (a recovery code's redemption):
+   * when it declines, nothing changes and undefined is returned. Throwing rolls everything back.
+   */
+  async function completeSecondFactor(
+    s: Session,
+    a: LoginAttempt,
+    o: { requireApproved: boolean; first?: (trx: typeof db) => Promise<boolean> },
+  ): Promise<{ token: string } | { reauthAt: number } | undefined> {
+    return db.transaction().execute(async (trx) => {
+      if (o.first && !(await o.first(trx))) return undefined;
+      if (!(await attempts.complete(a.id, s.userId, o.requireApproved, trx))) {
+        throw o.requireApproved ? new HttpError(409, 'NOT_APPROVED', 'This login has not been approved') : new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+      }
+      if (s.state === 'full') {
+        const reauthAt = await sessions.completeReauth(s, a.id, trx);
+        if (reauthAt === undefined) throw new HttpError(409, 'ALREADY_COMPLETED', 'This confirmation was already completed');
+        return { reauthAt };
+      }
+      const token = await sessions.promote(s, trx);
+      if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+      return { token };
+    });
+  }
+
+  /** Answer a completed second factor: the new cookie (login) or the proof's end (step-up). */
+  async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push' | 'recovery', done: { token: string } | { reauthAt: number }, extra: Record<string, number> = {}): Promise<void> {
+    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
+    if ('reauthAt' in done) {
+      await record(req, { type: AuditType.REAUTH, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
+      res.json({ state: 'reauthenticated', reauth_until: done.reauthAt + REAUTH_WINDOW_MS, ...extra });
+      return;
+    }
+    sessions.setCookie(res, done.token);
+    await passwords.remember(req, res, s.userId);
+    await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
+    res.json({ state: 'logged_in', ...extra });
+  }
+
+  /**
+   * Ask for the attempt's second factor: a OneTouch request (number matching) when the user has
+   * an authenticator, else a code by SMS. Returns what the browser is told.
+   */
+  async function startSecondFactor(req: Request, u: { id: number; email: string; authy_id: number }, attempt: LoginAttempt, purpose: 'login' | 'reauth'): Promise<Record<string, unknown>> {
+    const details = { Email: u.email, Browser: shortBrowserName(req.get('user-agent')), IP: ipOf(req) };
+    try {
+      const approval = await client.createApprovalRequest(u.authy_id, {
+        message: purpose === 'login' ? `Request to log in to ${config.APP_NAME}` : `Confirm a change to your ${config.APP_NAME} account`,
+        details,
+        hiddenDetails: { login_attempt: attempt.id },
+        secondsToExpire: APPROVAL_SECONDS,
+        numberMatching: true,
+      });
+      const expiresAt = clock.now() + APPROVAL_SECONDS * 1000;
+      await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details });
+      await record(req, { type: AuditType.APPROVAL_REQUESTED, outcome: 'info', userRef: userRef(u.id), detail: { kind: 'push', purpose } });
+      return { state: 'approve', number: approval.number, details, expires_at: expiresAt };
+    } catch (e) {
+      if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) throw fromService(e);
+      // No OneTouch device (404 60050) or push refused for now: fall back to a code by SMS.
+      logger.info({ error_code: e.code, status: e.status }, 'no approval request; falling back to sms');
+    }
+    const cool = await attempts.startSmsCoolDown(attempt.id);
+    try {
+      if (await sendSms(req, attempt, u.authy_id, false)) return { state: 'code', via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 };
+      // An authenticator is enrolled (its push is capped for now): its code first, a text on request.
+      if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
+      return { state: 'code', via: 'app', message: 'Type the code your authenticator shows, or choose "Resend" to get a text message instead.' };
+    } catch (e) {
+      if (cool.started) await attempts.clearSmsCoolDown(attempt.id, cool.at);
+      const err = fromService(e);
+      logger.info({ error_code: err.code }, 'sms not sent');
+      // The user can still use an authenticator app's code.
+      if (e instanceof VerifyServiceError && e.status === 429) {
+        const wait = e.retryAfterSeconds ?? 600;
+        return {
+          state: 'code',
+          via: 'app',
+          retry_after: wait,
+          message: `Your phone has had the most text messages we send in 10 minutes. Use a code from your authenticator app or a recovery code, or try "Resend" in ${waitInWords(wait)}.`,
+        };
+      }
+      return { state: 'code', via: 'app', message: 'We could not send a text message right now. Use a code from your authenticator app, or try "Resend" shortly.' };
+    }
+  }
+
+  /**
+   * An account whose service user was taken away (it shared one with an older account before
+   * each account owned its factor) gets a fresh one. Nothing else may hold it: the unique index
+   * on app_users.authy_id refuses a second binding.
+   */
+  async function bindFreshServiceUser(user: { id: number; email: string; phone: string; country_code: string }): Promise<number> {
+    const authyId = await client.registerUser({ email: user.email, cellphone: user.phone, countryCode: user.country_code }).catch((e: unknown) => Promise.reject(fromService(e)));
+    try {
+      if (!(await users.bindServiceUser(user.id, authyId))) {
+        const now = await users.byId(user.id);
+        if (now?.authy_id) return now.authy_id;
+      }
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      logger.error({ userId: user.id }, 'the service returned a user that another account holds; not bound');
+      throw new HttpError(409, 'FACTOR_CONFLICT', 'Your second factor cannot be set up right now; please contact support', { reason: 'authy_id held by another account' });
+    }
+    logger.info({ userId: user.id }, 'bound a fresh service user to an account that had none');
+    return authyId;
+  }
+
+  /**
+   * Text a code. `force` only when the person asked for a text ("Resend"); otherwise the service
+   * sends nothing to a user who has an authenticator (false is returned) and the page offers its
+   * code first.
+   */
+  async function sendSms(req: Request, a: LoginAttempt, authyId: number, force: boolean): Promise<boolean> {
+    const r = await client.requestSms(authyId, force, ipOf(req));
+    if (r.ignored) return false;
+    await record(req, { type: AuditType.SECOND_FACTOR_SENT, outcome: 'success', userRef: userRef(a.user_id), detail: { kind: 'sms' } });
+    return true;
+  }
+
+  return { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms };
+}
+
+export type SecondFactor = ReturnType<typeof secondFactor>;

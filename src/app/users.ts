@@ -1,0 +1,43 @@
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Clock } from '../platform/clock.js';
+import type { Database } from '../platform/schema.js';
+import type { AppTables } from './schema.js';
+
+export type AppUser = Selectable<AppTables['app_users']>;
+export type NewAppUser = Omit<Insertable<AppTables['app_users']>, 'id' | 'created_at' | 'totp_app_confirmed_at'>;
+
+/** The web app's accounts. Emails are stored lower-cased and unique; so is `authy_id` once bound. */
+export class AppUsers {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {}
+
+  byId(id: number): Promise<AppUser | undefined> {
+    return this.db.selectFrom('app_users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  byEmail(email: string): Promise<AppUser | undefined> {
+    return this.db.selectFrom('app_users').selectAll().where('email', '=', email).executeTakeFirst();
+  }
+
+  async idByEmail(email: string): Promise<number | undefined> {
+    return (await this.db.selectFrom('app_users').select('id').where('email', '=', email).executeTakeFirst())?.id;
+  }
+
+  /** Insert an account; its id. A taken email or service user throws the database's unique violation. */
+  async create(u: NewAppUser): Promise<number> {
+    const row = await this.db
+      .insertInto('app_users')
+      .values({ ...u, totp_app_confirmed_at: null, created_at: this.clock.now() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  /** Bind a service user to an account that has none; false when it already had one. */
+  async bindServiceUser(id: number, authyId: number): Promise<boolean> {
+    const r = await this.db.updateTable('app_users').set({ authy_id: authyId }).where('id', '=', id).where('authy_id', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+}
