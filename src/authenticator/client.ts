@@ -1,6 +1,8 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type JsonWebKey } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
-import { approvalSigningString, DEVICE_HEADERS, requestSigningString, type Decision } from '../protocol/device.js';
+import { approvalSigningString, DEVICE_HEADERS, DeviceApiError, requestSigningString, type ApprovalForDevice, type Decision } from '../protocol/device.js';
+
+export { DeviceApiError, type ApprovalForDevice };
 import { bodyDigest, detailsHash } from '../protocol/node-hash.js';
 import { SseParser } from '../protocol/sse.js';
 
@@ -15,33 +17,9 @@ export interface DeviceState {
   totp: { secret: string; digits: number; period: number; algorithm: string; issuer: string; label: string };
 }
 
-/** A request as the service shows it to a device (docs/device-api.md `ApprovalForDevice`). */
-export interface ApprovalForDevice {
-  uuid: string;
-  seq: number;
-  message: string;
-  details: Record<string, string>;
-  logos: { res: string; url: string }[];
-  created_at: number;
-  expires_at: number | null;
-  number_matching: boolean;
-  app_name: string;
-}
-
 export type DeviceEvent =
   | { type: 'approval_request'; id: string | undefined; request: ApprovalForDevice }
   | { type: 'approval_request_closed'; uuid: string; status: string };
-
-export class DeviceApiError extends Error {
-  override name = 'DeviceApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Split an activation link `<service>/authenticator/#activate=<token>` into service URL and token. */
 export function parseActivationLink(link: string): { serviceUrl: string; token: string } {

@@ -16,6 +16,31 @@ export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 export type Decision = 'approve' | 'deny';
 
+/** A request as the service shows it to a device (docs/device-api.md `ApprovalForDevice`). */
+export interface ApprovalForDevice {
+  uuid: string;
+  seq: number;
+  message: string;
+  details: Record<string, string>;
+  logos: { res: string; url: string }[];
+  created_at: number;
+  expires_at: number | null;
+  number_matching: boolean;
+  app_name: string;
+}
+
+/** A refusal from the device API: its HTTP status and `{ code, message }`. */
+export class DeviceApiError extends Error {
+  override name = 'DeviceApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The string a device signs for every request it makes (`bodyDigest`: hex SHA-256 of the raw body, or ""). */
 export function requestSigningString(o: { method: string; path: string; bodyDigest: string; timestamp: string; nonce: string }): string {
   return ['twofold-device-v1', o.method.toUpperCase(), o.path, o.bodyDigest, o.timestamp, o.nonce].join('\n');

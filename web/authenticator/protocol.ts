@@ -1,37 +1,14 @@
-import { approvalSigningString, canonicalJson, DEVICE_HEADERS, detailsPayload, requestSigningString } from '../../src/protocol/device.js';
+/** docs/device-api.md: the device side of Twofold's protocol, with WebCrypto. */
+import { approvalSigningString, canonicalJson, DEVICE_HEADERS, DeviceApiError, detailsPayload, requestSigningString, type ApprovalForDevice } from '../../src/protocol/device.js';
 import { SseParser, type SseMessage } from '../../src/protocol/sse.js';
 import type { DeviceState } from './store.js';
 
 /** The shared protocol as the PWA bundles it (the Chromium known-answer test loads these from here). */
-export { approvalSigningString, canonicalJson, detailsPayload, requestSigningString, SseParser };
+export { approvalSigningString, canonicalJson, DeviceApiError, detailsPayload, requestSigningString, SseParser, type ApprovalForDevice };
 
 /** Hex SHA-256 (WebCrypto) of the canonical JSON of `{ message, details }`: what an answer signs. */
 export async function detailsHash(message: string, details: Record<string, string>): Promise<string> {
   return sha256Hex(detailsPayload(message, details));
-}
-
-/** docs/device-api.md: the device side of Twofold's protocol, with WebCrypto. */
-
-export interface ApprovalForDevice {
-  uuid: string;
-  seq: number;
-  message: string;
-  details: Record<string, string>;
-  logos: { res: string; url: string }[];
-  created_at: number;
-  expires_at: number | null;
-  number_matching: boolean;
-  app_name: string;
-}
-
-export class DeviceApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const enc = new TextEncoder();
