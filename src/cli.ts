@@ -1,16 +1,11 @@
 import { parseArgs } from 'node:util';
+import { CliUsageError, type CliIo } from './platform/cli-io.js';
 import { ConfigError, loadConfig, type Config } from './platform/config.js';
+
+export { CliUsageError, type CliIo };
 import { createLogger } from './platform/logger.js';
 import { openDatabase } from './platform/db.js';
 import { migrateToLatest } from './platform/migrations/index.js';
-import { join } from 'node:path';
-
-/** Where commands write; tests pass their own. */
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  env: Record<string, string | undefined>;
-}
 
 const defaultIo: CliIo = {
   out: (l) => process.stdout.write(`${l}\n`),
@@ -69,7 +64,6 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
   }
 }
 
-export class CliUsageError extends Error {}
 
 function config(io: CliIo): Config {
   return loadConfig(io.env);

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import express from 'express';
 import { createWebApp, type WebApp } from './app/index.js';
 import { staticRoutes } from './app/static.js';

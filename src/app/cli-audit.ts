@@ -1,6 +1,5 @@
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CliUsageError, type CliIo } from '../cli.js';
+import { CliUsageError, type CliIo } from '../platform/cli-io.js';
 import type { Config } from '../platform/config.js';
 import { openDatabase } from '../platform/db.js';
 import { migrateToLatest } from '../platform/migrations/index.js';

@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CliIo } from '../cli.js';
+import type { CliIo } from '../platform/cli-io.js';
 import { activateDevice, DeviceApiError, parseActivationLink, DeviceClient, type ApprovalForDevice, type DeviceState } from './client.js';
 
 const USAGE = `Usage: twofold authenticator <command> [--state FILE]

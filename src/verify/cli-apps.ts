@@ -1,6 +1,5 @@
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CliUsageError, type CliIo } from '../cli.js';
+import { CliUsageError, type CliIo } from '../platform/cli-io.js';
 import { systemClock } from '../platform/clock.js';
 import { SecretBox } from '../platform/crypto.js';
 import type { Config } from '../platform/config.js';

@@ -9,6 +9,7 @@ import type { AuthenticatedDevice, Devices } from './devices.js';
 import { approvalRefused, invalidRequest, notFound, notPending } from './errors.js';
 import { approvalSigningString, type Decision } from '../../protocol/device.js';
 import { detailsHash } from '../../protocol/node-hash.js';
+import { userChannel, type UserEvent } from './user-events.js';
 
 /** Wrong numbers tolerated on one request before approval is refused for good. */
 export const MAX_NUMBER_ATTEMPTS = 3;
@@ -45,14 +46,6 @@ export interface ApprovalForDevice {
   number_matching: boolean;
   app_name: string;
 }
-
-/** Bus channel carrying one user's request and device events (payloads carry no secrets). */
-export const userChannel = (userId: number) => `onetouch.user.${userId}`;
-
-export type UserEvent =
-  | { kind: 'created'; uuid: string; seq: number }
-  | { kind: 'closed'; uuid: string; status: ApprovalStatus }
-  | { kind: 'device_revoked'; device_id: string };
 
 const parseJson = <T>(s: string | null, fallback: T): T => (s === null ? fallback : (JSON.parse(s) as T));
 

@@ -8,7 +8,7 @@ import { HttpError } from '../../platform/errors.js';
 import type { ActiveDevice, DeviceDirectory, TotpParameters, TotpSecretStore } from '../ports.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
 import { NONCE_PATTERN, requestSigningString } from '../../protocol/device.js';
-import { userChannel } from './approvals.js';
+import { userChannel } from './user-events.js';
 
 /** Activation links are valid this long (docs/device-api.md). */
 export const ACTIVATION_TTL_MS = 10 * 60 * 1000;

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Platform } from '../../platform/context.js';
-import { userChannel, type Approvals, type ApprovalForDevice, type UserEvent } from './approvals.js';
+import type { Approvals, ApprovalForDevice } from './approvals.js';
+import { userChannel, type UserEvent } from './user-events.js';
 import { StreamSlots } from '../../platform/stream-slots.js';
 import type { AuthenticatedDevice } from './devices.js';
 
