@@ -6,6 +6,15 @@
 import http from 'node:http';
 import https from 'node:https';
 
+/** The service's error codes the web app tells apart (Authy's numbers, and Twofold's device API's). */
+export const ServiceCode = {
+  TOKEN_REUSED: '60019',
+  TOKEN_INVALID: '60020',
+  CODE_INCORRECT: '60022',
+  CODE_EXPIRED: '60023',
+  TOO_MANY_DEVICES: 'TOO_MANY_DEVICES',
+} as const;
+
 export class VerifyServiceError extends Error {
   override name = 'VerifyServiceError';
   constructor(
@@ -138,7 +147,7 @@ export class AuthyClient {
    * third-party app secret counts too, and confirms it (only where the user confirms that app).
    */
   async verifyToken(authyId: number, token: string, o: { pending: boolean } = { pending: false }): Promise<TokenCheck> {
-    if (!/^\d{6,10}$/.test(token)) throw new VerifyServiceError(401, '60020', 'Token is invalid');
+    if (!/^\d{6,10}$/.test(token)) throw new VerifyServiceError(401, ServiceCode.TOKEN_INVALID, 'Token is invalid');
     // `pending=false` (Twofold extension): a third-party app secret counts only once confirmed.
     const body = await this.call('GET', `/protected/json/verify/${token}/${authyId}${o.pending ? '' : '?pending=false'}`);
     if (body.token !== 'is valid') throw this.malformed('verify');
@@ -167,7 +176,7 @@ export class AuthyClient {
    * rejects with "60022", none pending (expired, used, or out of tries) with "60023".
    */
   async checkPhoneVerification(phone: PhoneTarget, code: string): Promise<void> {
-    if (!/^\d{4,10}$/.test(code)) throw new VerifyServiceError(401, '60022', 'Verification code is incorrect');
+    if (!/^\d{4,10}$/.test(code)) throw new VerifyServiceError(401, ServiceCode.CODE_INCORRECT, 'Verification code is incorrect');
     const q = new URLSearchParams({ phone_number: phone.cellphone, country_code: phone.countryCode, verification_code: code }).toString();
     await this.call('GET', `/protected/json/phones/verification/check?${q}`);
   }

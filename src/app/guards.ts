@@ -3,6 +3,7 @@ import type { Config } from '../platform/config.js';
 import { HttpError } from '../platform/errors.js';
 import type { Session, SessionStore } from './sessions.js';
 import { readSessionCookie } from './sessions.js';
+import { AppError } from './error-codes.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -20,11 +21,11 @@ export function requireJsonAndOrigin(config: Config): RequestHandler {
   return (req, _res, next) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json') {
-      return next(new HttpError(403, 'CSRF', 'State-changing requests must send Content-Type: application/json', { reason: 'content-type' }));
+      return next(new HttpError(403, AppError.CSRF, 'State-changing requests must send Content-Type: application/json', { reason: 'content-type' }));
     }
     const origin = req.headers.origin;
     if (!origin || !allowedOrigins(config, req).includes(origin)) {
-      return next(new HttpError(403, 'CSRF', 'Cross-origin request refused', { reason: origin ? 'origin mismatch' : 'no origin' }));
+      return next(new HttpError(403, AppError.CSRF, 'Cross-origin request refused', { reason: origin ? 'origin mismatch' : 'no origin' }));
     }
     next();
   };
@@ -53,7 +54,7 @@ export function loadSession(store: SessionStore, cookieName: string): RequestHan
 
 /** Logged in with both factors. A half-logged-in session is refused like no session. */
 export const requireFullSession: RequestHandler = (req, _res, next) => {
-  if (req.appSession?.state !== 'full') return next(new HttpError(401, 'UNAUTHENTICATED', 'Please log in'));
+  if (req.appSession?.state !== 'full') return next(new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in'));
   next();
 };
 
@@ -63,7 +64,7 @@ export const requireFullSession: RequestHandler = (req, _res, next) => {
  */
 export const requireSecondFactorSession: RequestHandler = (req, _res, next) => {
   if (!req.appSession?.loginAttemptId) {
-    return next(new HttpError(401, 'UNAUTHENTICATED', 'No login in progress; please log in'));
+    return next(new HttpError(401, AppError.UNAUTHENTICATED, 'No login in progress; please log in'));
   }
   next();
 };
@@ -76,7 +77,7 @@ export function requireRecentAuth(sessions: SessionStore): RequestHandler {
   return (req, _res, next) => {
     const s = req.appSession;
     if (!s || sessions.reauthUntil(s) === null) {
-      return next(new HttpError(403, 'REAUTH_REQUIRED', 'Please confirm it is you: enter your password and approve or type a code', { details: { reauth: '/session/reauth' } }));
+      return next(new HttpError(403, AppError.REAUTH_REQUIRED, 'Please confirm it is you: enter your password and approve or type a code', { details: { reauth: '/session/reauth' } }));
     }
     next();
   };

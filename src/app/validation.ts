@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { HttpError } from '../platform/errors.js';
 import { passwordProblem, PASSWORD_MAX_LENGTH } from './passwords.js';
 import { normaliseRecoveryCode } from './recovery-codes.js';
+import { AppError } from './error-codes.js';
 
 const COUNTRIES = new Set<string>(getCountries());
 
@@ -16,7 +17,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
     fields[key] ??= issue.message;
   }
   const first = Object.entries(fields)[0];
-  throw new HttpError(400, 'VALIDATION', first ? `${first[0]}: ${first[1]}` : 'Invalid request', { details: { fields } });
+  throw new HttpError(400, AppError.VALIDATION, first ? `${first[0]}: ${first[1]}` : 'Invalid request', { details: { fields } });
 }
 
 const text = (max: number) => z.string({ error: 'must be a string' }).max(max, `must be at most ${max} characters`);

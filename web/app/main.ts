@@ -4,6 +4,7 @@ import { h, mount } from '../shared/dom.js';
 import { api, ApiFailure, type ApiError } from './api.js';
 import { countryList, guessCountry } from './countries.js';
 import { safeReturnTo } from '../shared/return-to.js';
+import { AppError } from '../../src/app/error-codes.js';
 
 /** What one screen hands to the next (kept in memory; the server is the source of truth). */
 interface Flow {
@@ -314,7 +315,7 @@ function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: boolean; do
   };
   switchMode.addEventListener('click', () => setRecovery(!recoveryMode));
 
-  const ends = (e: ApiError | undefined): boolean => e?.status === 401 || e?.code === 'TOO_MANY_ATTEMPTS' || e?.code === 'REAUTH_EXPIRED';
+  const ends = (e: ApiError | undefined): boolean => e?.status === 401 || e?.code === AppError.TOO_MANY_ATTEMPTS || e?.code === AppError.REAUTH_EXPIRED;
 
   resend.addEventListener('click', async () => {
     setAlert(alert, '');
@@ -511,7 +512,7 @@ async function signupVerify(): Promise<void> {
       view = await api<PendingSignupView>('GET', '/user/signup');
     } catch (err) {
       const e2 = failureOf(err);
-      navigate('/signup', { notice: e2?.code === 'SIGNUP_EXPIRED' ? 'Your sign-up was not finished in time, so nothing was created. Fill in the form again.' : (e2?.message ?? 'Fill in the form to create an account.') }, true);
+      navigate('/signup', { notice: e2?.code === AppError.SIGNUP_EXPIRED ? 'Your sign-up was not finished in time, so nothing was created. Fill in the form again.' : (e2?.message ?? 'Fill in the form to create an account.') }, true);
       return;
     }
   }
@@ -534,7 +535,7 @@ async function signupVerify(): Promise<void> {
     );
     root.querySelector<HTMLElement>('h1')?.focus();
   };
-  const overMessage = (e2: ApiError) => (e2.code === 'TOO_MANY_ATTEMPTS' ? 'Too many wrong codes, so this sign-up was stopped.' : 'This sign-up has ended: the code was not entered in time.');
+  const overMessage = (e2: ApiError) => (e2.code === AppError.TOO_MANY_ATTEMPTS ? 'Too many wrong codes, so this sign-up was stopped.' : 'This sign-up has ended: the code was not entered in time.');
 
   resend.addEventListener('click', async () => {
     setAlert(alert, '');
@@ -547,8 +548,8 @@ async function signupVerify(): Promise<void> {
       cool.start(r.retry_after);
     } catch (err) {
       const e2 = failureOf(err);
-      if (e2?.code === 'SIGNUP_EXPIRED') return over(overMessage(e2));
-      if (e2?.code === 'COOL_DOWN') setAlert(alert, `Please wait ${e2.retry_after ?? 30} seconds before asking for another code.`);
+      if (e2?.code === AppError.SIGNUP_EXPIRED) return over(overMessage(e2));
+      if (e2?.code === AppError.COOL_DOWN) setAlert(alert, `Please wait ${e2.retry_after ?? 30} seconds before asking for another code.`);
       else if (e2?.status === 429) setAlert(alert, `Too many codes were sent to this number. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
       else setAlert(alert, e2?.message ?? 'Could not send a code. Try again in a moment.');
       if (e2?.retry_after) cool.start(e2.retry_after);
@@ -574,8 +575,8 @@ async function signupVerify(): Promise<void> {
         } catch (err) {
           busy(submit, false, 'Verify');
           const e2 = failureOf(err);
-          if (e2 && (e2.code === 'TOO_MANY_ATTEMPTS' || e2.code === 'SIGNUP_EXPIRED')) return over(overMessage(e2));
-          if (e2?.code === 'CODE_EXPIRED') return fieldError(f, wrongCodeText({ ...e2, message: 'That code has expired or a newer one was sent. Use the newest code, or select “Resend code”.' }));
+          if (e2 && (e2.code === AppError.TOO_MANY_ATTEMPTS || e2.code === AppError.SIGNUP_EXPIRED)) return over(overMessage(e2));
+          if (e2?.code === AppError.CODE_EXPIRED) return fieldError(f, wrongCodeText({ ...e2, message: 'That code has expired or a newer one was sent. Use the newest code, or select “Resend code”.' }));
           fieldError(f, wrongCodeText(e2));
         }
       },
@@ -633,7 +634,7 @@ function login(): void {
         } catch (err) {
           busy(submit, false, 'Log in');
           const e2 = failureOf(err);
-          if (e2?.code === 'ACCOUNT_LOCKED') setAlert(alert, 'Too many wrong passwords were entered for this account. Log in from a browser you have used for it before, or try again later.');
+          if (e2?.code === AppError.ACCOUNT_LOCKED) setAlert(alert, 'Too many wrong passwords were entered for this account. Log in from a browser you have used for it before, or try again later.');
           else if (e2?.status === 429) setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
           else setAlert(alert, e2?.message ?? 'Login failed.');
           fPassword.input.select();
@@ -765,12 +766,12 @@ function confirmItsYou(): Promise<boolean> {
 
     /** The step-up is over: start again with the password, or (logged out) go to the login. */
     const ended = (e: ApiError | undefined) => {
-      if (e?.status === 401 || e?.code === 'TOO_MANY_ATTEMPTS') {
+      if (e?.status === 401 || e?.code === AppError.TOO_MANY_ATTEMPTS) {
         finish(false);
-        navigate('/login', { notice: e.code === 'TOO_MANY_ATTEMPTS' ? 'Too many wrong codes, so you were logged out to protect your account. Log in again.' : 'You were logged out. Log in again.' }, true);
+        navigate('/login', { notice: e.code === AppError.TOO_MANY_ATTEMPTS ? 'Too many wrong codes, so you were logged out to protect your account. Log in again.' : 'You were logged out. Log in again.' }, true);
         return;
       }
-      passwordStage(e?.code === 'REAUTH_EXPIRED' || !e ? 'This confirmation has ended. Enter your password to start again.' : e.message);
+      passwordStage(e?.code === AppError.REAUTH_EXPIRED || !e ? 'This confirmation has ended. Enter your password to start again.' : e.message);
     };
 
     const passwordStage = (message = '') => {
@@ -795,7 +796,7 @@ function confirmItsYou(): Promise<boolean> {
             } catch (err) {
               busy(submit, false, 'Continue');
               const e2 = failureOf(err);
-              if (e2?.code === 'INVALID_CREDENTIALS') return fieldError(f, 'That password is not right. Try again.');
+              if (e2?.code === AppError.INVALID_CREDENTIALS) return fieldError(f, 'That password is not right. Try again.');
               if (e2?.status === 429) return setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
               if (e2?.status === 401) return ended(e2);
               setAlert(alert, e2?.message ?? 'Something went wrong. Try again.');
@@ -862,7 +863,7 @@ async function withStepUp<T>(action: () => Promise<T>): Promise<{ ok: true; valu
   try {
     return { ok: true, value: await action() };
   } catch (err) {
-    if (failureOf(err)?.code !== 'REAUTH_REQUIRED') throw err;
+    if (failureOf(err)?.code !== AppError.REAUTH_REQUIRED) throw err;
   }
   if (!(await confirmItsYou())) return { ok: false };
   return { ok: true, value: await action() };

@@ -1,11 +1,12 @@
 import { type Request, Router } from 'express';
 import { AuditType } from '../../platform/audit.js';
 import { HttpError } from '../../platform/errors.js';
-import { VerifyServiceError } from '../authy-client.js';
+import { ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { requireFullSession, requireRecentAuth } from '../guards.js';
 import { RECOVERY_CODE_COUNT } from '../recovery-codes.js';
 import { activationSchema, codeSchema, deviceIdSchema, emptySchema, parseBody, totpAppIdSchema } from '../validation.js';
 import { fromService, type RouteKit, userRef } from './kit.js';
+import { AppError } from '../error-codes.js';
 
 
 /** The user's page: profile, authenticators, third-party TOTP apps, recovery codes. */
@@ -16,7 +17,7 @@ export function accountRoutes(k: RouteKit): Router {
   // ---- The user's page ----
   const currentUser = async (req: Request) => {
     const u = await users.byId(req.appSession!.userId);
-    if (!u?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    if (!u?.authy_id) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
     return { ...u, authy_id: u.authy_id };
   };
 
@@ -82,14 +83,14 @@ export function accountRoutes(k: RouteKit): Router {
     try {
       await call;
     } catch (e) {
-      if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, 'NOT_FOUND', notFound);
+      if (e instanceof VerifyServiceError && e.status === 404) throw new HttpError(404, AppError.NOT_FOUND, notFound);
       throw fromService(e);
     }
   }
 
   r.delete('/user/authenticators/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const id = deviceIdSchema.safeParse(req.params.id);
-    if (!id.success) throw new HttpError(400, 'VALIDATION', 'id: is not a device id');
+    if (!id.success) throw new HttpError(400, AppError.VALIDATION, 'id: is not a device id');
     const u = await currentUser(req);
     await removalAtService(client.revokeDevice(u.authy_id, id.data), 'No such authenticator');
     await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { device: id.data } });
@@ -107,7 +108,7 @@ export function accountRoutes(k: RouteKit): Router {
 
   r.delete('/user/totp-app/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const id = totpAppIdSchema.safeParse(req.params.id);
-    if (!id.success) throw new HttpError(400, 'VALIDATION', 'id: is not an authenticator app id');
+    if (!id.success) throw new HttpError(400, AppError.VALIDATION, 'id: is not an authenticator app id');
     const u = await currentUser(req);
     await removalAtService(client.removeTotpApp(u.authy_id, id.data), 'No such authenticator app');
     await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
@@ -124,17 +125,17 @@ export function accountRoutes(k: RouteKit): Router {
     try {
       check = await client.verifyToken(u.authy_id, v.code, { pending: true });
     } catch (e) {
-      if (e instanceof VerifyServiceError && e.code === '60019') {
+      if (e instanceof VerifyServiceError && e.code === ServiceCode.TOKEN_REUSED) {
         // Each 30-second code counts once per account, whichever authenticator showed it.
-        throw new HttpError(400, 'CODE_INVALID', 'That code was already used. Wait for the app to show the next one, then type it.');
+        throw new HttpError(400, AppError.CODE_INVALID, 'That code was already used. Wait for the app to show the next one, then type it.');
       }
-      if (e instanceof VerifyServiceError && e.status === 401) throw new HttpError(400, 'CODE_INVALID', 'That code is not right. Check the app and try again.');
+      if (e instanceof VerifyServiceError && e.status === 401) throw new HttpError(400, AppError.CODE_INVALID, 'That code is not right. Check the app and try again.');
       throw fromService(e);
     }
     // Only a code of the new secret confirms it (a service that does not say which factor
     // matched is trusted as Authy was).
     if (!check.enrolled && check.factor !== null) {
-      throw new HttpError(400, 'CODE_INVALID', 'That code is not from the new app. Scan the QR code and type the code the app shows.');
+      throw new HttpError(400, AppError.CODE_INVALID, 'That code is not from the new app. Scan the QR code and type the code the app shows.');
     }
     await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
     res.json({ confirmed: true });

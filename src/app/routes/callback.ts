@@ -5,6 +5,7 @@ import { HttpError } from '../../platform/errors.js';
 import { boundedJson } from '../../platform/http.js';
 import { attemptChannel } from '../login-attempts.js';
 import { type RouteKit, userRef } from './kit.js';
+import { AppError } from '../error-codes.js';
 
 /** Callback nonces are Unix seconds; older (or further in the future) than this are refused. */
 const CALLBACK_NONCE_WINDOW_SECONDS = 300;
@@ -15,7 +16,7 @@ export function callbackRoutes(k: RouteKit): Router {
   const r = Router();
   // The OneTouch callback from the verification service. Unauthenticated: the signature is the
   // credential, so no CSRF check, and every refusal is the same 401.
-  const refuseCallback = (reason: string) => new HttpError(401, 'BAD_SIGNATURE', 'Invalid signature', { reason });
+  const refuseCallback = (reason: string) => new HttpError(401, AppError.BAD_SIGNATURE, 'Invalid signature', { reason });
   // The cheap checks come before the body is read at all: headers of the right shape and a fresh
   // nonce. Only then is the body parsed, within the size, depth and value budgets.
   const callbackHeaders = (req: Request, _res: Response, next: (e?: unknown) => void) => {
@@ -41,12 +42,12 @@ export function callbackRoutes(k: RouteKit): Router {
     const hidden = tx?.hidden_details as Record<string, unknown> | undefined;
     const attemptId = typeof hidden?.login_attempt === 'string' ? hidden.login_attempt : '';
     if (!uuid || (status !== 'approved' && status !== 'denied') || !/^[0-9a-f]{32}$/.test(attemptId)) {
-      throw new HttpError(400, 'VALIDATION', 'Callback body is not an approval status', { reason: 'callback shape' });
+      throw new HttpError(400, AppError.VALIDATION, 'Callback body is not an approval status', { reason: 'callback shape' });
     }
     const a = await attempts.get(attemptId);
     const user = a ? await users.byId(a.user_id) : undefined;
     if (!a || !user || a.approval_uuid !== uuid || (b.authy_id !== undefined && Number(b.authy_id) !== user.authy_id)) {
-      throw new HttpError(404, 'NOT_FOUND', 'No such login attempt', { reason: 'callback for unknown attempt' });
+      throw new HttpError(404, AppError.NOT_FOUND, 'No such login attempt', { reason: 'callback for unknown attempt' });
     }
     const changed = await attempts.recordAnswer(a.id, uuid, status);
     if (changed) {

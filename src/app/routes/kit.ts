@@ -4,7 +4,7 @@ import { clientNetwork } from '../../platform/client-network.js';
 import type { Platform } from '../../platform/context.js';
 import { HttpError } from '../../platform/errors.js';
 import { boundedJson } from '../../platform/http.js';
-import { VerifyServiceError, type AuthyClient } from '../authy-client.js';
+import { type AuthyClient, ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { requireJsonAndOrigin } from '../guards.js';
 import type { LoginAttempts } from '../login-attempts.js';
 import { PasswordThrottle, type PasswordClient } from '../password-throttle.js';
@@ -13,6 +13,7 @@ import type { RecoveryCodes } from '../recovery-codes.js';
 import type { SessionStore } from '../sessions.js';
 import { AppUsers } from '../users.js';
 import { CallbackNonces } from '../callback-nonces.js';
+import { AppError } from '../error-codes.js';
 
 export interface AppRoutesDeps {
   p: Platform;
@@ -41,11 +42,11 @@ export function fromService(e: unknown): HttpError {
   if (e instanceof VerifyServiceError) {
     if (e.status === 429) {
       const wait = e.retryAfterSeconds ?? 60;
-      return new HttpError(429, 'RATE_LIMITED', `Too many requests; please try again in ${waitInWords(wait)}`, { reason: `service ${e.code}`, headers: { 'Retry-After': String(wait) }, details: { retry_after: wait } });
+      return new HttpError(429, AppError.RATE_LIMITED, `Too many requests; please try again in ${waitInWords(wait)}`, { reason: `service ${e.code}`, headers: { 'Retry-After': String(wait) }, details: { retry_after: wait } });
     }
-    if (e.code === 'TOO_MANY_DEVICES') return new HttpError(409, 'TOO_MANY_DEVICES', e.message, { reason: 'service device cap' });
-    if (e.status === 0 || e.status >= 500) return new HttpError(503, 'SERVICE_UNAVAILABLE', 'The verification service is unavailable; please try again', { reason: `service ${e.code}: ${e.message}` });
-    return new HttpError(502, 'SERVICE_REFUSED', 'The verification service refused the request', { reason: `service ${e.status} ${e.code}: ${e.message}` });
+    if (e.code === ServiceCode.TOO_MANY_DEVICES) return new HttpError(409, AppError.TOO_MANY_DEVICES, e.message, { reason: 'service device cap' });
+    if (e.status === 0 || e.status >= 500) return new HttpError(503, AppError.SERVICE_UNAVAILABLE, 'The verification service is unavailable; please try again', { reason: `service ${e.code}: ${e.message}` });
+    return new HttpError(502, AppError.SERVICE_REFUSED, 'The verification service refused the request', { reason: `service ${e.status} ${e.code}: ${e.message}` });
   }
   throw e;
 }
@@ -70,7 +71,7 @@ export function routeKit(d: AppRoutesDeps) {
     audit.record({ ...e, ip: ipOf(req), userAgent: req.get('user-agent') ?? null }).catch((err: unknown) => logger.error({ err }, 'audit write failed'));
 
   const tooMany = (retryAfterSeconds: number, reason: string) =>
-    new HttpError(429, 'RATE_LIMITED', 'Too many attempts; please wait before trying again', {
+    new HttpError(429, AppError.RATE_LIMITED, 'Too many attempts; please wait before trying again', {
       reason,
       headers: { 'Retry-After': String(retryAfterSeconds) },
       details: { retry_after: retryAfterSeconds },
@@ -91,7 +92,7 @@ export function routeKit(d: AppRoutesDeps) {
     const refusal = await passwords.consume(email, c, o);
     if (!refusal) return c;
     if (refusal.reason === 'account_ceiling') {
-      throw new HttpError(429, 'ACCOUNT_LOCKED', 'Too many wrong passwords for this account. Log in from a browser you have used for it before, or wait.', {
+      throw new HttpError(429, AppError.ACCOUNT_LOCKED, 'Too many wrong passwords for this account. Log in from a browser you have used for it before, or wait.', {
         reason: 'password ceiling',
         headers: { 'Retry-After': String(refusal.retryAfterSeconds) },
         details: { retry_after: refusal.retryAfterSeconds },

@@ -1,13 +1,14 @@
 import { Router } from 'express';
 import { AuditType } from '../../platform/audit.js';
 import { HttpError } from '../../platform/errors.js';
-import { VerifyServiceError } from '../authy-client.js';
+import { ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { requireFullSession, requireSecondFactorSession, safeReturnTo } from '../guards.js';
 import { SMS_COOL_DOWN_MS } from '../login-attempts.js';
 import { dummyHash, verifyPassword } from '../passwords.js';
 import { codeSchema, loginSchema, parseBody, reauthSchema, recoveryCodeSchema } from '../validation.js';
 import { fromService, type RouteKit, userRef } from './kit.js';
 import type { SecondFactor } from './second-factor.js';
+import { AppError } from '../error-codes.js';
 
 
 /** Login: the password step, the second factor's routes (also a step-up's), logout. */
@@ -28,7 +29,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
       // Recorded for unknown emails too (no user, no email stored): the same database work on
       // both paths keeps their timing equal, and operators see guessing against absent accounts.
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: user ? userRef(user.id) : null, detail: { reason: user ? 'wrong_password' : 'unknown_email' } });
-      throw new HttpError(401, 'INVALID_CREDENTIALS', 'Email or password is incorrect', { reason: user ? 'wrong password' : 'unknown email' });
+      throw new HttpError(401, AppError.INVALID_CREDENTIALS, 'Email or password is incorrect', { reason: user ? 'wrong password' : 'unknown email' });
     }
     // The account's consecutive failures end here. The per-client window is not reset: each
     // accepted password opens a fresh budget of code tries, so it also caps second-factor guessing
@@ -54,18 +55,18 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const v = parseBody(reauthSchema, req.body);
     const s = req.appSession!;
     const user = await users.byId(s.userId);
-    if (!user?.authy_id) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    if (!user?.authy_id) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
     // The login's own per-client window and account-wide count: a stolen session gets no more
     // password guesses here than the login page gives.
     const client = await throttlePassword(req, user.email, user.id, { ipLimits: false });
     if (!(await verifyPassword(user.password_hash, v.password))) {
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id), detail: { reason: 'wrong_password', purpose: 'reauth' } });
-      throw new HttpError(401, 'INVALID_CREDENTIALS', 'That password is not right', { reason: 'reauth wrong password' });
+      throw new HttpError(401, AppError.INVALID_CREDENTIALS, 'That password is not right', { reason: 'reauth wrong password' });
     }
     await passwords.succeeded(user.email, client);
     await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id), detail: { purpose: 'reauth' } });
     const attempt = await attempts.create(user.id);
-    if (!(await sessions.startReauth(s, attempt.id))) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    if (!(await sessions.startReauth(s, attempt.id))) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
     const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: user.authy_id }, attempt, 'reauth');
     res.json({ ...next, purpose: 'reauth' });
   });
@@ -90,7 +91,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const { s, a } = await liveAttempt(req, res);
     await consumeCodeIp(req);
     const user = await users.byId(s.userId);
-    if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    if (!user?.authy_id) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
     const max = config.OTP_MAX_ATTEMPTS;
     const tries = await attempts.reserveCodeTry(a.id, max);
     if (tries === undefined) throw await endAttempt(res, s, a);
@@ -99,12 +100,12 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
       const r = await client.verifyToken(user.authy_id, v.code);
       kind = r.kind ?? (a.last_sms_at !== null ? 'sms' : 'totp');
     } catch (e) {
-      if (e instanceof VerifyServiceError && (e.code === '60020' || e.code === '60019' || e.status === 401)) {
-        await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(user.id), detail: { kind: a.last_sms_at !== null ? 'sms' : 'totp', reason: e.code === '60019' ? 'reused' : 'invalid' } });
+      if (e instanceof VerifyServiceError && (e.code === ServiceCode.TOKEN_INVALID || e.code === ServiceCode.TOKEN_REUSED || e.status === 401)) {
+        await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(user.id), detail: { kind: a.last_sms_at !== null ? 'sms' : 'totp', reason: e.code === ServiceCode.TOKEN_REUSED ? 'reused' : 'invalid' } });
         const left = max - tries;
         if (left <= 0) throw await endAttempt(res, s, a);
-        const message = e.code === '60019' ? 'That code was already used. Wait for the next one.' : 'That code is not right. Check it and try again.';
-        throw new HttpError(400, 'CODE_INVALID', message, { details: { attempts_left: left } });
+        const message = e.code === ServiceCode.TOKEN_REUSED ? 'That code was already used. Wait for the next one.' : 'That code is not right. Check it and try again.';
+        throw new HttpError(400, AppError.CODE_INVALID, message, { details: { attempts_left: left } });
       }
       await attempts.refundCodeTry(a.id);
       throw fromService(e);
@@ -133,7 +134,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
       await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'recovery', reason: 'invalid' } });
       const left = max - tries;
       if (left <= 0) throw await endAttempt(res, s, a);
-      throw new HttpError(400, 'CODE_INVALID', 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
+      throw new HttpError(400, AppError.CODE_INVALID, 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
     }
     const { remaining } = await recovery.status(s.userId);
     await finishLogin(req, res, s, 'recovery', done, { recovery_codes_remaining: remaining });
@@ -143,10 +144,10 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
   r.post('/session/resend', ...mutate, requireSecondFactorSession, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
     const user = await users.byId(s.userId);
-    if (!user?.authy_id) throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+    if (!user?.authy_id) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
     const cool = await attempts.startSmsCoolDown(a.id);
     if (!cool.started) {
-      throw new HttpError(429, 'COOL_DOWN', `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
+      throw new HttpError(429, AppError.COOL_DOWN, `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
         headers: { 'Retry-After': String(cool.retryAfterSeconds) },
         details: { retry_after: cool.retryAfterSeconds },
       });
@@ -162,7 +163,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
 
   r.delete('/session', ...mutate, async (req, res) => {
     const s = req.appSession;
-    if (!s) throw new HttpError(401, 'UNAUTHENTICATED', 'Please log in');
+    if (!s) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
     await sessions.delete(s.tokenHash);
     sessions.clearCookie(res);
     await record(req, { type: AuditType.LOGOUT, outcome: 'success', userRef: userRef(s.userId), detail: { state: s.state } });

@@ -7,6 +7,7 @@ import { type LoginAttempt, SMS_COOL_DOWN_MS } from '../login-attempts.js';
 import { REAUTH_WINDOW_MS, type Session } from '../sessions.js';
 import { shortBrowserName } from '../user-agent.js';
 import { fromService, type RouteKit, userRef, waitInWords } from './kit.js';
+import { AppError } from '../error-codes.js';
 
 /** OneTouch requests for a login expire after this (120 s for Twofold's own app; docs/authy-compat.md). */
 const APPROVAL_SECONDS = 120;
@@ -23,10 +24,10 @@ export function secondFactor(k: RouteKit) {
     const s = req.appSession!;
     const a = await attempts.get(s.loginAttemptId!);
     if (!attempts.isLive(a) || a.user_id !== s.userId) {
-      if (s.state === 'full') throw new HttpError(409, 'REAUTH_EXPIRED', 'This confirmation has ended; please confirm again');
+      if (s.state === 'full') throw new HttpError(409, AppError.REAUTH_EXPIRED, 'This confirmation has ended; please confirm again');
       await sessions.delete(s.tokenHash);
       sessions.clearCookie(res);
-      throw new HttpError(401, 'LOGIN_EXPIRED', 'This login has ended; please log in again');
+      throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
     }
     return { s, a };
   }
@@ -39,7 +40,7 @@ export function secondFactor(k: RouteKit) {
     await attempts.kill(a.id);
     await sessions.delete(s.tokenHash);
     sessions.clearCookie(res);
-    return new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please log in again.');
+    return new HttpError(403, AppError.TOO_MANY_ATTEMPTS, 'Too many wrong codes. Please log in again.');
   }
 
   /**
@@ -57,15 +58,15 @@ export function secondFactor(k: RouteKit) {
     return db.transaction().execute(async (trx) => {
       if (o.first && !(await o.first(trx))) return undefined;
       if (!(await attempts.complete(a.id, s.userId, o.requireApproved, trx))) {
-        throw o.requireApproved ? new HttpError(409, 'NOT_APPROVED', 'This login has not been approved') : new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+        throw o.requireApproved ? new HttpError(409, AppError.NOT_APPROVED, 'This login has not been approved') : new HttpError(409, AppError.ALREADY_COMPLETED, 'This login was already completed');
       }
       if (s.state === 'full') {
         const reauthAt = await sessions.completeReauth(s, a.id, trx);
-        if (reauthAt === undefined) throw new HttpError(409, 'ALREADY_COMPLETED', 'This confirmation was already completed');
+        if (reauthAt === undefined) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'This confirmation was already completed');
         return { reauthAt };
       }
       const token = await sessions.promote(s, trx);
-      if (!token) throw new HttpError(409, 'ALREADY_COMPLETED', 'This login was already completed');
+      if (!token) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'This login was already completed');
       return { token };
     });
   }
@@ -146,7 +147,7 @@ export function secondFactor(k: RouteKit) {
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
       logger.error({ userId: user.id }, 'the service returned a user that another account holds; not bound');
-      throw new HttpError(409, 'FACTOR_CONFLICT', 'Your second factor cannot be set up right now; please contact support', { reason: 'authy_id held by another account' });
+      throw new HttpError(409, AppError.FACTOR_CONFLICT, 'Your second factor cannot be set up right now; please contact support', { reason: 'authy_id held by another account' });
     }
     logger.info({ userId: user.id }, 'bound a fresh service user to an account that had none');
     return authyId;

@@ -5,12 +5,13 @@ import { clientNetwork } from '../../platform/client-network.js';
 import { randomToken } from '../../platform/crypto.js';
 import { isUniqueViolation } from '../../platform/db.js';
 import { HttpError } from '../../platform/errors.js';
-import { VerifyServiceError } from '../authy-client.js';
+import { ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { hashPassword } from '../passwords.js';
 import { PENDING_SIGNUP_MAX_TRIES, PENDING_SIGNUP_TTL_MS, type PendingSignup, PHONE_CODE_COOL_DOWN_MS } from '../pending-signups.js';
 import { readSessionCookie, signupCookiePolicy } from '../sessions.js';
 import { codeSchema, emptySchema, parseBody, signupSchema } from '../validation.js';
 import { fromService, type RouteKit, userRef } from './kit.js';
+import { AppError } from '../error-codes.js';
 
 /** Phone codes at signup: 6 digits (the service's default of 4 is too easy to guess). */
 const PHONE_CODE_LENGTH = 6;
@@ -63,7 +64,7 @@ export function signupRoutes(k: RouteKit): Router {
       await client.startPhoneVerification(phoneOf(x), PHONE_CODE_LENGTH, ipOf(req));
     } catch (e) {
       if (e instanceof VerifyServiceError && e.status === 400) {
-        throw new HttpError(400, 'VALIDATION', `phone: ${e.message}`, { details: { fields: { phone: e.message } }, reason: `service ${e.code}` });
+        throw new HttpError(400, AppError.VALIDATION, `phone: ${e.message}`, { details: { fields: { phone: e.message } }, reason: `service ${e.code}` });
       }
       throw fromService(e);
     }
@@ -101,7 +102,7 @@ export function signupRoutes(k: RouteKit): Router {
     const row = token ? await pending.find(token) : undefined;
     if (!row) {
       clearSignupCookie(res);
-      throw new HttpError(401, 'SIGNUP_EXPIRED', 'This signup has ended; please fill in the form again');
+      throw new HttpError(401, AppError.SIGNUP_EXPIRED, 'This signup has ended; please fill in the form again');
     }
     return row;
   }
@@ -121,7 +122,7 @@ export function signupRoutes(k: RouteKit): Router {
     // it. It is not deleted here, so that a right code already being checked still counts.
     const endSignup = () => {
       clearSignupCookie(res);
-      return new HttpError(403, 'TOO_MANY_ATTEMPTS', 'Too many wrong codes. Please fill in the form again.');
+      return new HttpError(403, AppError.TOO_MANY_ATTEMPTS, 'Too many wrong codes. Please fill in the form again.');
     };
     const tries = await pending.reserveTry(row.token_hash);
     if (tries === undefined) throw endSignup();
@@ -135,14 +136,14 @@ export function signupRoutes(k: RouteKit): Router {
       }
       const left = PENDING_SIGNUP_MAX_TRIES - tries;
       if (left <= 0) throw endSignup();
-      if (e.code === '60023') throw new HttpError(400, 'CODE_EXPIRED', 'That code has expired or was replaced. Ask for a new code.', { details: { attempts_left: left } });
-      throw new HttpError(400, 'CODE_INVALID', 'That code is not right. Check the text message and try again.', { details: { attempts_left: left } });
+      if (e.code === ServiceCode.CODE_EXPIRED) throw new HttpError(400, AppError.CODE_EXPIRED, 'That code has expired or was replaced. Ask for a new code.', { details: { attempts_left: left } });
+      throw new HttpError(400, AppError.CODE_INVALID, 'That code is not right. Check the text message and try again.', { details: { attempts_left: left } });
     }
     const t0 = performance.now();
     // One code, one account: of two racing requests only the one that removed the row goes on.
     if (!(await pending.take(row.token_hash))) {
       clearSignupCookie(res);
-      throw new HttpError(401, 'SIGNUP_EXPIRED', 'This signup has ended; please fill in the form again');
+      throw new HttpError(401, AppError.SIGNUP_EXPIRED, 'This signup has ended; please fill in the form again');
     }
     clearSignupCookie(res);
     let id: number | undefined;
@@ -168,7 +169,7 @@ export function signupRoutes(k: RouteKit): Router {
         // Not the email: the service gave an id another account holds. Never bind it twice.
         if (sameEmail === undefined) {
           logger.error({ authyId }, 'signup: the service returned a user that another account holds');
-          throw new HttpError(409, 'FACTOR_CONFLICT', 'Your account cannot be created right now; please contact support', { reason: 'authy_id held by another account' });
+          throw new HttpError(409, AppError.FACTOR_CONFLICT, 'Your account cannot be created right now; please contact support', { reason: 'authy_id held by another account' });
         }
         // Otherwise a concurrent signup with the same email won the insert: answer as a duplicate.
       }
@@ -209,7 +210,7 @@ export function signupRoutes(k: RouteKit): Router {
     const row = await livePending(req, res);
     const cool = await pending.startCoolDown(row.token_hash);
     if (!cool.started) {
-      throw new HttpError(429, 'COOL_DOWN', `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
+      throw new HttpError(429, AppError.COOL_DOWN, `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
         headers: { 'Retry-After': String(cool.retryAfterSeconds) },
         details: { retry_after: cool.retryAfterSeconds },
       });

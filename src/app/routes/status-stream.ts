@@ -5,6 +5,7 @@ import { requireSecondFactorSession } from '../guards.js';
 import { attemptChannel, type LoginAttempt } from '../login-attempts.js';
 import type { RouteKit } from './kit.js';
 import type { SecondFactor } from './second-factor.js';
+import { AppError } from '../error-codes.js';
 
 /** Status streams: a comment this often keeps proxies from closing an idle stream. */
 const STATUS_PING_MS = 20_000;
@@ -84,7 +85,7 @@ export function statusStreamRoutes(k: RouteKit, sf: SecondFactor): Router {
 
   r.get('/authy/status', requireSecondFactorSession, async (req, res) => {
     const { a } = await liveAttempt(req, res);
-    if (!a.approval_status) throw new HttpError(409, 'NO_APPROVAL', 'This login uses a code, not an approval');
+    if (!a.approval_status) throw new HttpError(409, AppError.NO_APPROVAL, 'This login uses a code, not an approval');
     if (!(req.get('accept') ?? '').includes('text/event-stream')) {
       res.setHeader('Cache-Control', 'no-store');
       res.json(statusView(a));
