@@ -1,12 +1,9 @@
 import { createPublicKey, randomUUID, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { qrCodeDataUrl } from '../../platform/qr-code.js';
-import { z } from 'zod';
 import { AuditType } from '../../platform/audit.js';
 import type { Platform } from '../../platform/context.js';
 import { randomToken, sha256Hex } from '../../platform/crypto.js';
-import { HttpError } from '../../platform/errors.js';
 import type { ActiveDevice, DeviceDirectory, TotpParameters, TotpSecretStore } from '../ports.js';
-import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
 import { NONCE_PATTERN, requestSigningString } from '../../protocol/device.js';
 import { userChannel } from './user-events.js';
 
@@ -20,6 +17,35 @@ export const MAX_DEVICES_PER_USER = 10;
 export const TIMESTAMP_SKEW_MS = 60 * 1000;
 /** Nonces are remembered at least this long (the skew window both ways, doubled). */
 export const NONCE_RETENTION_MS = 10 * 60 * 1000;
+
+/**
+ * Why the devices domain said no. The HTTP adapter (http-devices.ts) maps each to its status and
+ * error code; `reason` is for the log only.
+ */
+export interface DeviceRefusal {
+  refused: 'invalid_public_key' | 'activation_invalid' | 'too_many_devices' | 'not_found' | 'auth_failed';
+  reason: string;
+}
+
+const refusal = (refused: DeviceRefusal['refused'], reason: string): DeviceRefusal => ({ refused, reason });
+
+export function isRefusal(x: unknown): x is DeviceRefusal {
+  return typeof x === 'object' && x !== null && 'refused' in x;
+}
+
+/** Thrown inside a transaction to roll it back; turned into its refusal outside. */
+class Refused extends Error {
+  constructor(readonly refusal: DeviceRefusal) {
+    super(refusal.reason);
+  }
+}
+
+/** What a device sends to activate, already shaped by the HTTP adapter. */
+export interface ActivationInput {
+  token: string;
+  name: string;
+  publicKey: unknown;
+}
 
 export interface Activation {
   token: string;
@@ -42,39 +68,20 @@ export interface DeviceView {
   revoked_at: number | null;
 }
 
-export const publicJwkSchema = z
-  .object({
-    kty: z.literal('EC'),
-    crv: z.literal('P-256'),
-    x: z.string().regex(/^[A-Za-z0-9_-]{42,44}$/),
-    y: z.string().regex(/^[A-Za-z0-9_-]{42,44}$/),
-    d: z.undefined({ message: 'private keys are refused' }).optional(),
-  })
-  .passthrough();
+const JWK_COORDINATE = /^[A-Za-z0-9_-]{42,44}$/;
 
-const activateSchema = z.object({
-  token: z.string().min(1).max(200),
-  name: z
-    .string()
-    .trim()
-    .min(1)
-    .max(64)
-    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'control characters are not allowed'),
-  public_key: z.unknown(),
-});
-
-/** Parse an EC P-256 public JWK; throws 400 INVALID_PUBLIC_KEY for anything else. */
-export function parsePublicJwk(input: unknown): { jwk: JsonWebKey; key: KeyObject } {
-  const parsed = publicJwkSchema.safeParse(input);
-  const bad = new HttpError(400, DeviceApiCode.INVALID_PUBLIC_KEY, 'public_key must be an EC P-256 public JWK');
-  if (!parsed.success || 'd' in (input as object)) throw bad;
-  const jwk: JsonWebKey = { kty: 'EC', crv: 'P-256', x: parsed.data.x, y: parsed.data.y };
+/** An EC P-256 public JWK as a key, or undefined for anything else (a private key included). */
+export function parsePublicJwk(input: unknown): { jwk: JsonWebKey; key: KeyObject } | undefined {
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || 'd' in input) return undefined;
+  const { kty, crv, x, y } = input as Record<string, unknown>;
+  if (kty !== 'EC' || crv !== 'P-256' || typeof x !== 'string' || typeof y !== 'string' || !JWK_COORDINATE.test(x) || !JWK_COORDINATE.test(y)) return undefined;
+  const jwk: JsonWebKey = { kty: 'EC', crv: 'P-256', x, y };
   try {
     const key = createPublicKey({ key: jwk, format: 'jwk' });
-    if (key.type !== 'public' || key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw bad;
+    if (key.type !== 'public' || key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return undefined;
     return { jwk, key };
   } catch {
-    throw bad;
+    return undefined;
   }
 }
 
@@ -110,8 +117,9 @@ export class Devices implements DeviceDirectory {
   }
 
   /** A single-use activation link for the user (the app checked the user is its own). */
-  async createActivation(userId: number, name: string | null): Promise<Activation> {
-    await this.refuseOverDeviceCap(this.p.db.db, userId);
+  async createActivation(userId: number, name: string | null): Promise<Activation | DeviceRefusal> {
+    const over = await this.overDeviceCap(this.p.db.db, userId);
+    if (over) return over;
     const token = randomToken(32);
     const now = this.p.clock.now();
     const expiresAt = now + ACTIVATION_TTL_MS;
@@ -144,25 +152,20 @@ export class Devices implements DeviceDirectory {
     return { token, link, qr_code: qr, expires_at: expiresAt };
   }
 
-  /** 409 when the user already has MAX_DEVICES_PER_USER active devices. */
-  private async refuseOverDeviceCap(db: Platform['db']['db'], userId: number): Promise<void> {
+  /** A refusal when the user already has MAX_DEVICES_PER_USER active devices. */
+  private async overDeviceCap(db: Platform['db']['db'], userId: number): Promise<DeviceRefusal | undefined> {
     const active = await db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirstOrThrow();
-    if (Number(active.n) >= MAX_DEVICES_PER_USER) {
-      throw new HttpError(409, DeviceApiCode.TOO_MANY_DEVICES, `This account already has ${MAX_DEVICES_PER_USER} authenticators; remove one before adding another`, { reason: 'device cap' });
-    }
+    return Number(active.n) >= MAX_DEVICES_PER_USER ? refusal('too_many_devices', 'device cap') : undefined;
   }
 
   /** Redeem an activation token: one device per token even when redemptions race. */
-  async activate(body: unknown, ctx: { ip?: string | undefined; userAgent?: string | undefined }) {
-    const parsed = activateSchema.safeParse(body);
-    if (!parsed.success) {
-      const onlyKey = parsed.error.issues.every((i) => i.path[0] === 'public_key');
-      throw onlyKey ? new HttpError(400, DeviceApiCode.INVALID_PUBLIC_KEY, 'public_key must be an EC P-256 public JWK') : invalidRequest('token, name (1-64 chars) and public_key are required');
-    }
-    const { jwk } = parsePublicJwk(parsed.data.public_key);
-    const tokenHash = sha256Hex(parsed.data.token);
+  async activate(input: ActivationInput, ctx: { ip?: string | undefined; userAgent?: string | undefined }) {
+    const parsedKey = parsePublicJwk(input.publicKey);
+    if (!parsedKey) return refusal('invalid_public_key', 'not an EC P-256 public JWK');
+    const { jwk } = parsedKey;
+    const tokenHash = sha256Hex(input.token);
     const now = this.p.clock.now();
-    const invalid = new HttpError(410, DeviceApiCode.ACTIVATION_INVALID, 'Activation link is invalid or expired');
+    const invalid = refusal('activation_invalid', 'used, expired or unknown token');
     const pending = await this.p.db.db
       .selectFrom('device_activations')
       .innerJoin('verify_users', 'verify_users.id', 'device_activations.user_id')
@@ -171,9 +174,9 @@ export class Devices implements DeviceDirectory {
       .where('consumed_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirst();
-    if (!pending) throw invalid;
+    if (!pending) return invalid;
     const deviceId = randomUUID();
-    const name = parsed.data.name;
+    const name = input.name;
     // The device, its own TOTP secret and the audit events commit together (or not at all).
     const totp = await this.p.db.db.transaction().execute(async (trx) => {
       // The conditional update is the single-use guarantee: of two concurrent redemptions
@@ -189,7 +192,8 @@ export class Devices implements DeviceDirectory {
       // PostgreSQL: concurrent activations for one user queue on the user's row, so the count
       // below cannot be read by two of them at once. SQLite runs one write transaction at a time.
       if (this.p.db.kind === 'postgres') await trx.selectFrom('verify_users').select('id').where('id', '=', pending.user_id).forUpdate().executeTakeFirst();
-      await this.refuseOverDeviceCap(trx, pending.user_id);
+      const over = await this.overDeviceCap(trx, pending.user_id);
+      if (over) throw new Refused(over);
       await trx
         .insertInto('devices')
         .values({ id: deviceId, user_id: pending.user_id, name, public_key: JSON.stringify(jwk), created_at: now, last_seen_at: now, revoked_at: null })
@@ -206,8 +210,13 @@ export class Devices implements DeviceDirectory {
         trx,
       );
       return this.totp.createForDevice(trx, pending.user_id, deviceId, ctx);
+    }).catch((e: unknown) => {
+      // Over the cap: nothing of it stays (the link is not used up either).
+      if (e instanceof Refused) return e.refusal;
+      throw e;
     });
-    if (!totp) throw invalid;
+    if (!totp) return invalid;
+    if (isRefusal(totp)) return totp;
     return {
       device: { id: deviceId, name },
       user: { authy_id: pending.user_id, email_hint: emailHint(pending.email) },
@@ -249,7 +258,7 @@ export class Devices implements DeviceDirectory {
       .where('id', '=', deviceId)
       .where('user_id', '=', userId)
       .executeTakeFirst();
-    if (!row) throw notFound('device not found for user');
+    if (!row) return refusal('not_found', 'device not found for user');
     if (Number(r.numUpdatedRows) === 1) {
       this.keyCache.delete(deviceId);
       await this.p.audit.record({
@@ -270,7 +279,7 @@ export class Devices implements DeviceDirectory {
   /** The device view plus its own TOTP parameters (GET /v1/devices/{id}). */
   async describe(device: AuthenticatedDevice) {
     const user = await this.p.db.db.selectFrom('verify_users').select(['id', 'email']).where('id', '=', device.userId).executeTakeFirst();
-    if (!user) throw deviceAuthFailed('user gone');
+    if (!user) return refusal('auth_failed', 'user gone');
     const totp = await this.totp.forDevice(device.userId, device.id);
     return {
       device: { id: device.id, name: device.name },
@@ -289,27 +298,27 @@ export class Devices implements DeviceDirectory {
     method: string;
     path: string;
     bodyDigest: string;
-  }): Promise<AuthenticatedDevice> {
+  }): Promise<AuthenticatedDevice | DeviceRefusal> {
     const { device: deviceId, timestamp, nonce, signature } = o.headers;
-    if (!deviceId || !timestamp || !nonce || !signature) throw deviceAuthFailed('missing header');
-    if (!/^[0-9a-f-]{36}$/.test(deviceId)) throw deviceAuthFailed('malformed device id');
-    if (!/^\d{1,12}$/.test(timestamp)) throw deviceAuthFailed('malformed timestamp');
-    if (!NONCE_PATTERN.test(nonce)) throw deviceAuthFailed('malformed nonce');
-    if (!/^[A-Za-z0-9_-]{80,90}$/.test(signature)) throw deviceAuthFailed('malformed signature');
+    if (!deviceId || !timestamp || !nonce || !signature) return refusal('auth_failed', 'missing header');
+    if (!/^[0-9a-f-]{36}$/.test(deviceId)) return refusal('auth_failed', 'malformed device id');
+    if (!/^\d{1,12}$/.test(timestamp)) return refusal('auth_failed', 'malformed timestamp');
+    if (!NONCE_PATTERN.test(nonce)) return refusal('auth_failed', 'malformed nonce');
+    if (!/^[A-Za-z0-9_-]{80,90}$/.test(signature)) return refusal('auth_failed', 'malformed signature');
     const now = this.p.clock.now();
-    if (Math.abs(Number(timestamp) * 1000 - now) > TIMESTAMP_SKEW_MS) throw deviceAuthFailed('stale timestamp');
+    if (Math.abs(Number(timestamp) * 1000 - now) > TIMESTAMP_SKEW_MS) return refusal('auth_failed', 'stale timestamp');
     const row = await this.p.db.db
       .selectFrom('devices')
       .select(['id', 'user_id', 'name', 'public_key', 'revoked_at', 'last_seen_at'])
       .where('id', '=', deviceId)
       .executeTakeFirst();
-    if (!row) throw deviceAuthFailed('unknown device');
-    if (row.revoked_at !== null) throw deviceAuthFailed('revoked device');
+    if (!row) return refusal('auth_failed', 'unknown device');
+    if (row.revoked_at !== null) return refusal('auth_failed', 'revoked device');
     const key = this.publicKey(row.id, row.public_key);
     const sig = Buffer.from(signature, 'base64url');
-    if (sig.length !== 64) throw deviceAuthFailed('signature length');
+    if (sig.length !== 64) return refusal('auth_failed', 'signature length');
     const data = Buffer.from(requestSigningString({ method: o.method, path: o.path, bodyDigest: o.bodyDigest, timestamp, nonce }), 'utf8');
-    if (!verifySignature('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig)) throw deviceAuthFailed('bad signature');
+    if (!verifySignature('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig)) return refusal('auth_failed', 'bad signature');
     // Only authenticated requests reach the nonce table, so nobody else can fill it. The
     // primary key (device_id, nonce) refuses a replay even when both copies race.
     const inserted = await this.p.db.db
@@ -317,7 +326,7 @@ export class Devices implements DeviceDirectory {
       .values({ device_id: row.id, nonce, seen_at: now })
       .onConflict((oc) => oc.columns(['device_id', 'nonce']).doNothing())
       .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) !== 1) throw deviceAuthFailed('replayed nonce');
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) !== 1) return refusal('auth_failed', 'replayed nonce');
     if (row.last_seen_at === null || now - row.last_seen_at > 30_000) {
       await this.p.db.db.updateTable('devices').set({ last_seen_at: now }).where('id', '=', row.id).execute();
     }

@@ -7,7 +7,7 @@ import { jsonErrorHandler } from '../../platform/http.js';
 import { hashApiKey, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
 import { LEGACY_SECRET_ID, type TotpSecretStore } from '../ports.js';
 import { assertUuid, type Approvals } from './approvals.js';
-import type { AuthenticatedDevice, Devices } from './devices.js';
+import { isRefusal, type AuthenticatedDevice, type DeviceRefusal, type Devices, MAX_DEVICES_PER_USER } from './devices.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
 import { DEVICE_HEADERS } from '../../protocol/device.js';
 import { bodyDigest } from '../../protocol/node-hash.js';
@@ -33,6 +33,39 @@ const answerSchema = z.object({
 });
 
 const activationRequestSchema = z.object({ name: z.string().trim().min(1).max(64).optional() }).strict();
+
+const activateSchema = z.object({
+  token: z.string().min(1).max(200),
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'control characters are not allowed'),
+  public_key: z.unknown(),
+});
+
+/** The devices domain's refusals as the device API answers them (docs/device-api.md). */
+function toHttp(r: DeviceRefusal): HttpError {
+  switch (r.refused) {
+    case 'invalid_public_key':
+      return new HttpError(400, DeviceApiCode.INVALID_PUBLIC_KEY, 'public_key must be an EC P-256 public JWK', { reason: r.reason });
+    case 'activation_invalid':
+      return new HttpError(410, DeviceApiCode.ACTIVATION_INVALID, 'Activation link is invalid or expired', { reason: r.reason });
+    case 'too_many_devices':
+      return new HttpError(409, DeviceApiCode.TOO_MANY_DEVICES, `This account already has ${MAX_DEVICES_PER_USER} authenticators; remove one before adding another`, { reason: r.reason });
+    case 'not_found':
+      return notFound(r.reason);
+    case 'auth_failed':
+      return deviceAuthFailed(r.reason);
+  }
+}
+
+/** The value, or the refusal thrown as its HTTP error. */
+function unwrap<T>(x: T | DeviceRefusal): T {
+  if (isRefusal(x)) throw toHttp(x);
+  return x;
+}
 
 function parseJsonBody(raw: unknown): unknown {
   if (!Buffer.isBuffer(raw) || raw.length === 0) throw invalidRequest('a JSON body is required');
@@ -84,6 +117,7 @@ export function deviceApiRouter(
       path: req.originalUrl,
       bodyDigest: bodyDigest(Buffer.isBuffer(req.body) ? req.body : undefined),
     });
+    if (isRefusal(device)) throw toHttp(device);
     // A device may only act on its own id.
     if (req.params['id'] !== device.id) throw deviceAuthFailed('device id in path differs');
     req.device = device;
@@ -95,7 +129,7 @@ export function deviceApiRouter(
     const userId = await appUser(req);
     const body = activationRequestSchema.safeParse(req.body ?? {});
     if (!body.success) throw invalidRequest('name must be a string of 1-64 characters');
-    const activation = await devices.createActivation(userId, body.data.name ?? null);
+    const activation = unwrap(await devices.createActivation(userId, body.data.name ?? null));
     res.status(201).json({ activation });
   });
 
@@ -108,7 +142,7 @@ export function deviceApiRouter(
     const userId = await appUser(req);
     const deviceId = String(req.params['device_id']);
     if (!/^[0-9a-f-]{36}$/.test(deviceId)) throw notFound('malformed device id');
-    res.json(await devices.revoke(userId, deviceId, ctx(req)));
+    res.json(unwrap(await devices.revoke(userId, deviceId, ctx(req))));
   });
 
   // Third-party TOTP apps of a user (Twofold extension, docs/authy-compat.md): never the secret.
@@ -127,11 +161,16 @@ export function deviceApiRouter(
 
   // Device side.
   router.post('/devices/activate', json, async (req, res) => {
-    res.status(201).json(await devices.activate(req.body, ctx(req)));
+    const parsed = activateSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const onlyKey = parsed.error.issues.every((i) => i.path[0] === 'public_key');
+      throw onlyKey ? toHttp({ refused: 'invalid_public_key', reason: 'public_key missing' }) : invalidRequest('token, name (1-64 chars) and public_key are required');
+    }
+    res.status(201).json(unwrap(await devices.activate({ token: parsed.data.token, name: parsed.data.name, publicKey: parsed.data.public_key }, ctx(req))));
   });
 
   router.get('/devices/:id', raw, requireDevice, async (req, res) => {
-    res.json(await devices.describe(req.device!));
+    res.json(unwrap(await devices.describe(req.device!)));
   });
 
   router.get('/devices/:id/approval_requests', raw, requireDevice, async (req, res) => {
