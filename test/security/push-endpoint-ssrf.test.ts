@@ -6,7 +6,7 @@
 import https from 'node:https';
 import { describe, expect, it } from 'vitest';
 import { endpointHostAllowed, isPublicAddress, publicOnlyAgent } from '../../src/verify/onetouch/push-egress.js';
-import { parseSubscription } from '../../src/verify/onetouch/push-subscriptions.js';
+import { parseSubscription } from '../../src/verify/onetouch/http-push-subscription.js';
 
 describe('which addresses a push delivery may reach', () => {
   it.each([

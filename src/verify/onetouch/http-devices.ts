@@ -11,7 +11,8 @@ import { isRefusal, type AuthenticatedDevice, type DeviceRefusal, type Devices, 
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
 import { DEVICE_HEADERS } from '../../protocol/device.js';
 import { bodyDigest } from '../../protocol/node-hash.js';
-import { parseSubscription, type PushSubscriptions } from './push-subscriptions.js';
+import { parseSubscription } from './http-push-subscription.js';
+import type { PushSubscriptions } from './push-subscriptions.js';
 import type { DeviceStreams } from './stream.js';
 
 declare module 'express-serve-static-core' {
