@@ -1,0 +1,83 @@
+/** What `GET /user` answers, and its activity lines as sentences. */
+export interface Device {
+  id: string;
+  name: string;
+  created_at: number;
+  last_seen_at: number | null;
+}
+
+export interface TotpApp {
+  id: string;
+  label: string | null;
+  created_at: number;
+  confirmed_at: number | null;
+  last_used_at: number | null;
+  /** The one secret older accounts shared between their authenticators. */
+  legacy: boolean;
+}
+
+export interface Me {
+  user: { fullName: string; email: string; countryCode: string; phone: string; totpAppConfirmed: boolean };
+  devices: Device[];
+  totp_apps?: TotpApp[];
+  reauth_until?: number | null;
+  devices_error?: string;
+  recovery_codes: { remaining: number; generated_at: number | null };
+  events: { id: number; at: number; type: string; outcome: string; ip: string | null; detail: Record<string, unknown> }[];
+}
+
+export type AccountEvent = Me['events'][number];
+
+/**
+ * One line of the account's activity, as a sentence a person reads, and whether it is a warning
+ * (something failed that the person did not do on purpose: a wrong password or code, a lockout).
+ */
+export function describeEvent(e: AccountEvent): { text: string; warn: boolean } {
+  const kind = typeof e.detail.kind === 'string' ? e.detail.kind : undefined;
+  const reason = typeof e.detail.reason === 'string' ? e.detail.reason : undefined;
+  const reauth = e.detail.purpose === 'reauth';
+  const ok = e.outcome !== 'failure';
+  const byKind: Record<string, string> = {
+    sms: 'with a code from a text message',
+    totp: 'with a code from your authenticator',
+    push: 'by approving on your authenticator',
+    recovery: 'with a recovery code',
+    signup: 'right after signing up',
+  };
+  switch (e.type) {
+    case 'signup':
+      return ok ? { text: 'You created your account.', warn: false } : { text: 'Someone tried to sign up with your email address. If it was not you, nothing was created.', warn: true };
+    case 'password':
+      if (ok) return { text: reauth ? 'Your password was accepted to confirm it’s you.' : 'Your password was accepted.', warn: false };
+      return { text: 'A wrong password was entered for your account.', warn: true };
+    case 'second_factor_sent':
+      return { text: 'A code was texted to your phone.', warn: false };
+    case 'second_factor':
+      if (ok) return { text: `Second step passed ${byKind[kind ?? ''] ?? ''}`.trim() + '.', warn: false };
+      if (reason === 'denied') return { text: 'A request was denied on your authenticator.', warn: false };
+      if (reason === 'reused') return { text: 'A code that was already used was entered.', warn: true };
+      return { text: 'A wrong code was entered.', warn: true };
+    case 'approval_requested':
+      return { text: reauth ? 'A request to confirm it’s you was sent to your authenticator.' : 'A login request was sent to your authenticator.', warn: false };
+    case 'approval_answered':
+      return { text: ok ? 'A request was approved on your authenticator.' : 'A request was denied on your authenticator.', warn: false };
+    case 'device_activated':
+      if (kind === 'totp_app') return { text: 'An authenticator app was added.', warn: false };
+      return { text: e.outcome === 'info' ? 'A link to add an authenticator was created.' : 'An authenticator was added.', warn: false };
+    case 'device_revoked':
+      if (reason === 'shared_phone_split') return { text: 'Your authenticators were removed: your phone number was shared with another account. Add them again.', warn: true };
+      return { text: kind === 'totp_app' ? 'An authenticator app was removed.' : 'An authenticator was removed.', warn: false };
+    case 'recovery_codes_generated':
+      return { text: 'New recovery codes were made; the earlier ones stopped working.', warn: false };
+    case 'reauth':
+      return { text: 'You confirmed it’s you.', warn: false };
+    case 'lockout':
+      return { text: 'Codes were refused for a while after too many wrong ones.', warn: true };
+    case 'login':
+      return { text: `You logged in ${byKind[kind ?? ''] ?? ''}`.trim() + '.', warn: false };
+    case 'logout':
+      return { text: 'You logged out.', warn: false };
+    default:
+      return { text: `${e.type.replace(/_/g, ' ')} (${e.outcome})`, warn: !ok };
+  }
+}

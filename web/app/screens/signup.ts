@@ -1,0 +1,211 @@
+import { AsYouType, type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js';
+import { AppError } from '../../../src/app/error-codes.js';
+import { h } from '../../shared/dom.js';
+import { api, type ApiError } from '../api.js';
+import { countryList, guessCountry } from '../countries.js';
+import { flow, link, navigate, onLeave, page, root } from '../router.js';
+import { alertBox, busy, coolDown, failureOf, field, fieldError, formatWait, otpInput, otpValue, setAlert, wrongCodeText } from '../ui.js';
+
+/**
+ * Signup's phone step: a query on /signup rather than a path of its own, so that a reload there
+ * is served the app (the server serves it only on its list of SPA routes).
+ */
+const SIGNUP_PHONE_STEP = '/signup?step=phone';
+
+/** What `POST /user` and `GET /user/signup` say about a signup waiting for its phone code. */
+interface PendingSignupView {
+  state: 'verify_phone';
+  phone: string;
+  retry_after: number;
+  attempts_left: number;
+  expires_at: number;
+}
+
+export function signup(): void {
+  const countries = countryList();
+  const initial = guessCountry();
+  const select = h(
+    'select',
+    { autocomplete: 'country' },
+    countries.map((c) => h('option', { value: c.code, selected: c.code === initial }, `${c.name} (+${c.dial})`)),
+  );
+  const fName = field('fullName', 'Full name', h('input', { type: 'text', autocomplete: 'name', required: true, maxlength: '100', autofocus: true }));
+  const fEmail = field('email', 'Email', h('input', { type: 'email', autocomplete: 'email', required: true, maxlength: '254' }));
+  const fPassword = field('password', 'Password', h('input', { type: 'password', autocomplete: 'new-password', required: true, minlength: '8', maxlength: '256' }), 'At least 8 characters; common passwords are refused.');
+  const fCountry = field('countryCode', 'Country', select);
+  const phoneInput = h('input', { type: 'tel', autocomplete: 'tel-national', required: true, maxlength: '32', inputmode: 'tel' });
+  const fPhone = field('phone', 'Mobile phone', phoneInput, 'We text a code to this number to check it is yours, and later login codes.');
+  const phoneStatus = h('p', { class: 'hint', 'aria-live': 'polite' });
+  fPhone.wrap.append(phoneStatus);
+
+  const checkPhone = (): boolean => {
+    const country = select.value as CountryCode;
+    const value = phoneInput.value.trim();
+    if (!value) {
+      phoneStatus.textContent = '';
+      phoneInput.removeAttribute('aria-invalid');
+      return false;
+    }
+    const parsed = parsePhoneNumberFromString(value, country);
+    const ok = !!parsed?.isValid() && parsed.country === country;
+    phoneInput.setAttribute('aria-invalid', String(!ok));
+    phoneStatus.dataset.ok = String(ok);
+    phoneStatus.textContent = ok ? `✓ ${parsed!.formatInternational()}` : `Not a valid number for this country yet (${new AsYouType(country).input(value)})`;
+    return ok;
+  };
+  phoneInput.addEventListener('input', checkPhone);
+  select.addEventListener('change', checkPhone);
+
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Create account');
+  const fields = { fullName: fName, email: fEmail, password: fPassword, countryCode: fCountry, phone: fPhone };
+  const form = h(
+    'form',
+    {
+      novalidate: true,
+      onsubmit: async (e: SubmitEvent) => {
+        e.preventDefault();
+        for (const f of Object.values(fields)) f.error.textContent = '';
+        setAlert(alert, '');
+        if (!checkPhone()) {
+          fPhone.error.textContent = 'Enter a valid mobile number for the selected country.';
+          phoneInput.focus();
+          return;
+        }
+        busy(submit, true, 'Creating…');
+        try {
+          const r = await api<PendingSignupView>('POST', '/user', {
+            fullName: fName.input.value,
+            email: fEmail.input.value,
+            password: fPassword.input.value,
+            countryCode: select.value,
+            phone: phoneInput.value,
+          });
+          navigate(SIGNUP_PHONE_STEP, { phone: r.phone, retryAfter: r.retry_after, attemptsLeft: r.attempts_left });
+        } catch (err) {
+          busy(submit, false, 'Create account');
+          const e2 = failureOf(err);
+          let focused = false;
+          for (const [k, msg] of Object.entries(e2?.fields ?? {})) {
+            const f = fields[k as keyof typeof fields];
+            if (!f) continue;
+            f.error.textContent = `${msg.charAt(0).toUpperCase()}${msg.slice(1)}`;
+            f.input.setAttribute('aria-invalid', 'true');
+            if (!focused) {
+              f.input.focus();
+              focused = true;
+            }
+          }
+          if (!focused) {
+            if (e2?.status === 429) setAlert(alert, `Too many sign-ups or codes from here. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+            else setAlert(alert, e2?.message ?? 'Sign-up failed. Please try again.');
+          }
+        }
+      },
+    },
+    alert,
+    fName.wrap,
+    fEmail.wrap,
+    fPassword.wrap,
+    fCountry.wrap,
+    fPhone.wrap,
+    submit,
+  );
+  setAlert(alert, flow.notice ?? '', 'info');
+  page('Create an account', form, h('p', {}, 'Already have an account? ', link('/login', 'Log in')));
+}
+
+/** Signup's second step: the code texted to the phone creates the account. */
+export async function signupVerify(): Promise<void> {
+  let view: Pick<PendingSignupView, 'phone' | 'retry_after' | 'attempts_left'>;
+  if (flow.phone) {
+    view = { phone: flow.phone, retry_after: flow.retryAfter ?? 0, attempts_left: flow.attemptsLeft ?? 5 };
+  } else {
+    // Loaded directly (reload, or back to this step): ask the server where the signup stands.
+    try {
+      view = await api<PendingSignupView>('GET', '/user/signup');
+    } catch (err) {
+      const e2 = failureOf(err);
+      navigate('/signup', { notice: e2?.code === AppError.SIGNUP_EXPIRED ? 'Your sign-up was not finished in time, so nothing was created. Fill in the form again.' : (e2?.message ?? 'Fill in the form to create an account.') }, true);
+      return;
+    }
+  }
+  const input = otpInput(true);
+  const f = field('phone-code', 'Code from the text message', input, `The code has 6 digits. It works for 10 minutes.`);
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Verify');
+  const resend = h('button', { type: 'button', class: 'secondary' }, 'Resend code');
+  const cool = coolDown(resend);
+  onLeave(cool.stop);
+
+  /** The signup is over (too many wrong codes, or it expired): say so and lead back to the form. */
+  const over = (message: string) => {
+    cool.stop();
+    page(
+      'Sign-up stopped',
+      h('div', { class: 'alert', role: 'alert' }, message),
+      h('p', {}, 'Nothing was created. You can fill in the form again to get a new code.'),
+      h('nav', { class: 'actions' }, link('/signup', 'Fill in the form again')),
+    );
+    root.querySelector<HTMLElement>('h1')?.focus();
+  };
+  const overMessage = (e2: ApiError) => (e2.code === AppError.TOO_MANY_ATTEMPTS ? 'Too many wrong codes, so this sign-up was stopped.' : 'This sign-up has ended: the code was not entered in time.');
+
+  resend.addEventListener('click', async () => {
+    setAlert(alert, '');
+    resend.disabled = true;
+    try {
+      const r = await api<{ retry_after: number }>('POST', '/user/resend-phone', {});
+      setAlert(alert, `We sent a new code to ${view.phone}. Only the newest code works. You can ask for another one in ${r.retry_after} seconds.`, 'info');
+      f.error.textContent = '';
+      input.removeAttribute('aria-invalid');
+      cool.start(r.retry_after);
+    } catch (err) {
+      const e2 = failureOf(err);
+      if (e2?.code === AppError.SIGNUP_EXPIRED) return over(overMessage(e2));
+      if (e2?.code === AppError.COOL_DOWN) setAlert(alert, `Please wait ${e2.retry_after ?? 30} seconds before asking for another code.`);
+      else if (e2?.status === 429) setAlert(alert, `Too many codes were sent to this number. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+      else setAlert(alert, e2?.message ?? 'Could not send a code. Try again in a moment.');
+      if (e2?.retry_after) cool.start(e2.retry_after);
+      else resend.disabled = false;
+    }
+    input.focus();
+  });
+
+  const form = h(
+    'form',
+    {
+      novalidate: true,
+      onsubmit: async (e: SubmitEvent) => {
+        e.preventDefault();
+        setAlert(alert, '');
+        f.error.textContent = '';
+        const value = otpValue(input);
+        if (!value) return fieldError(f, 'Enter the 6-digit code from the text message.');
+        busy(submit, true, 'Verifying…');
+        try {
+          await api('POST', '/user/verify-phone', { code: value });
+          navigate('/account', { notice: 'Welcome! Your phone number is confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
+        } catch (err) {
+          busy(submit, false, 'Verify');
+          const e2 = failureOf(err);
+          if (e2 && (e2.code === AppError.TOO_MANY_ATTEMPTS || e2.code === AppError.SIGNUP_EXPIRED)) return over(overMessage(e2));
+          if (e2?.code === AppError.CODE_EXPIRED) return fieldError(f, wrongCodeText({ ...e2, message: 'That code has expired or a newer one was sent. Use the newest code, or select “Resend code”.' }));
+          fieldError(f, wrongCodeText(e2));
+        }
+      },
+    },
+    alert,
+    f.wrap,
+    h('div', { class: 'actions' }, submit, resend),
+    cool.note,
+  );
+  page(
+    'Confirm your phone',
+    h('p', {}, 'Enter the code we texted to ', h('strong', { 'data-testid': 'signup-phone', class: 'nowrap' }, view.phone), '.'),
+    form,
+    h('p', {}, 'Wrong number? ', link('/signup', 'Go back to the form')),
+  );
+  if (view.attempts_left < 5) f.error.textContent = `${view.attempts_left} ${view.attempts_left === 1 ? 'try' : 'tries'} left.`;
+  if (view.retry_after > 0) cool.start(view.retry_after);
+}
