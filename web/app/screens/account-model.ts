@@ -1,4 +1,6 @@
-/** What `GET /user` answers, and its activity lines as sentences. */
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+
+/** What `GET /user` answers, how the account page shows it, and its activity lines as sentences. */
 export interface Device {
   id: string;
   name: string;
@@ -81,3 +83,32 @@ export function describeEvent(e: AccountEvent): { text: string; warn: boolean } 
       return { text: `${e.type.replace(/_/g, ' ')} (${e.outcome})`, warn: !ok };
   }
 }
+
+/**
+ * The account page's state and frame, shared by its parts (factor list, adding an authenticator
+ * or an app): the account as last read, where to say things, how to read it again.
+ */
+export interface AccountView {
+  me: Me;
+  say(message: string, kind?: 'error' | 'info'): void;
+  loggedOut(): void;
+  /** Read the account again and redraw what may have changed; false when that failed. */
+  refresh(): Promise<boolean>;
+  /** Redraw the factor list and the activity from `me`. */
+  redraw(): void;
+  factorsHeading: HTMLElement;
+  activationArea: HTMLElement;
+  totpArea: HTMLElement;
+  /** Stop watching for a new authenticator (set while an activation QR is shown). */
+  stopPolling: () => void;
+}
+
+const LEGACY_APP_NAME = 'Authenticator app (set up before each authenticator had its own key)';
+export const appName = (a: TotpApp) => (a.legacy ? LEGACY_APP_NAME : a.label ? `Authenticator app (${a.label})` : 'Authenticator app');
+export const when = (ms: number) => new Date(ms).toLocaleString();
+
+/** The account's phone as people write it (+1 201 555 0123). */
+export const phoneText = (me: Me) => {
+  const raw = `+${me.user.countryCode}${me.user.phone}`;
+  return parsePhoneNumberFromString(raw)?.formatInternational() ?? `+${me.user.countryCode} ${me.user.phone}`;
+};
