@@ -114,10 +114,11 @@ export function signupRoutes(k: RouteKit): Router {
     res.json(pendingView(row));
   });
 
-  r.post('/user/verify-phone', ...mutate, async (req, res) => {
-    const v = parseBody(codeSchema, req.body);
-    const row = await livePending(req, res);
-    await consumeCodeIp(req);
+  /**
+   * Check the signup's phone code, one reserved try at a time: a wrong or expired code answers 400
+   * with the tries left, the last wrong one ends the signup (403).
+   */
+  async function checkPhoneCode(res: Response, row: PendingSignup, code: string): Promise<void> {
     // Out of tries, the pending signup is over: no try is left to reserve, and the sweep removes
     // it. It is not deleted here, so that a right code already being checked still counts.
     const endSignup = () => {
@@ -127,7 +128,7 @@ export function signupRoutes(k: RouteKit): Router {
     const tries = await pending.reserveTry(row.token_hash);
     if (tries === undefined) throw endSignup();
     try {
-      await client.checkPhoneVerification(phoneOf(row), v.code);
+      await client.checkPhoneVerification(phoneOf(row), code);
     } catch (e) {
       // Unreachable, or over the service's check cap for this phone: no code was compared.
       if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status === 429 || e.status >= 500) {
@@ -139,6 +140,64 @@ export function signupRoutes(k: RouteKit): Router {
       if (e.code === ServiceCode.CODE_EXPIRED) throw new HttpError(400, AppError.CODE_EXPIRED, 'That code has expired or was replaced. Ask for a new code.', { details: { attempts_left: left } });
       throw new HttpError(400, AppError.CODE_INVALID, 'That code is not right. Check the text message and try again.', { details: { attempts_left: left } });
     }
+  }
+
+  /**
+   * Create the account of a proved signup: its id, or undefined when the email has an account
+   * (`existing`, if it can be told). Registers at the service first (the same phone and email give
+   * the same id), then creates the user in one insert that already holds the id: a crash in
+   * between leaves at most an unused service user, never a local user without a second factor.
+   */
+  async function createAccount(row: PendingSignup): Promise<{ id: number } | { existing: number | undefined }> {
+    const taken = await users.idByEmail(row.email);
+    if (taken !== undefined) return { existing: taken };
+    const authyId = await client.registerUser({ email: row.email, cellphone: row.phone, countryCode: row.country_code }).catch((e: unknown) => Promise.reject(fromService(e)));
+    try {
+      const id = await users.create({
+        email: row.email,
+        full_name: row.full_name,
+        password_hash: row.password_hash,
+        country_code: row.country_code,
+        region: row.region,
+        phone: row.phone,
+        authy_id: authyId,
+      });
+      return { id };
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      const sameEmail = await users.idByEmail(row.email);
+      // Not the email: the service gave an id another account holds. Never bind it twice.
+      if (sameEmail === undefined) {
+        logger.error({ authyId }, 'signup: the service returned a user that another account holds');
+        throw new HttpError(409, AppError.FACTOR_CONFLICT, 'Your account cannot be created right now; please contact support', { reason: 'authy_id held by another account' });
+      }
+      // Otherwise a concurrent signup with the same email won the insert: answer as a duplicate.
+      return { existing: sameEmail };
+    }
+  }
+
+  /** A taken email's answer: the new account's, in about its time, with a session that does not exist. */
+  async function answerAsDuplicate(req: Request, res: Response, t0: number, existing: number | undefined): Promise<void> {
+    if (existing !== undefined) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(existing), detail: { reason: 'duplicate_email' } });
+    // Pad for what the new-account path spends on registration (a median of it).
+    const wait = median(registrationSamples, 40) - median(duplicateSendSamples, 0) - median(timerLateSamples, 0) - (performance.now() - t0);
+    if (wait > 0) {
+      const asked = performance.now();
+      await new Promise((ok) => setTimeout(ok, wait));
+      keepLast(timerLateSamples, performance.now() - asked - wait);
+    }
+    sessions.setCookie(res, randomToken(32));
+    passwords.browserToken(req, res);
+    const sentAt = performance.now();
+    res.once('finish', () => keepLast(duplicateSendSamples, performance.now() - sentAt));
+    res.status(201).json({ state: 'logged_in' });
+  }
+
+  r.post('/user/verify-phone', ...mutate, async (req, res) => {
+    const v = parseBody(codeSchema, req.body);
+    const row = await livePending(req, res);
+    await consumeCodeIp(req);
+    await checkPhoneCode(res, row, v.code);
     const t0 = performance.now();
     // One code, one account: of two racing requests only the one that removed the row goes on.
     if (!(await pending.take(row.token_hash))) {
@@ -146,51 +205,9 @@ export function signupRoutes(k: RouteKit): Router {
       throw new HttpError(401, AppError.SIGNUP_EXPIRED, 'This signup has ended; please fill in the form again');
     }
     clearSignupCookie(res);
-    let id: number | undefined;
-    const taken = await users.idByEmail(row.email);
-    if (taken === undefined) {
-      // Register at the service first (the same phone and email give the same id), then create
-      // the user in one insert that already holds the id: a crash in between leaves at most an
-      // unused service user, never a local user without a second factor.
-      const authyId = await client.registerUser({ email: row.email, cellphone: row.phone, countryCode: row.country_code }).catch((e: unknown) => Promise.reject(fromService(e)));
-      try {
-        id = await users.create({
-          email: row.email,
-          full_name: row.full_name,
-          password_hash: row.password_hash,
-          country_code: row.country_code,
-          region: row.region,
-          phone: row.phone,
-          authy_id: authyId,
-        });
-      } catch (e) {
-        if (!isUniqueViolation(e)) throw e;
-        const sameEmail = await users.idByEmail(row.email);
-        // Not the email: the service gave an id another account holds. Never bind it twice.
-        if (sameEmail === undefined) {
-          logger.error({ authyId }, 'signup: the service returned a user that another account holds');
-          throw new HttpError(409, AppError.FACTOR_CONFLICT, 'Your account cannot be created right now; please contact support', { reason: 'authy_id held by another account' });
-        }
-        // Otherwise a concurrent signup with the same email won the insert: answer as a duplicate.
-      }
-    }
-    if (id === undefined) {
-      const existing = taken ?? (await users.idByEmail(row.email));
-      if (existing !== undefined) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(existing), detail: { reason: 'duplicate_email' } });
-      // Pad for what the new-account path spends on registration (a median of it).
-      const wait = median(registrationSamples, 40) - median(duplicateSendSamples, 0) - median(timerLateSamples, 0) - (performance.now() - t0);
-      if (wait > 0) {
-        const asked = performance.now();
-        await new Promise((ok) => setTimeout(ok, wait));
-        keepLast(timerLateSamples, performance.now() - asked - wait);
-      }
-      sessions.setCookie(res, randomToken(32));
-      passwords.browserToken(req, res);
-      const sentAt = performance.now();
-      res.once('finish', () => keepLast(duplicateSendSamples, performance.now() - sentAt));
-      res.status(201).json({ state: 'logged_in' });
-      return;
-    }
+    const made = await createAccount(row);
+    if (!('id' in made)) return answerAsDuplicate(req, res, t0, made.existing);
+    const { id } = made;
     // Signup proved the password and the phone just now: the session may change factors at once.
     const token = await sessions.create(id, 'full', null);
     sessions.setCookie(res, token);
