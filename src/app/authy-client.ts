@@ -261,6 +261,13 @@ export class AuthyClient {
     }));
   }
 
+  /** GET /v1/users/{id}/lockouts (Twofold extension): the second-factor lockouts the service recorded, newest first. */
+  async listLockouts(authyId: number): Promise<{ id: number; at: number }[]> {
+    const body = await this.call('GET', `/v1/users/${authyId}/lockouts`);
+    if (!Array.isArray(body.lockouts)) throw this.malformed('lockouts');
+    return body.lockouts.filter(isObject).map((l) => ({ id: num(l.id) ?? 0, at: num(l.at) ?? 0 }));
+  }
+
   /** DELETE /v1/users/{id}/totp-apps/{secretId} (Twofold extension): its codes fail from now on. */
   async removeTotpApp(authyId: number, secretId: string): Promise<void> {
     await this.call('DELETE', `/v1/users/${authyId}/totp-apps/${encodeURIComponent(secretId)}`);

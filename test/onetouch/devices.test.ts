@@ -127,6 +127,15 @@ forEachDatabase((kind) => {
         expect(n.status).toBe(401);
         expect(await n.json()).toEqual({ code: 'INVALID_API_KEY', message: 'Invalid API key' });
       });
+
+      it("when an app asks for another app's user's lockouts then 404; for its own user the list (empty here)", async () => {
+        const other = await createApp(ts, null, 'Other lockouts');
+        const theirs = await registerUser(ts.url, other.apiKey);
+        expect((await fetch(`${ts.url}/v1/users/${theirs}/lockouts`, { headers: { 'x-authy-api-key': app.apiKey } })).status).toBe(404);
+        const own = await fetch(`${ts.url}/v1/users/${theirs}/lockouts`, { headers: { 'x-authy-api-key': other.apiKey } });
+        expect(own.status).toBe(200);
+        expect(await own.json()).toEqual({ lockouts: [] });
+      });
     });
 
     describe('signed requests', () => {

@@ -11,7 +11,7 @@ import { AppError } from '../error-codes.js';
 
 /** The user's page: profile, authenticators, third-party TOTP apps, recovery codes. */
 export function accountRoutes(k: RouteKit): Router {
-  const { p, client, sessions, recovery, pending, config, audit, db, mutate, consumeCodeIp, record, tooMany, users } = k;
+  const { p, client, sessions, recovery, pending, config, audit, mutate, consumeCodeIp, record, tooMany, users } = k;
   const r = Router();
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   // ---- The user's page ----
@@ -34,11 +34,9 @@ export function accountRoutes(k: RouteKit): Router {
     }
     const recoveryCodes = await recovery.status(u.id);
     // The app's own events, plus the lockouts the verification service recorded for this person
-    // (the app cannot see those otherwise; with a remote service they are simply not here).
+    // (asked of the service, which owns them; when it cannot answer, the list goes without them).
     const own = await audit.forUser(userRef(u.id), 20);
-    const lockouts = (
-      await db.selectFrom('audit_events').select(['id', 'at']).where('user_ref', '=', `authy:${u.authy_id}`).where('type', '=', AuditType.LOCKOUT).orderBy('at', 'desc').limit(20).execute()
-    ).map((r) => ({ id: r.id, at: r.at, type: AuditType.LOCKOUT, outcome: 'info' as const, ip: null, detail: {} }));
+    const lockouts = (await client.listLockouts(u.authy_id).catch(() => [])).map((l) => ({ id: l.id, at: l.at, type: AuditType.LOCKOUT, outcome: 'info' as const, ip: null, detail: {} }));
     const events = [...own.map((e) => ({ id: e.id, at: e.at, type: e.type, outcome: e.outcome, ip: e.ip, detail: e.detail })), ...lockouts]
       .sort((a, b) => b.at - a.at || b.id - a.id)
       .slice(0, 20);

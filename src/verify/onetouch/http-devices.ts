@@ -1,5 +1,6 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { AuditType } from '../../platform/audit.js';
 import type { Platform } from '../../platform/context.js';
 import { HttpError } from '../../platform/errors.js';
 import { boundedJson, JSON_MAX_DEPTH, JSON_MAX_ITEMS, jsonWithinBudget } from '../../platform/http.js';
@@ -144,6 +145,22 @@ export function deviceApiRouter(
     const deviceId = String(req.params['device_id']);
     if (!/^[0-9a-f-]{36}$/.test(deviceId)) throw notFound('malformed device id');
     res.json(unwrap(await devices.revoke(userId, deviceId, ctx(req))));
+  });
+
+  // The second-factor lockouts the service recorded for a user, newest first (Twofold extension,
+  // docs/authy-compat.md): an app shows them to its user without reading the service's tables.
+  router.get('/users/:authy_id/lockouts', requireApp, async (req, res) => {
+    const userId = await appUser(req);
+    const rows = await p.db.db
+      .selectFrom('audit_events')
+      .select(['id', 'at'])
+      .where('user_ref', '=', `authy:${userId}`)
+      .where('type', '=', AuditType.LOCKOUT)
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(20)
+      .execute();
+    res.json({ lockouts: rows.map((r) => ({ id: r.id, at: r.at })) });
   });
 
   // Third-party TOTP apps of a user (Twofold extension, docs/authy-compat.md): never the secret.
