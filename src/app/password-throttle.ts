@@ -87,8 +87,8 @@ export class PasswordThrottle {
     this.perClient = limits.create({ name: 'app:login:client', points: perAccount, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
     this.accountFailures = limits.create({ name: 'app:login:acct:failures', points: config.LOGIN_ACCOUNT_CEILING, durationSeconds: ACCOUNT_WINDOW_SECONDS });
     this.accountGate = limits.create({ name: 'app:login:acct:gate', points: 1, durationSeconds: FIRST_DELAY_SECONDS });
-    this.knownFailures = limits.create({ name: 'app:login:known:failures', points: Math.min(2 * perAccount, config.LOGIN_ACCOUNT_CEILING), durationSeconds: ACCOUNT_WINDOW_SECONDS });
     this.free = Math.min(2 * perAccount, config.LOGIN_ACCOUNT_CEILING);
+    this.knownFailures = limits.create({ name: 'app:login:known:failures', points: this.free, durationSeconds: ACCOUNT_WINDOW_SECONDS });
     const policy = cookiePolicy(config);
     this.cookieName = `${policy.name}-browser`;
     this.secure = policy.secure;

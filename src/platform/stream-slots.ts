@@ -22,9 +22,4 @@ export class StreamSlots {
       if (l.length === 0) this.byKey.delete(key);
     };
   }
-
-  /** Open streams for `key`. */
-  count(key: string): number {
-    return this.byKey.get(key)?.length ?? 0;
-  }
 }
