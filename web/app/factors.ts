@@ -2,7 +2,7 @@ import { AppError } from '../../src/app/error-codes.js';
 import { h, mount } from '../shared/dom.js';
 import { api, type ApiError } from './api.js';
 import { navigate, onLeave } from './router.js';
-import { alertBox, busy, coolDown, expiryNote, failureOf, field, fieldError, formatWait, otpInput, otpValue, setAlert, wrongCodeText } from './ui.js';
+import { actionForm, alertBox, coolDown, expiryNote, failureOf, field, fieldError, formatWait, otpInput, otpValue, setAlert, wrongCodeText } from './ui.js';
 
 /** The number the authenticator will ask for, and the request's details. */
 export function approvalNumber(number: string | null | undefined, details: Record<string, string> | undefined): Node[] {
@@ -142,36 +142,22 @@ export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: bool
     input.focus();
   });
 
-  const failed = (err: unknown) => {
-    busy(submit, false, 'Verify');
-    const e2 = failureOf(err);
-    if (ends(e2)) return o.ended(e2!);
-    fieldError(f, wrongCodeText(e2));
-  };
-
-  const form = h(
-    'form',
+  const recoveryProblem = () => (/^[0-9a-z]{10}$/i.test(input.value.trim().replace(/[\s-]/g, '')) ? undefined : 'Enter a recovery code: 10 letters and digits, like abcde-12345.');
+  const form = actionForm(
     {
-      novalidate: true,
-      onsubmit: async (e: SubmitEvent) => {
-        e.preventDefault();
-        setAlert(alert, '');
-        f.error.textContent = '';
-        if (recoveryMode) {
-          if (!/^[0-9a-z]{10}$/i.test(input.value.trim().replace(/[\s-]/g, ''))) return fieldError(f, 'Enter a recovery code: 10 letters and digits, like abcde-12345.');
-        } else if (!otpValue(input)) {
-          return fieldError(f, 'Enter the 6-digit code.');
-        }
-        busy(submit, true, 'Verifying…');
-        try {
-          const r = recoveryMode
-            ? await api<FactorDone>('POST', '/session/recover', { code: input.value.trim() })
-            : await api<FactorDone>('POST', '/session/verify', { code: otpValue(input) });
-          o.done(r, recoveryMode);
-        } catch (err) {
-          failed(err);
-        }
+      submit,
+      busyLabel: 'Verifying…',
+      alert,
+      fields: [f],
+      check: () => (recoveryMode ? recoveryProblem() : otpValue(input) ? undefined : 'Enter the 6-digit code.'),
+      invalid: f,
+      send: async () => {
+        const r = recoveryMode
+          ? await api<FactorDone>('POST', '/session/recover', { code: input.value.trim() })
+          : await api<FactorDone>('POST', '/session/verify', { code: otpValue(input) });
+        o.done(r, recoveryMode);
       },
+      failed: (e2) => (ends(e2) ? o.ended(e2!) : fieldError(f, wrongCodeText(e2))),
     },
     alert,
     f.wrap,
@@ -245,28 +231,24 @@ function confirmItsYou(): Promise<boolean> {
       const f = field('reauth-password', 'Password', input);
       const alert = alertBox();
       const submit = h('button', { type: 'submit', class: 'primary' }, 'Continue');
-      const form = h(
-        'form',
+      const form = actionForm(
         {
-          novalidate: true,
-          onsubmit: async (e: SubmitEvent) => {
-            e.preventDefault();
-            setAlert(alert, '');
-            f.error.textContent = '';
-            if (!input.value) return fieldError(f, 'Enter your password.');
-            busy(submit, true, 'Checking…');
-            try {
-              const r = await api<SecondFactorStart>('POST', '/session/reauth', { password: input.value });
-              if (r.state === 'approve') approveStage(r);
-              else codeStage(r.via ?? 'sms', { notice: r.message ?? '', error: !!r.message, retryAfter: r.retry_after });
-            } catch (err) {
-              busy(submit, false, 'Continue');
-              const e2 = failureOf(err);
-              if (e2?.code === AppError.INVALID_CREDENTIALS) return fieldError(f, 'That password is not right. Try again.');
-              if (e2?.status === 429) return setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
-              if (e2?.status === 401) return ended(e2);
-              setAlert(alert, e2?.message ?? 'Something went wrong. Try again.');
-            }
+          submit,
+          busyLabel: 'Checking…',
+          alert,
+          fields: [f],
+          check: () => (input.value ? undefined : 'Enter your password.'),
+          invalid: f,
+          send: async () => {
+            const r = await api<SecondFactorStart>('POST', '/session/reauth', { password: input.value });
+            if (r.state === 'approve') approveStage(r);
+            else codeStage(r.via ?? 'sms', { notice: r.message ?? '', error: !!r.message, retryAfter: r.retry_after });
+          },
+          failed: (e2) => {
+            if (e2?.code === AppError.INVALID_CREDENTIALS) return fieldError(f, 'That password is not right. Try again.');
+            if (e2?.status === 429) return setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+            if (e2?.status === 401) return ended(e2);
+            setAlert(alert, e2?.message ?? 'Something went wrong. Try again.');
           },
         },
         alert,

@@ -70,6 +70,11 @@ export function link(path: string, text: string, next: Flow = {}): HTMLAnchorEle
   }, text);
 }
 
+/** A page's closing line with a link: "New here? Create an account". */
+export function footerLink(text: string, path: string, label: string): HTMLElement {
+  return h('p', {}, text || null, link(path, label));
+}
+
 export function page(title: string, ...content: (Node | null)[]): void {
   const header = h('header', { class: 'top' }, link('/', 'Twofold'));
   const main = h('main', { class: 'card' }, h('h1', { tabindex: '-1' }, title), ...content.filter((c): c is Node => c !== null));

@@ -14,9 +14,11 @@ export function field<T extends HTMLInputElement | HTMLSelectElement>(name: stri
   return { wrap, error, input, label: labelEl, hint: hintEl };
 }
 
-export function alertBox(): HTMLElement {
+/** An alert line, hidden while empty; `notice` (the flow's notice, say) shows in it from the start. */
+export function alertBox(notice?: string): HTMLElement {
   const box = h('div', { class: 'alert', role: 'alert', 'aria-live': 'assertive' });
   box.hidden = true;
+  if (notice !== undefined) setAlert(box, notice, 'info');
   return box;
 }
 
@@ -37,6 +39,54 @@ export function formatWait(seconds: number): string {
 }
 
 export const failureOf = (err: unknown): ApiError | undefined => (err instanceof ApiFailure ? err.error : undefined);
+
+/** What an action form does at each submit (see actionForm). */
+export interface ActionFormOptions {
+  /** Disabled (aria-busy) while sending, labelled `busyLabel` if given; enabled again, with its label back, when sending fails. */
+  submit: HTMLButtonElement;
+  busyLabel?: string;
+  /** Cleared at each submit; shows the check's message when `invalid` is not given. */
+  alert?: HTMLElement;
+  /** The fields whose error line is cleared at each submit. */
+  fields?: readonly { error: HTMLElement }[];
+  /** What keeps the input from being sent, as the message to show; undefined when it can go. */
+  check?(): string | undefined;
+  /** Where the check's message goes: a field (fieldError), or a function of its own; the alert otherwise. */
+  invalid?: { error: HTMLElement; input: HTMLInputElement } | ((message: string) => void);
+  /** Send it. A success leaves the button busy (the screen moves on). */
+  send(): Promise<void>;
+  /** Sending threw: the button is already reset; `e` is the server's error, if it was one. */
+  failed(e: ApiError | undefined): void;
+}
+
+/**
+ * A form that sends one action: on submit it clears the alert and the field errors, checks the
+ * input (and stops, showing why, when it cannot go), marks the button busy and sends; a failure
+ * resets the button and goes to `failed`.
+ */
+export function actionForm(o: ActionFormOptions, ...children: Node[]): HTMLFormElement {
+  const showInvalid = (message: string) => {
+    if (typeof o.invalid === 'function') o.invalid(message);
+    else if (o.invalid) fieldError(o.invalid, message);
+    else if (o.alert) setAlert(o.alert, message);
+  };
+  const idle = o.submit.textContent ?? '';
+  const onsubmit = async (e: SubmitEvent) => {
+    e.preventDefault();
+    if (o.alert) setAlert(o.alert, '');
+    for (const f of o.fields ?? []) f.error.textContent = '';
+    const problem = o.check?.();
+    if (problem !== undefined) return showInvalid(problem);
+    busy(o.submit, true, o.busyLabel);
+    try {
+      await o.send();
+    } catch (err) {
+      busy(o.submit, false, o.busyLabel && idle);
+      o.failed(failureOf(err));
+    }
+  };
+  return h('form', { novalidate: true, onsubmit }, ...children);
+}
 
 // ---------------------------------------------------------------- shared pieces of code steps
 

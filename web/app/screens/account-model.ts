@@ -1,4 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { h, mount } from '../../shared/dom.js';
+import { busy, failureOf } from '../ui.js';
 
 /** What `GET /user` answers, how the account page shows it, and its activity lines as sentences. */
 export interface Device {
@@ -101,6 +103,25 @@ export interface AccountView {
   totpArea: HTMLElement;
   /** Stop watching for a new authenticator (set while an activation QR is shown). */
   stopPolling: () => void;
+}
+
+/**
+ * A button of the account page that starts a change: busy while `run` works; a failure is said in
+ * `area` (`failure` when the server gave no message), and a 401 leads to the login.
+ */
+export function changeButton(v: AccountView, button: HTMLButtonElement, area: HTMLElement, failure: string, run: () => Promise<void>): HTMLButtonElement {
+  button.addEventListener('click', async () => {
+    busy(button, true);
+    try {
+      await run();
+    } catch (err) {
+      const e2 = failureOf(err);
+      if (e2?.status === 401) return v.loggedOut();
+      mount(area, h('p', { class: 'field-error' }, e2?.message ?? failure));
+    }
+    busy(button, false);
+  });
+  return button;
 }
 
 const LEGACY_APP_NAME = 'Authenticator app (set up before each authenticator had its own key)';

@@ -35,8 +35,7 @@ export async function account(): Promise<void> {
     navigate('/login', { notice: 'Please log in.' }, true);
     return;
   }
-  const notice = alertBox();
-  setAlert(notice, flow.notice ?? '', 'info');
+  const notice = alertBox(flow.notice ?? '');
   const factorList = h('ul', { class: 'devices', 'data-testid': 'factors' });
   const events = h('ol', { class: 'events' });
   const v: AccountView = {

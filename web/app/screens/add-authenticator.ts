@@ -1,8 +1,8 @@
 import { h, mount } from '../../shared/dom.js';
 import { api } from '../api.js';
 import { withStepUp } from '../factors.js';
-import { busy, failureOf } from '../ui.js';
-import type { AccountView, Me } from './account-model.js';
+import { failureOf } from '../ui.js';
+import { changeButton, type AccountView, type Me } from './account-model.js';
 
 /** Activation links: how often the page looks for the new authenticator while the QR is shown. */
 const ACTIVATION_POLL_MS = 3000;
@@ -30,7 +30,7 @@ function watchForDevice(v: AccountView, expiresAt: number): () => void {
       if (added) {
         stop();
         v.me = fresh;
-                v.redraw();
+        v.redraw();
         mount(v.activationArea, h('p', { class: 'ok' }, `✓ “${added.name}” is set up and listed above. It will ask you to approve logins.`));
         return;
       }
@@ -50,29 +50,19 @@ function watchForDevice(v: AccountView, expiresAt: number): () => void {
 /** "Add authenticator": a QR code and link (after a step-up if needed), then the page watches for the new device. */
 export function addAuthenticatorButton(v: AccountView): HTMLButtonElement {
   const addDevice = h('button', { type: 'button', class: 'primary' }, 'Add authenticator');
-  addDevice.addEventListener('click', async () => {
-  v.stopPolling();
-  busy(addDevice, true);
-  try {
+  return changeButton(v, addDevice, v.activationArea, 'Could not create an activation link. Try again.', async () => {
+    v.stopPolling();
     const r = await withStepUp(() => api<{ activation: { link: string; qr_code: string; expires_at: number } }>('POST', '/user/authenticators', {}));
-    if (r.ok) {
-      const act = r.value.activation;
-      const minutes = Math.max(1, Math.round((act.expires_at - Date.now()) / 60_000));
-      mount(
-        v.activationArea,
-        h('p', {}, 'Scan this code with your phone, or open the link on the device you want to use. It works once and expires in ', String(minutes), ' minutes.'),
-        h('img', { src: act.qr_code, alt: 'QR code of the activation link', width: '220', height: '220', class: 'qr' }),
-        h('p', { class: 'break' }, h('a', { href: act.link, target: '_blank', rel: 'noopener', 'data-testid': 'activation-link' }, act.link)),
-        h('p', { class: 'hint' }, 'This page shows the new authenticator as soon as it is activated.'),
-      );
-      v.stopPolling = watchForDevice(v, act.expires_at);
-    }
-  } catch (err) {
-    const e2 = failureOf(err);
-    if (e2?.status === 401) return v.loggedOut();
-    mount(v.activationArea, h('p', { class: 'field-error' }, e2?.message ?? 'Could not create an activation link. Try again.'));
-  }
-  busy(addDevice, false);
+    if (!r.ok) return;
+    const act = r.value.activation;
+    const minutes = Math.max(1, Math.round((act.expires_at - Date.now()) / 60_000));
+    mount(
+      v.activationArea,
+      h('p', {}, 'Scan this code with your phone, or open the link on the device you want to use. It works once and expires in ', String(minutes), ' minutes.'),
+      h('img', { src: act.qr_code, alt: 'QR code of the activation link', width: '220', height: '220', class: 'qr' }),
+      h('p', { class: 'break' }, h('a', { href: act.link, target: '_blank', rel: 'noopener', 'data-testid': 'activation-link' }, act.link)),
+      h('p', { class: 'hint' }, 'This page shows the new authenticator as soon as it is activated.'),
+    );
+    v.stopPolling = watchForDevice(v, act.expires_at);
   });
-  return addDevice;
 }

@@ -3,53 +3,45 @@ import { h } from '../../shared/dom.js';
 import { safeReturnTo } from '../../shared/return-to.js';
 import { api } from '../api.js';
 import { approvalNumber, codeEntry, type SecondFactorStart, watchApproval } from '../factors.js';
-import { flow, link, navigate, onLeave, page } from '../router.js';
-import { alertBox, busy, expiryNote, failureOf, field, formatWait, setAlert } from '../ui.js';
+import { flow, footerLink, navigate, onLeave, page } from '../router.js';
+import { actionForm, alertBox, expiryNote, field, formatWait, setAlert } from '../ui.js';
 
 export function login(): void {
   const next = safeReturnTo(new URLSearchParams(location.search).get('next'));
   const fEmail = field('email', 'Email', h('input', { type: 'email', autocomplete: 'username', required: true, autofocus: true }));
   const fPassword = field('password', 'Password', h('input', { type: 'password', autocomplete: 'current-password', required: true }));
-  const alert = alertBox();
+  const alert = alertBox(flow.notice ?? '');
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Log in');
-  const form = h(
-    'form',
+  const form = actionForm(
     {
-      novalidate: true,
-      onsubmit: async (e: SubmitEvent) => {
-        e.preventDefault();
-        setAlert(alert, '');
-        if (!fEmail.input.value || !fPassword.input.value) {
-          setAlert(alert, 'Enter your email and password.');
-          return;
-        }
-        busy(submit, true, 'Checking…');
-        try {
-          const r = await api<SecondFactorStart & { return_to?: string }>('POST', '/session', {
-            email: fEmail.input.value,
-            password: fPassword.input.value,
-            return_to: next,
+      submit,
+      busyLabel: 'Checking…',
+      alert,
+      check: () => (fEmail.input.value && fPassword.input.value ? undefined : 'Enter your email and password.'),
+      send: async () => {
+        const r = await api<SecondFactorStart & { return_to?: string }>('POST', '/session', {
+          email: fEmail.input.value,
+          password: fPassword.input.value,
+          return_to: next,
+        });
+        const returnTo = safeReturnTo(r.return_to);
+        if (r.state === 'approve') {
+          navigate('/login/approve', { number: r.number ?? null, details: r.details ?? {}, expiresAt: r.expires_at ?? 0, returnTo });
+        } else {
+          navigate('/login/code', {
+            returnTo,
+            via: r.via ?? 'sms',
+            ...(r.message ? { notice: r.message } : {}),
+            ...(r.retry_after ? { retryAfter: r.retry_after } : {}),
           });
-          const returnTo = safeReturnTo(r.return_to);
-          if (r.state === 'approve') {
-            navigate('/login/approve', { number: r.number ?? null, details: r.details ?? {}, expiresAt: r.expires_at ?? 0, returnTo });
-          } else {
-            navigate('/login/code', {
-              returnTo,
-              via: r.via ?? 'sms',
-              ...(r.message ? { notice: r.message } : {}),
-              ...(r.retry_after ? { retryAfter: r.retry_after } : {}),
-            });
-          }
-        } catch (err) {
-          busy(submit, false, 'Log in');
-          const e2 = failureOf(err);
-          if (e2?.code === AppError.ACCOUNT_LOCKED) setAlert(alert, 'Too many wrong passwords were entered for this account. Log in from a browser you have used for it before, or try again later.');
-          else if (e2?.status === 429) setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
-          else setAlert(alert, e2?.message ?? 'Login failed.');
-          fPassword.input.select();
-          fPassword.input.focus();
         }
+      },
+      failed: (e2) => {
+        if (e2?.code === AppError.ACCOUNT_LOCKED) setAlert(alert, 'Too many wrong passwords were entered for this account. Log in from a browser you have used for it before, or try again later.');
+        else if (e2?.status === 429) setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+        else setAlert(alert, e2?.message ?? 'Login failed.');
+        fPassword.input.select();
+        fPassword.input.focus();
       },
     },
     alert,
@@ -57,8 +49,7 @@ export function login(): void {
     fPassword.wrap,
     submit,
   );
-  setAlert(alert, flow.notice ?? '', 'info');
-  page('Log in', form, h('p', {}, 'New here? ', link('/signup', 'Create an account')));
+  page('Log in', form, footerLink('New here? ', '/signup', 'Create an account'));
 }
 
 export async function approve(): Promise<void> {
@@ -120,7 +111,7 @@ export function code(): void {
     ended: (e) => navigate('/login', { notice: e.message }, true),
   });
   onLeave(entry.stop);
-  page('Enter your code', entry.form, h('p', {}, link('/login', 'Start over')));
+  page('Enter your code', entry.form, footerLink('', '/login', 'Start over'));
   if (flow.recovery) entry.setRecovery(true);
   setAlert(entry.alert, flow.notice ?? '', flow.notice?.includes('denied') || flow.notice?.includes('expired') ? 'error' : 'info');
   if (flow.retryAfter) entry.startCoolDown(flow.retryAfter);

@@ -3,8 +3,8 @@ import { AppError } from '../../../src/app/error-codes.js';
 import { h } from '../../shared/dom.js';
 import { api, type ApiError } from '../api.js';
 import { countryList, guessCountry } from '../countries.js';
-import { flow, link, navigate, onLeave, page, root } from '../router.js';
-import { alertBox, busy, coolDown, failureOf, field, fieldError, formatWait, otpInput, otpValue, setAlert, wrongCodeText } from '../ui.js';
+import { flow, footerLink, link, navigate, onLeave, page, root } from '../router.js';
+import { actionForm, alertBox, coolDown, failureOf, field, fieldError, formatWait, otpInput, otpValue, setAlert, wrongCodeText } from '../ui.js';
 
 /**
  * Signup's phone step: a query on /signup rather than a path of its own, so that a reload there
@@ -56,50 +56,45 @@ export function signup(): void {
   phoneInput.addEventListener('input', checkPhone);
   select.addEventListener('change', checkPhone);
 
-  const alert = alertBox();
+  const alert = alertBox(flow.notice ?? '');
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Create account');
   const fields = { fullName: fName, email: fEmail, password: fPassword, countryCode: fCountry, phone: fPhone };
-  const form = h(
-    'form',
+  const form = actionForm(
     {
-      novalidate: true,
-      onsubmit: async (e: SubmitEvent) => {
-        e.preventDefault();
-        for (const f of Object.values(fields)) f.error.textContent = '';
-        setAlert(alert, '');
-        if (!checkPhone()) {
-          fPhone.error.textContent = 'Enter a valid mobile number for the selected country.';
-          phoneInput.focus();
-          return;
-        }
-        busy(submit, true, 'Creating…');
-        try {
-          const r = await api<PendingSignupView>('POST', '/user', {
-            fullName: fName.input.value,
-            email: fEmail.input.value,
-            password: fPassword.input.value,
-            countryCode: select.value,
-            phone: phoneInput.value,
-          });
-          navigate(SIGNUP_PHONE_STEP, { phone: r.phone, retryAfter: r.retry_after, attemptsLeft: r.attempts_left });
-        } catch (err) {
-          busy(submit, false, 'Create account');
-          const e2 = failureOf(err);
-          let focused = false;
-          for (const [k, msg] of Object.entries(e2?.fields ?? {})) {
-            const f = fields[k as keyof typeof fields];
-            if (!f) continue;
-            f.error.textContent = `${msg.charAt(0).toUpperCase()}${msg.slice(1)}`;
-            f.input.setAttribute('aria-invalid', 'true');
-            if (!focused) {
-              f.input.focus();
-              focused = true;
-            }
-          }
+      submit,
+      busyLabel: 'Creating…',
+      alert,
+      fields: Object.values(fields),
+      check: () => (checkPhone() ? undefined : 'Enter a valid mobile number for the selected country.'),
+      invalid: (message) => {
+        fPhone.error.textContent = message;
+        phoneInput.focus();
+      },
+      send: async () => {
+        const r = await api<PendingSignupView>('POST', '/user', {
+          fullName: fName.input.value,
+          email: fEmail.input.value,
+          password: fPassword.input.value,
+          countryCode: select.value,
+          phone: phoneInput.value,
+        });
+        navigate(SIGNUP_PHONE_STEP, { phone: r.phone, retryAfter: r.retry_after, attemptsLeft: r.attempts_left });
+      },
+      failed: (e2) => {
+        let focused = false;
+        for (const [k, msg] of Object.entries(e2?.fields ?? {})) {
+          const f = fields[k as keyof typeof fields];
+          if (!f) continue;
+          f.error.textContent = `${msg.charAt(0).toUpperCase()}${msg.slice(1)}`;
+          f.input.setAttribute('aria-invalid', 'true');
           if (!focused) {
-            if (e2?.status === 429) setAlert(alert, `Too many sign-ups or codes from here. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
-            else setAlert(alert, e2?.message ?? 'Sign-up failed. Please try again.');
+            f.input.focus();
+            focused = true;
           }
+        }
+        if (!focused) {
+          if (e2?.status === 429) setAlert(alert, `Too many sign-ups or codes from here. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
+          else setAlert(alert, e2?.message ?? 'Sign-up failed. Please try again.');
         }
       },
     },
@@ -111,8 +106,7 @@ export function signup(): void {
     fPhone.wrap,
     submit,
   );
-  setAlert(alert, flow.notice ?? '', 'info');
-  page('Create an account', form, h('p', {}, 'Already have an account? ', link('/login', 'Log in')));
+  page('Create an account', form, footerLink('Already have an account? ', '/login', 'Log in'));
 }
 
 /** Signup's second step: the code texted to the phone creates the account. */
@@ -172,27 +166,22 @@ export async function signupVerify(): Promise<void> {
     input.focus();
   });
 
-  const form = h(
-    'form',
+  const form = actionForm(
     {
-      novalidate: true,
-      onsubmit: async (e: SubmitEvent) => {
-        e.preventDefault();
-        setAlert(alert, '');
-        f.error.textContent = '';
-        const value = otpValue(input);
-        if (!value) return fieldError(f, 'Enter the 6-digit code from the text message.');
-        busy(submit, true, 'Verifying…');
-        try {
-          await api('POST', '/user/verify-phone', { code: value });
-          navigate('/account', { notice: 'Welcome! Your phone number is confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
-        } catch (err) {
-          busy(submit, false, 'Verify');
-          const e2 = failureOf(err);
-          if (e2 && (e2.code === AppError.TOO_MANY_ATTEMPTS || e2.code === AppError.SIGNUP_EXPIRED)) return over(overMessage(e2));
-          if (e2?.code === AppError.CODE_EXPIRED) return fieldError(f, wrongCodeText({ ...e2, message: 'That code has expired or a newer one was sent. Use the newest code, or select “Resend code”.' }));
-          fieldError(f, wrongCodeText(e2));
-        }
+      submit,
+      busyLabel: 'Verifying…',
+      alert,
+      fields: [f],
+      check: () => (otpValue(input) ? undefined : 'Enter the 6-digit code from the text message.'),
+      invalid: f,
+      send: async () => {
+        await api('POST', '/user/verify-phone', { code: otpValue(input) });
+        navigate('/account', { notice: 'Welcome! Your phone number is confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
+      },
+      failed: (e2) => {
+        if (e2 && (e2.code === AppError.TOO_MANY_ATTEMPTS || e2.code === AppError.SIGNUP_EXPIRED)) return over(overMessage(e2));
+        if (e2?.code === AppError.CODE_EXPIRED) return fieldError(f, wrongCodeText({ ...e2, message: 'That code has expired or a newer one was sent. Use the newest code, or select “Resend code”.' }));
+        fieldError(f, wrongCodeText(e2));
       },
     },
     alert,
@@ -204,7 +193,7 @@ export async function signupVerify(): Promise<void> {
     'Confirm your phone',
     h('p', {}, 'Enter the code we texted to ', h('strong', { 'data-testid': 'signup-phone', class: 'nowrap' }, view.phone), '.'),
     form,
-    h('p', {}, 'Wrong number? ', link('/signup', 'Go back to the form')),
+    footerLink('Wrong number? ', '/signup', 'Go back to the form'),
   );
   if (view.attempts_left < 5) f.error.textContent = `${view.attempts_left} ${view.attempts_left === 1 ? 'try' : 'tries'} left.`;
   if (view.retry_after > 0) cool.start(view.retry_after);

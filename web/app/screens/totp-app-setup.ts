@@ -1,25 +1,16 @@
 import { h, mount } from '../../shared/dom.js';
 import { api } from '../api.js';
 import { withStepUp } from '../factors.js';
-import { busy, failureOf, field, fieldError, formatWait, otpInput, otpValue } from '../ui.js';
-import type { AccountView } from './account-model.js';
+import { actionForm, field, fieldError, formatWait, otpInput, otpValue } from '../ui.js';
+import { changeButton, type AccountView } from './account-model.js';
 
 /** "Use another authenticator app": a key of its own (after a step-up if needed), then a first code confirms it. */
 export function addTotpAppButton(v: AccountView): HTMLButtonElement {
   const addTotp = h('button', { type: 'button', class: 'secondary' }, 'Use another authenticator app');
-  addTotp.addEventListener('click', async () => {
-  busy(addTotp, true);
-  try {
+  return changeButton(v, addTotp, v.totpArea, 'Could not create a key for the app. Try again.', async () => {
     const r = await withStepUp(() => api<{ id: string; uri: string; qr_code: string }>('POST', '/user/totp-app', {}));
     if (r.ok) showTotpSetup(v, r.value);
-  } catch (err) {
-    const e2 = failureOf(err);
-    if (e2?.status === 401) return v.loggedOut();
-    mount(v.totpArea, h('p', { class: 'field-error' }, e2?.message ?? 'Could not create a key for the app. Try again.'));
-  }
-  busy(addTotp, false);
   });
-  return addTotp;
 }
 
 /** The new app's QR code and setup key, and the form for its first code. */
@@ -33,27 +24,20 @@ function showTotpSetup(v: AccountView, s: { uri: string; qr_code: string }): voi
   const input = otpInput();
   const f = field('totp-confirm', 'Code shown by the app', input, 'The 6-digit code the new app shows for Twofold.');
   const confirm = h('button', { type: 'submit', class: 'primary' }, 'Confirm');
-  const form = h(
-    'form',
+  const form = actionForm(
     {
-      novalidate: true,
-      onsubmit: async (e: SubmitEvent) => {
-        e.preventDefault();
-        f.error.textContent = '';
-        const value = otpValue(input);
-        if (!value) return fieldError(f, 'Enter the 6-digit code the app shows.');
-        busy(confirm, true);
-        try {
-          await api('POST', '/user/totp-app/confirm', { code: value });
-          await v.refresh();
-          mount(v.totpArea, h('p', { class: 'ok' }, '✓ Your authenticator app is set up and listed above. Its codes work when you log in.'));
-          return;
-        } catch (err) {
-          const e2 = failureOf(err);
-          if (e2?.status === 401) return v.loggedOut();
-          fieldError(f, e2?.status === 429 ? `Too many wrong codes. Try again in ${formatWait(e2.retry_after ?? 60)}.` : (e2?.message ?? 'That code did not work. Try again.'));
-        }
-        busy(confirm, false);
+      submit: confirm,
+      fields: [f],
+      check: () => (otpValue(input) ? undefined : 'Enter the 6-digit code the app shows.'),
+      invalid: f,
+      send: async () => {
+        await api('POST', '/user/totp-app/confirm', { code: otpValue(input) });
+        await v.refresh();
+        mount(v.totpArea, h('p', { class: 'ok' }, '✓ Your authenticator app is set up and listed above. Its codes work when you log in.'));
+      },
+      failed: (e2) => {
+        if (e2?.status === 401) return v.loggedOut();
+        fieldError(f, e2?.status === 429 ? `Too many wrong codes. Try again in ${formatWait(e2.retry_after ?? 60)}.` : (e2?.message ?? 'That code did not work. Try again.'));
       },
     },
     f.wrap,
