@@ -4,8 +4,9 @@ import { ConfigError, loadConfig, type Config } from './platform/config.js';
 
 export { CliUsageError, type CliIo };
 import { createLogger } from './platform/logger.js';
-import { openDatabase } from './platform/db.js';
+import { openDatabase, type Db } from './platform/db.js';
 import { migrateToLatest } from './platform/migrations/index.js';
+import { migrations } from './migrations.js';
 
 const defaultIo: CliIo = {
   out: (l) => process.stdout.write(`${l}\n`),
@@ -35,7 +36,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return await migrate(io);
       case 'apps': {
         const { runAppsCommand } = await import('./verify/cli-apps.js');
-        return await runAppsCommand(rest, io, config(io));
+        const c = config(io);
+        return await runAppsCommand(rest, io, c, () => openMigrated(c));
       }
       case 'authenticator': {
         const { runAuthenticatorCommand } = await import('./authenticator/cli.js');
@@ -43,7 +45,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       }
       case 'audit': {
         const { runAuditCommand } = await import('./app/cli-audit.js');
-        return await runAuditCommand(rest, io, config(io));
+        const c = config(io);
+        return await runAuditCommand(rest, io, c, () => openMigrated(c));
       }
       case undefined:
       case 'help':
@@ -69,11 +72,23 @@ function config(io: CliIo): Config {
   return loadConfig(io.env);
 }
 
+/** The configured database with every migration applied; the caller closes it. */
+async function openMigrated(c: Config): Promise<Db> {
+  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: c.sqliteFile });
+  try {
+    await migrateToLatest(db, migrations);
+    return db;
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+}
+
 async function migrate(io: CliIo): Promise<number> {
   const c = config(io);
   const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: c.sqliteFile });
   try {
-    const applied = await migrateToLatest(db);
+    const applied = await migrateToLatest(db, migrations);
     io.out(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
     return 0;
   } finally {

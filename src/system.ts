@@ -1,16 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import type { Kysely } from 'kysely';
 import { createWebApp, type WebApp } from './app/index.js';
 import { staticRoutes } from './app/static.js';
 import { AuditLog } from './platform/audit.js';
 import { systemClock, type Clock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
 import { cryptoFor, type Platform } from './platform/context.js';
-import { ensurePgSchema, openDatabase, ping, type Db } from './platform/db.js';
+import { ensurePgSchema, openDatabase, ping, withTables, type Db } from './platform/db.js';
 import { MemoryEventBus, PgEventBus, RedisEventBus, type EventBus } from './platform/events.js';
 import { accessLog, trustProxySetting } from './platform/http.js';
 import { createLogger, type Logger } from './platform/logger.js';
+import { migrations, type SystemDatabase } from './migrations.js';
 import { migrateToLatest } from './platform/migrations/index.js';
 import { LimiterFactory } from './platform/rate-limit.js';
 import { createVerifyService, type VerifyService } from './verify/index.js';
@@ -37,6 +39,8 @@ export interface SystemOptions {
 }
 
 export interface System {
+  /** The database with every context's tables, for tools and tests: the contexts see only their own. */
+  db: Kysely<SystemDatabase>;
   app: express.Express;
   platform: Platform;
   verify: VerifyService | undefined;
@@ -62,7 +66,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
     pgPoolSize: config.DATABASE_POOL_SIZE,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
-  const applied = await migrateToLatest(db, (facts, message) => logger.info(facts, message));
+  const applied = await migrateToLatest(db, migrations, (facts, message) => logger.info(facts, message));
   if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
   let bus: EventBus;
   if (config.REDIS_URL) {
@@ -138,6 +142,7 @@ export async function createSystem(options: SystemOptions): Promise<System> {
 
   const servers: Server[] = [];
   return {
+    db: withTables<SystemDatabase>(platform.db).db,
     app,
     platform,
     verify,

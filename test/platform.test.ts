@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrations } from '../src/platform/migrations/index.js';
+import { migrations } from '../src/migrations.js';
 import { forEachDatabase } from './helpers/databases.js';
 import { startTestSystem, type TestSystem } from './helpers/system.js';
 

@@ -65,7 +65,7 @@ forEachDatabase((kind) => {
       expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
       // The counters are Redis keys under this deployment's prefix, not rows in the database.
       expect((await redis.keys(`${prefix}:rl:*`)).length).toBeGreaterThan(0);
-      const table = await sql<{ n: number }>`select count(*) as n from rate_limits`.execute(a.system.platform.db.db).catch(() => ({ rows: [{ n: 0 }] }));
+      const table = await sql<{ n: number }>`select count(*) as n from rate_limits`.execute(a.system.db).catch(() => ({ rows: [{ n: 0 }] }));
       expect(Number(table.rows[0]?.n ?? 0)).toBe(0);
     });
 

@@ -9,7 +9,8 @@ import { isDatabaseUnavailable, openDatabase, ensurePgSchema, type Db } from '..
 import { HttpError } from '../src/platform/errors.js';
 import { PgEventBus } from '../src/platform/events.js';
 import { toHttpError } from '../src/platform/http.js';
-import { migrateToLatest, migrations } from '../src/platform/migrations/index.js';
+import { migrations } from '../src/migrations.js';
+import { migrateToLatest } from '../src/platform/migrations/index.js';
 import { ManualClock } from '../src/platform/clock.js';
 import { CallbackWorker, LEASE_MS } from '../src/verify/onetouch/callbacks.js';
 import { createApp } from './onetouch/helpers.js';
@@ -17,6 +18,7 @@ import { Browser, eventually, newUser, signUp } from './app/helpers.js';
 import { freshSchema, pgAvailable, pgUrl } from './helpers/databases.js';
 import { startTestSystem, type TestSystem } from './helpers/system.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
+import { directoryOf, oneTouchPlatform } from './helpers/contexts.js';
 
 describe('database unavailability is told apart from bugs and client mistakes', () => {
   const cases: [string, unknown, boolean][] = [
@@ -55,7 +57,7 @@ describe.skipIf(!pgAvailable())('several instances on one PostgreSQL (in-process
     await ensurePgSchema(pgUrl(), schema);
     const dbs: Db[] = Array.from({ length: 5 }, () => openDatabase({ databaseUrl: pgUrl(), pgSchema: schema, pgPoolSize: 2 }));
     try {
-      const applied = await Promise.all(dbs.map((d) => migrateToLatest(d)));
+      const applied = await Promise.all(dbs.map((d) => migrateToLatest(d, migrations)));
       const counts = applied.map((a) => a.length).sort((a, b) => a - b);
       expect(counts).toEqual([0, 0, 0, 0, Object.keys(migrations).length]);
     } finally {
@@ -72,7 +74,7 @@ describe.skipIf(!pgAvailable())('several instances on one PostgreSQL (in-process
     try {
       await holder.query('select pg_advisory_lock(hashtext($1))', [`twofold.migrate:${schema}`]);
       let done = false;
-      const waiting = migrateToLatest(db).then((applied) => {
+      const waiting = migrateToLatest(db, migrations).then((applied) => {
         done = true;
         return applied;
       });
@@ -151,12 +153,12 @@ describe.skipIf(!pgAvailable())('several instances on one PostgreSQL (in-process
       const app = await createApp(t, `http://127.0.0.1:${(rx.address() as { port: number }).port}/cb`, 'Outage callbacks');
       // Due only on this test's clock (half an hour ahead), so the instance's own worker leaves it alone.
       const due = Date.now() + 30 * 60 * 1000;
-      await p.db.db
+      await t.system.db
         .insertInto('callback_outbox')
         .values({ approval_uuid: `outage-${due}`, app_id: app.id, url: 'http://unused.invalid/', body: JSON.stringify({ uuid: `outage-${due}`, status: 'approved' }), created_at: due, next_attempt_at: due, lease_until: null, delivered_at: null, gave_up_at: null, last_error: null })
         .execute();
       const clock = new ManualClock(due + 1000);
-      const worker = new CallbackWorker({ ...p, clock });
+      const worker = new CallbackWorker(oneTouchPlatform({ ...p, clock }), directoryOf(p));
       await worker.deliverDue().catch(() => undefined);
       expect(received).toBe(1);
 
@@ -165,7 +167,7 @@ describe.skipIf(!pgAvailable())('several instances on one PostgreSQL (in-process
       clock.advance(LEASE_MS + 5000);
       await eventually(async () => worker.deliverDue().then(() => true, () => false), 10_000);
       expect(received).toBe(1);
-      const row = await p.db.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', `outage-${due}`).executeTakeFirstOrThrow();
+      const row = await t.system.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', `outage-${due}`).executeTakeFirstOrThrow();
       expect(row.delivered_at).toBe(due + 1000);
       expect(row.attempts).toBe(1);
     } finally {

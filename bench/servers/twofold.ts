@@ -23,6 +23,8 @@ import { AuthyClient } from '../../src/app/authy-client.js';
 import { LoginAttempts } from '../../src/app/login-attempts.js';
 import { hashPassword } from '../../src/app/passwords.js';
 import { cookiePolicy, SessionStore } from '../../src/app/sessions.js';
+import type { AppTables } from '../../src/app/schema.js';
+import { forContext } from '../../src/platform/context.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { createSystem } from '../../src/system.js';
@@ -30,6 +32,7 @@ import { AppStore } from '../../src/verify/core/apps.js';
 import { parsePhone } from '../../src/verify/core/phone.js';
 import { TotpSecrets } from '../../src/verify/core/totp-secrets.js';
 import { UserStore } from '../../src/verify/core/users.js';
+import type { VerifyTables } from '../../src/verify/schema.js';
 import { serveChild } from '../lib.js';
 
 /** Production never generates secrets: the bench brings its own. */
@@ -54,11 +57,14 @@ const config = loadConfig({
 const system = await createSystem({ config, logger: createLogger(config.LOG_LEVEL) });
 const url = await system.listen(0, '127.0.0.1');
 const p = system.platform;
-const db = p.db.db;
-const verifyUsers = new UserStore(db, p.clock);
-const totp = new TotpSecrets(p);
-const sessions = new SessionStore(db, p.clock, config);
-const attempts = new LoginAttempts(db, p.clock);
+// The bench seeds every context's tables directly; each store gets its context's view.
+const db = system.db;
+const core = forContext<VerifyTables>(p);
+const app = forContext<AppTables>(p);
+const verifyUsers = new UserStore(core.db.db, p.clock);
+const totp = new TotpSecrets(core);
+const sessions = new SessionStore(app.db.db, p.clock, config);
+const attempts = new LoginAttempts(app.db.db, p.clock);
 const cookieName = cookiePolicy(config).name;
 const client = new AuthyClient({ baseUrl: () => url, apiKey: config.appApiKey });
 
@@ -66,9 +72,9 @@ let seeded = 0;
 let passwordHash: string | undefined;
 
 async function builtinAppId(): Promise<number> {
-  const app = (await new AppStore(db, p.clock).list()).find((a) => a.builtin);
-  if (!app) throw new Error('no built-in app');
-  return app.id;
+  const builtin = (await new AppStore(core.db.db, p.clock).list()).find((a) => a.builtin);
+  if (!builtin) throw new Error('no built-in app');
+  return builtin.id;
 }
 
 /** A distinct valid US number per index (NANP: area code 201, exchanges 200-999). */

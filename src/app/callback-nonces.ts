@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import { sha256Hex } from '../platform/crypto.js';
 import { isUniqueViolation } from '../platform/db.js';
-import type { Database } from '../platform/schema.js';
+import type { AppDatabase } from './schema.js';
 
 /**
  * Callback nonces already seen, unique on (nonce, SHA-256 of the signature): two genuine callbacks
@@ -10,7 +10,7 @@ import type { Database } from '../platform/schema.js';
  */
 export class CallbackNonces {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
   ) {}
 
@@ -24,4 +24,11 @@ export class CallbackNonces {
       throw e;
     }
   }
+
+  /** Forget nonces older than 15 minutes: the callback route refuses any more than 5 minutes off. */
+  async sweep(): Promise<void> {
+    await this.db.deleteFrom('app_callback_nonces').where('seen_at', '<', this.clock.now() - KEEP_MS).execute();
+  }
 }
+
+const KEEP_MS = 15 * 60 * 1000;

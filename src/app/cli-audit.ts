@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { CliUsageError, type CliIo } from '../platform/cli-io.js';
 import type { Config } from '../platform/config.js';
-import { openDatabase } from '../platform/db.js';
-import { migrateToLatest } from '../platform/migrations/index.js';
+import { withTables, type Db } from '../platform/db.js';
+import type { AppTables } from './schema.js';
 import { emailSchema } from './validation.js';
 
 const USAGE = `Usage:
@@ -29,7 +29,7 @@ function formatDetail(raw: string | null): string {
  * separated: time (ISO 8601), type, outcome, detail, IP, user agent. Never a secret: the audit
  * trail holds none.
  */
-export async function runAuditCommand(args: string[], io: CliIo, c: Config): Promise<number> {
+export async function runAuditCommand(args: string[], io: CliIo, c: Config, open: () => Promise<Db>): Promise<number> {
   if (args[0] === 'help' || args[0] === '--help' || args[0] === '-h') {
     io.out(USAGE);
     return 0;
@@ -48,9 +48,8 @@ export async function runAuditCommand(args: string[], io: CliIo, c: Config): Pro
     limit = Number(values.limit);
   }
 
-  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: c.sqliteFile });
+  const db = withTables<AppTables>(await open());
   try {
-    await migrateToLatest(db);
     const user = await db.db.selectFrom('app_users').select(['id', 'authy_id', 'email']).where('email', '=', email.data).executeTakeFirst();
     if (!user) {
       io.err(`No user with the email ${email.data}.`);

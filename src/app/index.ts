@@ -1,11 +1,13 @@
 import { Router } from 'express';
-import type { Platform } from '../platform/context.js';
+import { forContext, type Platform } from '../platform/context.js';
 import { jsonErrorHandler } from '../platform/http.js';
 import { AuthyClient } from './authy-client.js';
+import { CallbackNonces } from './callback-nonces.js';
 import { LoginAttempts } from './login-attempts.js';
 import { PendingSignups } from './pending-signups.js';
 import { RecoveryCodes } from './recovery-codes.js';
 import { dummyHash } from './passwords.js';
+import type { AppTables } from './schema.js';
 import { appRoutes } from './routes/index.js';
 import { SessionStore } from './sessions.js';
 import { staticRoutes } from './static.js';
@@ -24,12 +26,14 @@ export interface WebApp {
   stop(): Promise<void>;
 }
 
-export function createWebApp(p: Platform, o: WebAppOptions): WebApp {
+export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
+  const p = forContext<AppTables>(platform);
   const client = new AuthyClient({ baseUrl: o.verifyBaseUrl, apiKey: o.apiKey });
   const sessions = new SessionStore(p.db.db, p.clock, p.config);
   const attempts = new LoginAttempts(p.db.db, p.clock);
   const recovery = new RecoveryCodes(p.db, p.codeHasher, p.clock);
   const pending = new PendingSignups(p.db.db, p.clock);
+  const nonces = new CallbackNonces(p.db.db, p.clock);
   const streams = new Set<() => void>();
   const router = Router();
   router.use(appRoutes({ p, client, sessions, attempts, recovery, pending, apiKey: o.apiKey, streams }));
@@ -46,7 +50,7 @@ export function createWebApp(p: Platform, o: WebAppOptions): WebApp {
           await sessions.sweep();
           await attempts.sweep();
           await pending.sweep();
-          await p.db.db.deleteFrom('app_callback_nonces').where('seen_at', '<', p.clock.now() - 15 * 60 * 1000).execute();
+          await nonces.sweep();
         } catch (err) {
           p.logger.warn({ err }, 'web app sweep failed');
         }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
-import type { Database } from '../platform/schema.js';
+import type { AppDatabase } from './schema.js';
 import type { AppTables } from './schema.js';
 
 export type LoginAttempt = Selectable<AppTables['app_login_attempts']>;
@@ -21,11 +21,11 @@ export const attemptChannel = (id: string) => `login.${id}`;
  */
 export class LoginAttempts {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
   ) {}
 
-  async create(userId: number, trx: Kysely<Database> = this.db): Promise<LoginAttempt> {
+  async create(userId: number, trx: Kysely<AppDatabase> = this.db): Promise<LoginAttempt> {
     const now = this.clock.now();
     const row: LoginAttempt = {
       id: randomBytes(16).toString('hex'),
@@ -122,7 +122,7 @@ export class LoginAttempts {
   }
 
   /** open → done, once. With `requireApproved`, only when this attempt's own approval is approved. */
-  async complete(id: string, userId: number, requireApproved: boolean, trx: Kysely<Database> = this.db): Promise<boolean> {
+  async complete(id: string, userId: number, requireApproved: boolean, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
     let q = trx
       .updateTable('app_login_attempts')
       .set({ state: 'done' })

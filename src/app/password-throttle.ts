@@ -5,7 +5,7 @@ import type { Config } from '../platform/config.js';
 import { clientNetwork } from '../platform/client-network.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
 import type { LimiterFactory } from '../platform/rate-limit.js';
-import type { Database } from '../platform/schema.js';
+import type { AppDatabase } from './schema.js';
 import { cookiePolicy, readSessionCookie } from './sessions.js';
 
 /** Browsers remembered per account; the least recently used beyond this are forgotten. */
@@ -78,7 +78,7 @@ export class PasswordThrottle {
   constructor(
     limits: LimiterFactory,
     private readonly config: Config,
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
   ) {
     const perAccount = config.LOGIN_PER_ACCOUNT_LIMIT;

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
-import type { Database } from '../platform/schema.js';
+import type { AppDatabase } from './schema.js';
 import type { AppTables } from './schema.js';
 
 export type PendingSignup = Selectable<AppTables['app_pending_signups']>;
@@ -30,7 +30,7 @@ export interface PendingSignupInput {
  */
 export class PendingSignups {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
   ) {}
 
@@ -90,7 +90,7 @@ export class PendingSignups {
   }
 
   /** Remove the pending signup; true for the one caller that removed it. */
-  async take(tokenHash: string, trx: Kysely<Database> = this.db): Promise<boolean> {
+  async take(tokenHash: string, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
     const r = await trx.deleteFrom('app_pending_signups').where('token_hash', '=', tokenHash).executeTakeFirst();
     return Number(r.numDeletedRows) === 1;
   }

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { CodeHasher } from '../platform/crypto.js';
 import type { Db } from '../platform/db.js';
-import type { Database } from '../platform/schema.js';
+import type { AppDatabase } from './schema.js';
 
 /**
  * Crockford's base32 alphabet: digits and upper-case letters without I, L, O and U, so no two
@@ -76,7 +76,7 @@ export interface RecoveryStatus {
  */
 export class RecoveryCodes {
   constructor(
-    private readonly db: Db,
+    private readonly db: Db<AppDatabase>,
     private readonly hasher: CodeHasher,
     private readonly clock: Clock,
     private readonly random: RandomBytes = randomBytes,
@@ -111,7 +111,7 @@ export class RecoveryCodes {
    * Mark `canonical` used for this user, once: true only for the request whose UPDATE changed the
    * row. Pass `trx` to make the redemption part of a larger transaction.
    */
-  async redeem(userId: number, canonical: string, trx: Kysely<Database> = this.db.db): Promise<boolean> {
+  async redeem(userId: number, canonical: string, trx: Kysely<AppDatabase> = this.db.db): Promise<boolean> {
     const r = await trx
       .updateTable('app_recovery_codes')
       .set({ used_at: this.clock.now() })

@@ -1,4 +1,6 @@
 import type { Generated } from 'kysely';
+import type { Platform } from '../platform/context.js';
+import type { PlatformTables } from '../platform/schema.js';
 
 /** Tables owned by the web app. Timestamps are milliseconds; booleans INTEGER 0/1. */
 export interface AppTables {
@@ -101,3 +103,9 @@ export interface AppTables {
     used_at: number | null;
   };
 }
+
+/** The database as the web app sees it: its own tables and the platform's. */
+export interface AppDatabase extends AppTables, PlatformTables {}
+
+/** The platform as the web app's modules receive it. */
+export type AppPlatform = Platform<AppDatabase>;

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
-import type { Database } from '../platform/schema.js';
+import type { AppDatabase } from './schema.js';
 
 export interface Session {
   tokenHash: string;
@@ -57,13 +57,13 @@ export function readSessionCookie(req: Request, name: string): string | undefine
  */
 export class SessionStore {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
     private readonly config: Config,
   ) {}
 
   /** Create a session; returns the cookie token (shown once, never stored). */
-  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, trx: Kysely<Database> = this.db): Promise<string> {
+  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, trx: Kysely<AppDatabase> = this.db): Promise<string> {
     const token = randomToken(32);
     const now = this.clock.now();
     // A full session is born of both factors (login or signup): that is a fresh proof.
@@ -131,7 +131,7 @@ export class SessionStore {
    * The step-up `attemptId` succeeded: record the proof, once (the session must still point at
    * that attempt). Returns the new proof time, or undefined when another request got there first.
    */
-  async completeReauth(s: Session, attemptId: string, trx: Kysely<Database> = this.db): Promise<number | undefined> {
+  async completeReauth(s: Session, attemptId: string, trx: Kysely<AppDatabase> = this.db): Promise<number | undefined> {
     const now = this.clock.now();
     const r = await trx
       .updateTable('app_sessions')
@@ -143,7 +143,7 @@ export class SessionStore {
     return Number(r.numUpdatedRows) === 1 ? now : undefined;
   }
 
-  async delete(tokenHash: string, trx: Kysely<Database> = this.db): Promise<number> {
+  async delete(tokenHash: string, trx: Kysely<AppDatabase> = this.db): Promise<number> {
     const r = await trx.deleteFrom('app_sessions').where('token_hash', '=', tokenHash).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
@@ -152,8 +152,8 @@ export class SessionStore {
    * Replace a half session by a full one in one transaction (`outer`, when the caller has one). The delete is the "once" guard:
    * when two requests race, only the one that deleted the row gets a new token.
    */
-  async promote(old: Session, outer?: Kysely<Database>): Promise<string | undefined> {
-    const run = async (trx: Kysely<Database>) => {
+  async promote(old: Session, outer?: Kysely<AppDatabase>): Promise<string | undefined> {
+    const run = async (trx: Kysely<AppDatabase>) => {
       const deleted = await trx
         .deleteFrom('app_sessions')
         .where('token_hash', '=', old.tokenHash)

@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
-import type { Database } from '../platform/schema.js';
+import type { AppDatabase } from './schema.js';
 import type { AppTables } from './schema.js';
 
 export type AppUser = Selectable<AppTables['app_users']>;
@@ -9,7 +9,7 @@ export type NewAppUser = Omit<Insertable<AppTables['app_users']>, 'id' | 'create
 /** The web app's accounts. Emails are stored lower-cased and unique; so is `authy_id` once bound. */
 export class AppUsers {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
   ) {}
 

@@ -1,6 +1,7 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from './clock.js';
-import type { Database } from './schema.js';
+import { narrowTables } from './db.js';
+import type { PlatformTables } from './schema.js';
 
 /** Every authentication event Twofold records (SECURITY.md lists the audit trail). */
 export const AuditType = {
@@ -44,12 +45,13 @@ export interface StoredAuditEvent extends Required<Omit<AuditEvent, 'detail'>> {
 /** Append-only audit trail in the shared database. */
 export class AuditLog {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<PlatformTables>,
     private readonly clock: Clock,
   ) {}
 
-  async record(e: AuditEvent, trx: Kysely<Database> = this.db): Promise<void> {
-    await trx
+  /** Records in `trx` when given (a context's transaction: the event commits with the change). */
+  async record<T extends PlatformTables>(e: AuditEvent, trx?: Kysely<T> | Transaction<T>): Promise<void> {
+    await (trx ? narrowTables<PlatformTables, T>(trx) : this.db)
       .insertInto('audit_events')
       .values({
         at: this.clock.now(),

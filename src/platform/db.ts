@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
-import type { Database } from './schema.js';
+import type { PlatformTables } from './schema.js';
 import { cachingStatements } from './sqlite-statements.js';
 
 // PostgreSQL returns BIGINT (int8) and COUNT(*) as strings by default; every bigint Twofold stores
@@ -12,9 +12,10 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
-export interface Db {
+/** An open database, typed by the tables its holder may use (the platform's own by default). */
+export interface Db<T extends object = PlatformTables> {
   kind: DatabaseKind;
-  db: Kysely<Database>;
+  db: Kysely<T>;
   /** The raw driver handle, for libraries that need it (rate-limiter-flexible, LISTEN/NOTIFY). */
   raw:
     | { kind: 'sqlite'; sqlite: SqliteDatabase.Database }
@@ -56,7 +57,7 @@ export function openDatabase(options: DbOptions): Db {
     pool.on('connect', (client) => {
       client.on('error', () => {});
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<PlatformTables>({ dialect: new PostgresDialect({ pool }) });
     return {
       kind: 'postgres',
       db,
@@ -88,7 +89,7 @@ export function openDatabase(options: DbOptions): Db {
   sqlite.pragma('busy_timeout = 5000');
   // Kysely prepares every query anew; keeping the statements saves a fifth of a request's CPU.
   // `raw.sqlite` stays the plain handle (rate-limiter-flexible prepares its own).
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+  const db = new Kysely<PlatformTables>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
   return {
     kind: 'sqlite',
     db,
@@ -112,8 +113,24 @@ export async function ensurePgSchema(databaseUrl: string, schema: string): Promi
   }
 }
 
+/**
+ * The same database seen with a context's tables added to the platform's. Only the type changes
+ * (as with Kysely's `withTables`, which wants index-signature types where ours are interfaces).
+ */
+export function withTables<T extends object, P extends object = PlatformTables>(db: Db<P>): Db<P & T> {
+  return db as unknown as Db<P & T>;
+}
+
+/**
+ * A query builder over more tables used where fewer are expected (a context's transaction handed
+ * to the audit log). Always sound, but Kysely's types are invariant in the tables, hence the cast.
+ */
+export function narrowTables<P extends object, T extends P>(db: Kysely<T>): Kysely<P> {
+  return db as unknown as Kysely<P>;
+}
+
 /** True when the database answers a trivial query. */
-export async function ping(db: Kysely<Database>): Promise<boolean> {
+export async function ping<T extends object>(db: Kysely<T>): Promise<boolean> {
   try {
     await sql`select 1`.execute(db);
     return true;

@@ -1,10 +1,9 @@
-import type { AppTables } from '../app/schema.js';
-import type { VerifyTables } from '../verify/schema.js';
-import type { OneTouchTables } from '../verify/schema-onetouch.js';
-
 import type { Generated } from 'kysely';
 
-/** Platform-owned tables (the audit trail). */
+/**
+ * Platform-owned tables (the audit trail). Each context declares its own tables beside its code
+ * and sees the database as its tables plus these (`withTables`); platform knows no context's.
+ */
 export interface PlatformTables {
   audit_events: {
     id: Generated<number>;
@@ -19,6 +18,3 @@ export interface PlatformTables {
     detail: string | null;
   };
 }
-
-/** The whole database as Kysely sees it. Each bounded context touches only its own tables. */
-export interface Database extends VerifyTables, OneTouchTables, AppTables, PlatformTables {}

@@ -3,8 +3,9 @@ import { CliUsageError, type CliIo } from '../platform/cli-io.js';
 import { systemClock } from '../platform/clock.js';
 import { SecretBox } from '../platform/crypto.js';
 import type { Config } from '../platform/config.js';
-import { openDatabase } from '../platform/db.js';
-import { migrateToLatest } from '../platform/migrations/index.js';
+import { withTables, type Db } from '../platform/db.js';
+import type { OneTouchTables } from './schema-onetouch.js';
+import type { VerifyTables } from './schema.js';
 import { AppStore } from './core/apps.js';
 import { SecondFactorLockout } from './core/lockout.js';
 import { storeAppSigningKey } from './onetouch/signing-keys.js';
@@ -15,7 +16,7 @@ const USAGE = `Usage:
   twofold apps unlock --user AUTHY_ID                    clear a user's second-factor lockout`;
 
 /** `twofold apps …`: manage the applications (relying parties) of the verification service. */
-export async function runAppsCommand(args: string[], io: CliIo, c: Config): Promise<number> {
+export async function runAppsCommand(args: string[], io: CliIo, c: Config, open: () => Promise<Db>): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'create' && sub !== 'list' && sub !== 'unlock') {
     if (sub === undefined || sub === 'help' || sub === '--help') {
@@ -49,14 +50,14 @@ export async function runAppsCommand(args: string[], io: CliIo, c: Config): Prom
     userId = Number(values.user);
   }
 
-  const db = openDatabase({ databaseUrl: c.DATABASE_URL, sqliteFile: c.sqliteFile });
+  const platformDb = await open();
+  const db = withTables<VerifyTables>(platformDb);
   try {
-    await migrateToLatest(db);
     const apps = new AppStore(db.db, systemClock);
     if (sub === 'create') {
       const { app, apiKey } = await apps.create({ name, callbackUrl });
       // Callbacks are signed with the API key itself (Authy's scheme): keep it sealed for that.
-      await storeAppSigningKey({ db, secretBox: new SecretBox(c.encryptionKey), clock: systemClock }, app.id, apiKey);
+      await storeAppSigningKey({ db: withTables<OneTouchTables>(platformDb), secretBox: new SecretBox(c.encryptionKey), clock: systemClock }, app.id, apiKey);
       io.out(`app_id: ${app.id}`);
       io.out(`name: ${app.name}`);
       io.out(`callback_url: ${app.callbackUrl ?? '(none)'}`);

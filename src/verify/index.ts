@@ -18,7 +18,7 @@ export function createVerifyService(p: Platform): VerifyService {
   const core = createCore(p, {
     activeDevices: (userId) => (devices ? devices.activeDevices(userId) : Promise.resolve([])),
   });
-  const onetouch = createOneTouch(p, { totp: core.totp, appLookup: core.appLookup });
+  const onetouch = createOneTouch(p, { totp: core.totp, appLookup: core.appLookup, directory: core.directory });
   devices = onetouch.devices;
   const router = Router();
   core.mount(router);

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import type { Kysely } from 'kysely';
-import type { Database } from '../platform/schema.js';
+import type { OneTouchDatabase } from './schema-onetouch.js';
 import type { AppLookup } from './authy-http.js';
 
 /** A user's TOTP parameters, as an authenticator needs them. */
@@ -29,14 +29,14 @@ export interface AuditMeta {
 /** Owned by the core; used by devices (OneTouch). Every device has its own secret. */
 export interface TotpSecretStore {
   /** A fresh secret for a new device, written in the caller's transaction (the device row's). */
-  createForDevice(trx: Kysely<Database>, userId: number, deviceId: string, meta: AuditMeta): Promise<TotpParameters>;
+  createForDevice(trx: Kysely<OneTouchDatabase>, userId: number, deviceId: string, meta: AuditMeta): Promise<TotpParameters>;
   /**
    * The device's own secret. A device enrolled before per-device secrets has none: it gets the
    * user's legacy shared secret while the user has one, else one of its own is created now.
    */
   forDevice(userId: number, deviceId: string): Promise<TotpParameters>;
   /** Delete the device's secret in the caller's transaction (the revocation's): its codes fail at once. */
-  removeForDevice(trx: Kysely<Database>, userId: number, deviceId: string, meta: AuditMeta): Promise<void>;
+  removeForDevice(trx: Kysely<OneTouchDatabase>, userId: number, deviceId: string, meta: AuditMeta): Promise<void>;
   /** The user's third-party app enrolments (and the legacy secret, id 'legacy'), never a secret. */
   listApps(userId: number): Promise<TotpAppView[]>;
   /** Remove one (id 'legacy' clears the legacy secret); false when there was no such one. Its codes fail at once. */
@@ -61,6 +61,34 @@ export interface ActiveDevice {
   createdAt: number;
 }
 
+/** What OneTouch may know of an app: what it shows, and where the app is called back. */
+export interface AppInfo {
+  id: number;
+  name: string;
+  callbackUrl: string | null;
+  builtin: boolean;
+}
+
+/** What OneTouch may know of a user of the service. */
+export interface ServiceUser {
+  id: number;
+  appId: number;
+  email: string;
+}
+
+/** Owned by the core; used by OneTouch, which never reads the core's tables itself. */
+export interface ServiceDirectory {
+  /** The user, when it exists and (with `appId`) belongs to that app. */
+  user(userId: number, appId?: number): Promise<ServiceUser | undefined>;
+  /** The apps with these ids (unknown ids are absent). */
+  apps(ids: readonly number[]): Promise<Map<number, AppInfo>>;
+  /**
+   * Hold the user's row until the caller's transaction ends (PostgreSQL; SQLite runs one write
+   * transaction at a time): two transactions that count a user's things queue instead of racing.
+   */
+  lockUser(trx: Kysely<OneTouchDatabase>, userId: number): Promise<void>;
+}
+
 /** Owned by OneTouch/devices; used by the core for SMS `ignored` and user status. */
 export interface DeviceDirectory {
   activeDevices(userId: number): Promise<ActiveDevice[]>;
@@ -75,6 +103,7 @@ export interface VerifyPart {
 
 export interface CorePart extends VerifyPart {
   totp: TotpSecretStore;
+  directory: ServiceDirectory;
   appLookup: AppLookup;
 }
 

@@ -1,4 +1,6 @@
 import type { Generated } from 'kysely';
+import type { Platform } from '../platform/context.js';
+import type { PlatformTables } from '../platform/schema.js';
 
 /** Tables for approval requests, devices and callbacks. Timestamps are ms since the epoch. */
 export interface OneTouchTables {
@@ -81,3 +83,12 @@ export interface OneTouchTables {
     updated_at: number;
   };
 }
+
+/**
+ * The database as OneTouch sees it: its own tables and the platform's. What it needs of the core's
+ * (users, apps, TOTP secrets) it asks through `ports.ts`.
+ */
+export interface OneTouchDatabase extends OneTouchTables, PlatformTables {}
+
+/** The platform as OneTouch's modules receive it. */
+export type OneTouchPlatform = Platform<OneTouchDatabase>;

@@ -1,4 +1,6 @@
 import type { Generated } from 'kysely';
+import type { Platform } from '../platform/context.js';
+import type { PlatformTables } from '../platform/schema.js';
 
 /** Tables owned by the verification service. Timestamps are milliseconds since the epoch. */
 export interface VerifyTables {
@@ -75,3 +77,9 @@ export interface VerifyTables {
     consumed_at: number | null;
   };
 }
+
+/** The database as the service's core sees it: its own tables and the platform's. */
+export interface CoreDatabase extends VerifyTables, PlatformTables {}
+
+/** The platform as the core's modules receive it. */
+export type CorePlatform = Platform<CoreDatabase>;

@@ -2,8 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Migrator, type Kysely } from 'kysely';
-import { ensurePgSchema, openDatabase, type Db, type DatabaseKind } from '../../src/platform/db.js';
-import { migrations } from '../../src/platform/migrations/index.js';
+import type { SystemDatabase } from '../../src/migrations.js';
+import { ensurePgSchema, openDatabase, withTables, type Db, type DatabaseKind } from '../../src/platform/db.js';
+import { migrations } from '../../src/migrations.js';
 import { freshSchema, pgUrl } from './databases.js';
 
 /**
@@ -12,7 +13,7 @@ import { freshSchema, pgUrl } from './databases.js';
  * data migration does to rows from before. Start a test system on `dataDir`/`pgSchema` to run the
  * rest.
  */
-export async function databaseBefore(kind: DatabaseKind, number: string): Promise<{ db: Db; dataDir: string; pgSchema: string | undefined }> {
+export async function databaseBefore(kind: DatabaseKind, number: string): Promise<{ db: Db<SystemDatabase>; dataDir: string; pgSchema: string | undefined }> {
   const dataDir = mkdtempSync(join(tmpdir(), `twofold-before-${number}-`));
   const pgSchema = kind === 'postgres' ? freshSchema() : undefined;
   if (pgSchema) await ensurePgSchema(pgUrl(), pgSchema);
@@ -25,5 +26,5 @@ export async function databaseBefore(kind: DatabaseKind, number: string): Promis
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw new Error(`migrations before ${number} failed`, { cause: error });
-  return { db, dataDir, pgSchema };
+  return { db: withTables<SystemDatabase>(db), dataDir, pgSchema };
 }

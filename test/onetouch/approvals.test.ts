@@ -177,7 +177,7 @@ forEachDatabase((kind) => {
         const shown = (await device.pending())[0]!;
         const all = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
         const results = await Promise.all(all.map((n) => postAnswer(ts.url, device, uuid, device.answerBody(uuid, 'approve', n, shown))));
-        const row = await ts.system.platform.db.db.selectFrom('approval_requests').select(['number_attempts', 'status']).where('uuid', '=', uuid).executeTakeFirstOrThrow();
+        const row = await ts.system.db.selectFrom('approval_requests').select(['number_attempts', 'status']).where('uuid', '=', uuid).executeTakeFirstOrThrow();
         expect(row.number_attempts).toBeLessThanOrEqual(3);
         expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1);
       });

@@ -13,6 +13,7 @@ import { loadAppSigningKey, storeAppSigningKey } from '../../src/verify/onetouch
 import { forEachDatabase, pgUrl } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, CallbackReceiver, createApp, createApproval, registerUser, sleep, userWithDevice } from './helpers.js';
+import { directoryOf, oneTouchPlatform } from '../helpers/contexts.js';
 
 async function approveOne(ts: TestSystem, apiKey: string, device?: DeviceClient, userId?: number): Promise<string> {
   let d = device;
@@ -52,7 +53,7 @@ forEachDatabase((kind) => {
       rx.status = 500;
       const uuid = await approveOne(ts, app.apiKey);
       await sleep(1500);
-      const failing = await ts.system.platform.db.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+      const failing = await ts.system.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
       expect(failing.delivered_at).toBeNull();
       expect(failing.attempts).toBeGreaterThanOrEqual(1);
       expect(failing.last_error).toBe('HTTP 500');
@@ -67,7 +68,7 @@ forEachDatabase((kind) => {
       let row = failing;
       for (let i = 0; i < 50 && row.delivered_at === null; i++) {
         await sleep(50);
-        row = await ts.system.platform.db.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+        row = await ts.system.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
       }
       expect(row.delivered_at).not.toBeNull();
       expect(row.attempts).toBeGreaterThanOrEqual(2);
@@ -80,7 +81,7 @@ forEachDatabase((kind) => {
         rx.status = 500;
         const uuid = await approveOne(ts, app.apiKey);
         await sleep(1200);
-        await ts.system.platform.db.db.updateTable('apps').set({ callback_url: moved.url }).where('id', '=', app.id).execute();
+        await ts.system.db.updateTable('apps').set({ callback_url: moved.url }).where('id', '=', app.id).execute();
         rx.status = 200;
         const [cb] = await moved.waitFor(1, 15_000);
         expect(cb!.body['uuid']).toBe(uuid);
@@ -91,27 +92,27 @@ forEachDatabase((kind) => {
         expect(rx.received.some((x) => x.body['uuid'] === uuid)).toBe(false);
       } finally {
         rx.status = 200;
-        await ts.system.platform.db.db.updateTable('apps').set({ callback_url: rx.url }).where('id', '=', app.id).execute();
+        await ts.system.db.updateTable('apps').set({ callback_url: rx.url }).where('id', '=', app.id).execute();
         await moved.stop();
       }
     });
 
     it('when two workers race for the same due row then it is sent once', async () => {
-      const p = ts.system.platform;
+      const p = oneTouchPlatform(ts.system.platform);
       const before = rx.received.length;
       const now = p.clock.now();
       await p.db.db
         .insertInto('callback_outbox')
         .values({ approval_uuid: `manual-${kind}-${now}`, app_id: app.id, url: rx.url, body: JSON.stringify({ uuid: `manual-${now}`, status: 'approved' }), created_at: now, next_attempt_at: now, lease_until: null, delivered_at: null, gave_up_at: null, last_error: null })
         .execute();
-      const workers = [new CallbackWorker(p), new CallbackWorker(p), new CallbackWorker(p)];
+      const workers = [new CallbackWorker(p, directoryOf(ts.system.platform)), new CallbackWorker(p, directoryOf(ts.system.platform)), new CallbackWorker(p, directoryOf(ts.system.platform))];
       await Promise.all(workers.map((w) => w.deliverDue()));
       await sleep(1200);
       expect(rx.received.length - before).toBe(1);
     });
 
     it('when the app has no stored signing key then nothing unsigned is sent, and storing it later delivers', async () => {
-      const p = ts.system.platform;
+      const p = oneTouchPlatform(ts.system.platform);
       const keyless = await createApp(ts, rx.url, 'Keyless');
       await p.db.db.deleteFrom('app_signing_keys').where('app_id', '=', keyless.id).execute();
       rx.received.length = 0;
@@ -124,7 +125,7 @@ forEachDatabase((kind) => {
     });
 
     it('when the signing key is read back then it is sealed at rest and bound to its app', async () => {
-      const p = ts.system.platform;
+      const p = oneTouchPlatform(ts.system.platform);
       const row = await p.db.db.selectFrom('app_signing_keys').selectAll().where('app_id', '=', app.id).executeTakeFirstOrThrow();
       expect(row.sealed_key).not.toContain(app.apiKey);
       expect(await loadAppSigningKey(p, app.id)).toBe(app.apiKey);
@@ -144,10 +145,10 @@ forEachDatabase((kind) => {
         const endlessApp = await createApp(ts, `http://127.0.0.1:${(endless.address() as AddressInfo).port}/cb`, `Endless ${kind}`);
         const uuid = await approveOne(ts, endlessApp.apiKey);
         const t0 = Date.now();
-        let row = await ts.system.platform.db.db.selectFrom('callback_outbox').select('delivered_at').where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+        let row = await ts.system.db.selectFrom('callback_outbox').select('delivered_at').where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
         while (row.delivered_at === null && Date.now() - t0 < 8_000) {
           await sleep(100);
-          row = await ts.system.platform.db.db.selectFrom('callback_outbox').select('delivered_at').where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+          row = await ts.system.db.selectFrom('callback_outbox').select('delivered_at').where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
         }
         // Reading the body would last until the send's 10 s budget cut it off.
         expect(row.delivered_at).not.toBeNull();
@@ -207,7 +208,7 @@ describe('giving up', () => {
   it('when the app stays unreachable for 24 hours then delivery stops and is logged', async () => {
     const app = await createApp(ts, 'http://127.0.0.1:9/authy/callback', 'Unreachable');
     const uuid = await approveOne(ts, app.apiKey);
-    const db = ts.system.platform.db.db;
+    const db = ts.system.db;
     const row = () => db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
     await sleep(800);
     const first = await row();
@@ -252,7 +253,7 @@ forEachDatabase((kind) => {
     afterEach(async () => {
       // What a failed test left behind must not be claimed by the next one.
       for (const resume of stalled.splice(0)) resume();
-      await ts.system.platform.db.db.updateTable('callback_outbox').set({ gave_up_at: clock.now() }).where('app_id', '=', appId).where('delivered_at', 'is', null).execute();
+      await ts.system.db.updateTable('callback_outbox').set({ gave_up_at: clock.now() }).where('app_id', '=', appId).where('delivered_at', 'is', null).execute();
     });
     afterAll(async () => {
       for (const db of opened) await db.close();
@@ -287,20 +288,20 @@ forEachDatabase((kind) => {
         },
       };
       const p: Platform = { ...ts.system.platform, clock, db: stalls ? { ...db, db: db.db.withPlugin(stall) } : db };
-      return { worker: new CallbackWorker(p), resume, stalled: () => state.stalled };
+      return { worker: new CallbackWorker(oneTouchPlatform(p), directoryOf(ts.system.platform)), resume, stalled: () => state.stalled };
     }
 
     async function queue(n: number, tag: string): Promise<string[]> {
       const now = clock.now();
       const uuids = Array.from({ length: n }, (_, i) => `${tag}-${kind}-${now}-${i}`);
-      await ts.system.platform.db.db
+      await ts.system.db
         .insertInto('callback_outbox')
         .values(uuids.map((uuid) => ({ approval_uuid: uuid, app_id: appId, url: rx.url, body: JSON.stringify({ uuid, status: 'approved' }), created_at: now, next_attempt_at: now, lease_until: null, delivered_at: null, gave_up_at: null, last_error: null })))
         .execute();
       return uuids;
     }
     const sent = (uuid: string) => rx.received.filter((x) => x.body['uuid'] === uuid).length;
-    const row = (uuid: string) => ts.system.platform.db.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
+    const row = (uuid: string) => ts.system.db.selectFrom('callback_outbox').selectAll().where('approval_uuid', '=', uuid).executeTakeFirstOrThrow();
     async function until(ok: () => boolean): Promise<void> {
       for (let i = 0; i < 200 && !ok(); i++) await sleep(25);
       expect(ok()).toBe(true);
@@ -370,7 +371,7 @@ forEachDatabase((kind) => {
       const dyingDone = dying.worker.deliverDue();
       await until(() => dying.stalled() > 0);
       const delivered = (await Promise.all(live.map((i) => i.worker.deliverDue()))).reduce((a, b) => a + b, 0);
-      const held = await ts.system.platform.db.db.selectFrom('callback_outbox').select('approval_uuid').where('approval_uuid', 'in', uuids).where('delivered_at', 'is', null).execute();
+      const held = await ts.system.db.selectFrom('callback_outbox').select('approval_uuid').where('approval_uuid', 'in', uuids).where('delivered_at', 'is', null).execute();
       expect(held).toHaveLength(50);
       expect(delivered).toBe(10);
       // Its lease lapses; the others, together again, take its rows over.
@@ -381,7 +382,7 @@ forEachDatabase((kind) => {
       expect(await dyingDone).toBe(0);
       await sleep(300);
       expect(uuids.map(sent)).toEqual(uuids.map(() => 1));
-      const rows = await ts.system.platform.db.db.selectFrom('callback_outbox').select(['delivered_at', 'lease_until']).where('approval_uuid', 'in', uuids).execute();
+      const rows = await ts.system.db.selectFrom('callback_outbox').select(['delivered_at', 'lease_until']).where('approval_uuid', 'in', uuids).execute();
       expect(rows.every((r) => r.delivered_at !== null && r.lease_until === null)).toBe(true);
     });
   });

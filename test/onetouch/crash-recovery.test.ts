@@ -12,11 +12,13 @@ import { activateDevice, DeviceClient } from '../../src/authenticator/client.js'
 import { verifyCallbackSignature } from '../../src/platform/authy-signature.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { SecretBox } from '../../src/platform/crypto.js';
-import { openDatabase, type Db } from '../../src/platform/db.js';
+import type { SystemDatabase } from '../../src/migrations.js';
+import { openDatabase, withTables, type Db } from '../../src/platform/db.js';
 import { AppStore } from '../../src/verify/core/apps.js';
 import { LEASE_MS } from '../../src/verify/onetouch/callbacks.js';
 import { storeAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
 import { killChild as kill, serveChild as serve, type ChildServer as Server } from '../helpers/child-server.js';
+import { coreDb, oneTouchDb } from '../helpers/contexts.js';
 import { DATABASE_KINDS, pgAvailable, pgUrl } from '../helpers/databases.js';
 import { activationLink, CallbackReceiver, createApproval, registerUser } from './helpers.js';
 
@@ -28,7 +30,7 @@ for (const kind of DATABASE_KINDS) {
     const dbName = `tf_crash_${randomBytes(5).toString('hex')}`;
     const servers: Server[] = [];
     const rx = new CallbackReceiver();
-    let db: Db | undefined;
+    let db: Db<SystemDatabase> | undefined;
 
     afterAll(async () => {
       for (const s of servers) await kill(s);
@@ -61,9 +63,9 @@ for (const kind of DATABASE_KINDS) {
 
       const first = await serve(env);
       servers.push(first);
-      db = openDatabase(kind === 'postgres' ? { databaseUrl: env['DATABASE_URL'] } : { sqliteFile: join(dataDir, 'twofold.sqlite') });
-      const { app, apiKey } = await new AppStore(db.db, systemClock).create({ name: 'Crash App', callbackUrl: `http://127.0.0.1:${port}/authy/callback` });
-      await storeAppSigningKey({ db, secretBox: new SecretBox(Buffer.from(encryptionKey, 'base64')), clock: systemClock }, app.id, apiKey);
+      db = withTables<SystemDatabase>(openDatabase(kind === 'postgres' ? { databaseUrl: env['DATABASE_URL'] } : { sqliteFile: join(dataDir, 'twofold.sqlite') }));
+      const { app, apiKey } = await new AppStore(coreDb(db.db), systemClock).create({ name: 'Crash App', callbackUrl: `http://127.0.0.1:${port}/authy/callback` });
+      await storeAppSigningKey({ db: oneTouchDb(db), secretBox: new SecretBox(Buffer.from(encryptionKey, 'base64')), clock: systemClock }, app.id, apiKey);
 
       const userId = await registerUser(first.url, apiKey);
       const device = new DeviceClient(await activateDevice(await activationLink(first.url, apiKey, userId), { name: 'crash phone' }));

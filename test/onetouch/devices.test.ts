@@ -5,6 +5,7 @@ import { Devices, NONCE_RETENTION_MS } from '../../src/verify/onetouch/devices.j
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, createApp, createApproval, registerUser, unusedTotp, userWithDevice } from './helpers.js';
+import { directoryOf, oneTouchPlatform } from '../helpers/contexts.js';
 
 const p256 = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
@@ -44,7 +45,7 @@ forEachDatabase((kind) => {
         expect(activation.expires_at - before).toBeLessThanOrEqual(10 * 60 * 1000 + 1000);
         expect(parseActivationLink(activation.link)).toEqual({ serviceUrl: ts.url, token: activation.token });
         // Stored hashed only.
-        const rows = await ts.system.platform.db.db.selectFrom('device_activations').select('token_hash').where('user_id', '=', userId).execute();
+        const rows = await ts.system.db.selectFrom('device_activations').select('token_hash').where('user_id', '=', userId).execute();
         expect(rows.map((x) => x.token_hash)).not.toContain(activation.token);
       });
 
@@ -53,7 +54,7 @@ forEachDatabase((kind) => {
         const { token } = parseActivationLink(await activationLink(ts.url, app.apiKey, userId));
         const results = await Promise.all(Array.from({ length: 10 }, () => activate(token, publicJwk())));
         expect(results.map((r) => r.status).sort()).toEqual([201, ...Array(9).fill(410)]);
-        const devices = await ts.system.platform.db.db.selectFrom('devices').select('id').where('user_id', '=', userId).execute();
+        const devices = await ts.system.db.selectFrom('devices').select('id').where('user_id', '=', userId).execute();
         expect(devices).toHaveLength(1);
       });
 
@@ -64,7 +65,7 @@ forEachDatabase((kind) => {
         const used = await activate(parseActivationLink(link).token, publicJwk());
         const unknown = await activate('x'.repeat(43), publicJwk());
         const expiredLink = await activationLink(ts.url, app.apiKey, userId);
-        await ts.system.platform.db.db.updateTable('device_activations').set({ expires_at: Date.now() - 1 }).where('consumed_at', 'is', null).where('user_id', '=', userId).execute();
+        await ts.system.db.updateTable('device_activations').set({ expires_at: Date.now() - 1 }).where('consumed_at', 'is', null).where('user_id', '=', userId).execute();
         const expired = await activate(parseActivationLink(expiredLink).token, publicJwk());
         const bodies = await Promise.all([used, unknown, expired].map(async (r) => [r.status, await r.json()]));
         for (const b of bodies) expect(b).toEqual([410, { code: 'ACTIVATION_INVALID', message: 'Activation link is invalid or expired' }]);
@@ -186,7 +187,7 @@ forEachDatabase((kind) => {
 
     describe('housekeeping', () => {
       it('when nonces and activation links are old enough then pruning removes them and keeps fresh ones', async () => {
-        const p = ts.system.platform;
+        const p = oneTouchPlatform(ts.system.platform);
         const { userId, device } = await userWithDevice(ts, app.apiKey);
         const now = Date.now();
         const id = device.state.device_id;
@@ -201,7 +202,7 @@ forEachDatabase((kind) => {
           .insertInto('device_activations')
           .values({ token_hash: `old-${kind}-${now}`, user_id: userId, name: null, created_at: now - 3 * 86_400_000, expires_at: now - 2 * 86_400_000, consumed_at: null, device_id: null })
           .execute();
-        const devices = new Devices(p, unusedTotp);
+        const devices = new Devices(p, unusedTotp, directoryOf(ts.system.platform));
         expect(await devices.prune()).toBeGreaterThanOrEqual(2);
         const nonces = await p.db.db.selectFrom('device_nonces').select('nonce').where('device_id', '=', id).execute();
         expect(nonces.map((n) => n.nonce)).toContain('new-nonce-0123456789ab');

@@ -7,6 +7,7 @@ import type { TestSystem } from '../helpers/system.js';
 import type { TotpSecretStore } from '../../src/verify/ports.js';
 import { randomInt } from 'node:crypto';
 import { registerUser as registerWithPhone } from '../verify/helpers.js';
+import { corePlatform, oneTouchPlatform } from '../helpers/contexts.js';
 
 /** A TOTP store for tests that build `Devices` only for what needs no secret. */
 export const unusedTotp = new Proxy({}, { get: () => () => Promise.reject(new Error('unused')) }) as TotpSecretStore;
@@ -24,8 +25,8 @@ export function registerUser(base: string, apiKey: string): Promise<number> {
 /** A relying app registered like the core does it, with its signing key stored. */
 export async function createApp(ts: TestSystem, callbackUrl: string | null, name = 'Test App'): Promise<{ id: number; apiKey: string }> {
   const p = ts.system.platform;
-  const { app, apiKey } = await new AppStore(p.db.db, p.clock).create({ name, callbackUrl });
-  await storeAppSigningKey(p, app.id, apiKey);
+  const { app, apiKey } = await new AppStore(corePlatform(p).db.db, p.clock).create({ name, callbackUrl });
+  await storeAppSigningKey(oneTouchPlatform(p), app.id, apiKey);
   return { id: app.id, apiKey };
 }
 

@@ -8,6 +8,7 @@ import { Devices } from '../../src/verify/onetouch/devices.js';
 import { DeviceStreams, PING_INTERVAL_MS } from '../../src/verify/onetouch/stream.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { sleep, unusedTotp } from './helpers.js';
+import { directoryOf, oneTouchPlatform } from '../helpers/contexts.js';
 
 describe('device event stream framing', () => {
   let ts: TestSystem;
@@ -17,8 +18,8 @@ describe('device event stream framing', () => {
 
   beforeAll(async () => {
     ts = await startTestSystem();
-    const p = ts.system.platform;
-    const approvals = new Approvals(p, new Devices(p, unusedTotp), () => {});
+    const p = oneTouchPlatform(ts.system.platform);
+    const approvals = new Approvals(p, new Devices(p, unusedTotp, directoryOf(ts.system.platform)), directoryOf(ts.system.platform), () => {});
     streams = new DeviceStreams(p, approvals, 50);
     const app = express();
     app.get('/events', (req, res) => void streams.serve(req, res, { id: '00000000-0000-4000-8000-000000000001', userId: 424242, name: 'n' }));

@@ -73,7 +73,7 @@ forEachDatabase((kind) => {
       expect(r.status).toBe(200);
       return { userId, device, sub };
     };
-    const subscriptionRows = (deviceId: string) => ts.system.platform.db.db.selectFrom('push_subscriptions').selectAll().where('device_id', '=', deviceId).execute();
+    const subscriptionRows = (deviceId: string) => ts.system.db.selectFrom('push_subscriptions').selectAll().where('device_id', '=', deviceId).execute();
 
     it('when the PWA asks for the VAPID key then it gets the 65-byte public key without signing', async () => {
       const r = await fetch(`${ts.url}/v1/push/vapid-public-key`);

@@ -65,11 +65,11 @@ forEachDatabase((kind) => {
     beforeAll(async () => {
       t = await startTestSystem({ db: kind });
       seen = await runWholeFlow(t);
-      user = await t.system.platform.db.db.selectFrom('app_users').select(['id', 'email', 'authy_id']).executeTakeFirstOrThrow();
+      user = await t.system.db.selectFrom('app_users').select(['id', 'email', 'authy_id']).executeTakeFirstOrThrow();
     }, 60_000);
     afterAll(() => t.stop());
 
-    const rowsOf = (ref: string) => t.system.platform.db.db.selectFrom('audit_events').selectAll().where('user_ref', '=', ref).orderBy('at').orderBy('id').execute();
+    const rowsOf = (ref: string) => t.system.db.selectFrom('audit_events').selectAll().where('user_ref', '=', ref).orderBy('at').orderBy('id').execute();
     const triple = (r: { type: string; outcome: string; detail: string | null }): [string, string, string | null] => {
       const d = r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : {};
       return [r.type, r.outcome, typeof d.kind === 'string' ? d.kind : null];
@@ -94,7 +94,7 @@ forEachDatabase((kind) => {
     });
 
     it('when the audit trail is searched then it holds no password, code, seed, key or token', async () => {
-      const all = await t.system.platform.db.db.selectFrom('audit_events').selectAll().execute();
+      const all = await t.system.db.selectFrom('audit_events').selectAll().execute();
       expect(findSecrets(JSON.stringify(all), seen)).toEqual([]);
     });
 
@@ -146,7 +146,7 @@ forEachDatabase((kind) => {
       // A full session for this user, made directly: the flow's device is gone with runWholeFlow.
       const token = randomBytes(32).toString('base64url');
       const now = Date.now();
-      await t.system.platform.db.db
+      await t.system.db
         .insertInto('app_sessions')
         .values({ token_hash: sha256Hex(token), user_id: user.id, state: 'full', login_attempt_id: null, created_at: now, last_seen_at: now, expires_at: now + 3600_000 })
         .execute();

@@ -59,7 +59,7 @@ forEachDatabase((kind) => {
       const { u, device } = await userWithDevice(t);
       const login = await passwordStep(t, u, 'approve');
       await pendingFor(device, 1);
-      const db = t.system.platform.db.db;
+      const db = t.system.db;
       const attempt = await db.selectFrom('app_login_attempts').selectAll().where('user_id', '=', await appUserId(t, u.email)).where('approval_status', '=', 'pending').executeTakeFirstOrThrow();
       const deny = { ...body(attempt.id), uuid: attempt.approval_uuid!, status: 'denied' };
       delete (deny as { authy_id?: number }).authy_id;

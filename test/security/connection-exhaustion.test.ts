@@ -160,7 +160,7 @@ forEachDatabase((kind) => {
       const burst = await Promise.all(links.map((l, i) => activateDevice(l, { name: `burst${i}` }).then(() => 201, (e: { status?: number; code?: string }) => `${e.status} ${e.code}`)));
       expect(burst.filter((x) => x === 201)).toHaveLength(2);
       expect(burst.filter((x) => x === '409 TOO_MANY_DEVICES')).toHaveLength(3);
-      const active = await t.system.platform.db.db.selectFrom('devices').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+      const active = await t.system.db.selectFrom('devices').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
       expect(active).toHaveLength(MAX_DEVICES_PER_USER);
       // At the cap, no new link is even made.
       const r = await fetch(`${t.url}/v1/users/${userId}/activations`, { method: 'POST', headers: { 'x-authy-api-key': app.apiKey, 'content-type': 'application/json' }, body: '{}' });

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../../src/platform/db.js';
+import type { SystemDatabase } from '../../src/migrations.js';
+import { openDatabase, withTables, type Db } from '../../src/platform/db.js';
 import { Browser, TestDevice, eventually, newUser, signUp } from '../app/helpers.js';
 import { freePort, killChild, serveChild, freshPgDatabase, type ChildServer } from '../helpers/child-server.js';
 import { DATABASE_KINDS, pgAvailable } from '../helpers/databases.js';
@@ -36,7 +37,7 @@ for (const kind of DATABASE_KINDS) {
     const dataDir = mkdtempSync(join(tmpdir(), 'twofold-crash-load-'));
     const servers: ChildServer[] = [];
     let drop: (() => Promise<void>) | undefined;
-    let db: Db | undefined;
+    let db: Db<SystemDatabase> | undefined;
 
     afterAll(async () => {
       for (const s of servers) await killChild(s);
@@ -125,7 +126,7 @@ for (const kind of DATABASE_KINDS) {
       for (const b of acked.fullSessions) expect((await retarget(b).get('/user')).status).toBe(200);
 
       // Approvals: the service kept them, and the callback reached the app after the restart.
-      db = openDatabase(kind === 'postgres' ? { databaseUrl: env['DATABASE_URL'] } : { sqliteFile: join(dataDir, 'twofold.sqlite') });
+      db = withTables<SystemDatabase>(openDatabase(kind === 'postgres' ? { databaseUrl: env['DATABASE_URL'] } : { sqliteFile: join(dataDir, 'twofold.sqlite') }));
       for (const a of acked.approvals) {
         const row = await db.db.selectFrom('approval_requests').select('status').where('uuid', '=', a.uuid).executeTakeFirst();
         expect(row?.status).toBe('approved');

@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import { TotpSecrets } from '../../src/verify/core/totp-secrets.js';
 import { Browser, eventually, newUser, TestDevice, type PendingApproval, signUp } from '../app/helpers.js';
 import type { TestSystem } from '../helpers/system.js';
+import { corePlatform } from '../helpers/contexts.js';
 
 export type SignupForm = ReturnType<typeof newUser>;
 
@@ -26,8 +27,8 @@ export async function userWithTotp(t: TestSystem): Promise<{ u: SignupForm; secr
   const secret = new URL(String(app.body.uri)).searchParams.get('secret')!;
   // Confirmed as a first code of it would confirm it, but without spending a time step: these
   // suites decide themselves which steps their codes use.
-  const { authy_id } = await t.system.platform.db.db.selectFrom('app_users').select('authy_id').where('email', '=', u.email).executeTakeFirstOrThrow();
-  expect(await new TotpSecrets(t.system.platform).confirmApp(authy_id!, String(app.body.id), {})).toBe('activated');
+  const { authy_id } = await t.system.db.selectFrom('app_users').select('authy_id').where('email', '=', u.email).executeTakeFirstOrThrow();
+  expect(await new TotpSecrets(corePlatform(t.system.platform)).confirmApp(authy_id!, String(app.body.id), {})).toBe('activated');
   expect((await b.del('/session')).status).toBe(200);
   return { u, secret, to: `+1${u.phone}` };
 }
@@ -63,12 +64,12 @@ export function pendingFor(device: TestDevice, count: number): Promise<PendingAp
 
 /** Rows of `audit_events` for a user reference, oldest first. */
 export async function auditRows(t: TestSystem, userRef: string) {
-  return t.system.platform.db.db.selectFrom('audit_events').selectAll().where('user_ref', '=', userRef).orderBy('at').orderBy('id').execute();
+  return t.system.db.selectFrom('audit_events').selectAll().where('user_ref', '=', userRef).orderBy('at').orderBy('id').execute();
 }
 
 /** The app's user id for an email. */
 export async function appUserId(t: TestSystem, email: string): Promise<number> {
-  const row = await t.system.platform.db.db.selectFrom('app_users').select('id').where('email', '=', email.toLowerCase()).executeTakeFirstOrThrow();
+  const row = await t.system.db.selectFrom('app_users').select('id').where('email', '=', email.toLowerCase()).executeTakeFirstOrThrow();
   return row.id;
 }
 

@@ -50,8 +50,8 @@ forEachDatabase((kind) => {
       expect(burst.filter((r) => r.status === 400).length).toBeLessThanOrEqual(4);
       expect(burst.every((r) => r.status === 400 || r.status === 403 || r.status === 401)).toBe(true);
       expect(burst.some((r) => r.status === 403 && r.body.code === 'TOO_MANY_ATTEMPTS')).toBe(true);
-      const authyId = (await t.system.platform.db.db.selectFrom('app_users').select('authy_id').where('email', '=', u.email).executeTakeFirstOrThrow()).authy_id!;
-      const row = await t.system.platform.db.db.selectFrom('verify_users').select('failed_verifications').where('id', '=', authyId).executeTakeFirstOrThrow();
+      const authyId = (await t.system.db.selectFrom('app_users').select('authy_id').where('email', '=', u.email).executeTakeFirstOrThrow()).authy_id!;
+      const row = await t.system.db.selectFrom('verify_users').select('failed_verifications').where('id', '=', authyId).executeTakeFirstOrThrow();
       expect(row.failed_verifications).toBeLessThanOrEqual(5);
     });
 
@@ -87,8 +87,8 @@ forEachDatabase((kind) => {
       clock.advance(5 * 60_000);
       const after = await passwordStep(t, u);
       expect((await verifyApp(after.b, totpAt(secret, clock.now()))).status).toBe(200);
-      const authyId = (await t.system.platform.db.db.selectFrom('app_users').select('authy_id').where('email', '=', u.email).executeTakeFirstOrThrow()).authy_id!;
-      const row = await t.system.platform.db.db.selectFrom('verify_users').select(['failed_verifications', 'locked_until']).where('id', '=', authyId).executeTakeFirstOrThrow();
+      const authyId = (await t.system.db.selectFrom('app_users').select('authy_id').where('email', '=', u.email).executeTakeFirstOrThrow()).authy_id!;
+      const row = await t.system.db.selectFrom('verify_users').select(['failed_verifications', 'locked_until']).where('id', '=', authyId).executeTakeFirstOrThrow();
       expect(row).toEqual({ failed_verifications: 0, locked_until: null });
     });
 
@@ -202,7 +202,7 @@ forEachDatabase((kind) => {
     it('when 20 wrong guesses race then at most 10 are compared before the lock', async () => {
       const u = await enrolled();
       await Promise.all(Array.from({ length: 20 }, () => verify(u.id, wrong(u.code()))));
-      const row = await t.system.platform.db.db.selectFrom('verify_users').select(['failed_verifications', 'locked_until']).where('id', '=', u.id).executeTakeFirstOrThrow();
+      const row = await t.system.db.selectFrom('verify_users').select(['failed_verifications', 'locked_until']).where('id', '=', u.id).executeTakeFirstOrThrow();
       expect(row.failed_verifications).toBe(10);
       expect(row.locked_until).toBe(clock.now() + 900_000);
     });
@@ -212,7 +212,7 @@ forEachDatabase((kind) => {
       expect((await verify(u.id, u.code())).status).toBe(200);
       clock.advance(300_000);
       expect((await verify(u.id, u.code())).status).toBe(200);
-      const rows = await t.system.platform.db.db.selectFrom('totp_used_steps').select('step').where('user_id', '=', u.id).execute();
+      const rows = await t.system.db.selectFrom('totp_used_steps').select('step').where('user_id', '=', u.id).execute();
       expect(rows.map((r) => r.step)).toEqual([Math.floor(clock.now() / 30_000)]);
     });
 
@@ -222,14 +222,14 @@ forEachDatabase((kind) => {
       while (failures < 100) {
         const r = await verify(u.id, wrong(u.code()));
         expect(r.status).toBe(401);
-        const row = await t.system.platform.db.db.selectFrom('verify_users').select('failed_verifications').where('id', '=', u.id).executeTakeFirstOrThrow();
+        const row = await t.system.db.selectFrom('verify_users').select('failed_verifications').where('id', '=', u.id).executeTakeFirstOrThrow();
         failures = row.failed_verifications;
         if (failures >= 10) clock.advance(901_000);
       }
       clock.advance(7 * 24 * 3600_000);
       expect((await verify(u.id, u.code())).status).toBe(401);
       // Operator reset (what `twofold apps unlock --user <id>` does).
-      await t.system.platform.db.db.updateTable('verify_users').set({ failed_verifications: 0, locked_until: null }).where('id', '=', u.id).execute();
+      await t.system.db.updateTable('verify_users').set({ failed_verifications: 0, locked_until: null }).where('id', '=', u.id).execute();
       expect((await verify(u.id, u.code())).status).toBe(200);
     });
   });

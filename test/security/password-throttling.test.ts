@@ -89,7 +89,7 @@ forEachDatabase((kind) => {
     });
 
     it('when a request carries a spoofed X-Forwarded-For then the audit trail records the real peer address', async () => {
-      const rows = await t.system.platform.db.db.selectFrom('audit_events').select('ip').where('type', '=', 'password').execute();
+      const rows = await t.system.db.selectFrom('audit_events').select('ip').where('type', '=', 'password').execute();
       expect(rows.length).toBeGreaterThan(0);
       expect(rows.every((r) => r.ip === '127.0.0.1' || r.ip === '::ffff:127.0.0.1')).toBe(true);
     });

@@ -31,7 +31,7 @@ forEachDatabase((kind) => {
       await stream.close();
       expect(stream.events.filter((e) => e.type === 'approval_request')).toHaveLength(3);
       expect(await device.pending()).toHaveLength(3);
-      const rows = await ts.system.platform.db.db.selectFrom('approval_requests').select('uuid').where('user_id', '=', userId).execute();
+      const rows = await ts.system.db.selectFrom('approval_requests').select('uuid').where('user_id', '=', userId).execute();
       expect(rows).toHaveLength(3);
     });
 
@@ -40,7 +40,7 @@ forEachDatabase((kind) => {
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => createApproval(ts.url, app.apiKey, userId, { message: `race ${i}` })));
       expect(results.filter((r) => r.status === 200).length).toBeLessThanOrEqual(3);
       expect(results.filter((r) => r.status !== 200).every((r) => r.status === 429)).toBe(true);
-      const rows = await ts.system.platform.db.db.selectFrom('approval_requests').select('uuid').where('user_id', '=', userId).execute();
+      const rows = await ts.system.db.selectFrom('approval_requests').select('uuid').where('user_id', '=', userId).execute();
       expect(rows.length).toBeLessThanOrEqual(3);
     });
 

@@ -68,7 +68,7 @@ forEachDatabase((kind) => {
       });
       // Which request is whose: the browser's number is shown on the device only through the
       // details; match by the attempt's approval uuid in the database.
-      const rows = await ts.system.platform.db.db.selectFrom('app_login_attempts').select(['approval_uuid', 'approval_number']).where('approval_uuid', 'in', pending.map((p) => p.uuid)).execute();
+      const rows = await ts.system.db.selectFrom('app_login_attempts').select(['approval_uuid', 'approval_number']).where('approval_uuid', 'in', pending.map((p) => p.uuid)).execute();
       const numberOf = new Map(rows.map((r) => [r.approval_uuid!, r.approval_number]));
       const byUuid = new Map<string, PendingApproval>(pending.map((p) => [p.uuid, p]));
       const answers = await Promise.all(
@@ -109,7 +109,7 @@ forEachDatabase((kind) => {
         }
       }
       const approved = outcomes.filter((o) => o.status === 'approved').length;
-      const sessions = await ts.system.platform.db.db.selectFrom('app_sessions').select('token_hash').where('state', '=', 'full').execute();
+      const sessions = await ts.system.db.selectFrom('app_sessions').select('token_hash').where('state', '=', 'full').execute();
       expect(sessions.length).toBe(approved);
       console.log(`push race on ${kind}: ${approved} approved, ${50 - approved} denied`);
     }, 60_000);

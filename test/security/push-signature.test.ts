@@ -130,7 +130,7 @@ forEachDatabase((kind) => {
       expect(await statusOf(s.uuid)).toBe('expired');
       await stream.until(() => stream.events.some((e) => e.type === 'approval_request_closed' && e.uuid === s.uuid));
       await stream.close();
-      const outbox = await ts.system.platform.db.db.selectFrom('callback_outbox').select('id').where('approval_uuid', '=', s.uuid).execute();
+      const outbox = await ts.system.db.selectFrom('callback_outbox').select('id').where('approval_uuid', '=', s.uuid).execute();
       expect(outbox).toHaveLength(0);
     });
 

@@ -102,16 +102,16 @@ forEachDatabase((kind) => {
 
       const t = await startTestSystem({ db: kind, dataDir, ...(pgSchema ? { pgSchema } : {}) });
       try {
-        const rows = await t.system.platform.db.db.selectFrom('app_users').select(['id', 'authy_id']).orderBy('id').execute();
+        const rows = await t.system.db.selectFrom('app_users').select(['id', 'authy_id']).orderBy('id').execute();
         const byId = new Map(rows.map((r) => [r.id, r.authy_id]));
         expect(byId.get(oldestId)).toBe(900_001);
         expect(byId.get(youngerId)).toBeNull();
         expect(byId.get(otherId)).toBe(800_002);
-        const sessions = await t.system.platform.db.db.selectFrom('app_sessions').select('user_id').execute();
+        const sessions = await t.system.db.selectFrom('app_sessions').select('user_id').execute();
         expect(sessions.map((s) => s.user_id)).toEqual([oldestId]);
         expect(t.logs.some((l) => l.includes('"split_accounts":1') && l.includes('"factors_reset_accounts":2'))).toBe(true);
         // Nobody keeps a factor that another person may have enrolled.
-        const pdb = t.system.platform.db.db;
+        const pdb = t.system.db;
         expect((await pdb.selectFrom('devices').select('revoked_at').where('user_id', '=', 900_001).executeTakeFirstOrThrow()).revoked_at).not.toBeNull();
         expect(await pdb.selectFrom('totp_secrets').select('id').where('user_id', '=', 900_001).execute()).toEqual([]);
         expect((await pdb.selectFrom('verify_users').select('totp_secret').where('id', '=', 900_001).executeTakeFirstOrThrow()).totp_secret).toBeNull();
@@ -127,7 +127,7 @@ forEachDatabase((kind) => {
         const r = await b.post('/session', { email: younger.email, password: younger.password });
         expect(r.status).toBe(200);
         expect(r.body).toMatchObject({ state: 'code', via: 'sms' });
-        const bound = await t.system.platform.db.db.selectFrom('app_users').select('authy_id').where('id', '=', youngerId).executeTakeFirstOrThrow();
+        const bound = await t.system.db.selectFrom('app_users').select('authy_id').where('id', '=', youngerId).executeTakeFirstOrThrow();
         expect(bound.authy_id).not.toBeNull();
         expect(bound.authy_id).not.toBe(900_001);
         const { code } = await latestSmsCode(t.url, e164Of(younger));
@@ -135,7 +135,7 @@ forEachDatabase((kind) => {
         const page = await b.get('/user');
         expect(page.body.devices).toEqual([]);
         // The binding is unique: nothing can give the oldest account's id to another account.
-        await expect(t.system.platform.db.db.updateTable('app_users').set({ authy_id: 900_001 }).where('id', '=', otherId).execute()).rejects.toThrow();
+        await expect(t.system.db.updateTable('app_users').set({ authy_id: 900_001 }).where('id', '=', otherId).execute()).rejects.toThrow();
       } finally {
         await t.stop();
         rmSync(dataDir, { recursive: true, force: true });

@@ -29,7 +29,7 @@ forEachDatabase((kind) => {
         copy.del('/session'),
       ]);
       expect(burst.map((r) => r.status)).toEqual(Array(13).fill(401));
-      const row = await t.system.platform.db.db.selectFrom('app_sessions').select('token_hash').where('user_id', '=', (await t.system.platform.db.db.selectFrom('app_users').select('id').orderBy('id', 'desc').executeTakeFirstOrThrow()).id).execute();
+      const row = await t.system.db.selectFrom('app_sessions').select('token_hash').where('user_id', '=', (await t.system.db.selectFrom('app_users').select('id').orderBy('id', 'desc').executeTakeFirstOrThrow()).id).execute();
       expect(row).toEqual([]);
     });
 

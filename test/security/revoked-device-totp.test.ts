@@ -94,7 +94,7 @@ forEachDatabase((kind) => {
       const userId = await registerUser(t.url, t.apiKey);
       const raw = Buffer.alloc(20, 7);
       const p = t.system.platform;
-      await p.db.db.updateTable('verify_users').set({ totp_secret: p.secretBox.seal(raw, legacySecretAd(userId)) }).where('id', '=', userId).execute();
+      await t.system.db.updateTable('verify_users').set({ totp_secret: p.secretBox.seal(raw, legacySecretAd(userId)) }).where('id', '=', userId).execute();
       const legacy = base32Encode(raw);
       const ok = await verify(userId, code(legacy));
       expect(ok.status).toBe(200);

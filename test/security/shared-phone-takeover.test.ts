@@ -27,7 +27,7 @@ async function personWithDevice(t: TestSystem, u: ReturnType<typeof newUser>): P
 }
 
 const authyIdOf = async (t: TestSystem, email: string) =>
-  (await t.system.platform.db.db.selectFrom('app_users').select('authy_id').where('email', '=', email.toLowerCase()).executeTakeFirstOrThrow()).authy_id;
+  (await t.system.db.selectFrom('app_users').select('authy_id').where('email', '=', email.toLowerCase()).executeTakeFirstOrThrow()).authy_id;
 
 forEachDatabase((kind) => {
   describe(`shared-phone takeover on ${kind}`, () => {
@@ -137,7 +137,7 @@ forEachDatabase((kind) => {
     it('when the service hands out an id that another account already holds then the web app refuses to bind it', async () => {
       // A service with Authy's old rule (the same phone gives the same user, whatever the email):
       // make Wendy's service user answer for the next signup's email.
-      const db = t.system.platform.db.db;
+      const db = t.system.db;
       const wendy = newUser({ fullName: 'Wendy' });
       await signUp(new Browser(t.url), wendy);
       const wendyAuthy = (await authyIdOf(t, wendy.email))!;

@@ -11,7 +11,7 @@ import { appUserId, otherCode, pendingFor, totpAt } from './helpers.js';
 /** Make every session of the account look as if its last proof was 6 minutes ago. */
 async function ageProof(t: TestSystem, email: string): Promise<void> {
   const id = await appUserId(t, email);
-  await t.system.platform.db.db
+  await t.system.db
     .updateTable('app_sessions')
     .set({ reauth_at: Date.now() - 6 * 60 * 1000 })
     .where('user_id', '=', id)

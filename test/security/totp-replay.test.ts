@@ -51,7 +51,7 @@ forEachDatabase((kind) => {
         expect(r.status).toBe(401);
         expect(['60019', '60020']).toContain(r.body['error_code']);
       }
-      const rows = await t.system.platform.db.db.selectFrom('totp_used_steps').selectAll().where('user_id', '=', id).execute();
+      const rows = await t.system.db.selectFrom('totp_used_steps').selectAll().where('user_id', '=', id).execute();
       expect(rows).toHaveLength(1);
     });
   });

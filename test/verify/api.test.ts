@@ -3,6 +3,7 @@ import { AppStore } from '../../src/verify/core/apps.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { authy, lastSms, nextUsPhone, oathtool, registerUser, secretFromUri } from './helpers.js';
+import { coreDb } from '../helpers/contexts.js';
 
 forEachDatabase((kind) => {
   describe(`Authy-compatible API on ${kind}`, () => {
@@ -96,7 +97,7 @@ forEachDatabase((kind) => {
 
     it("when another app asks for this app's user then it is not found", async () => {
       const id = await registerUser(t.url, t.apiKey);
-      const { apiKey } = await new AppStore(t.system.platform.db.db, t.system.platform.clock).create({ name: 'Other', callbackUrl: null });
+      const { apiKey } = await new AppStore(coreDb(t.system.db), t.system.platform.clock).create({ name: 'Other', callbackUrl: null });
       for (const [m, p] of [
         ['GET', `/protected/json/users/${id}/status`],
         ['GET', `/protected/json/sms/${id}`],
@@ -125,7 +126,7 @@ forEachDatabase((kind) => {
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({ message: 'Application information.', success: true, app: { name: 'Twofold Demo', sms_enabled: true, plan: 'twofold' } });
       expect(Number.isInteger((r.body['app'] as { app_id: number }).app_id)).toBe(true);
-      const row = await t.system.platform.db.db.selectFrom('apps').selectAll().where('builtin', '=', 1).executeTakeFirstOrThrow();
+      const row = await t.system.db.selectFrom('apps').selectAll().where('builtin', '=', 1).executeTakeFirstOrThrow();
       expect(row.callback_url).toBe(`${t.url}/authy/callback`);
     });
 

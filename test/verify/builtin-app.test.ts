@@ -23,7 +23,7 @@ forEachDatabase((kind) => {
           const d = await authy(second.url, 'second-key-0123456789abcdef', 'GET', '/protected/json/app/details');
           expect(d.status).toBe(200);
           expect((d.body['app'] as { name: string }).name).toBe('Renamed');
-          const rows = await second.system.platform.db.db.selectFrom('apps').selectAll().where('builtin', '=', 1).execute();
+          const rows = await second.system.db.selectFrom('apps').selectAll().where('builtin', '=', 1).execute();
           expect(rows).toHaveLength(1);
           expect(rows[0]!.callback_url).toBe(`${second.url}/authy/callback`);
         } finally {

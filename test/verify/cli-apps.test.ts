@@ -8,6 +8,7 @@ import { forEachDatabase, freshSchema, pgUrl } from '../helpers/databases.js';
 import { startTestSystem } from '../helpers/system.js';
 import { authy, registerUser } from './helpers.js';
 import { loadAppSigningKey } from '../../src/verify/onetouch/signing-keys.js';
+import { oneTouchPlatform } from '../helpers/contexts.js';
 
 function io(env: Record<string, string>): CliIo & { outLines: string[]; errLines: string[] } {
   const outLines: string[] = [];
@@ -48,15 +49,15 @@ forEachDatabase((kind) => {
         expect((d.body['app'] as { name: string }).name).toBe('Shop');
         // Its OneTouch callbacks can be signed: the key is kept sealed for that, never in clear.
         const appId = Number((d.body['app'] as { app_id: number | string }).app_id);
-        expect(await loadAppSigningKey(t.system.platform, appId)).toBe(key);
-        const sealed = await t.system.platform.db.db.selectFrom('app_signing_keys').select('sealed_key').where('app_id', '=', appId).executeTakeFirstOrThrow();
+        expect(await loadAppSigningKey(oneTouchPlatform(t.system.platform), appId)).toBe(key);
+        const sealed = await t.system.db.selectFrom('app_signing_keys').select('sealed_key').where('app_id', '=', appId).executeTakeFirstOrThrow();
         expect(sealed.sealed_key).not.toContain(key);
         // Unlock: a locked user is released by the operator command.
         const id = await registerUser(t.url, key);
-        await t.system.platform.db.db.updateTable('verify_users').set({ failed_verifications: 100 }).where('id', '=', id).execute();
+        await t.system.db.updateTable('verify_users').set({ failed_verifications: 100 }).where('id', '=', id).execute();
         const u = io(env);
         expect(await main(['apps', 'unlock', '--user', String(id)], u)).toBe(0);
-        const row = await t.system.platform.db.db.selectFrom('verify_users').select('failed_verifications').where('id', '=', id).executeTakeFirstOrThrow();
+        const row = await t.system.db.selectFrom('verify_users').select('failed_verifications').where('id', '=', id).executeTakeFirstOrThrow();
         expect(row.failed_verifications).toBe(0);
       } finally {
         await t.stop();

@@ -14,6 +14,7 @@ import { createCore } from '../../src/verify/core/index.js';
 import type { ActiveDevice } from '../../src/verify/ports.js';
 import { forEachDatabase, freshSchema, pgUrl } from '../helpers/databases.js';
 import { authy, registerUser } from './helpers.js';
+import { systemDb } from '../helpers/contexts.js';
 
 // The core alone, with the DeviceDirectory port (OneTouch's side) given as a table of devices per
 // user, to pin down what the core does with what the port answers.
@@ -78,7 +79,7 @@ forEachDatabase((kind) => {
       const id = await registerUser(url, apiKey, '201-555-0113', 'seed@example.com');
       const core = createCore(p, { activeDevices: async () => [] });
       const deviceId = randomUUID();
-      await p.db.db
+      await systemDb(p.db)
         .insertInto('devices')
         .values({ id: deviceId, user_id: id, name: 'old', public_key: '{}', created_at: 1, last_seen_at: null, revoked_at: null })
         .execute();
@@ -86,7 +87,7 @@ forEachDatabase((kind) => {
       expect(a.secret).toBe(b.secret);
       expect(a).toMatchObject({ digits: 6, period: 30, algorithm: 'SHA1', issuer: 'Twofold Demo', label: 'seed@example.com' });
       expect(a.uri).toMatch(/^otpauth:\/\/totp\/Twofold%20Demo:seed%40example\.com\?/);
-      const rows = await p.db.db.selectFrom('totp_secrets').select(['kind', 'state', 'device_id']).where('user_id', '=', id).execute();
+      const rows = await systemDb(p.db).selectFrom('totp_secrets').select(['kind', 'state', 'device_id']).where('user_id', '=', id).execute();
       expect(rows).toEqual([{ kind: 'device', state: 'active', device_id: deviceId }]);
       await expect(core.totp.forDevice(987654321, deviceId)).rejects.toThrow();
     });

@@ -23,7 +23,7 @@ forEachDatabase((kind) => {
       const code = (await lastSms(t.url, '+12015550121'))!;
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => check('201-555-0121', other(code, i))));
       expect(results.filter((r) => r.body['error_code'] === '60022').length).toBeLessThanOrEqual(5);
-      const row = await t.system.platform.db.db.selectFrom('phone_verifications').selectAll().where('phone_e164', '=', '+12015550121').executeTakeFirstOrThrow();
+      const row = await t.system.db.selectFrom('phone_verifications').selectAll().where('phone_e164', '=', '+12015550121').executeTakeFirstOrThrow();
       expect(row.attempts).toBe(5);
       expect((await check('201-555-0121', code)).status).not.toBe(200);
     });

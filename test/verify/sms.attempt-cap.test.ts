@@ -24,7 +24,7 @@ forEachDatabase((kind) => {
       const code = (await lastSms(t.url, '+12015550181'))!;
       const results = await Promise.all(wrongCodes(code, 20).map((c) => authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${c}/${id}`)));
       expect(results.every((r) => r.status === 401 && r.body['error_code'] === '60020')).toBe(true);
-      const row = await t.system.platform.db.db.selectFrom('sms_codes').selectAll().where('user_id', '=', id).executeTakeFirstOrThrow();
+      const row = await t.system.db.selectFrom('sms_codes').selectAll().where('user_id', '=', id).executeTakeFirstOrThrow();
       expect(row.attempts).toBeLessThanOrEqual(5);
       expect(row.attempts).toBe(5);
       const right = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${code}/${id}`);
@@ -37,9 +37,9 @@ forEachDatabase((kind) => {
       await authy(t.url, t.apiKey, 'GET', `/protected/json/sms/${id}`, { force: 'true' });
       const first = (await lastSms(t.url, '+12015550182'))!;
       for (const c of wrongCodes(first, 3)) await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${c}/${id}`);
-      const before = await t.system.platform.db.db.selectFrom('sms_codes').selectAll().where('user_id', '=', id).executeTakeFirstOrThrow();
+      const before = await t.system.db.selectFrom('sms_codes').selectAll().where('user_id', '=', id).executeTakeFirstOrThrow();
       expect((await authy(t.url, t.apiKey, 'GET', `/protected/json/sms/${id}`, { force: 'true' })).status).toBe(200);
-      const after = await t.system.platform.db.db.selectFrom('sms_codes').selectAll().where('user_id', '=', id).executeTakeFirstOrThrow();
+      const after = await t.system.db.selectFrom('sms_codes').selectAll().where('user_id', '=', id).executeTakeFirstOrThrow();
       expect(after.attempts).toBe(3);
       expect(after.expires_at).toBe(before.expires_at);
       expect(after.code_hash).not.toBe(before.code_hash);

@@ -24,7 +24,7 @@ forEachDatabase((kind) => {
     }
 
     async function everyRowAsText(): Promise<string> {
-      const db = t.system.platform.db.db;
+      const db = t.system.db;
       const tables = (await db.introspection.getTables()).filter((x) => kind === 'sqlite' || x.schema === t.pgSchema);
       expect(tables.some((x) => x.name === 'verify_users')).toBe(true);
       let out = '';
@@ -68,7 +68,7 @@ forEachDatabase((kind) => {
     it("when two users' sealed secrets are swapped between rows then verification is refused (no 5xx) until they are put back", async () => {
       const a = await enrol();
       const b = await enrol();
-      const db = t.system.platform.db.db;
+      const db = t.system.db;
       const read = async (userId: number) => db.selectFrom('totp_secrets').select(['id', 'sealed']).where('user_id', '=', userId).executeTakeFirstOrThrow();
       const ra = await read(a.id);
       const rb = await read(b.id);

@@ -14,6 +14,7 @@ import { databaseBefore } from '../helpers/migrated-before.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { activationLink, createApproval } from '../onetouch/helpers.js';
 import { authy, nextUsPhone } from './helpers.js';
+import { coreDb, corePlatform } from '../helpers/contexts.js';
 
 const register = async (t: { url: string }, key: string, email: string, cellphone: string) => {
   const r = await authy(t.url, key, 'POST', '/protected/json/users/new', { 'user[email]': email, 'user[cellphone]': cellphone, 'user[country_code]': '1' });
@@ -76,7 +77,7 @@ forEachDatabase((kind) => {
     it('when a database of 007 is migrated then its users keep their id and legacy secret, and same phone + other email becomes a new user', async () => {
       const { db, dataDir, pgSchema } = await databaseBefore(kind, '008');
       const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...(pgSchema ? { DATABASE_URL: pgUrl() } : {}) });
-      const { app, apiKey } = await new AppStore(db.db, { now: () => 1 }).create({ name: 'Old App', callbackUrl: null });
+      const { app, apiKey } = await new AppStore(coreDb(db.db), { now: () => 1 }).create({ name: 'Old App', callbackUrl: null });
       const user = await db.db
         .insertInto('verify_users')
         .values({ app_id: app.id, email: 'erin@example.com', country_code: '1', region: 'US', phone_e164: '+12015550177', totp_secret: null, locked_until: null, created_at: 1 })
@@ -96,9 +97,9 @@ forEachDatabase((kind) => {
         expect(ok.status).toBe(200);
         expect(ok.body['device']).toMatchObject({ factor: 'legacy', factor_id: 'legacy' });
         // The device enrolled before keeps the secret it was given.
-        expect((await new TotpSecrets(t.system.platform).forDevice(user.id, oldDevice)).secret).toBe(legacy);
+        expect((await new TotpSecrets(corePlatform(t.system.platform)).forDevice(user.id, oldDevice)).secret).toBe(legacy);
         // The sealed value was not re-sealed.
-        const row = await t.system.platform.db.db.selectFrom('verify_users').select('totp_secret').where('id', '=', user.id).executeTakeFirstOrThrow();
+        const row = await t.system.db.selectFrom('verify_users').select('totp_secret').where('id', '=', user.id).executeTakeFirstOrThrow();
         expect(row.totp_secret).toBe(sealed);
         expect(await register(t, apiKey, 'erin@example.com', '201-555-0177')).toBe(user.id);
         expect(await register(t, apiKey, 'frank@example.com', '201-555-0177')).not.toBe(user.id);

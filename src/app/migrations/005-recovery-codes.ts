@@ -1,5 +1,5 @@
-import type { Migration } from './helpers.js';
-import { bigintType, notNull, withId } from './helpers.js';
+import type { Migration } from '../../platform/migrations/helpers.js';
+import { bigintType, notNull, withId } from '../../platform/migrations/helpers.js';
 
 /** The web app's recovery codes: keyed hashes only, each redeemed once by a conditional UPDATE. */
 export const migration: Migration = {

@@ -1,5 +1,5 @@
-import type { Migration } from './helpers.js';
-import { bigintType, notNull } from './helpers.js';
+import type { Migration } from '../../platform/migrations/helpers.js';
+import { bigintType, notNull } from '../../platform/migrations/helpers.js';
 
 /**
  * Browsers that completed a login to an account. Password throttling keys a known browser's

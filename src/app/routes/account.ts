@@ -11,7 +11,7 @@ import { AppError } from '../error-codes.js';
 
 /** The user's page: profile, authenticators, third-party TOTP apps, recovery codes. */
 export function accountRoutes(k: RouteKit): Router {
-  const { p, client, sessions, recovery, pending, config, audit, mutate, consumeCodeIp, record, tooMany, users } = k;
+  const { p, client, sessions, recovery, pending, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, users } = k;
   const r = Router();
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   // ---- The user's page ----
@@ -86,7 +86,7 @@ export function accountRoutes(k: RouteKit): Router {
     }
   }
 
-  r.delete('/user/authenticators/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
+  r.delete('/user/authenticators/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), noParams, async (req, res) => {
     const id = deviceIdSchema.safeParse(req.params.id);
     if (!id.success) throw new HttpError(400, AppError.VALIDATION, 'id: is not a device id');
     const u = await currentUser(req);
@@ -97,14 +97,14 @@ export function accountRoutes(k: RouteKit): Router {
 
   // A new third-party app secret, shown once. It counts (and replaces the app set up before, if
   // any) once a first code from it is confirmed.
-  r.post('/user/totp-app', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
+  r.post('/user/totp-app', ...mutate, requireFullSession, requireRecentAuth(sessions), noParams, async (req, res) => {
     const u = await currentUser(req);
     const s = await client.createTotpSecret(u.authy_id, u.email).catch((e: unknown) => Promise.reject(fromService(e)));
     res.setHeader('Cache-Control', 'no-store');
     res.status(201).json({ id: s.id, uri: s.uri, qr_code: s.qrCode });
   });
 
-  r.delete('/user/totp-app/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
+  r.delete('/user/totp-app/:id', ...mutate, requireFullSession, requireRecentAuth(sessions), noParams, async (req, res) => {
     const id = totpAppIdSchema.safeParse(req.params.id);
     if (!id.success) throw new HttpError(400, AppError.VALIDATION, 'id: is not an authenticator app id');
     const u = await currentUser(req);

@@ -1,7 +1,7 @@
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { AuditEvent } from '../../platform/audit.js';
 import { clientNetwork } from '../../platform/client-network.js';
-import type { Platform } from '../../platform/context.js';
+import type { AppPlatform } from '../schema.js';
 import { HttpError } from '../../platform/errors.js';
 import { boundedJson } from '../../platform/http.js';
 import { type AuthyClient, ServiceCode, VerifyServiceError } from '../authy-client.js';
@@ -14,9 +14,10 @@ import type { SessionStore } from '../sessions.js';
 import { AppUsers } from '../users.js';
 import { CallbackNonces } from '../callback-nonces.js';
 import { AppError } from '../error-codes.js';
+import { emptySchema, parseBody } from '../validation.js';
 
 export interface AppRoutesDeps {
-  p: Platform;
+  p: AppPlatform;
   client: AuthyClient;
   sessions: SessionStore;
   attempts: LoginAttempts;
@@ -31,7 +32,7 @@ export const userRef = (id: number) => `app-user:${id}`;
 
 /** "40 seconds", "1 minute", "7 minutes": for a person reading when to try again. */
 export function waitInWords(seconds: number): string {
-  if (seconds < 60) return `${seconds} seconds`;
+  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`;
   const minutes = Math.ceil(seconds / 60);
   return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
@@ -61,6 +62,11 @@ export function routeKit(d: AppRoutesDeps) {
   const db = p.db.db;
   const json = boundedJson({ limit: '16kb', type: () => true });
   const mutate = [requireJsonAndOrigin(config), json];
+  /** For routes that take no parameters: the body, when there is one, must still be a JSON object. */
+  const noParams: RequestHandler = (req, _res, next) => {
+    parseBody(emptySchema, req.body);
+    next();
+  };
   const passwords = new PasswordThrottle(p.limits, config, db, clock);
   // Codes from one client, whichever account or attempt they are for: the per-attempt and
   // per-account budgets do not see one address guessing across many accounts.
@@ -73,6 +79,13 @@ export function routeKit(d: AppRoutesDeps) {
   const tooMany = (retryAfterSeconds: number, reason: string) =>
     new HttpError(429, AppError.RATE_LIMITED, 'Too many attempts; please wait before trying again', {
       reason,
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      details: { retry_after: retryAfterSeconds },
+    });
+
+  /** 429 for another code asked for before the last one's cool-down ended. */
+  const coolingDown = (retryAfterSeconds: number) =>
+    new HttpError(429, AppError.COOL_DOWN, `Please wait ${retryAfterSeconds} s before asking for another code`, {
       headers: { 'Retry-After': String(retryAfterSeconds) },
       details: { retry_after: retryAfterSeconds },
     });
@@ -104,7 +117,7 @@ export function routeKit(d: AppRoutesDeps) {
   const users = new AppUsers(db, clock);
   const callbackNonces = new CallbackNonces(db, clock);
 
-  return { p, client, sessions, attempts, recovery, pending, config, clock, audit, logger, db, mutate, passwords, consumeCodeIp, ipOf, record, tooMany, consumeLimits, throttlePassword, users, callbackNonces, apiKey: d.apiKey, streams: d.streams };
+  return { p, client, sessions, attempts, recovery, pending, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, throttlePassword, users, callbackNonces, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;

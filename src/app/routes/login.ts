@@ -13,7 +13,7 @@ import { AppError } from '../error-codes.js';
 
 /** Login: the password step, the second factor's routes (also a step-up's), logout. */
 export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
-  const { p, client, sessions, attempts, recovery, config, mutate, passwords, consumeCodeIp, record, tooMany, throttlePassword, users } = k;
+  const { p, client, sessions, attempts, recovery, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users } = k;
   const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
   const r = Router();
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -79,7 +79,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
   });
 
   // Approved on the device: exchange the half session for a full one (new token).
-  r.post('/session/complete', ...mutate, requireSecondFactorSession, async (req, res) => {
+  r.post('/session/complete', ...mutate, requireSecondFactorSession, noParams, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
     const done = await completeSecondFactor(s, a, { requireApproved: true });
     await finishLogin(req, res, s, 'push', done!);
@@ -141,16 +141,13 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
   });
 
   // Another SMS, at most one per SMS_COOL_DOWN_MS per attempt.
-  r.post('/session/resend', ...mutate, requireSecondFactorSession, async (req, res) => {
+  r.post('/session/resend', ...mutate, requireSecondFactorSession, noParams, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
     const user = await users.byId(s.userId);
     if (!user?.authy_id) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
     const cool = await attempts.startSmsCoolDown(a.id);
     if (!cool.started) {
-      throw new HttpError(429, AppError.COOL_DOWN, `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
-        headers: { 'Retry-After': String(cool.retryAfterSeconds) },
-        details: { retry_after: cool.retryAfterSeconds },
-      });
+      throw coolingDown(cool.retryAfterSeconds);
     }
     try {
       await sendSms(req, a, user.authy_id, true);
@@ -161,7 +158,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     res.json({ sent: true, via: 'sms', retry_after: SMS_COOL_DOWN_MS / 1000 });
   });
 
-  r.delete('/session', ...mutate, async (req, res) => {
+  r.delete('/session', ...mutate, noParams, async (req, res) => {
     const s = req.appSession;
     if (!s) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
     await sessions.delete(s.tokenHash);

@@ -22,7 +22,7 @@ const PHONE_CODE_LENGTH = 6;
  * can bind a phone they do not hold.
  */
 export function signupRoutes(k: RouteKit): Router {
-  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, ipOf, record, consumeLimits, users } = k;
+  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, ipOf, record, coolingDown, consumeLimits, users } = k;
   const r = Router();
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const signupCookie = signupCookiePolicy(config);
@@ -227,10 +227,7 @@ export function signupRoutes(k: RouteKit): Router {
     const row = await livePending(req, res);
     const cool = await pending.startCoolDown(row.token_hash);
     if (!cool.started) {
-      throw new HttpError(429, AppError.COOL_DOWN, `Please wait ${cool.retryAfterSeconds} s before asking for another code`, {
-        headers: { 'Retry-After': String(cool.retryAfterSeconds) },
-        details: { retry_after: cool.retryAfterSeconds },
-      });
+      throw coolingDown(cool.retryAfterSeconds);
     }
     try {
       await sendPhoneCode(req, row);

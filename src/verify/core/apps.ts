@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../platform/clock.js';
 import { randomToken } from '../../platform/crypto.js';
-import type { Database } from '../../platform/schema.js';
+import type { CoreDatabase } from '../schema.js';
 import { hashApiKey, type AuthenticatedApp } from '../authy-http.js';
 
 export interface AppRecord extends AuthenticatedApp {
@@ -17,7 +17,7 @@ export function newApiKey(): string {
 /** Applications (relying parties) and their API keys. */
 export class AppStore {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<CoreDatabase>,
     private readonly clock: Clock,
   ) {}
 

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { CodeHasher } from '../../platform/crypto.js';
-import type { Database } from '../../platform/schema.js';
+import type { CoreDatabase } from '../schema.js';
 
 /** Where one kind of challenge lives: its table, the columns naming its subject (unique together), its row id. */
 export interface ChallengeTable {
@@ -26,7 +26,7 @@ type Subject = Record<string, string | number>;
  */
 export class ChallengeStore {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<CoreDatabase>,
     private readonly hasher: CodeHasher,
     private readonly maxAttempts: number,
     private readonly t: ChallengeTable,

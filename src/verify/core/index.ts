@@ -1,8 +1,10 @@
 import type { Router } from 'express';
-import type { Platform } from '../../platform/context.js';
+import { forContext, type Platform } from '../../platform/context.js';
 import type { AppLookup } from '../authy-http.js';
 import type { CorePart, DeviceDirectory } from '../ports.js';
+import type { VerifyTables } from '../schema.js';
 import { AppStore } from './apps.js';
+import { Directory } from './directory.js';
 import { devOutboxRoutes } from './dev-outbox.js';
 import { SecondFactorLockout } from './lockout.js';
 import { PhoneVerifications } from './phone-verification.js';
@@ -22,7 +24,8 @@ export interface CoreOptions {
 }
 
 /** The verification service core: apps, users, TOTP, SMS codes, phone verification. */
-export function createCore(p: Platform, devices: DeviceDirectory, o: CoreOptions = {}): CorePart {
+export function createCore(platform: Platform, devices: DeviceDirectory, o: CoreOptions = {}): CorePart {
+  const p = forContext<VerifyTables>(platform);
   const db = p.db.db;
   const apps = new AppStore(db, p.clock);
   const users = new UserStore(db, p.clock);
@@ -43,6 +46,7 @@ export function createCore(p: Platform, devices: DeviceDirectory, o: CoreOptions
   return {
     totp,
     appLookup,
+    directory: new Directory(p),
     mount(router: Router) {
       router.use('/protected/json', coreRoutes({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices, phoneCheckLimiter }));
       // Fail closed: the outbox pages show every code, so a production process never serves them.

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../platform/schema.js';
+import type { CoreDatabase } from '../schema.js';
 
 /** After this many consecutive failures the user stays locked until an operator resets the counter. */
 export const PERMANENT_LOCK_FAILURES = 100;
@@ -23,7 +23,7 @@ export type AttemptClaim = { allowed: false } | { allowed: true; failuresIfWrong
  */
 export class SecondFactorLockout {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<CoreDatabase>,
     private readonly policy: LockoutPolicy,
   ) {}
 

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import type { CodeHasher } from '../../platform/crypto.js';
 import { randomDigits } from '../../platform/crypto.js';
-import type { Database } from '../../platform/schema.js';
+import type { CoreDatabase } from '../schema.js';
 import { ChallengeStore } from './challenges.js';
 
 /** Authy answered `seconds_to_expire: 599`; the challenge lives 10 minutes. */
@@ -19,7 +19,7 @@ export type PhoneCheckResult = 'valid' | 'wrong' | 'none';
 export class PhoneVerifications {
   private readonly store: ChallengeStore;
 
-  constructor(db: Kysely<Database>, hasher: CodeHasher, maxAttempts: number) {
+  constructor(db: Kysely<CoreDatabase>, hasher: CodeHasher, maxAttempts: number) {
     this.store = new ChallengeStore(db, hasher, maxAttempts, { table: 'phone_verifications', subject: ['app_id', 'phone_e164'], id: 'uuid' });
   }
 

@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { isIP } from 'node:net';
 import { qrCodeDataUrl } from '../../platform/qr-code.js';
 import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
-import type { Platform } from '../../platform/context.js';
+import type { CorePlatform } from '../schema.js';
 import type { Limiter } from '../../platform/rate-limit.js';
 import { AuditType } from '../../platform/audit.js';
 import {
@@ -29,7 +29,7 @@ import { isValidEmail, type UserStore, type VerifyUser } from './users.js';
 import type { TokenVerifier } from './verification.js';
 
 export interface CoreRouteDeps {
-  p: Platform;
+  p: CorePlatform;
   apps: AppStore;
   appLookup: AppLookup;
   users: UserStore;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { CodeHasher } from '../../platform/crypto.js';
 import { randomDigits } from '../../platform/crypto.js';
-import type { Database } from '../../platform/schema.js';
+import type { CoreDatabase } from '../schema.js';
 import { ChallengeStore } from './challenges.js';
 
 export const SMS_CODE_DIGITS = 6;
@@ -18,7 +18,7 @@ export type CheckResult = 'valid' | 'wrong' | 'none';
 export class SmsCodes {
   private readonly store: ChallengeStore;
 
-  constructor(db: Kysely<Database>, hasher: CodeHasher, maxAttempts: number) {
+  constructor(db: Kysely<CoreDatabase>, hasher: CodeHasher, maxAttempts: number) {
     this.store = new ChallengeStore(db, hasher, maxAttempts, { table: 'sms_codes', subject: ['user_id'], id: 'id' });
   }
 

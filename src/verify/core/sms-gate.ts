@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import type { Platform } from '../../platform/context.js';
+import type { CorePlatform } from '../schema.js';
 import { clientNetwork } from '../../platform/client-network.js';
 import type { Limiter } from '../../platform/rate-limit.js';
 import { AuthyCode, AuthyError } from '../authy-errors.js';
@@ -24,7 +24,7 @@ export class SmsGate {
   private readonly perIp: Limiter;
 
   constructor(
-    private readonly p: Platform,
+    private readonly p: CorePlatform,
     readonly transport: SmsTransport,
   ) {
     this.perPhone = {

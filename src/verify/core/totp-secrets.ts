@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Insertable, Kysely } from 'kysely';
 import { AuditType } from '../../platform/audit.js';
-import type { Platform } from '../../platform/context.js';
 import { SecretBox } from '../../platform/crypto.js';
-import type { Database } from '../../platform/schema.js';
+import type { OneTouchDatabase } from '../schema-onetouch.js';
+import { inSharedTransaction } from './directory.js';
+import type { CoreDatabase, CorePlatform } from '../schema.js';
 import { LEGACY_SECRET_ID, type AuditMeta, type TotpAppView, type TotpParameters, type TotpSecretStore } from '../ports.js';
 import { base32Encode, totpUri } from './totp.js';
 import type { VerifyUser } from './users.js';
@@ -48,13 +49,14 @@ export const totpSecretAd = (id: string): Buffer => SecretBox.associatedData('to
  * legacy shared secret (`verify_users.totp_secret`) until the relying app removes it.
  */
 export class TotpSecrets implements TotpSecretStore {
-  constructor(private readonly p: Platform) {}
+  constructor(private readonly p: CorePlatform) {}
 
-  private get db(): Kysely<Database> {
+  private get db(): Kysely<CoreDatabase> {
     return this.p.db.db;
   }
 
-  async createForDevice(trx: Kysely<Database>, userId: number, deviceId: string, meta: AuditMeta): Promise<TotpParameters> {
+  async createForDevice(shared: Kysely<OneTouchDatabase>, userId: number, deviceId: string, meta: AuditMeta): Promise<TotpParameters> {
+    const trx = inSharedTransaction(shared);
     const owner = await this.owner(trx, userId);
     const { row, secret } = this.fresh(userId, { kind: 'device', device_id: deviceId, label: null, state: 'active' });
     await trx.insertInto('totp_secrets').values(row).execute();
@@ -82,7 +84,8 @@ export class TotpSecrets implements TotpSecretStore {
     return parametersFor(this.p.secretBox.open(row.sealed, totpSecretAd(row.id)), owner.appName, owner.email);
   }
 
-  async removeForDevice(trx: Kysely<Database>, userId: number, deviceId: string, meta: AuditMeta): Promise<void> {
+  async removeForDevice(shared: Kysely<OneTouchDatabase>, userId: number, deviceId: string, meta: AuditMeta): Promise<void> {
+    const trx = inSharedTransaction(shared);
     const gone = await trx.deleteFrom('totp_secrets').where('device_id', '=', deviceId).where('user_id', '=', userId).returning('id').execute();
     for (const r of gone) await this.audit(trx, AuditType.TOTP_SECRET_REMOVED, userId, { secret_id: r.id, kind: 'device', device_id: deviceId }, meta);
   }
@@ -204,7 +207,7 @@ export class TotpSecrets implements TotpSecretStore {
   }
 
   /** A new random secret and its row (the random id is known before the insert, for the sealing). */
-  private fresh(userId: number, o: Pick<Insertable<Database['totp_secrets']>, 'kind' | 'device_id' | 'label' | 'state'>) {
+  private fresh(userId: number, o: Pick<Insertable<CoreDatabase['totp_secrets']>, 'kind' | 'device_id' | 'label' | 'state'>) {
     const id = randomUUID();
     const secret = randomBytes(TOTP_SECRET_BYTES);
     const sealed = this.p.secretBox.seal(secret, totpSecretAd(id));
@@ -213,7 +216,7 @@ export class TotpSecrets implements TotpSecretStore {
   }
 
   /** The user's email (the default label), app name (the issuer) and legacy secret. */
-  private async owner(db: Kysely<Database>, userId: number): Promise<{ email: string; appName: string; legacy: string | null }> {
+  private async owner(db: Kysely<CoreDatabase>, userId: number): Promise<{ email: string; appName: string; legacy: string | null }> {
     const r = await db
       .selectFrom('verify_users')
       .innerJoin('apps', 'apps.id', 'verify_users.app_id')
@@ -224,7 +227,7 @@ export class TotpSecrets implements TotpSecretStore {
     return { email: r.email, appName: r.name, legacy: r.totp_secret };
   }
 
-  private audit(db: Kysely<Database>, type: (typeof AuditType)['TOTP_SECRET_CREATED' | 'TOTP_SECRET_ACTIVATED' | 'TOTP_SECRET_REMOVED'], userId: number, detail: Record<string, string>, meta: AuditMeta) {
+  private audit(db: Kysely<CoreDatabase>, type: (typeof AuditType)['TOTP_SECRET_CREATED' | 'TOTP_SECRET_ACTIVATED' | 'TOTP_SECRET_REMOVED'], userId: number, detail: Record<string, string>, meta: AuditMeta) {
     return this.p.audit.record({ type, outcome: 'success', userRef: `authy:${userId}`, ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, detail }, db);
   }
 }

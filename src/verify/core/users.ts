@@ -1,6 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../../platform/clock.js';
-import type { Database } from '../../platform/schema.js';
+import type { CoreDatabase, VerifyTables } from '../schema.js';
 import type { Phone } from './phone.js';
 
 export interface VerifyUser {
@@ -24,7 +24,7 @@ export function isValidEmail(email: string | undefined): email is string {
 /** Users of the verification service; every lookup is scoped to the app that owns the user. */
 export class UserStore {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Kysely<CoreDatabase>,
     private readonly clock: Clock,
   ) {}
 
@@ -76,16 +76,7 @@ export class UserStore {
   }
 }
 
-function toUser(r: {
-  id: number;
-  app_id: number;
-  email: string;
-  country_code: string;
-  region: string;
-  phone_e164: string;
-  totp_secret: string | null;
-  created_at: number;
-}): VerifyUser {
+function toUser(r: Selectable<VerifyTables['verify_users']>): VerifyUser {
   return {
     id: r.id,
     appId: r.app_id,

@@ -1,4 +1,4 @@
-import type { Platform } from '../../platform/context.js';
+import type { CorePlatform } from '../schema.js';
 import { AuditType } from '../../platform/audit.js';
 import type { SecondFactorLockout } from './lockout.js';
 import { PERMANENT_LOCK_FAILURES } from './lockout.js';
@@ -29,7 +29,7 @@ const SMS: VerifiedFactor = { kind: 'sms', factor: 'sms', factorId: null, device
  */
 export class TokenVerifier {
   constructor(
-    private readonly p: Platform,
+    private readonly p: CorePlatform,
     private readonly totp: TotpSecrets,
     private readonly sms: SmsCodes,
     private readonly lockout: SecondFactorLockout,

@@ -1,5 +1,5 @@
-import type { Migration } from './helpers.js';
-import { bigintType, notNull, withId } from './helpers.js';
+import type { Migration } from '../../platform/migrations/helpers.js';
+import { bigintType, notNull, withId } from '../../platform/migrations/helpers.js';
 
 /** Applications, users, TOTP steps, SMS challenges and phone verifications. */
 export const migration: Migration = {

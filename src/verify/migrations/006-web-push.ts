@@ -1,5 +1,5 @@
-import type { Migration } from './helpers.js';
-import { bigintType, notNull } from './helpers.js';
+import type { Migration } from '../../platform/migrations/helpers.js';
+import { bigintType, notNull } from '../../platform/migrations/helpers.js';
 
 /** Web Push subscriptions of authenticator devices: at most one per device. */
 export const migration: Migration = {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Migration } from './helpers.js';
-import { bigintType, notNull } from './helpers.js';
+import type { Migration } from '../../platform/migrations/helpers.js';
+import { bigintType, notNull } from '../../platform/migrations/helpers.js';
 
 /**
  * Each account owns its second factor.

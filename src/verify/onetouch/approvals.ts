@@ -1,10 +1,10 @@
 import { randomInt, randomUUID, verify as verifySignature } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { AuditType } from '../../platform/audit.js';
-import type { Platform } from '../../platform/context.js';
 import { constantTimeEqual } from '../../platform/crypto.js';
-import type { OneTouchTables } from '../schema-onetouch.js';
+import type { OneTouchPlatform, OneTouchTables } from '../schema-onetouch.js';
 import { buildCallbackBody, callbackUrlFor } from './callbacks.js';
+import type { ServiceDirectory } from '../ports.js';
 import type { AuthenticatedDevice, Devices } from './devices.js';
 import { approvalRefused, invalidRequest, notFound, notPending } from './errors.js';
 import { approvalSigningString, type Decision } from '../../protocol/device.js';
@@ -59,8 +59,9 @@ export interface AnswerInput {
 /** Approval requests (OneTouch): creation, status, the device's view and answers. */
 export class Approvals {
   constructor(
-    private readonly p: Platform,
+    private readonly p: OneTouchPlatform,
     private readonly devices: Devices,
+    private readonly directory: ServiceDirectory,
     private readonly onAnswered: () => void,
     /** Called after a new request is committed (Web Push); must not throw or block. */
     private readonly onCreated: (userId: number, uuid: string) => void = () => {},
@@ -124,24 +125,19 @@ export class Approvals {
   /** The request as its app sees it, expired lazily; undefined when not this app's. */
   async forApp(appId: number, uuid: string) {
     await this.expireIfDue(uuid);
-    return this.p.db.db
-      .selectFrom('approval_requests as a')
-      .innerJoin('apps', 'apps.id', 'a.app_id')
-      .innerJoin('verify_users as u', 'u.id', 'a.user_id')
-      .selectAll('a')
-      .select(['apps.name as app_name', 'u.email as user_email'])
-      .where('a.uuid', '=', uuid)
-      .where('a.app_id', '=', appId)
-      .executeTakeFirst();
+    const row = await this.p.db.db.selectFrom('approval_requests').selectAll().where('uuid', '=', uuid).where('app_id', '=', appId).executeTakeFirst();
+    if (!row) return undefined;
+    const [apps, user] = await Promise.all([this.directory.apps([appId]), this.directory.user(row.user_id, appId)]);
+    const app = apps.get(appId);
+    return app && user ? { ...row, app_name: app.name, user_email: user.email } : undefined;
   }
 
   /** Pending, unexpired requests of a user with `seq > afterSeq`, newest first. */
   async pendingForUser(userId: number, afterSeq = 0): Promise<ApprovalForDevice[]> {
     const now = this.p.clock.now();
-    const rows = await this.p.db.db
+    const found = await this.p.db.db
       .selectFrom('approval_requests as a')
-      .innerJoin('apps', 'apps.id', 'a.app_id')
-      .select(['a.uuid', 'a.seq', 'a.message', 'a.details', 'a.logos', 'a.created_at', 'a.expires_at', 'a.number', 'apps.name as app_name'])
+      .select(['a.uuid', 'a.seq', 'a.message', 'a.details', 'a.logos', 'a.created_at', 'a.expires_at', 'a.number', 'a.app_id'])
       .where('a.user_id', '=', userId)
       .where('a.status', '=', 'pending')
       .where('a.seq', '>', afterSeq)
@@ -149,6 +145,11 @@ export class Approvals {
       .orderBy('a.seq', 'desc')
       .limit(200)
       .execute();
+    const apps = await this.directory.apps(found.map((r) => r.app_id));
+    const rows = found.flatMap((r) => {
+      const app = apps.get(r.app_id);
+      return app ? [{ ...r, app_name: app.name }] : [];
+    });
     return rows.map((r) => ({
       uuid: r.uuid,
       seq: r.seq,
@@ -237,7 +238,7 @@ export class Approvals {
       if (!constantTimeEqual(row.number, input.number)) throw approvalRefused('wrong number');
     }
     const status: ApprovalStatus = input.decision === 'approve' ? 'approved' : 'denied';
-    const app = await db.selectFrom('apps').select(['id', 'callback_url', 'builtin']).where('id', '=', row.app_id).executeTakeFirst();
+    const app = (await this.directory.apps([row.app_id])).get(row.app_id);
     const callbackUrl = app ? callbackUrlFor(app, this.p.config.PUBLIC_URL) : null;
     const now = this.p.clock.now();
     const changed = await db.transaction().execute(async (trx) => {

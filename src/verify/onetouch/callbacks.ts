@@ -1,8 +1,8 @@
 import { sql, type Selectable } from 'kysely';
 import { signCallback } from '../../platform/authy-signature.js';
-import type { Platform } from '../../platform/context.js';
 import { isDatabaseUnavailable } from '../../platform/db.js';
-import type { OneTouchTables } from '../schema-onetouch.js';
+import type { AppInfo, ServiceDirectory } from '../ports.js';
+import type { OneTouchPlatform, OneTouchTables } from '../schema-onetouch.js';
 import { loadAppSigningKey } from './signing-keys.js';
 
 /** First retry after 1 s, doubling, at most an hour apart (at-least-once delivery). */
@@ -29,9 +29,9 @@ export function retryDelayMs(attempts: number): number {
 }
 
 /** The app's callback URL: its registered one, or for the built-in app `<PUBLIC_URL>/authy/callback`. */
-export function callbackUrlFor(app: { callback_url: string | null; builtin: number }, publicUrl: string): string | null {
-  if (app.callback_url) return app.callback_url;
-  return app.builtin === 1 ? `${publicUrl}/authy/callback` : null;
+export function callbackUrlFor(app: Pick<AppInfo, 'callbackUrl' | 'builtin'>, publicUrl: string): string | null {
+  if (app.callbackUrl) return app.callbackUrl;
+  return app.builtin ? `${publicUrl}/authy/callback` : null;
 }
 
 type Row = Selectable<OneTouchTables['approval_requests']>;
@@ -87,7 +87,8 @@ export class CallbackWorker {
   private readonly unrecorded = new Map<number, number>();
 
   constructor(
-    private readonly p: Platform,
+    private readonly p: OneTouchPlatform,
+    private readonly directory: ServiceDirectory,
     private readonly intervalMs = 500,
   ) {}
 
@@ -221,7 +222,7 @@ export class CallbackWorker {
       const body = JSON.parse(row.body) as unknown;
       // The app's callback URL as it is now: an operator who corrects it gets the queued
       // callbacks delivered to the new address. The queued URL is the fallback.
-      const app = await db.selectFrom('apps').select(['callback_url', 'builtin']).where('id', '=', row.app_id).executeTakeFirst();
+      const app = (await this.directory.apps([row.app_id])).get(row.app_id);
       const url = (app && callbackUrlFor(app, this.p.config.PUBLIC_URL)) ?? row.url;
       // The reads above may have stalled (a slow or unreachable database) past our lease, and then
       // another instance may have claimed the row, sent it and recorded it. Send only while the

@@ -1,9 +1,9 @@
 import { createPublicKey, randomUUID, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { qrCodeDataUrl } from '../../platform/qr-code.js';
 import { AuditType } from '../../platform/audit.js';
-import type { Platform } from '../../platform/context.js';
+import type { OneTouchPlatform } from '../schema-onetouch.js';
 import { randomToken, sha256Hex } from '../../platform/crypto.js';
-import type { ActiveDevice, DeviceDirectory, TotpSecretStore } from '../ports.js';
+import type { ActiveDevice, DeviceDirectory, ServiceDirectory, TotpSecretStore } from '../ports.js';
 import { NONCE_PATTERN, requestSigningString } from '../../protocol/device.js';
 import { emailHint, parsePublicJwk, totpView } from './device-keys.js';
 import { userChannel } from './user-events.js';
@@ -74,8 +74,9 @@ export class Devices implements DeviceDirectory {
   private readonly keyCache = new Map<string, KeyObject>();
 
   constructor(
-    private readonly p: Platform,
+    private readonly p: OneTouchPlatform,
     private readonly totp: TotpSecretStore,
+    private readonly directory: ServiceDirectory,
   ) {}
 
   async activeDevices(userId: number): Promise<ActiveDevice[]> {
@@ -126,7 +127,7 @@ export class Devices implements DeviceDirectory {
   }
 
   /** A refusal when the user already has MAX_DEVICES_PER_USER active devices. */
-  private async overDeviceCap(db: Platform['db']['db'], userId: number): Promise<DeviceRefusal | undefined> {
+  private async overDeviceCap(db: OneTouchPlatform['db']['db'], userId: number): Promise<DeviceRefusal | undefined> {
     const active = await db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirstOrThrow();
     return Number(active.n) >= MAX_DEVICES_PER_USER ? refusal('too_many_devices', 'device cap') : undefined;
   }
@@ -141,13 +142,13 @@ export class Devices implements DeviceDirectory {
     const invalid = refusal('activation_invalid', 'used, expired or unknown token');
     const pending = await this.p.db.db
       .selectFrom('device_activations')
-      .innerJoin('verify_users', 'verify_users.id', 'device_activations.user_id')
-      .select(['device_activations.user_id', 'verify_users.email'])
+      .select('user_id')
       .where('token_hash', '=', tokenHash)
       .where('consumed_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirst();
-    if (!pending) return invalid;
+    const user = pending && (await this.directory.user(pending.user_id));
+    if (!pending || !user) return invalid;
     const deviceId = randomUUID();
     const name = input.name;
     // The device, its own TOTP secret and the audit events commit together (or not at all).
@@ -164,7 +165,7 @@ export class Devices implements DeviceDirectory {
       if (Number(r.numUpdatedRows) !== 1) return undefined;
       // PostgreSQL: concurrent activations for one user queue on the user's row, so the count
       // below cannot be read by two of them at once. SQLite runs one write transaction at a time.
-      if (this.p.db.kind === 'postgres') await trx.selectFrom('verify_users').select('id').where('id', '=', pending.user_id).forUpdate().executeTakeFirst();
+      await this.directory.lockUser(trx, pending.user_id);
       const over = await this.overDeviceCap(trx, pending.user_id);
       if (over) throw new Refused(over);
       await trx
@@ -192,7 +193,7 @@ export class Devices implements DeviceDirectory {
     if (isRefusal(totp)) return totp;
     return {
       device: { id: deviceId, name },
-      user: { authy_id: pending.user_id, email_hint: emailHint(pending.email) },
+      user: { authy_id: pending.user_id, email_hint: emailHint(user.email) },
       totp: totpView(totp),
       service_url: this.p.config.PUBLIC_URL,
     };
@@ -251,7 +252,7 @@ export class Devices implements DeviceDirectory {
 
   /** The device view plus its own TOTP parameters (GET /v1/devices/{id}). */
   async describe(device: AuthenticatedDevice) {
-    const user = await this.p.db.db.selectFrom('verify_users').select(['id', 'email']).where('id', '=', device.userId).executeTakeFirst();
+    const user = await this.directory.user(device.userId);
     if (!user) return refusal('auth_failed', 'user gone');
     const totp = await this.totp.forDevice(device.userId, device.id);
     return {

@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
-import type { Platform } from '../../platform/context.js';
+import type { ServiceDirectory } from '../ports.js';
+import type { OneTouchPlatform } from '../schema-onetouch.js';
 import { AuthyCode, AuthyError } from '../authy-errors.js';
 import {
   authyBodyParsers,
@@ -77,7 +78,7 @@ function secondsToExpire(p: ParamObject): number {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** `POST /onetouch/json/users/{id}/approval_requests` and `GET /onetouch/json/approval_requests/{uuid}`. */
-export function authyOneTouchRouter(p: Platform, deps: { appLookup: AppLookup; approvals: Approvals; devices: Devices }): Router {
+export function authyOneTouchRouter(p: OneTouchPlatform, deps: { appLookup: AppLookup; directory: ServiceDirectory; approvals: Approvals; devices: Devices }): Router {
   const router = Router();
   const pushLimit = () => p.config.PUSH_PER_USER_LIMIT;
   const limiter = p.limits.create({ name: 'onetouch:push:user', points: p.config.PUSH_PER_USER_LIMIT, durationSeconds: PUSH_WINDOW_MS / 1000 });
@@ -96,7 +97,7 @@ export function authyOneTouchRouter(p: Platform, deps: { appLookup: AppLookup; a
 
     const id = String(req.params['id']);
     const user = /^[1-9]\d{0,14}$/.test(id)
-      ? await p.db.db.selectFrom('verify_users').select(['id']).where('id', '=', Number(id)).where('app_id', '=', app.id).executeTakeFirst()
+      ? await deps.directory.user(Number(id), app.id)
       : undefined;
     if (!user) throw new AuthyError(404, AuthyCode.USER_NOT_FOUND, 'User not found.', { reason: 'unknown user for app' });
     const active = await deps.devices.activeDevices(user.id);

@@ -1,12 +1,12 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { AuditType } from '../../platform/audit.js';
-import type { Platform } from '../../platform/context.js';
+import type { OneTouchPlatform } from '../schema-onetouch.js';
 import { HttpError } from '../../platform/errors.js';
 import { boundedJson, JSON_MAX_DEPTH, JSON_MAX_ITEMS, jsonWithinBudget } from '../../platform/http.js';
 import { jsonErrorHandler } from '../../platform/http.js';
 import { hashApiKey, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
-import { LEGACY_SECRET_ID, type TotpSecretStore } from '../ports.js';
+import { LEGACY_SECRET_ID, type ServiceDirectory, type TotpSecretStore } from '../ports.js';
 import { assertUuid, type Approvals } from './approvals.js';
 import { isRefusal, type AuthenticatedDevice, type DeviceRefusal, type Devices, MAX_DEVICES_PER_USER } from './devices.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
@@ -81,8 +81,8 @@ function parseJsonBody(raw: unknown): unknown {
 
 /** The device API (docs/device-api.md), mounted at `/v1`. */
 export function deviceApiRouter(
-  p: Platform,
-  deps: { appLookup: AppLookup; devices: Devices; approvals: Approvals; streams: DeviceStreams; pushSubscriptions: PushSubscriptions; totp: TotpSecretStore },
+  p: OneTouchPlatform,
+  deps: { appLookup: AppLookup; directory: ServiceDirectory; devices: Devices; approvals: Approvals; streams: DeviceStreams; pushSubscriptions: PushSubscriptions; totp: TotpSecretStore },
 ): Router {
   const router = Router();
   const { devices, approvals } = deps;
@@ -101,7 +101,7 @@ export function deviceApiRouter(
   const appUser = async (req: Request): Promise<number> => {
     const id = String(req.params['authy_id']);
     const user = /^[1-9]\d{0,14}$/.test(id)
-      ? await p.db.db.selectFrom('verify_users').select('id').where('id', '=', Number(id)).where('app_id', '=', req.deviceApiApp!.id).executeTakeFirst()
+      ? await deps.directory.user(Number(id), req.deviceApiApp!.id)
       : undefined;
     if (!user) throw notFound('unknown user for app');
     return user.id;

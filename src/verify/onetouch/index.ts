@@ -1,6 +1,7 @@
-import type { Platform } from '../../platform/context.js';
+import { forContext, type Platform } from '../../platform/context.js';
+import type { OneTouchTables } from '../schema-onetouch.js';
 import { hashApiKey, type AppLookup } from '../authy-http.js';
-import type { OneTouchPart, TotpSecretStore } from '../ports.js';
+import type { OneTouchPart, ServiceDirectory, TotpSecretStore } from '../ports.js';
 import { Approvals } from './approvals.js';
 import { CallbackWorker } from './callbacks.js';
 import { Devices } from './devices.js';
@@ -20,12 +21,14 @@ const MAINTENANCE_INTERVAL_MS = 5_000;
  * OneTouch (push approvals) and authenticator devices: the Authy-compatible approval endpoints,
  * the device API under /v1 and the callback outbox worker.
  */
-export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLookup: AppLookup }): OneTouchPart {
-  const devices = new Devices(p, deps.totp);
-  const worker = new CallbackWorker(p);
+export function createOneTouch(platform: Platform, deps: { totp: TotpSecretStore; appLookup: AppLookup; directory: ServiceDirectory }): OneTouchPart {
+  const p = forContext<OneTouchTables>(platform);
+  const { directory } = deps;
+  const devices = new Devices(p, deps.totp, directory);
+  const worker = new CallbackWorker(p, directory);
   const pushSubscriptions = new PushSubscriptions(p);
-  const push = new PushNotifier(p, pushSubscriptions);
-  const approvals = new Approvals(p, devices, () => worker.kick(), (userId, uuid) => push.approvalCreated(userId, uuid));
+  const push = new PushNotifier(p, pushSubscriptions, directory);
+  const approvals = new Approvals(p, devices, directory, () => worker.kick(), (userId, uuid) => push.approvalCreated(userId, uuid));
   const streams = new DeviceStreams(p, approvals);
   let maintenance: NodeJS.Timeout | undefined;
 
@@ -41,18 +44,14 @@ export function createOneTouch(p: Platform, deps: { totp: TotpSecretStore; appLo
   return {
     devices,
     mount(router) {
-      router.use('/onetouch/json', authyOneTouchRouter(p, { appLookup: deps.appLookup, approvals, devices }));
-      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, devices, approvals, streams, pushSubscriptions, totp: deps.totp }));
+      router.use('/onetouch/json', authyOneTouchRouter(p, { appLookup: deps.appLookup, directory, approvals, devices }));
+      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, directory, devices, approvals, streams, pushSubscriptions, totp: deps.totp }));
     },
     async start() {
       // The built-in app's key is known to this process: keep it sealed for callback signing.
-      const builtin = await p.db.db
-        .selectFrom('apps')
-        .select('id')
-        .where('builtin', '=', 1)
-        .where('api_key_hash', '=', hashApiKey(p.config.appApiKey))
-        .executeTakeFirst();
-      if (builtin) await storeAppSigningKey(p, builtin.id, p.config.appApiKey);
+      const found = await deps.appLookup(hashApiKey(p.config.appApiKey));
+      const builtin = found && (await directory.apps([found.id])).get(found.id);
+      if (builtin?.builtin) await storeAppSigningKey(p, builtin.id, p.config.appApiKey);
       worker.start();
       maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
       maintenance.unref();

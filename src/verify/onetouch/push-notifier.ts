@@ -1,5 +1,6 @@
 import { endpointHostAllowed, publicOnlyAgent } from './push-egress.js';
-import type { Platform } from '../../platform/context.js';
+import type { ServiceDirectory } from '../ports.js';
+import type { OneTouchPlatform } from '../schema-onetouch.js';
 import type { PushSubscriptions, StoredSubscription } from './push-subscriptions.js';
 
 /**
@@ -37,8 +38,9 @@ export class PushNotifier {
   private readonly agent: ReturnType<typeof publicOnlyAgent> | undefined;
 
   constructor(
-    private readonly p: Platform,
+    private readonly p: OneTouchPlatform,
     private readonly subscriptions: PushSubscriptions,
+    private readonly directory: ServiceDirectory,
   ) {
     this.agent = p.config.production ? publicOnlyAgent() : undefined;
   }
@@ -63,17 +65,18 @@ export class PushNotifier {
     const subs = await this.subscriptions.forUser(userId);
     if (subs.length === 0) return;
     const row = await this.p.db.db
-      .selectFrom('approval_requests as a')
-      .innerJoin('apps', 'apps.id', 'a.app_id')
-      .select(['a.uuid', 'a.message', 'a.expires_at', 'a.status', 'apps.name as app_name'])
-      .where('a.uuid', '=', uuid)
-      .where('a.user_id', '=', userId)
+      .selectFrom('approval_requests')
+      .select(['uuid', 'message', 'expires_at', 'status', 'app_id'])
+      .where('uuid', '=', uuid)
+      .where('user_id', '=', userId)
       .executeTakeFirst();
     if (!row || row.status !== 'pending') return;
+    const app = (await this.directory.apps([row.app_id])).get(row.app_id);
+    if (!app) return;
     const now = this.p.clock.now();
     const ttl = row.expires_at === null ? MAX_PUSH_TTL_SECONDS : Math.ceil((row.expires_at - now) / 1000);
     if (ttl <= 0) return;
-    const payload: ApprovalPush = { type: 'approval_request', uuid: row.uuid, message: row.message, app_name: row.app_name };
+    const payload: ApprovalPush = { type: 'approval_request', uuid: row.uuid, message: row.message, app_name: app.name };
     await Promise.all(subs.map((s) => this.send(s, JSON.stringify(payload), Math.min(ttl, MAX_PUSH_TTL_SECONDS))));
   }
 

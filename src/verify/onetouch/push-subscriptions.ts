@@ -1,4 +1,4 @@
-import type { Platform } from '../../platform/context.js';
+import type { OneTouchPlatform } from '../schema-onetouch.js';
 import { SecretBox } from '../../platform/crypto.js';
 import type { AuthenticatedDevice } from './devices.js';
 
@@ -19,7 +19,7 @@ const ad = (deviceId: string) => SecretBox.associatedData('push_subscriptions', 
 
 /** The Web Push subscriptions of devices: one per device, sealed at rest. */
 export class PushSubscriptions {
-  constructor(private readonly p: Platform) {}
+  constructor(private readonly p: OneTouchPlatform) {}
 
   /** Store (or replace) the device's subscription. */
   async save(device: AuthenticatedDevice, subscription: PushSubscriptionJson): Promise<{ device_id: string; updated_at: number }> {

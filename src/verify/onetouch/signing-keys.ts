@@ -1,7 +1,7 @@
 import { SecretBox } from '../../platform/crypto.js';
-import type { Platform } from '../../platform/context.js';
+import type { OneTouchPlatform } from '../schema-onetouch.js';
 
-type KeyDeps = Pick<Platform, 'db' | 'secretBox' | 'clock'>;
+type KeyDeps = Pick<OneTouchPlatform, 'db' | 'secretBox' | 'clock'>;
 
 const ad = (appId: number) => SecretBox.associatedData('app_signing_keys', 'sealed_key', appId);
 

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Platform } from '../../platform/context.js';
+import type { OneTouchPlatform } from '../schema-onetouch.js';
 import type { Approvals, ApprovalForDevice } from './approvals.js';
 import { userChannel, type UserEvent } from './user-events.js';
 import { StreamSlots } from '../../platform/stream-slots.js';
@@ -19,7 +19,7 @@ export class DeviceStreams {
   private readonly slots = new StreamSlots(STREAMS_PER_DEVICE);
 
   constructor(
-    private readonly p: Platform,
+    private readonly p: OneTouchPlatform,
     private readonly approvals: Approvals,
     private readonly pingIntervalMs = PING_INTERVAL_MS,
   ) {}

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/platform/clock.js';
-import { forEachDatabase } from '../helpers/databases.js';
-import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, e164Of, latestSmsCode, newUser, signUp } from './helpers.js';
+import { ManualClock } from '../../../src/platform/clock.js';
+import { forEachDatabase } from '../../helpers/databases.js';
+import { startTestSystem, type TestSystem } from '../../helpers/system.js';
+import { Browser, e164Of, latestSmsCode, newUser, signUp } from '../helpers.js';
+import { expectError } from './fixtures.js';
 
 /** A code that is certainly not `code`. */
 const wrong = (code: string) => String((Number(code) + 500_000) % 1_000_000).padStart(6, '0');
@@ -197,6 +198,127 @@ forEachDatabase((kind) => {
       const me = await first.get('/user');
       const events = me.body.events as { type: string; outcome: string }[];
       expect(events.some((e) => e.type === 'signup' && e.outcome === 'failure')).toBe(true);
+    });
+  });
+
+  describe(`signup refusals: each step answers bad input with 4xx {code, message} on ${kind}`, () => {
+    let t: TestSystem;
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind });
+    });
+    afterAll(async () => {
+      await t?.stop();
+    });
+
+    it('when the form is malformed JSON, a JSON string, an array or comes cross-site then 400 MALFORMED_BODY, 400 VALIDATION or 403 CSRF, and no signup starts', async () => {
+      const b = new Browser(t.url);
+      expectError(await b.post('/user', '{"email":'), 400, 'MALFORMED_BODY', { message: 'Request body is not valid JSON' });
+      expectError(await b.post('/user', '"text"'), 400, 'MALFORMED_BODY', { message: 'Request body is not valid JSON' });
+      expectError(await b.post('/user', '[1,2]'), 400, 'VALIDATION', { fields: expect.any(Object) });
+      expectError(await b.post('/user', newUser(), { origin: 'https://attacker.example' }), 403, 'CSRF', { message: 'Cross-origin request refused' });
+      expectError(await b.post('/user', JSON.stringify(newUser()), { 'content-type': 'text/plain' }), 403, 'CSRF');
+      expect(b.signupCookie).toBeUndefined();
+    });
+
+    it('when GET /user/signup has no live pending signup then 401 SIGNUP_EXPIRED, and with one its state (no-store)', async () => {
+      const b = new Browser(t.url);
+      expectError(await b.get('/user/signup'), 401, 'SIGNUP_EXPIRED', { message: 'This signup has ended; please fill in the form again' });
+      b.signupCookie = `twofold-signup=${'A'.repeat(43)}`;
+      expectError(await b.get('/user/signup'), 401, 'SIGNUP_EXPIRED');
+      b.signupCookie = undefined;
+      expect((await b.post('/user', newUser())).status).toBe(202);
+      const r = await b.get('/user/signup');
+      expect(r.status).toBe(200);
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(r.body).toEqual({ state: 'verify_phone', phone: expect.stringContaining('201'), retry_after: 30, attempts_left: 5, expires_at: expect.any(Number) });
+    });
+
+    it.each([
+      ['no code', {}],
+      ['letters', { code: 'abc' }],
+      ['5 digits', { code: '12345' }],
+      ['11 digits', { code: '12345678901' }],
+      ['a number', { code: 123456 }],
+      ['an array', { code: ['123456'] }],
+      ['40 characters', { code: '1'.repeat(40) }],
+    ])('when POST /user/verify-phone has an invalid code (%s) then 400 VALIDATION names the field and no try is spent', async (_what, body) => {
+      const b = new Browser(t.url);
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(202);
+      expectError(await b.post('/user/verify-phone', body), 400, 'VALIDATION', { fields: { code: expect.any(String) } });
+      expect((await b.get('/user/signup')).body.attempts_left).toBe(5);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      expect((await b.post('/user/verify-phone', { code })).status).toBe(201);
+    });
+
+    it('when wrong phone codes are entered then 400 CODE_INVALID counts down attempts_left, and the fifth ends the signup with 403 TOO_MANY_ATTEMPTS and clears its cookie', async () => {
+      const b = new Browser(t.url);
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      for (const left of [4, 3, 2, 1]) {
+        expectError(await b.post('/user/verify-phone', { code: wrong(code) }), 400, 'CODE_INVALID', {
+          message: 'That code is not right. Check the text message and try again.',
+          attempts_left: left,
+        });
+      }
+      const last = await b.post('/user/verify-phone', { code: wrong(code) });
+      expectError(last, 403, 'TOO_MANY_ATTEMPTS', { message: 'Too many wrong codes. Please fill in the form again.' });
+      expect(last.headers.getSetCookie().some((c) => c.startsWith('twofold-signup=;'))).toBe(true);
+      expect(b.signupCookie).toBeUndefined();
+      expectError(await b.get('/user/signup'), 401, 'SIGNUP_EXPIRED');
+    });
+
+    it('when the phone\'s code was already used by another signup of that phone then 400 CODE_EXPIRED with attempts_left', async () => {
+      const first = newUser();
+      const second = newUser({ phone: first.phone });
+      const b1 = new Browser(t.url);
+      const b2 = new Browser(t.url);
+      expect((await b1.post('/user', first)).status).toBe(202);
+      expect((await b2.post('/user', second)).status).toBe(202);
+      // One live code per phone at the service: the newest, which the first signup now uses up.
+      const { code } = await latestSmsCode(t.url, e164Of(first));
+      expect((await b1.post('/user/verify-phone', { code })).status).toBe(201);
+      expectError(await b2.post('/user/verify-phone', { code }), 400, 'CODE_EXPIRED', {
+        message: 'That code has expired or was replaced. Ask for a new code.',
+        attempts_left: 4,
+      });
+      expect((await b2.get('/user/signup')).body.attempts_left).toBe(4);
+    });
+
+    it('when resend-phone has no pending signup, a body that is not an object, or comes within the cool-down then 401 SIGNUP_EXPIRED, 400 VALIDATION or 429 COOL_DOWN with retry_after', async () => {
+      const b = new Browser(t.url);
+      expectError(await b.post('/user/resend-phone', {}), 401, 'SIGNUP_EXPIRED');
+      expect((await b.post('/user', newUser())).status).toBe(202);
+      expectError(await b.post('/user/resend-phone', [1]), 400, 'VALIDATION', { fields: expect.any(Object) });
+      expectError(await b.post('/user/resend-phone', '{"x":'), 400, 'MALFORMED_BODY');
+      const early = await b.post('/user/resend-phone', {});
+      expectError(early, 429, 'COOL_DOWN', { message: expect.stringMatching(/^Please wait \d+ s before asking for another code$/), retry_after: expect.any(Number) });
+      expect(early.body.retry_after).toBeGreaterThan(0);
+      expect(early.body.retry_after).toBeLessThanOrEqual(30);
+      expect(early.headers.get('retry-after')).toBe(String(early.body.retry_after));
+    });
+  });
+
+  describe(`signup forms per address (LOGIN_PER_IP_LIMIT an hour) on ${kind}`, () => {
+    let t: TestSystem;
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind, env: { LOGIN_PER_IP_LIMIT: '2' } });
+    });
+    afterAll(async () => {
+      await t?.stop();
+    });
+
+    it('when one address sends more valid forms than LOGIN_PER_IP_LIMIT then 429 RATE_LIMITED with Retry-After, and no code is texted', async () => {
+      for (let i = 0; i < 2; i++) expect((await new Browser(t.url).post('/user', newUser())).status).toBe(202);
+      const b = new Browser(t.url);
+      const u = newUser();
+      const r = await b.post('/user', u);
+      expectError(r, 429, 'RATE_LIMITED', { message: 'Too many attempts; please wait before trying again', retry_after: expect.any(Number) });
+      expect(r.body.retry_after).toBeGreaterThan(0);
+      expect(r.headers.get('retry-after')).toBe(String(r.body.retry_after));
+      expect(b.signupCookie).toBeUndefined();
+      await expect(latestSmsCode(t.url, e164Of(u))).rejects.toThrow('no SMS code');
     });
   });
 });

@@ -1,0 +1,13 @@
+import type { Migration } from '../../platform/migrations/helpers.js';
+import { migration as m003 } from './003-web-app.js';
+import { migration as m005 } from './005-recovery-codes.js';
+import { migration as m009 } from './009-account-factors.js';
+import { migration as m010 } from './010-known-browsers.js';
+
+/** The web app's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
+export const appMigrations: Record<string, Migration> = {
+  '003-web-app': m003,
+  '005-recovery-codes': m005,
+  '009-account-factors': m009,
+  '010-known-browsers': m010,
+};
