@@ -4,19 +4,9 @@ import type { PlatformTables } from '../platform/schema.js';
 
 /** Tables owned by the web app. Timestamps are milliseconds; booleans INTEGER 0/1. */
 export interface AppTables {
-  app_users: {
+  /** Email lower-cased and unique. */
+  app_users: AccountDetails & {
     id: Generated<number>;
-    /** Lower-cased, unique. */
-    email: string;
-    full_name: string;
-    /** argon2id PHC string. */
-    password_hash: string;
-    /** Dialling code without "+", e.g. "1". */
-    country_code: string;
-    /** ISO 3166 alpha-2 region the phone was validated for. */
-    region: string;
-    /** National significant number (digits only) as sent to the service. */
-    phone: string;
     /** The user's id at the verification service; null until registration succeeded. */
     authy_id: number | null;
     /**
@@ -68,17 +58,13 @@ export interface AppTables {
     created_at: number;
     last_login_at: number;
   };
-  /** A signup waiting for its phone code; no user exists until the code is entered. */
-  app_pending_signups: {
+  /**
+   * A signup waiting for its phone code; no user exists until the code is entered. Email
+   * lower-cased, not unique: an email that has an account gets a pending signup like any other.
+   */
+  app_pending_signups: AccountDetails & {
     /** SHA-256 (hex) of the signup cookie's token. */
     token_hash: string;
-    /** Lower-cased. Not unique: an email that has an account gets a pending signup like any other. */
-    email: string;
-    full_name: string;
-    password_hash: string;
-    country_code: string;
-    region: string;
-    phone: string;
     e164: string;
     /** Codes tried (reserved before each check). */
     code_tries: number;
@@ -102,6 +88,20 @@ export interface AppTables {
     /** Set once, by the conditional UPDATE that redeems the code. */
     used_at: number | null;
   };
+}
+
+/** What signup asks for, kept by the pending signup and then by the account. */
+export interface AccountDetails {
+  email: string;
+  full_name: string;
+  /** argon2id PHC string. */
+  password_hash: string;
+  /** Dialling code without "+", e.g. "1". */
+  country_code: string;
+  /** ISO 3166 alpha-2 region the phone was validated for. */
+  region: string;
+  /** National significant number (digits only) as sent to the service. */
+  phone: string;
 }
 
 /** The database as the web app sees it: its own tables and the platform's. */

@@ -54,28 +54,26 @@ export interface VerifyTables {
     used_at: number;
   };
   /** At most one row per user (unique index): the current SMS challenge. */
-  sms_codes: {
+  sms_codes: ChallengeColumns & {
     id: Generated<number>;
     user_id: number;
-    code_hash: string;
-    attempts: Generated<number>;
-    max_attempts: number;
-    created_at: number;
-    expires_at: number;
-    consumed_at: number | null;
   };
   /** At most one row per app and phone (unique index): the current phone verification. */
-  phone_verifications: {
+  phone_verifications: ChallengeColumns & {
     uuid: string;
     app_id: number;
     phone_e164: string;
-    code_hash: string;
-    attempts: Generated<number>;
-    max_attempts: number;
-    created_at: number;
-    expires_at: number;
-    consumed_at: number | null;
   };
+}
+
+/** A hashed one-time code and its budget (`core/challenges.ts` serves both tables that have them). */
+export interface ChallengeColumns {
+  code_hash: string;
+  attempts: Generated<number>;
+  max_attempts: number;
+  created_at: number;
+  expires_at: number;
+  consumed_at: number | null;
 }
 
 /** The database as the service's core sees it: its own tables and the platform's. */

@@ -1,3 +1,4 @@
+import type { CreateTableBuilder } from 'kysely';
 import type { Migration } from '../../platform/migrations/helpers.js';
 import { bigintType, notNull, withId } from '../../platform/migrations/helpers.js';
 
@@ -39,12 +40,7 @@ export const migration: Migration = {
 
     await withId(db.schema.createTable('sms_codes'), kind)
       .addColumn('user_id', big, (c) => c.notNull().references('verify_users.id').onDelete('cascade'))
-      .addColumn('code_hash', 'text', notNull)
-      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
-      .addColumn('max_attempts', 'integer', notNull)
-      .addColumn('created_at', big, notNull)
-      .addColumn('expires_at', big, notNull)
-      .addColumn('consumed_at', big)
+      .$call((t) => challengeColumns(t, big))
       .execute();
     // One current challenge per user: a resend updates it in place (same attempt budget and
     // expiry), so parallel sends cannot create a second challenge with a fresh budget.
@@ -55,13 +51,19 @@ export const migration: Migration = {
       .addColumn('uuid', 'text', (c) => c.primaryKey())
       .addColumn('app_id', big, (c) => c.notNull().references('apps.id').onDelete('cascade'))
       .addColumn('phone_e164', 'text', notNull)
-      .addColumn('code_hash', 'text', notNull)
-      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
-      .addColumn('max_attempts', 'integer', notNull)
-      .addColumn('created_at', big, notNull)
-      .addColumn('expires_at', big, notNull)
-      .addColumn('consumed_at', big)
+      .$call((t) => challengeColumns(t, big))
       .execute();
     await db.schema.createIndex('phone_verifications_phone').on('phone_verifications').columns(['app_id', 'phone_e164']).unique().execute();
   },
 };
+
+/** The columns of a hashed one-time code and its budget (SMS codes and phone verifications alike). */
+function challengeColumns<T extends string, C extends string>(t: CreateTableBuilder<T, C>, big: 'bigint' | 'integer') {
+  return t
+    .addColumn('code_hash', 'text', notNull)
+    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('max_attempts', 'integer', notNull)
+    .addColumn('created_at', big, notNull)
+    .addColumn('expires_at', big, notNull)
+    .addColumn('consumed_at', big);
+}
