@@ -36,6 +36,8 @@ export interface SystemOptions {
   only?: Part;
   /** PostgreSQL schema (tests isolate themselves with one). */
   pgSchema?: string;
+  /** Called with every SQL statement run (the statement-count bench and tests). */
+  onQuery?: (sql: string) => void;
 }
 
 export interface System {
@@ -65,6 +67,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
     sqliteFile: config.sqliteFile,
     pgPoolSize: config.DATABASE_POOL_SIZE,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
+    onQuery: options.onQuery,
   });
   const applied = await migrateToLatest(db, migrations, (facts, message) => logger.info(facts, message));
   if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
@@ -130,6 +133,8 @@ export async function createSystem(options: SystemOptions): Promise<System> {
       : createWebApp(platform, {
           verifyBaseUrl: () => config.VERIFY_URL ?? baseUrl,
           apiKey: config.appApiKey,
+          // One process: the app calls the service's operations directly (same checks, no socket).
+          transport: verify && !config.VERIFY_URL && config.SERVICE_BINDING === 'in-process' ? verify.exchange : undefined,
         });
   if (verify) app.use(verify.router);
   if (web) app.use(web.router);

@@ -96,9 +96,19 @@ export interface PhoneTarget {
   countryCode: string;
 }
 
+/**
+ * How the client reaches the service when not over HTTP: the service of the same process hands
+ * each request to its operations directly (`src/verify/api.ts`), and answers as HTTP would.
+ */
+export interface ServiceTransport {
+  exchange(method: 'GET' | 'POST' | 'DELETE', pathAndQuery: string, json: Record<string, unknown> | undefined, apiKey: string): Promise<{ status: number; body: unknown; retryAfter: string | undefined }>;
+}
+
 export interface AuthyClientOptions {
   baseUrl: () => string;
   apiKey: string;
+  /** The in-process binding; without it, HTTP to `baseUrl`. */
+  transport?: ServiceTransport | undefined;
   /** Per-request timeout in milliseconds (default 10 000). */
   timeoutMs?: number;
 }
@@ -300,7 +310,8 @@ export class AuthyClient {
     return new VerifyServiceError(502, 'MALFORMED_ANSWER', `Unexpected answer from the verification service (${what})`);
   }
 
-  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, json?: Json): Promise<Json> {
+  /** One exchange over HTTP: the answer's status, parsed body (undefined when not JSON) and Retry-After. */
+  private async overHttp(method: 'GET' | 'POST' | 'DELETE', path: string, json?: Json): Promise<{ status: number; body: unknown; retryAfter: string | undefined }> {
     const url = `${this.o.baseUrl().replace(/\/+$/, '')}${path}`;
     let res: { status: number; text: string; retryAfter: string | undefined };
     try {
@@ -308,13 +319,19 @@ export class AuthyClient {
     } catch (cause) {
       throw new VerifyServiceError(0, 'UNREACHABLE', 'The verification service could not be reached', { cause });
     }
-    const text = res.text;
     let body: unknown;
     try {
-      body = text ? JSON.parse(text) : {};
+      body = res.text ? JSON.parse(res.text) : {};
     } catch {
       body = undefined;
     }
+    return { status: res.status, body, retryAfter: res.retryAfter };
+  }
+
+  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, json?: Json): Promise<Json> {
+    const transport = this.o.transport;
+    const res = transport ? await transport.exchange(method, path, json, this.o.apiKey) : await this.overHttp(method, path, json);
+    const body = res.body;
     if (!isObject(body)) throw new VerifyServiceError(res.status >= 400 ? res.status : 502, 'MALFORMED_ANSWER', `Non-JSON answer from the verification service (${res.status})`);
     const failed = res.status >= 400 || body.success === false;
     if (failed) {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { forContext, type Platform } from '../platform/context.js';
 import { jsonErrorHandler } from '../platform/http.js';
-import { AuthyClient } from './authy-client.js';
+import { AuthyClient, type ServiceTransport } from './authy-client.js';
 import { CallbackNonces } from './callback-nonces.js';
 import { LoginAttempts } from './login-attempts.js';
 import { PendingSignups } from './pending-signups.js';
@@ -17,6 +17,8 @@ export interface WebAppOptions {
   verifyBaseUrl: () => string;
   /** The app's API key at the verification service. */
   apiKey: string;
+  /** The service of this process, called directly; without it the app uses HTTP to `verifyBaseUrl`. */
+  transport?: ServiceTransport | undefined;
 }
 
 /** The tutorial's web app: its routes, the SPA and the authenticator PWA assets. */
@@ -28,7 +30,7 @@ export interface WebApp {
 
 export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
   const p = forContext<AppTables>(platform);
-  const client = new AuthyClient({ baseUrl: o.verifyBaseUrl, apiKey: o.apiKey });
+  const client = new AuthyClient({ baseUrl: o.verifyBaseUrl, apiKey: o.apiKey, transport: o.transport });
   const sessions = new SessionStore(p.db.db, p.clock, p.config);
   const attempts = new LoginAttempts(p.db.db, p.clock);
   const recovery = new RecoveryCodes(p.db, p.codeHasher, p.clock);

@@ -5,6 +5,8 @@ import type { AppDatabase } from './schema.js';
 import type { AppTables } from './schema.js';
 
 export type LoginAttempt = Selectable<AppTables['app_login_attempts']>;
+/** An attempt as the routes read it: with its user's id at the service. */
+export type AttemptWithUser = LoginAttempt & { authy_id: number | null };
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired';
 
 /** How long a login attempt (and its half session) lives: the SMS code's lifetime. */
@@ -45,12 +47,19 @@ export class LoginAttempts {
     return row;
   }
 
-  async get(id: string): Promise<LoginAttempt | undefined> {
-    return this.db.selectFrom('app_login_attempts').selectAll().where('id', '=', id).executeTakeFirst();
+  /** The attempt, with its user's id at the service (read in the same statement). */
+  async get(id: string): Promise<AttemptWithUser | undefined> {
+    return this.db
+      .selectFrom('app_login_attempts as a')
+      .innerJoin('app_users as u', 'u.id', 'a.user_id')
+      .selectAll('a')
+      .select('u.authy_id')
+      .where('a.id', '=', id)
+      .executeTakeFirst();
   }
 
   /** Open and not past its lifetime. */
-  isLive(a: LoginAttempt | undefined): a is LoginAttempt {
+  isLive<T extends LoginAttempt>(a: T | undefined): a is T {
     return !!a && a.state === 'open' && this.clock.now() < a.expires_at;
   }
 

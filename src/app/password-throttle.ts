@@ -183,15 +183,18 @@ export class PasswordThrottle {
    * A login to `userId` completed in this browser: remember it, and forget the account's least
    * recently used browsers beyond KNOWN_BROWSERS_PER_USER.
    */
-  async remember(req: Request, res: Response, userId: number): Promise<void> {
+  async remember(req: Request, res: Response, userId: number, trx: Kysely<AppDatabase> = this.db): Promise<void> {
     const hash = sha256Hex(this.browserToken(req, res));
     const now = this.clock.now();
-    await this.db
+    const row = await trx
       .insertInto('app_known_browsers')
       .values({ user_id: userId, browser_hash: hash, created_at: now, last_login_at: now })
       .onConflict((oc) => oc.columns(['user_id', 'browser_hash']).doUpdateSet({ last_login_at: now }))
-      .execute();
-    const keep = this.db.selectFrom('app_known_browsers').select('browser_hash').where('user_id', '=', userId).orderBy('last_login_at', 'desc').orderBy('browser_hash').limit(KNOWN_BROWSERS_PER_USER);
-    await this.db.deleteFrom('app_known_browsers').where('user_id', '=', userId).where('browser_hash', 'not in', keep).execute();
+      .returning('created_at')
+      .executeTakeFirst();
+    // Only a browser new to the account can take the list past its size.
+    if (row?.created_at !== now) return;
+    const keep = trx.selectFrom('app_known_browsers').select('browser_hash').where('user_id', '=', userId).orderBy('last_login_at', 'desc').orderBy('browser_hash').limit(KNOWN_BROWSERS_PER_USER);
+    await trx.deleteFrom('app_known_browsers').where('user_id', '=', userId).where('browser_hash', 'not in', keep).execute();
   }
 }

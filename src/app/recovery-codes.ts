@@ -122,8 +122,8 @@ export class RecoveryCodes {
     return Number(r.numUpdatedRows) === 1;
   }
 
-  async status(userId: number): Promise<RecoveryStatus> {
-    const row = await this.db.db
+  async status(userId: number, trx: Kysely<AppDatabase> = this.db.db): Promise<RecoveryStatus> {
+    const row = await trx
       .selectFrom('app_recovery_codes')
       .where('user_id', '=', userId)
       .select((eb) => [

@@ -51,17 +51,16 @@ export class AuditLog {
 
   /** Records in `trx` when given (a context's transaction: the event commits with the change). */
   async record<T extends PlatformTables>(e: AuditEvent, trx?: Kysely<T> | Transaction<T>): Promise<void> {
+    await this.recordMany([e], trx);
+  }
+
+  /** Several events in one statement (in `trx` when given). */
+  async recordMany<T extends PlatformTables>(events: AuditEvent[], trx?: Kysely<T> | Transaction<T>): Promise<void> {
+    if (events.length === 0) return;
+    const at = this.clock.now();
     await (trx ? narrowTables<PlatformTables, T>(trx) : this.db)
       .insertInto('audit_events')
-      .values({
-        at: this.clock.now(),
-        type: e.type,
-        outcome: e.outcome,
-        user_ref: e.userRef ?? null,
-        ip: e.ip?.slice(0, 64) ?? null,
-        user_agent: e.userAgent?.slice(0, 256) ?? null,
-        detail: e.detail ? JSON.stringify(e.detail) : null,
-      })
+      .values(events.map((e) => auditRow(e, at)))
       .execute();
   }
 
@@ -86,4 +85,17 @@ export class AuditLog {
       detail: r.detail ? (JSON.parse(r.detail) as StoredAuditEvent['detail']) : {},
     }));
   }
+}
+
+/** An event as its row: address and user agent cut to their column's use, detail as JSON. */
+function auditRow(e: AuditEvent, at: number) {
+  return {
+    at,
+    type: e.type,
+    outcome: e.outcome,
+    user_ref: e.userRef ?? null,
+    ip: e.ip?.slice(0, 64) ?? null,
+    user_agent: e.userAgent?.slice(0, 256) ?? null,
+    detail: e.detail ? JSON.stringify(e.detail) : null,
+  };
 }

@@ -69,6 +69,11 @@ export const envSchema = z.object({
   PUBLIC_URL: optionalUrl,
   VERIFY_URL: optionalUrl,
   /**
+   * How the web app reaches a service in its own process (`serve` without `--only`): by calling
+   * it directly (`in-process`), or over loopback HTTP as a split deployment does (`http`).
+   */
+  SERVICE_BINDING: z.enum(['in-process', 'http']).default('in-process'),
+  /**
    * The web app's externally visible origin, where the built-in app's OneTouch callback goes
    * (`<APP_URL>/authy/callback`). Only needed when the service runs apart (`serve --only verify`);
    * default: PUBLIC_URL.

@@ -1,14 +1,28 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type LogEvent } from 'kysely';
+import type pg from 'pg';
 import type { PlatformTables } from './schema.js';
 import { cachingStatements } from './sqlite-statements.js';
 
-// PostgreSQL returns BIGINT (int8) and COUNT(*) as strings by default; every bigint Twofold stores
-// is a millisecond timestamp or a counter well inside Number.MAX_SAFE_INTEGER.
-pg.types.setTypeParser(20, (v) => Number(v));
+let pgModule: typeof pg | undefined;
+
+/**
+ * node-postgres, loaded on first use: only a PostgreSQL DATABASE_URL needs it, and loading it
+ * costs every start about 0.1 s. `pg` is CommonJS, so `require` loads it synchronously (the same
+ * module instance `import pg from 'pg'` gives).
+ */
+function loadPg(): typeof pg {
+  if (!pgModule) {
+    pgModule = createRequire(import.meta.url)('pg') as typeof pg;
+    // PostgreSQL returns BIGINT (int8) and COUNT(*) as strings by default; every bigint Twofold
+    // stores is a millisecond timestamp or a counter well inside Number.MAX_SAFE_INTEGER.
+    pgModule.types.setTypeParser(20, (v) => Number(v));
+  }
+  return pgModule;
+}
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
@@ -32,17 +46,25 @@ export interface DbOptions {
   pgPoolSize?: number;
   /** How long a request waits for a PostgreSQL connection before failing (ms). */
   pgConnectTimeoutMs?: number;
+  /** Called with every statement's SQL as it runs (the statement-count bench and tests). */
+  onQuery?: ((sql: string) => void) | undefined;
+}
+
+/** Kysely's `log` option for `onQuery`. */
+function queryLog(onQuery: DbOptions['onQuery']) {
+  return onQuery ? { log: (e: LogEvent) => onQuery(e.query.sql) } : {};
 }
 
 export function openDatabase(options: DbOptions): Db {
   if (options.databaseUrl) {
+    const driver = loadPg();
     const schema = options.pgSchema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name');
     const connection = {
       connectionString: options.databaseUrl,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     };
-    const pool = new pg.Pool({
+    const pool = new driver.Pool({
       ...connection,
       max: options.pgPoolSize ?? 10,
       // Without a bound, a request waits forever for a connection to an unreachable server; with
@@ -57,7 +79,7 @@ export function openDatabase(options: DbOptions): Db {
     pool.on('connect', (client) => {
       client.on('error', () => {});
     });
-    const db = new Kysely<PlatformTables>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<PlatformTables>({ dialect: new PostgresDialect({ pool }), ...queryLog(options.onQuery) });
     return {
       kind: 'postgres',
       db,
@@ -65,7 +87,7 @@ export function openDatabase(options: DbOptions): Db {
         kind: 'postgres',
         pool,
         async connect() {
-          const client = new pg.Client({ ...connection, connectionTimeoutMillis: options.pgConnectTimeoutMs ?? 5000 });
+          const client = new driver.Client({ ...connection, connectionTimeoutMillis: options.pgConnectTimeoutMs ?? 5000 });
           client.on('error', () => {});
           await client.connect();
           return client;
@@ -89,7 +111,7 @@ export function openDatabase(options: DbOptions): Db {
   sqlite.pragma('busy_timeout = 5000');
   // Kysely prepares every query anew; keeping the statements saves a fifth of a request's CPU.
   // `raw.sqlite` stays the plain handle (rate-limiter-flexible prepares its own).
-  const db = new Kysely<PlatformTables>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+  const db = new Kysely<PlatformTables>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }), ...queryLog(options.onQuery) });
   return {
     kind: 'sqlite',
     db,
@@ -101,7 +123,7 @@ export function openDatabase(options: DbOptions): Db {
 /** Create the PostgreSQL schema named in the options when it does not exist. */
 export async function ensurePgSchema(databaseUrl: string, schema: string): Promise<void> {
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('invalid schema name');
-  const client = new pg.Client({ connectionString: databaseUrl });
+  const client = new (loadPg().Client)({ connectionString: databaseUrl });
   await client.connect();
   try {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);

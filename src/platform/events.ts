@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 
 /**
  * Cross-instance notifications (an approval recorded by one instance, a browser waiting on

@@ -14,9 +14,15 @@ export function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
     if (e.status >= 500) logServerFailure(logger, req, err, e);
     else if (e.options.reason) logger.info({ route: routeOf(req), error_code: e.code, reason: e.options.reason }, 'request refused');
     if (res.headersSent) return;
-    for (const [k, v] of Object.entries(e.options.headers ?? {})) res.setHeader(k, v);
-    res.status(e.status).json({ code: e.code, message: e.message, ...(e.options.details ?? {}) });
+    const r = renderHttpError(e);
+    for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
+    res.status(r.status).json(r.body);
   };
+}
+
+/** An error as every JSON API of Twofold answers it: `{code, message, ...details}`. */
+export function renderHttpError(e: HttpError): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
+  return { status: e.status, headers: e.options.headers ?? {}, body: { code: e.code, message: e.message, ...(e.options.details ?? {}) } };
 }
 
 /**

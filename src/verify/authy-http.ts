@@ -116,33 +116,37 @@ export function sendAuthy(res: Response, body: Record<string, unknown>, status =
   res.status(status).type('application/json').send(JSON.stringify({ ...body, success: body['success'] ?? true }));
 }
 
+/**
+ * Any failure as an `AuthyError`: framework errors become 400 `INVALID_REQUEST`, server failures
+ * 503 (reported through `serverFailure` first).
+ */
+export function asAuthyError(err: unknown, serverFailure: (h: HttpError) => void): AuthyError {
+  if (err instanceof AuthyError) return err;
+  const h: HttpError = toHttpError(err);
+  if (h.status >= 500) {
+    serverFailure(h);
+    return new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'Service unavailable, try again later', { headers: { 'Retry-After': '5' } });
+  }
+  return new AuthyError(h.status === 413 ? 413 : 400, AuthyCode.INVALID_REQUEST, h.message === 'Bad request' ? 'Invalid request' : h.message);
+}
+
+/** An `AuthyError` as Authy answers it. */
+export function renderAuthyError(e: AuthyError): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
+  return {
+    status: e.status,
+    headers: e.extra.headers ?? {},
+    body: { ...(e.extra.body ?? {}), message: e.message, success: false, errors: { message: e.message, ...(e.extra.errors ?? {}) }, error_code: e.errorCode },
+  };
+}
+
 /** Error middleware of the Authy-compatible API. */
 export function authyErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let e: AuthyError;
-    if (err instanceof AuthyError) e = err;
-    else {
-      const h: HttpError = toHttpError(err);
-      if (h.status >= 500) logServerFailure(logger, req, err, h);
-      e =
-        h.status >= 500
-          ? new AuthyError(503, AuthyCode.SERVICE_UNAVAILABLE, 'Service unavailable, try again later', { headers: { 'Retry-After': '5' } })
-          : new AuthyError(h.status === 413 ? 413 : 400, AuthyCode.INVALID_REQUEST, h.message === 'Bad request' ? 'Invalid request' : h.message);
-    }
+    const e = asAuthyError(err, (h) => logServerFailure(logger, req, err, h));
     if (e.extra.reason) logger.info({ route: routeOf(req), error_code: e.errorCode, reason: e.extra.reason }, 'authy request refused');
     if (res.headersSent) return;
-    for (const [k, v] of Object.entries(e.extra.headers ?? {})) res.setHeader(k, v);
-    res
-      .status(e.status)
-      .type('application/json')
-      .send(
-        JSON.stringify({
-          ...(e.extra.body ?? {}),
-          message: e.message,
-          success: false,
-          errors: { message: e.message, ...(e.extra.errors ?? {}) },
-          error_code: e.errorCode,
-        }),
-      );
+    const r = renderAuthyError(e);
+    for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
+    res.status(r.status).type('application/json').send(JSON.stringify(r.body));
   };
 }

@@ -1,11 +1,14 @@
 import { Router } from 'express';
 import type { Platform } from '../platform/context.js';
+import { ApiExchange } from './api.js';
 import { createCore } from './core/index.js';
 import { createOneTouch } from './onetouch/index.js';
 
 /** The verification service (Authy's role): its routes and background workers. */
 export interface VerifyService {
   router: Router;
+  /** The API for relying apps, for a web app in this process to call without a socket. */
+  exchange: ApiExchange;
   /** Called once the server listens; `baseUrl` is this process's own origin. */
   start(baseUrl: string): Promise<void>;
   stop(): Promise<void>;
@@ -25,6 +28,7 @@ export function createVerifyService(p: Platform): VerifyService {
   onetouch.mount(router);
   return {
     router,
+    exchange: new ApiExchange([...core.api, ...onetouch.api], core.appLookup, p.logger),
     async start(baseUrl) {
       await core.start(baseUrl);
       await onetouch.start(baseUrl);

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import type { Kysely } from 'kysely';
 import type { OneTouchDatabase } from './schema-onetouch.js';
+import type { ApiRoute } from './api.js';
 import type { AppLookup } from './authy-http.js';
 
 /** A user's TOTP parameters, as an authenticator needs them. */
@@ -102,11 +103,15 @@ export interface VerifyPart {
 }
 
 export interface CorePart extends VerifyPart {
+  /** The core's operations of the API for relying apps (both bindings serve them). */
+  api: ApiRoute[];
   totp: TotpSecretStore;
   directory: ServiceDirectory;
   appLookup: AppLookup;
 }
 
 export interface OneTouchPart extends VerifyPart {
+  /** OneTouch's operations of the API for relying apps. */
+  api: ApiRoute[];
   devices: DeviceDirectory;
 }

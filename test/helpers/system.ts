@@ -34,6 +34,8 @@ export interface TestSystemOptions {
   port?: number;
   /** Runs after the system is built, right before it listens (to release a held port). */
   beforeListen?: () => Promise<void>;
+  /** Called with every SQL statement run. */
+  onQuery?: (sql: string) => void;
 }
 
 /** The secrets production refuses to start without (it never generates them), fresh each time. */
@@ -56,6 +58,9 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
     // 127.0.0.1; the suites about the per-IP caps set their own values.
     SMS_PER_IP_LIMIT: '1000',
     CODE_PER_IP_LIMIT: '1000',
+    // The app reaches the service in its process directly by default; CI runs the app's suites
+    // again with TEST_SERVICE_BINDING=http, the loopback HTTP binding a split deployment uses.
+    ...(process.env['TEST_SERVICE_BINDING'] ? { SERVICE_BINDING: process.env['TEST_SERVICE_BINDING'] } : {}),
     ...(kind === 'postgres' ? { DATABASE_URL: pgUrl() } : {}),
     // Production refuses to start without a named database and an encryption key: a test in
     // production names its SQLite file and brings a key, as a single-host operator would.
@@ -70,7 +75,7 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
     },
   });
   const logger = createLogger(config.LOG_LEVEL, sink);
-  const system = await createSystem({ config, logger, ...(o.clock ? { clock: o.clock } : {}), ...(o.only ? { only: o.only } : {}), ...(pgSchema ? { pgSchema } : {}) });
+  const system = await createSystem({ config, logger, ...(o.clock ? { clock: o.clock } : {}), ...(o.only ? { only: o.only } : {}), ...(pgSchema ? { pgSchema } : {}), ...(o.onQuery ? { onQuery: o.onQuery } : {}) });
   await o.beforeListen?.();
   const url = await system.listen(o.port ?? 0, '127.0.0.1');
   return {

@@ -11,7 +11,7 @@ import { AppError } from '../error-codes.js';
 
 /** The user's page: profile, authenticators, third-party TOTP apps, recovery codes. */
 export function accountRoutes(k: RouteKit): Router {
-  const { p, client, sessions, recovery, pending, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, users } = k;
+  const { p, client, sessions, recovery, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, users } = k;
   const r = Router();
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   // ---- The user's page ----

@@ -81,8 +81,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
   // Approved on the device: exchange the half session for a full one (new token).
   r.post('/session/complete', ...mutate, requireSecondFactorSession, noParams, async (req, res) => {
     const { s, a } = await liveAttempt(req, res);
-    const done = await completeSecondFactor(s, a, { requireApproved: true });
-    await finishLogin(req, res, s, 'push', done!);
+    finishLogin(res, (await completeSecondFactor(req, res, s, a, { requireApproved: true, kind: 'push' }))!);
   });
 
   // A code from an authenticator (the Twofold one or any TOTP app) or from an SMS.
@@ -90,8 +89,8 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const v = parseBody(codeSchema, req.body);
     const { s, a } = await liveAttempt(req, res);
     await consumeCodeIp(req);
-    const user = await users.byId(s.userId);
-    if (!user?.authy_id) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
+    const user = { id: s.userId, authy_id: a.authy_id };
+    if (user.authy_id === null) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
     const max = config.OTP_MAX_ATTEMPTS;
     const tries = await attempts.reserveCodeTry(a.id, max);
     if (tries === undefined) throw await endAttempt(res, s, a);
@@ -110,8 +109,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
       await attempts.refundCodeTry(a.id);
       throw fromService(e);
     }
-    const done = await completeSecondFactor(s, a, { requireApproved: false });
-    await finishLogin(req, res, s, kind, done!);
+    finishLogin(res, (await completeSecondFactor(req, res, s, a, { requireApproved: false, kind }))!);
   });
 
   // A recovery code instead of the second factor (lost phone). It spends the same per-attempt
@@ -129,28 +127,32 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     if (tries === undefined) throw await endAttempt(res, s, a);
     // The code is redeemed in the completion's transaction: if the attempt was completed by
     // another request meanwhile, the code stays unused.
-    const done = await completeSecondFactor(s, a, { requireApproved: false, first: (trx) => recovery.redeem(s.userId, v.code, trx) });
+    const done = await completeSecondFactor(req, res, s, a, {
+      requireApproved: false,
+      kind: 'recovery',
+      first: (trx) => recovery.redeem(s.userId, v.code, trx),
+      extra: async (trx) => ({ recovery_codes_remaining: (await recovery.status(s.userId, trx)).remaining }),
+    });
     if (!done) {
       await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'recovery', reason: 'invalid' } });
       const left = max - tries;
       if (left <= 0) throw await endAttempt(res, s, a);
       throw new HttpError(400, AppError.CODE_INVALID, 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
     }
-    const { remaining } = await recovery.status(s.userId);
-    await finishLogin(req, res, s, 'recovery', done, { recovery_codes_remaining: remaining });
+    finishLogin(res, done);
   });
 
   // Another SMS, at most one per SMS_COOL_DOWN_MS per attempt.
   r.post('/session/resend', ...mutate, requireSecondFactorSession, noParams, async (req, res) => {
-    const { s, a } = await liveAttempt(req, res);
-    const user = await users.byId(s.userId);
-    if (!user?.authy_id) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
+    const { a } = await liveAttempt(req, res);
+    const authyId = a.authy_id;
+    if (authyId === null) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
     const cool = await attempts.startSmsCoolDown(a.id);
     if (!cool.started) {
       throw coolingDown(cool.retryAfterSeconds);
     }
     try {
-      await sendSms(req, a, user.authy_id, true);
+      await sendSms(req, a, authyId, true);
     } catch (e) {
       await attempts.clearSmsCoolDown(a.id, cool.at);
       throw fromService(e);

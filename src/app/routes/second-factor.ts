@@ -1,9 +1,11 @@
 import type { Request, Response } from 'express';
+import type { Kysely } from 'kysely';
+import type { AppDatabase } from '../schema.js';
 import { AuditType } from '../../platform/audit.js';
 import { isUniqueViolation } from '../../platform/db.js';
 import { HttpError } from '../../platform/errors.js';
 import { VerifyServiceError } from '../authy-client.js';
-import { type LoginAttempt, SMS_COOL_DOWN_MS } from '../login-attempts.js';
+import { type AttemptWithUser, type LoginAttempt, SMS_COOL_DOWN_MS } from '../login-attempts.js';
 import { REAUTH_WINDOW_MS, type Session } from '../sessions.js';
 import { shortBrowserName } from '../user-agent.js';
 import { fromService, type RouteKit, userRef, waitInWords } from './kit.js';
@@ -12,15 +14,25 @@ import { AppError } from '../error-codes.js';
 /** OneTouch requests for a login expire after this (120 s for Twofold's own app; docs/authy-compat.md). */
 const APPROVAL_SECONDS = 120;
 
+/** How a second factor completes (see `completeSecondFactor`). */
+interface Completion {
+  requireApproved: boolean;
+  kind: 'totp' | 'sms' | 'push' | 'recovery';
+  first?: (trx: Kysely<AppDatabase>) => Promise<boolean>;
+  extra?: (trx: Kysely<AppDatabase>) => Promise<Record<string, number>>;
+}
+
+type Completed = ({ token: string } | { reauthAt: number }) & { extra: Record<string, number> };
+
 /** The second factor of a login or a step-up: asking for it, checking the attempt, completing it. */
 export function secondFactor(k: RouteKit) {
-  const { client, sessions, attempts, config, clock, logger, db, passwords, ipOf, record, users } = k;
+  const { client, sessions, attempts, config, clock, logger, db, audit, passwords, ipOf, record, users } = k;
   /**
    * The session's live attempt: a half session's login, or a full session's step-up. When it is
    * over, a half session ends (401); a full session stays logged in and is told to start the
    * step-up again (409).
    */
-  async function liveAttempt(req: Request, res: Response): Promise<{ s: Session; a: LoginAttempt }> {
+  async function liveAttempt(req: Request, res: Response): Promise<{ s: Session; a: AttemptWithUser }> {
     const s = req.appSession!;
     const a = await attempts.get(s.loginAttemptId!);
     if (!attempts.isLive(a) || a.user_id !== s.userId) {
@@ -44,45 +56,45 @@ export function secondFactor(k: RouteKit) {
   }
 
   /**
-   * The second factor of the attempt succeeded: complete the attempt and change the session in
-   * one transaction, so that neither a crash nor a concurrent request can leave one done without
-   * the other. A half session becomes a full one (new token); a full session's step-up is recorded
-   * as a fresh proof. `first` runs before, in the same transaction (a recovery code's redemption):
-   * when it declines, nothing changes and undefined is returned. Throwing rolls everything back.
+   * The second factor of the attempt succeeded: complete the attempt, change the session, record
+   * the success and remember the browser, in one transaction, so that neither a crash nor a
+   * concurrent request can leave one done without the others. A half session becomes a full one
+   * (new token); a full session's step-up is recorded as a fresh proof. `first` runs before, in
+   * the same transaction (a recovery code's redemption): when it declines, nothing changes and
+   * undefined is returned. `extra` adds facts read in the transaction to the record and the
+   * answer. Throwing rolls everything back.
    */
-  async function completeSecondFactor(
-    s: Session,
-    a: LoginAttempt,
-    o: { requireApproved: boolean; first?: (trx: typeof db) => Promise<boolean> },
-  ): Promise<{ token: string } | { reauthAt: number } | undefined> {
+  async function completeSecondFactor(req: Request, res: Response, s: Session, a: LoginAttempt, o: Completion): Promise<Completed | undefined> {
+    const who = { outcome: 'success' as const, userRef: userRef(s.userId), ip: ipOf(req), userAgent: req.get('user-agent') ?? null };
     return db.transaction().execute(async (trx) => {
       if (o.first && !(await o.first(trx))) return undefined;
       if (!(await attempts.complete(a.id, s.userId, o.requireApproved, trx))) {
         throw o.requireApproved ? new HttpError(409, AppError.NOT_APPROVED, 'This login has not been approved') : new HttpError(409, AppError.ALREADY_COMPLETED, 'This login was already completed');
       }
+      const extra = o.extra ? await o.extra(trx) : {};
+      const success = { ...who, type: AuditType.SECOND_FACTOR, detail: { kind: o.kind, ...extra } };
       if (s.state === 'full') {
         const reauthAt = await sessions.completeReauth(s, a.id, trx);
         if (reauthAt === undefined) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'This confirmation was already completed');
-        return { reauthAt };
+        await audit.recordMany([success, { ...who, type: AuditType.REAUTH, detail: { kind: o.kind } }], trx);
+        return { reauthAt, extra };
       }
       const token = await sessions.promote(s, trx);
       if (!token) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'This login was already completed');
-      return { token };
+      await audit.recordMany([success, { ...who, type: AuditType.LOGIN, detail: { kind: o.kind } }], trx);
+      await passwords.remember(req, res, s.userId, trx);
+      return { token, extra };
     });
   }
 
   /** Answer a completed second factor: the new cookie (login) or the proof's end (step-up). */
-  async function finishLogin(req: Request, res: Response, s: Session, kind: 'totp' | 'sms' | 'push' | 'recovery', done: { token: string } | { reauthAt: number }, extra: Record<string, number> = {}): Promise<void> {
-    await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'success', userRef: userRef(s.userId), detail: { kind, ...extra } });
+  function finishLogin(res: Response, done: Completed): void {
     if ('reauthAt' in done) {
-      await record(req, { type: AuditType.REAUTH, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
-      res.json({ state: 'reauthenticated', reauth_until: done.reauthAt + REAUTH_WINDOW_MS, ...extra });
+      res.json({ state: 'reauthenticated', reauth_until: done.reauthAt + REAUTH_WINDOW_MS, ...done.extra });
       return;
     }
     sessions.setCookie(res, done.token);
-    await passwords.remember(req, res, s.userId);
-    await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(s.userId), detail: { kind } });
-    res.json({ state: 'logged_in', ...extra });
+    res.json({ state: 'logged_in', ...done.extra });
   }
 
   /**

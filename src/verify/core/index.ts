@@ -8,7 +8,7 @@ import { Directory } from './directory.js';
 import { devOutboxRoutes } from './dev-outbox.js';
 import { SecondFactorLockout } from './lockout.js';
 import { PhoneVerifications } from './phone-verification.js';
-import { coreRoutes } from './routes.js';
+import { coreApi, coreRouter } from './routes.js';
 import { SmsCodes } from './sms-codes.js';
 import { SmsGate } from './sms-gate.js';
 import { createSmsTransport, OutboxTransport, type SmsTransport } from './sms/index.js';
@@ -36,19 +36,22 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
   const transport = o.smsTransport ?? createSmsTransport(p.config, p.clock);
   const gate = new SmsGate(p, transport);
   const verifier = new TokenVerifier(p, totp, smsCodes, lockout);
-  const appLookup: AppLookup = (hash) => apps.findByKeyHash(hash);
+  const appLookup = cachedLookup((hash) => apps.findByKeyHash(hash), p.clock);
   const phoneCheckLimiter = p.limits.create({
     name: 'phone-verification:check',
     points: p.config.OTP_LOCKOUT_THRESHOLD,
     durationSeconds: p.config.OTP_LOCKOUT_SECONDS,
   });
 
+  const api = coreApi({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices, phoneCheckLimiter });
+
   return {
     totp,
     appLookup,
+    api,
     directory: new Directory(p),
     mount(router: Router) {
-      router.use('/protected/json', coreRoutes({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices, phoneCheckLimiter }));
+      router.use('/protected/json', coreRouter(api, appLookup, p.logger));
       // Fail closed: the outbox pages show every code, so a production process never serves them.
       if (transport instanceof OutboxTransport && !p.config.production) router.use(devOutboxRoutes(transport));
     },
@@ -60,5 +63,28 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
       }
     },
     async stop() {},
+  };
+}
+
+/** How long a key's app is kept in memory: every request of an app presents its key. */
+const KEY_CACHE_MS = 30_000;
+const KEY_CACHE_ENTRIES = 1000;
+
+/**
+ * Apps found by their key's hash, kept for KEY_CACHE_MS (keys change only with a restart or a
+ * new app). Unknown keys are never kept: a guesser cannot fill the memory, and a new app's key
+ * works at once.
+ */
+function cachedLookup(lookup: AppLookup, clock: { now(): number }): AppLookup {
+  const kept = new Map<string, { app: NonNullable<Awaited<ReturnType<AppLookup>>>; until: number }>();
+  return async (hash) => {
+    const now = clock.now();
+    const hit = kept.get(hash);
+    if (hit && hit.until > now) return hit.app;
+    const app = await lookup(hash);
+    if (!app) return undefined;
+    if (kept.size >= KEY_CACHE_ENTRIES) kept.clear();
+    kept.set(hash, { app, until: now + KEY_CACHE_MS });
+    return app;
   };
 }

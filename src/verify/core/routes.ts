@@ -1,4 +1,6 @@
-import { Router, type Request, type Response } from 'express';
+import { Router } from 'express';
+import type { Logger } from '../../platform/logger.js';
+import { mountOps, type ApiAnswer, type ApiCall, type ApiRoute } from '../api.js';
 import { isIP } from 'node:net';
 import { qrCodeDataUrl } from '../../platform/qr-code.js';
 import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
@@ -12,9 +14,7 @@ import {
   param,
   paramObject,
   requireApiKey,
-  sendAuthy,
   type AppLookup,
-  type AuthenticatedApp,
   type ParamObject,
 } from '../authy-http.js';
 import { AuthyCode, AuthyError } from '../authy-errors.js';
@@ -47,16 +47,17 @@ const SMS_IGNORED_MESSAGE = 'Ignored: SMS is not needed for smartphones. Pass fo
 const CALL_IGNORED_MESSAGE = 'Ignored: Call is not needed for smartphones. Pass force=true if you want to actually call anyway.';
 const QR_DEFAULT_SIZE = 300;
 
-/** The Authy-compatible `/protected/json/...` API, except OneTouch. */
-export function coreRoutes(d: CoreRouteDeps): Router {
-  const { p } = d;
-  const r = Router();
-  r.use(authyBodyParsers());
-  r.use(requireApiKey(d.appLookup));
+const PREFIX = '/protected/json';
 
-  r.post('/users/new', async (req, res) => {
-    const app = appOf(req);
-    const params = req.authyParams ?? {};
+/** The Authy-compatible `/protected/json/...` API, except OneTouch, as operations (`../api.ts`). */
+export function coreApi(d: CoreRouteDeps): ApiRoute[] {
+  const { p } = d;
+  const ops: ApiRoute[] = [];
+  const op = (method: ApiRoute['method'], path: string, fn: ApiRoute['op']) => ops.push({ method, path: `${PREFIX}${path}`, format: 'authy', op: fn });
+
+  op('POST', '/users/new', async (c) => {
+    const app = c.app;
+    const params = c.params;
     const user = paramObject(params, 'user') ?? {};
     const pick = (k: string) => param(user, k) ?? param(params, `user[${k}]`) ?? param(params, k);
     const email = pick('email')?.trim();
@@ -68,23 +69,23 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       throw new AuthyError(400, AuthyCode.USER_NOT_VALID, 'User was not valid', { errors, reason: `invalid ${Object.keys(errors).join(', ')}` });
     }
     const id = await d.users.register(app.id, email.toLowerCase(), phone);
-    sendAuthy(res, { message: 'User created successfully.', user: { id } });
+    return { body: { message: 'User created successfully.', user: { id } } };
   });
 
-  const remove = async (req: Request, res: Response) => {
-    const user = await requireUser(d, req);
+  const remove = async (c: ApiCall): Promise<ApiAnswer> => {
+    const user = await requireUser(d, c);
     if (!(await d.users.remove(user.appId, user.id))) throw userNotFound();
-    sendAuthy(res, { message: 'User was added to remove.' });
+    return { body: { message: 'User was added to remove.' } };
   };
-  r.post('/users/:id/remove', remove);
-  r.post('/users/delete/:id', remove);
-  r.post('/users/:id/delete', remove);
+  op('POST', '/users/:id/remove', remove);
+  op('POST', '/users/delete/:id', remove);
+  op('POST', '/users/:id/delete', remove);
 
-  r.get('/users/:id/status', async (req, res) => {
-    const user = await requireUser(d, req);
+  op('GET', '/users/:id/status', async (c) => {
+    const user = await requireUser(d, c);
     const devices = await d.devices.activeDevices(user.id);
     const { national } = splitE164(user.phoneE164);
-    sendAuthy(res, {
+    return { body: {
       message: 'User status.',
       status: {
         authy_id: user.id,
@@ -95,35 +96,34 @@ export function coreRoutes(d: CoreRouteDeps): Router {
         devices: devices.map((x) => x.name),
         has_hard_token: false,
       },
-    });
+    } };
   });
 
-  r.post('/users/:id/secret', async (req, res) => {
-    const user = await requireUser(d, req);
-    const params = req.authyParams ?? {};
+  op('POST', '/users/:id/secret', async (c) => {
+    const user = await requireUser(d, c);
+    const params = c.params;
     const label = optionalText(params, 'label', 100);
     const qrSize = optionalInt(params, 'qr_size', 100, 1000) ?? QR_DEFAULT_SIZE;
     // A new secret at every call, pending until one of its codes is verified (then it replaces
     // the user's older app secret); `id` is a Twofold extension (docs/authy-compat.md).
-    const { id, parameters: t } = await d.totp.createForApp(user.id, label, meta(req));
+    const { id, parameters: t } = await d.totp.createForApp(user.id, label, meta(c));
     const qr = await qrCodeDataUrl(t.uri, { width: qrSize, margin: 2, errorCorrectionLevel: 'M' });
-    sendAuthy(res, { id, label: t.label, issuer: t.issuer, uri: t.uri, qr_code: qr });
+    return { body: { id, label: t.label, issuer: t.issuer, uri: t.uri, qr_code: qr } };
   });
 
-  r.get('/sms/:id', async (req, res) => {
-    const app = appOf(req);
-    const user = await requireUser(d, req);
-    const params = req.authyParams ?? {};
+  op('GET', '/sms/:id', async (c) => {
+    const app = c.app;
+    const user = await requireUser(d, c);
+    const params = c.params;
     const action = optionalText(params, 'action', 255);
     const actionMessage = optionalText(params, 'action_message', 255);
     const { countryCode, national } = splitE164(user.phoneE164);
     const cellphone = maskForSms(countryCode, national);
     const devices = await d.devices.activeDevices(user.id);
     if (devices.length > 0 && !isTruthy(param(params, 'force'))) {
-      sendAuthy(res, { message: SMS_IGNORED_MESSAGE, cellphone, device: devices[0]!.name, ignored: true });
-      return;
+      return { body: { message: SMS_IGNORED_MESSAGE, cellphone, device: devices[0]!.name, ignored: true } };
     }
-    await d.gate.admit({ e164: user.phoneE164, region: user.region }, smsIpKey(req), 'user');
+    await d.gate.admit({ e164: user.phoneE164, region: user.region }, smsIpKey(c), 'user');
     const issued = await d.smsCodes.issue(user.id, p.clock.now());
     if (!issued.ok) {
       throw new AuthyError(429, AuthyCode.TOO_MANY_REQUESTS, 'Too many failed attempts for this code, try again later', {
@@ -136,31 +136,30 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       type: AuditType.SECOND_FACTOR_SENT,
       outcome: 'info',
       userRef: `authy:${user.id}`,
-      ...meta(req),
+      ...meta(c),
       detail: { kind: 'sms', transport: d.gate.transport.name },
     });
-    sendAuthy(res, { message: 'SMS token was sent', cellphone });
+    return { body: { message: 'SMS token was sent', cellphone } };
   });
 
-  r.get('/call/:id', async (req, res) => {
-    const user = await requireUser(d, req);
+  op('GET', '/call/:id', async (c) => {
+    const user = await requireUser(d, c);
     const { countryCode, national } = splitE164(user.phoneE164);
     const devices = await d.devices.activeDevices(user.id);
-    if (devices.length > 0 && !isTruthy(param(req.authyParams, 'force'))) {
-      sendAuthy(res, { message: CALL_IGNORED_MESSAGE, cellphone: maskForSms(countryCode, national), device: devices[0]!.name, ignored: true });
-      return;
+    if (devices.length > 0 && !isTruthy(param(c.params, 'force'))) {
+      return { body: { message: CALL_IGNORED_MESSAGE, cellphone: maskForSms(countryCode, national), device: devices[0]!.name, ignored: true } };
     }
     throw callsUnavailable();
   });
 
-  r.get('/verify/:token/:id', async (req, res) => {
-    const token = String(req.params['token'] ?? '');
+  op('GET', '/verify/:token/:id', async (c) => {
+    const token = String(c.path['token'] ?? '');
     // Token format is checked before the user: a malformed token says nothing about the user.
     if (!/^\d{6,10}$/.test(token)) throw tokenInvalid('token format');
-    const user = await requireUser(d, req);
+    const user = await requireUser(d, c);
     // Twofold extension: `pending=false` leaves out third-party app secrets not confirmed yet.
-    const pending = param(req.authyParams, 'pending');
-    const outcome = await d.verifier.verify(user, token, meta(req), { includePending: pending === undefined || isTruthy(pending) });
+    const pending = param(c.params, 'pending');
+    const outcome = await d.verifier.verify(user, token, meta(c), { includePending: pending === undefined || isTruthy(pending) });
     if (!outcome.ok) {
       if (outcome.reason === 'reused') {
         throw new AuthyError(401, AuthyCode.TOKEN_REUSED, 'Token is invalid. Token was used recently.', {
@@ -171,7 +170,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       // A locked account answers exactly like a wrong code (the log keeps the difference).
       throw tokenInvalid(outcome.reason === 'locked' ? 'second factor locked' : 'wrong token');
     }
-    sendAuthy(res, {
+    return { body: {
       message: 'Token is valid.',
       token: 'is valid',
       success: 'true',
@@ -187,12 +186,12 @@ export function coreRoutes(d: CoreRouteDeps): Router {
         registration_date: null,
         last_sync_date: null,
       },
-    });
+    } };
   });
 
-  r.post('/phones/verification/start', async (req, res) => {
-    const app = appOf(req);
-    const params = req.authyParams ?? {};
+  op('POST', '/phones/verification/start', async (c) => {
+    const app = c.app;
+    const params = c.params;
     const via = (param(params, 'via') ?? 'sms').toLowerCase();
     if (via !== 'sms' && via !== 'call') throw invalidParameter('via');
     const codeLength = optionalInt(params, 'code_length', 4, 10) ?? 4;
@@ -200,7 +199,7 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     if (locale !== undefined && !/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/.test(locale)) throw invalidParameter('locale');
     const phone = requirePhone(params);
     if (via === 'call') throw callsUnavailable();
-    await d.gate.admit(phone, smsIpKey(req), 'verification');
+    await d.gate.admit(phone, smsIpKey(c), 'verification');
     const now = p.clock.now();
     const started = await d.phoneVerifications.start(app.id, phone.e164, codeLength, now);
     if (!started.ok) {
@@ -211,19 +210,19 @@ export function coreRoutes(d: CoreRouteDeps): Router {
     await d.gate.deliver(phone.e164, `Your ${app.name} verification code is: ${started.code}`);
     const typed = parseWithTypes(phone.e164);
     const type = typed?.getType();
-    sendAuthy(res, {
+    return { body: {
       carrier: null,
       is_cellphone: type === 'MOBILE' || type === 'FIXED_LINE_OR_MOBILE',
       is_ported: false,
       message: `Text message sent to ${typed?.formatInternational() ?? phone.e164}.`,
       seconds_to_expire: Math.max(0, Math.floor((started.expiresAt - now) / 1000) - 1),
       uuid: started.uuid,
-    });
+    } };
   });
 
-  r.get('/phones/verification/check', async (req, res) => {
-    const app = appOf(req);
-    const params = req.authyParams ?? {};
+  op('GET', '/phones/verification/check', async (c) => {
+    const app = c.app;
+    const params = c.params;
     const phone = requirePhone(params);
     const code = param(params, 'verification_code');
     const pretty = parseWithTypes(phone.e164)?.formatInternational() ?? phone.e164;
@@ -243,27 +242,31 @@ export function coreRoutes(d: CoreRouteDeps): Router {
       throw new AuthyError(404, AuthyCode.NO_PENDING_VERIFICATION, `No pending verifications for ${pretty} found.`, { reason: 'none pending' });
     }
     if (outcome === 'wrong') throw wrong();
-    sendAuthy(res, { message: 'Verification code is correct.' });
+    return { body: { message: 'Verification code is correct.' } };
   });
 
-  r.get('/app/details', async (req, res) => {
-    const app = appOf(req);
-    sendAuthy(res, {
+  op('GET', '/app/details', async (c) => {
+    const app = c.app;
+    return { body: {
       app: { app_id: app.id, name: app.name, plan: 'twofold', sms_enabled: true, phone_calls_enabled: false, onetouch_enabled: true },
       message: 'Application information.',
-    });
+    } };
   });
 
+  return ops;
+}
+
+/** The HTTP binding of `coreApi`: parsers and key check for every path, then the operations. */
+export function coreRouter(ops: ApiRoute[], appLookup: AppLookup, logger: Logger): Router {
+  const r = Router();
+  r.use(authyBodyParsers());
+  r.use(requireApiKey(appLookup));
+  mountOps(r, PREFIX, ops);
   r.use(() => {
     throw new AuthyError(404, AuthyCode.INVALID_REQUEST, 'Not found', { reason: 'no such endpoint' });
   });
-  r.use(authyErrorHandler(p.logger));
+  r.use(authyErrorHandler(logger));
   return r;
-}
-
-function appOf(req: Request): AuthenticatedApp {
-  if (!req.authyApp) throw new Error('requireApiKey must run first');
-  return req.authyApp;
 }
 
 function userNotFound(): AuthyError {
@@ -285,10 +288,10 @@ function invalidParameter(name: string): AuthyError {
 }
 
 /** The user named by `:id`, owned by the calling app; anything else is "not found". */
-async function requireUser(d: CoreRouteDeps, req: Request): Promise<VerifyUser> {
-  const raw = String(req.params['id'] ?? '');
+async function requireUser(d: CoreRouteDeps, c: ApiCall): Promise<VerifyUser> {
+  const raw = String(c.path['id'] ?? '');
   if (!/^\d{1,15}$/.test(raw)) throw userNotFound();
-  const user = await d.users.find(appOf(req).id, Number(raw));
+  const user = await d.users.find(c.app.id, Number(raw));
   if (!user) throw userNotFound();
   return user;
 }
@@ -322,12 +325,12 @@ function optionalInt(params: ParamObject, name: string, min: number, max: number
  * one, as Authy's clients can, else the caller's address (`req.ip`, TRUST_PROXY hops honoured).
  * Without it every send of a relying app would share the app server's single bucket.
  */
-function smsIpKey(req: Request): string {
-  const caller = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-  const userIp = param(req.authyParams, 'user_ip');
-  return userIp !== undefined && userIp.length <= 45 && isIP(userIp) ? `${appOf(req).id}/${userIp}` : caller;
+function smsIpKey(c: ApiCall): string {
+  const caller = c.ip ?? 'unknown';
+  const userIp = param(c.params, 'user_ip');
+  return userIp !== undefined && userIp.length <= 45 && isIP(userIp) ? `${c.app.id}/${userIp}` : caller;
 }
 
-function meta(req: Request): { ip: string | null; userAgent: string | null } {
-  return { ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null };
+function meta(c: ApiCall): { ip: string | null; userAgent: string | null } {
+  return { ip: c.ip, userAgent: c.userAgent };
 }

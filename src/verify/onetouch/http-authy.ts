@@ -1,4 +1,6 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
+import type { Logger } from '../../platform/logger.js';
+import { mountOps, type ApiRoute } from '../api.js';
 import type { ServiceDirectory } from '../ports.js';
 import type { OneTouchPlatform } from '../schema-onetouch.js';
 import { AuthyCode, AuthyError } from '../authy-errors.js';
@@ -8,7 +10,6 @@ import {
   isTruthy,
   param,
   requireApiKey,
-  sendAuthy,
   type AppLookup,
   type ParamObject,
   type ParamValue,
@@ -77,15 +78,17 @@ function secondsToExpire(p: ParamObject): number {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** `POST /onetouch/json/users/{id}/approval_requests` and `GET /onetouch/json/approval_requests/{uuid}`. */
-export function authyOneTouchRouter(p: OneTouchPlatform, deps: { appLookup: AppLookup; directory: ServiceDirectory; approvals: Approvals; devices: Devices }): Router {
-  const router = Router();
+const PREFIX = '/onetouch/json';
+
+/** `POST /onetouch/json/users/{id}/approval_requests` and `GET /onetouch/json/approval_requests/{uuid}`, as operations. */
+export function oneTouchApi(p: OneTouchPlatform, deps: { directory: ServiceDirectory; approvals: Approvals; devices: Devices }): ApiRoute[] {
+  const ops: ApiRoute[] = [];
   const pushLimit = () => p.config.PUSH_PER_USER_LIMIT;
   const limiter = p.limits.create({ name: 'onetouch:push:user', points: p.config.PUSH_PER_USER_LIMIT, durationSeconds: PUSH_WINDOW_MS / 1000 });
 
-  router.post('/users/:id/approval_requests', ...authyBodyParsers(), requireApiKey(deps.appLookup), async (req: Request, res) => {
-    const app = req.authyApp!;
-    const params = req.authyParams ?? {};
+  ops.push({ method: 'POST', path: `${PREFIX}/users/:id/approval_requests`, format: 'authy', op: async (c) => {
+    const app = c.app;
+    const params = c.params;
     const message = param(params, 'message');
     if (message === undefined || message.trim() === '') throw invalid('message', 'is required');
     if (chars(message) > MAX_MESSAGE_CHARS) throw invalid('message', `must be at most ${MAX_MESSAGE_CHARS} characters`);
@@ -95,7 +98,7 @@ export function authyOneTouchRouter(p: OneTouchPlatform, deps: { appLookup: AppL
     const ttl = secondsToExpire(params);
     const numberMatching = isTruthy(param(params, 'number_matching'));
 
-    const id = String(req.params['id']);
+    const id = String(c.path['id']);
     const user = /^[1-9]\d{0,14}$/.test(id)
       ? await deps.directory.user(Number(id), app.id)
       : undefined;
@@ -117,20 +120,20 @@ export function authyOneTouchRouter(p: OneTouchPlatform, deps: { appLookup: AppL
     }
     const created = await deps.approvals.create(
       { appId: app.id, userId: user.id, message, details, hiddenDetails, logos: logoList, secondsToExpire: ttl, numberMatching },
-      { ip: req.ip },
+      { ip: c.ip ?? undefined },
     );
     const number = created.number === null ? {} : { number: created.number };
-    sendAuthy(res, { approval_request: { uuid: created.uuid, ...number }, ...number });
-  });
+    return { body: { approval_request: { uuid: created.uuid, ...number }, ...number } };
+  } });
 
-  router.get('/approval_requests/:uuid', ...authyBodyParsers(), requireApiKey(deps.appLookup), async (req: Request, res) => {
-    const app = req.authyApp!;
-    const uuid = String(req.params['uuid']);
+  ops.push({ method: 'GET', path: `${PREFIX}/approval_requests/:uuid`, format: 'authy', op: async (c) => {
+    const app = c.app;
+    const uuid = String(c.path['uuid']);
     const notFound = () => new AuthyError(404, AuthyCode.APPROVAL_REQUEST_NOT_FOUND, 'Approval request not found', { reason: 'unknown uuid for app' });
     if (!/^[0-9a-f-]{36}$/.test(uuid)) throw notFound();
     const r = await deps.approvals.forApp(app.id, uuid);
     if (!r) throw notFound();
-    sendAuthy(res, {
+    return { body: {
       approval_request: {
         _app_name: r.app_name,
         _app_serial_id: r.app_id,
@@ -147,9 +150,15 @@ export function authyOneTouchRouter(p: OneTouchPlatform, deps: { appLookup: AppL
         user_id: String(r.user_id),
         uuid: r.uuid,
       },
-    });
-  });
+    } };
+  } });
+  return ops;
+}
 
-  router.use(authyErrorHandler(p.logger));
+/** The HTTP binding of `oneTouchApi`. */
+export function oneTouchRouter(ops: ApiRoute[], appLookup: AppLookup, logger: Logger): Router {
+  const router = Router();
+  mountOps(router, PREFIX, ops, ...authyBodyParsers(), requireApiKey(appLookup));
+  router.use(authyErrorHandler(logger));
   return router;
 }

@@ -1,12 +1,11 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { AuditType } from '../../platform/audit.js';
 import type { OneTouchPlatform } from '../schema-onetouch.js';
 import { HttpError } from '../../platform/errors.js';
 import { boundedJson, JSON_MAX_DEPTH, JSON_MAX_ITEMS, jsonWithinBudget } from '../../platform/http.js';
 import { jsonErrorHandler } from '../../platform/http.js';
+import { mountOps, type ApiRoute } from '../api.js';
 import { hashApiKey, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
-import { LEGACY_SECRET_ID, type ServiceDirectory, type TotpSecretStore } from '../ports.js';
 import { assertUuid, type Approvals } from './approvals.js';
 import { isRefusal, type AuthenticatedDevice, type DeviceRefusal, type Devices, MAX_DEVICES_PER_USER } from './devices.js';
 import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
@@ -34,7 +33,7 @@ const answerSchema = z.object({
   signature: z.string().regex(/^[A-Za-z0-9_-]{80,90}$/),
 });
 
-const activationRequestSchema = z.object({ name: z.string().trim().min(1).max(64).optional() }).strict();
+
 
 const activateSchema = z.object({
   token: z.string().min(1).max(200),
@@ -64,7 +63,7 @@ function toHttp(r: DeviceRefusal): HttpError {
 }
 
 /** The value, or the refusal thrown as its HTTP error. */
-function unwrap<T>(x: T | DeviceRefusal): T {
+export function unwrap<T>(x: T | DeviceRefusal): T {
   if (isRefusal(x)) throw toHttp(x);
   return x;
 }
@@ -82,7 +81,7 @@ function parseJsonBody(raw: unknown): unknown {
 /** The device API (docs/device-api.md), mounted at `/v1`. */
 export function deviceApiRouter(
   p: OneTouchPlatform,
-  deps: { appLookup: AppLookup; directory: ServiceDirectory; devices: Devices; approvals: Approvals; streams: DeviceStreams; pushSubscriptions: PushSubscriptions; totp: TotpSecretStore },
+  deps: { appLookup: AppLookup; appOps: ApiRoute[]; devices: Devices; approvals: Approvals; streams: DeviceStreams; pushSubscriptions: PushSubscriptions },
 ): Router {
   const router = Router();
   const { devices, approvals } = deps;
@@ -96,15 +95,6 @@ export function deviceApiRouter(
     if (!app) throw new HttpError(401, DeviceApiCode.INVALID_API_KEY, 'Invalid API key', { reason: 'unknown or missing API key' });
     req.deviceApiApp = app;
     next();
-  };
-
-  const appUser = async (req: Request): Promise<number> => {
-    const id = String(req.params['authy_id']);
-    const user = /^[1-9]\d{0,14}$/.test(id)
-      ? await deps.directory.user(Number(id), req.deviceApiApp!.id)
-      : undefined;
-    if (!user) throw notFound('unknown user for app');
-    return user.id;
   };
 
   const requireDevice: RequestHandler = async (req, _res, next) => {
@@ -126,56 +116,8 @@ export function deviceApiRouter(
     next();
   };
 
-  // App side (API key).
-  router.post('/users/:authy_id/activations', requireApp, json, async (req, res) => {
-    const userId = await appUser(req);
-    const body = activationRequestSchema.safeParse(req.body ?? {});
-    if (!body.success) throw invalidRequest('name must be a string of 1-64 characters');
-    const activation = unwrap(await devices.createActivation(userId, body.data.name ?? null));
-    res.status(201).json({ activation });
-  });
-
-  router.get('/users/:authy_id/devices', requireApp, async (req, res) => {
-    const userId = await appUser(req);
-    res.json({ devices: await devices.list(userId) });
-  });
-
-  router.delete('/users/:authy_id/devices/:device_id', requireApp, async (req, res) => {
-    const userId = await appUser(req);
-    const deviceId = String(req.params['device_id']);
-    if (!/^[0-9a-f-]{36}$/.test(deviceId)) throw notFound('malformed device id');
-    res.json(unwrap(await devices.revoke(userId, deviceId, ctx(req))));
-  });
-
-  // The second-factor lockouts the service recorded for a user, newest first (Twofold extension,
-  // docs/authy-compat.md): an app shows them to its user without reading the service's tables.
-  router.get('/users/:authy_id/lockouts', requireApp, async (req, res) => {
-    const userId = await appUser(req);
-    const rows = await p.db.db
-      .selectFrom('audit_events')
-      .select(['id', 'at'])
-      .where('user_ref', '=', `authy:${userId}`)
-      .where('type', '=', AuditType.LOCKOUT)
-      .orderBy('at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(20)
-      .execute();
-    res.json({ lockouts: rows.map((r) => ({ id: r.id, at: r.at })) });
-  });
-
-  // Third-party TOTP apps of a user (Twofold extension, docs/authy-compat.md): never the secret.
-  router.get('/users/:authy_id/totp-apps', requireApp, async (req, res) => {
-    const userId = await appUser(req);
-    res.json({ totp_apps: await deps.totp.listApps(userId) });
-  });
-
-  router.delete('/users/:authy_id/totp-apps/:id', requireApp, async (req, res) => {
-    const userId = await appUser(req);
-    const id = String(req.params['id']);
-    if (id !== LEGACY_SECRET_ID && !/^[0-9a-f-]{36}$/.test(id)) throw notFound('malformed TOTP app id');
-    if (!(await deps.totp.removeApp(userId, id, ctx(req)))) throw notFound('TOTP app not found for user');
-    res.json({ removed: id });
-  });
+  // App side (API key): the operations of `app-devices-api.ts`.
+  mountOps(router, '/v1', deps.appOps, requireApp, json);
 
   // Device side.
   router.post('/devices/activate', json, async (req, res) => {

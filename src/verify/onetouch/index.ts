@@ -5,7 +5,8 @@ import type { OneTouchPart, ServiceDirectory, TotpSecretStore } from '../ports.j
 import { Approvals } from './approvals.js';
 import { CallbackWorker } from './callbacks.js';
 import { Devices } from './devices.js';
-import { authyOneTouchRouter } from './http-authy.js';
+import { appDeviceApi } from './app-devices-api.js';
+import { oneTouchApi, oneTouchRouter } from './http-authy.js';
 import { deviceApiRouter } from './http-devices.js';
 import { PushNotifier } from './push-notifier.js';
 import { PushSubscriptions } from './push-subscriptions.js';
@@ -41,11 +42,15 @@ export function createOneTouch(platform: Platform, deps: { totp: TotpSecretStore
     }
   };
 
+  const approvalOps = oneTouchApi(p, { directory, approvals, devices });
+  const appOps = appDeviceApi(p, { directory, devices, totp: deps.totp });
+
   return {
     devices,
+    api: [...approvalOps, ...appOps],
     mount(router) {
-      router.use('/onetouch/json', authyOneTouchRouter(p, { appLookup: deps.appLookup, directory, approvals, devices }));
-      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, directory, devices, approvals, streams, pushSubscriptions, totp: deps.totp }));
+      router.use('/onetouch/json', oneTouchRouter(approvalOps, deps.appLookup, p.logger));
+      router.use('/v1', deviceApiRouter(p, { appLookup: deps.appLookup, appOps, devices, approvals, streams, pushSubscriptions }));
     },
     async start() {
       // The built-in app's key is known to this process: keep it sealed for callback signing.

@@ -1,0 +1,70 @@
+// How many SQL statements the hot requests run, counted from the database driver's log: each one
+// is query building, a round trip (PostgreSQL) and, outside a transaction, a commit of its own.
+// The budgets are ceilings that a regression would break; `bench/` reports the figures.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forEachDatabase } from '../helpers/databases.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { authy, registerUser, secretFromUri } from '../verify/helpers.js';
+import { passwordStep, totpAt, userWithTotp } from '../security/helpers.js';
+
+/** Statements run while `work` runs, and how many of them were `begin` (transactions). */
+export async function countStatements(log: string[], work: () => Promise<unknown>): Promise<{ statements: number; transactions: number }> {
+  const from = log.length;
+  await work();
+  // Work the answer leaves behind (an audit write after the response) settles first.
+  await new Promise((r) => setTimeout(r, 50));
+  // Timers run their own statements whatever the request does (the callback worker polling its
+  // outbox, the expiry of approvals, pruning nonces and links): they are not the request's.
+  const ran = log.slice(from).filter((q) => !BACKGROUND.some((b) => b.test(q)));
+  return { statements: ran.length, transactions: ran.filter((s) => /^begin/i.test(s.trim())).length };
+}
+
+const BACKGROUND = [
+  /^select "id" from "callback_outbox" where "delivered_at" is null/,
+  /^select "uuid" from "approval_requests" where "status" = /,
+  /^delete from "device_nonces" where "seen_at" </,
+  /^delete from "device_activations" where "expires_at" </,
+];
+
+/** Budgets per request (statements, on both databases). */
+const BUDGET = {
+  totpVerifyInApp: 18,
+  authyVerify: 7,
+};
+
+forEachDatabase((kind) => {
+  describe(`statements per request on ${kind}`, () => {
+    let t: TestSystem;
+    const log: string[] = [];
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind, env: { LOGIN_PER_ACCOUNT_LIMIT: '100' }, onQuery: (sql) => log.push(sql) });
+    });
+    afterAll(() => t.stop());
+
+    it(`when a login's TOTP code is checked (POST /session/verify) then at most ${BUDGET.totpVerifyInApp} statements run, app and service together`, async () => {
+      const { u, secret } = await userWithTotp(t);
+      const a = await passwordStep(t, u, 'code');
+      const counted = await countStatements(log, async () => {
+        const r = await a.b.post('/session/verify', { code: totpAt(secret, Date.now()) });
+        expect(r.status).toBe(200);
+      });
+      console.log(`[statements] ${kind} POST /session/verify (TOTP): ${counted.statements} statements, ${counted.transactions} transactions`);
+      if (process.env["SHOW_SQL"]) console.log(log.slice(-counted.statements).join("\n"));
+      expect(counted.statements).toBeLessThanOrEqual(BUDGET.totpVerifyInApp);
+    });
+
+    it(`when an app checks a token (GET /protected/json/verify/{token}/{id}) then at most ${BUDGET.authyVerify} statements run`, async () => {
+      const id = await registerUser(t.url, t.apiKey, '201-555-0142', 'statements@example.com');
+      const secretRes = await authy(t.url, t.apiKey, 'POST', `/protected/json/users/${id}/secret`, {});
+      const secret = secretFromUri(String(secretRes.body.uri));
+      // The first code confirms the new secret; the count is for an ordinary check after it.
+      expect((await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${totpAt(secret, Date.now() - 30_000)}/${id}`)).status).toBe(200);
+      const counted = await countStatements(log, async () => {
+        const r = await authy(t.url, t.apiKey, 'GET', `/protected/json/verify/${totpAt(secret, Date.now())}/${id}`);
+        expect(r.status).toBe(200);
+      });
+      console.log(`[statements] ${kind} GET /protected/json/verify: ${counted.statements} statements, ${counted.transactions} transactions`);
+      expect(counted.statements).toBeLessThanOrEqual(BUDGET.authyVerify);
+    });
+  });
+});
