@@ -12,7 +12,7 @@ const CALLBACK_NONCE_WINDOW_SECONDS = 300;
 
 /** `POST /authy/callback`: the verification service's signed OneTouch callback. */
 export function callbackRoutes(k: RouteKit): Router {
-  const { p, attempts, config, clock, audit, users, callbackNonces, apiKey } = k;
+  const { p, attempts, config, clock, audit, callbackNonces, apiKey } = k;
   const r = Router();
   // The OneTouch callback from the verification service. Unauthenticated: the signature is the
   // credential, so no CSRF check, and every refusal is the same 401.
@@ -45,8 +45,7 @@ export function callbackRoutes(k: RouteKit): Router {
       throw new HttpError(400, AppError.VALIDATION, 'Callback body is not an approval status', { reason: 'callback shape' });
     }
     const a = await attempts.get(attemptId);
-    const user = a ? await users.byId(a.user_id) : undefined;
-    if (!a || !user || a.approval_uuid !== uuid || (b.authy_id !== undefined && Number(b.authy_id) !== user.authy_id)) {
+    if (!a || a.approval_uuid !== uuid || (b.authy_id !== undefined && Number(b.authy_id) !== a.authy_id)) {
       throw new HttpError(404, AppError.NOT_FOUND, 'No such login attempt', { reason: 'callback for unknown attempt' });
     }
     const changed = await attempts.recordAnswer(a.id, uuid, status);

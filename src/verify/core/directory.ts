@@ -12,8 +12,13 @@ export function inSharedTransaction(trx: Kysely<OneTouchDatabase>): Kysely<CoreD
   return trx as unknown as Kysely<CoreDatabase>;
 }
 
+/** Apps change only when an operator registers one or restarts with another name or address. */
+const APP_CACHE_MS = 30_000;
+
 /** The core's answer to OneTouch's questions about users and apps. */
 export class Directory implements ServiceDirectory {
+  private readonly kept = new Map<number, { app: AppInfo; until: number }>();
+
   constructor(private readonly p: CorePlatform) {}
 
   async user(userId: number, appId?: number): Promise<ServiceUser | undefined> {
@@ -23,11 +28,25 @@ export class Directory implements ServiceDirectory {
     return r ? { id: r.id, appId: r.app_id, email: r.email } : undefined;
   }
 
+  /** Kept for APP_CACHE_MS: every pending list, approval answer and callback asks. */
   async apps(ids: readonly number[]): Promise<Map<number, AppInfo>> {
-    const wanted = [...new Set(ids)];
-    if (wanted.length === 0) return new Map();
+    const now = this.p.clock.now();
+    const found = new Map<number, AppInfo>();
+    const wanted: number[] = [];
+    for (const id of new Set(ids)) {
+      const hit = this.kept.get(id);
+      if (hit && hit.until > now) found.set(id, hit.app);
+      else wanted.push(id);
+    }
+    if (wanted.length === 0) return found;
     const rows = await this.p.db.db.selectFrom('apps').select(['id', 'name', 'callback_url', 'builtin']).where('id', 'in', wanted).execute();
-    return new Map(rows.map((r) => [r.id, { id: r.id, name: r.name, callbackUrl: r.callback_url, builtin: r.builtin === 1 }]));
+    if (this.kept.size > 1000) this.kept.clear();
+    for (const r of rows) {
+      const app = { id: r.id, name: r.name, callbackUrl: r.callback_url, builtin: r.builtin === 1 };
+      this.kept.set(r.id, { app, until: now + APP_CACHE_MS });
+      found.set(r.id, app);
+    }
+    return found;
   }
 
   async lockUser(trx: Kysely<OneTouchDatabase>, userId: number): Promise<void> {

@@ -308,7 +308,13 @@ export class Devices implements DeviceDirectory {
   }
 
   /** The device's public key, or undefined when the device is unknown. */
+  /**
+   * The device's public key. A device's key never changes, so a key parsed before is used as it
+   * is: callers ask for devices that `authenticate` has just found live.
+   */
   async publicKeyOf(deviceId: string): Promise<KeyObject | undefined> {
+    const known = this.keyCache.get(deviceId);
+    if (known) return known;
     const row = await this.p.db.db.selectFrom('devices').select(['id', 'public_key']).where('id', '=', deviceId).executeTakeFirst();
     return row ? this.publicKey(row.id, row.public_key) : undefined;
   }
