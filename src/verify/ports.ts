@@ -81,8 +81,11 @@ export interface ServiceUser {
 export interface ServiceDirectory {
   /** The user, when it exists and (with `appId`) belongs to that app. */
   user(userId: number, appId?: number): Promise<ServiceUser | undefined>;
-  /** The apps with these ids (unknown ids are absent). */
-  apps(ids: readonly number[]): Promise<Map<number, AppInfo>>;
+  /**
+   * The apps with these ids (unknown ids are absent), possibly as they were up to 30 s ago;
+   * `fresh` reads them now (where a callback goes: an operator's correction counts at once).
+   */
+  apps(ids: readonly number[], o?: { fresh?: boolean }): Promise<Map<number, AppInfo>>;
   /**
    * Hold the user's row until the caller's transaction ends (PostgreSQL; SQLite runs one write
    * transaction at a time): two transactions that count a user's things queue instead of racing.

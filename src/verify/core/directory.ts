@@ -28,13 +28,13 @@ export class Directory implements ServiceDirectory {
     return r ? { id: r.id, appId: r.app_id, email: r.email } : undefined;
   }
 
-  /** Kept for APP_CACHE_MS: every pending list, approval answer and callback asks. */
-  async apps(ids: readonly number[]): Promise<Map<number, AppInfo>> {
+  /** Kept for APP_CACHE_MS unless `fresh`: every pending list and push asks for the names. */
+  async apps(ids: readonly number[], o: { fresh?: boolean } = {}): Promise<Map<number, AppInfo>> {
     const now = this.p.clock.now();
     const found = new Map<number, AppInfo>();
     const wanted: number[] = [];
     for (const id of new Set(ids)) {
-      const hit = this.kept.get(id);
+      const hit = o.fresh ? undefined : this.kept.get(id);
       if (hit && hit.until > now) found.set(id, hit.app);
       else wanted.push(id);
     }

@@ -238,7 +238,7 @@ export class Approvals {
       if (!constantTimeEqual(row.number, input.number)) throw approvalRefused('wrong number');
     }
     const status: ApprovalStatus = input.decision === 'approve' ? 'approved' : 'denied';
-    const app = (await this.directory.apps([row.app_id])).get(row.app_id);
+    const app = (await this.directory.apps([row.app_id], { fresh: true })).get(row.app_id);
     const callbackUrl = app ? callbackUrlFor(app, this.p.config.PUBLIC_URL) : null;
     const now = this.p.clock.now();
     const changed = await db.transaction().execute(async (trx) => {

@@ -222,7 +222,7 @@ export class CallbackWorker {
       const body = JSON.parse(row.body) as unknown;
       // The app's callback URL as it is now: an operator who corrects it gets the queued
       // callbacks delivered to the new address. The queued URL is the fallback.
-      const app = (await this.directory.apps([row.app_id])).get(row.app_id);
+      const app = (await this.directory.apps([row.app_id], { fresh: true })).get(row.app_id);
       const url = (app && callbackUrlFor(app, this.p.config.PUBLIC_URL)) ?? row.url;
       // The reads above may have stalled (a slow or unreachable database) past our lease, and then
       // another instance may have claimed the row, sent it and recorded it. Send only while the
