@@ -238,6 +238,27 @@ export function serveChild(url: string, handlers: Record<string, (args: unknown)
     writeFileSync((args as { file: string }).file, JSON.stringify(profile));
     session!.disconnect();
   };
+  // Sampled allocations (V8's sampling heap profiler, a .heapprofile for Chrome DevTools), also
+  // of objects a GC has freed since: `includeCollected` 'major' keeps those that died in the old
+  // generation (promoted garbage, what fragments the heap), 'all' those of the young one too.
+  let heapSession: Session | undefined;
+  handlers['heapSampleStart'] ??= async (args) => {
+    const { includeCollected } = (args ?? {}) as { includeCollected?: 'major' | 'all' };
+    heapSession = new Session();
+    heapSession.connect();
+    await heapSession.post('HeapProfiler.enable');
+    await heapSession.post('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      // Both options are in Node 20's V8 but not in its inspector typings.
+      ...(includeCollected ? { includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: includeCollected === 'all' } : {}),
+    } as never);
+  };
+  handlers['heapSampleStop'] ??= async (args) => {
+    const { profile } = await heapSession!.post('HeapProfiler.stopSampling');
+    writeFileSync((args as { file: string }).file, JSON.stringify(profile));
+    heapSession!.disconnect();
+    heapSession = undefined;
+  };
   process.on('disconnect', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
   process.send?.({ type: 'ready', url });

@@ -126,7 +126,8 @@ function row(m: MetricResult): string[] {
   const ratios: string[] = [];
   if (m.ceiling) {
     refs.push(`${m.ceiling.name}: ${fmt(m.ceiling.value)}`);
-    if (m.ceiling_ratio) ratios.push(`${pct(m.ceiling_ratio.value)} of ceiling`);
+    // Memory is compared as a multiple of the ceiling's (a throughput as a share of it).
+    if (m.ceiling_ratio) ratios.push(m.unit === 'MB' ? `${m.ceiling_ratio.value.toFixed(2)}× ceiling` : `${pct(m.ceiling_ratio.value)} of ceiling`);
   }
   if (m.peer) {
     refs.push(`${m.peer.name}: ${fmt(m.peer.value)}`);

@@ -1,6 +1,7 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { appMigrations } from './app/migrations/index.js';
 import type { AppTables } from './app/schema.js';
+import { sql } from './platform/kysely.js';
 import { allMigrations, platformMigrations } from './platform/migrations/index.js';
 import type { Migration, MigrationNote } from './platform/migrations/helpers.js';
 import type { PlatformTables } from './platform/schema.js';

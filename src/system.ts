@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Kysely } from 'kysely';
@@ -100,11 +100,14 @@ export async function createSystem(options: SystemOptions): Promise<System> {
   app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
   app.set('query parser', 'extended');
   app.use(accessLog(logger));
-  app.use((_req, res, next) => {
+  const responseHeaders = (res: ServerResponse) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     // Production runs behind https: browsers then refuse plain http to this host for a year.
     if (config.production) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  };
+  app.use((_req, res, next) => {
+    responseHeaders(res);
     next();
   });
   app.get('/healthz', (_req, res) => {
@@ -135,6 +138,7 @@ export async function createSystem(options: SystemOptions): Promise<System> {
           apiKey: config.appApiKey,
           // One process: the app calls the service's operations directly (same checks, no socket).
           transport: verify && !config.VERIFY_URL && config.SERVICE_BINDING === 'in-process' ? verify.exchange : undefined,
+          responseHeaders,
         });
   if (verify) app.use(verify.router);
   if (web) app.use(web.router);
@@ -165,7 +169,8 @@ export async function createSystem(options: SystemOptions): Promise<System> {
               requestTimeout: Math.max(config.REQUEST_TIMEOUT_SECONDS, config.HEADERS_TIMEOUT_SECONDS) * 1000,
               connectionsCheckingInterval: 1000,
             },
-            app,
+            // Waiting browsers' status streams are answered before Express (see the web app).
+            web ? (req, res) => web.tryServeStatusStream(req, res, app) || app(req, res) : app,
           );
           s.once('error', reject);
           s.listen(p, h, () => {

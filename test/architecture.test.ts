@@ -107,6 +107,24 @@ describe('architecture', () => {
     expect(cycles).toEqual([]);
   });
 
+  it('when src/ imports a package a start does not need (or needs only as CommonJS) then no module imports its values statically: it loads on first use, or through its one facade', () => {
+    // pg: only with a PostgreSQL DATABASE_URL (platform/db.ts requires it). kysely: its CommonJS
+    // build, through platform/kysely.ts (the ES module build is 263 files to load). The rest load
+    // on first use: libphonenumber-js through platform/phone-numbers.ts, argon2 in app/passwords.ts,
+    // SMS, Web Push, QR codes and Redis with `await import()` where they are used.
+    const LAZY = ['pg', 'kysely', 'libphonenumber-js', 'libphonenumber-js/max', '@node-rs/argon2', 'twilio', 'web-push', 'qrcode', 'ioredis'];
+    const wrong: string[] = [];
+    for (const [file, sf] of parsed) {
+      if (!file.startsWith('src/')) continue;
+      for (const st of sf.statements) {
+        if (!(ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) || !st.moduleSpecifier || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+        if (!LAZY.includes(st.moduleSpecifier.text) || !importsValues(st)) continue;
+        wrong.push(`${file}: ${st.getText(sf)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it(`when a source file is read then it has at most ${MAX_FILE_LINES} lines`, () => {
     const long = files.flatMap((f) => {
       const n = parsed.get(f)!.getLineAndCharacterOfPosition(parsed.get(f)!.getEnd()).line + 1;
@@ -138,6 +156,17 @@ describe('architecture', () => {
     expect(ownCodeLines(sf, inner!)).toBe(3);
   });
 });
+
+/** Whether an import or re-export loads the module at run time (type-only ones are erased). */
+function importsValues(st: ts.ImportDeclaration | ts.ExportDeclaration): boolean {
+  if (ts.isExportDeclaration(st)) return !st.isTypeOnly && !(st.exportClause && ts.isNamedExports(st.exportClause) && st.exportClause.elements.every((e) => e.isTypeOnly));
+  const clause = st.importClause;
+  if (!clause) return true;
+  if (clause.isTypeOnly) return false;
+  if (clause.name) return true;
+  const b = clause.namedBindings;
+  return !b || ts.isNamespaceImport(b) || b.elements.some((e) => !e.isTypeOnly);
+}
 
 function isFunction(n: ts.Node): n is ts.FunctionLikeDeclaration {
   return ts.isFunctionDeclaration(n) || ts.isMethodDeclaration(n) || ts.isArrowFunction(n) || ts.isFunctionExpression(n) || ts.isConstructorDeclaration(n) || ts.isGetAccessor(n) || ts.isSetAccessor(n);

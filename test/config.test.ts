@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseEnv } from '../src/platform/config.js';
+import { RUN_SOURCES } from './helpers/child-server.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'twofold-config-'));
 
@@ -60,7 +61,7 @@ describe('configuration', () => {
 
   it('when the process starts with a bad value then it exits non-zero naming the variable', () => {
     const r = spawnSync(process.execPath, ['bin/twofold.js', 'serve'], {
-      env: { ...process.env, PORT: 'abc', DATA_DIR: dir() },
+      env: { ...process.env, PORT: 'abc', DATA_DIR: dir(), ...RUN_SOURCES },
       encoding: 'utf8',
       timeout: 20_000,
     });

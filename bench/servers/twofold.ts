@@ -12,7 +12,8 @@
  *       (the attempt's row only: for holding status streams)
  *   seedPendingPushLogins { emails, perUser } → logins of users with an authenticator waiting
  *       for their approval, the request made at the service as `POST /session` makes it
- *   memory → process.memoryUsage()
+ *   memory → process.memoryUsage(); heapSpaces → v8.getHeapSpaceStatistics()
+ *   gc → a full GC (the child started with --expose-gc); heap { file } → a heap snapshot
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -191,6 +192,10 @@ serveChild(
     },
     async memory() {
       return process.memoryUsage();
+    },
+    async heapSpaces() {
+      const { getHeapSpaceStatistics } = await import('node:v8');
+      return getHeapSpaceStatistics();
     },
     async gc() {
       (globalThis as { gc?: () => void }).gc?.();

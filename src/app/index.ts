@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { Router } from 'express';
 import { forContext, type Platform } from '../platform/context.js';
 import { jsonErrorHandler } from '../platform/http.js';
@@ -9,6 +10,7 @@ import { RecoveryCodes } from './recovery-codes.js';
 import { dummyHash } from './passwords.js';
 import type { AppTables } from './schema.js';
 import { appRoutes } from './routes/index.js';
+import type { StatusStreamHook } from './routes/status-stream.js';
 import { SessionStore } from './sessions.js';
 import { staticRoutes } from './static.js';
 
@@ -19,11 +21,22 @@ export interface WebAppOptions {
   apiKey: string;
   /** The service of this process, called directly; without it the app uses HTTP to `verifyBaseUrl`. */
   transport?: ServiceTransport | undefined;
+  /**
+   * Sets the headers the process adds to every answer (its Express middleware does it for the
+   * others), on the status streams answered before Express.
+   */
+  responseHeaders?: ((res: ServerResponse) => void) | undefined;
 }
 
 /** The tutorial's web app: its routes, the SPA and the authenticator PWA assets. */
 export interface WebApp {
   router: Router;
+  /**
+   * Call first for every request of the HTTP server (before `router`'s Express app, which it is
+   * given as `fallback`): answers a browser's status stream (`GET /authy/status` as events) itself
+   * and returns true; false for any other request, which it leaves untouched.
+   */
+  tryServeStatusStream: StatusStreamHook;
   start(baseUrl: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -38,13 +51,15 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
   const nonces = new CallbackNonces(p.db.db, p.clock);
   const streams = new Set<() => void>();
   const router = Router();
-  router.use(appRoutes({ p, client, sessions, attempts, recovery, pending, apiKey: o.apiKey, streams }));
+  const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });
+  router.use(routes.router);
   router.use(staticRoutes(p.logger));
   // Errors of the routes above only (the verification service has its own handlers).
   router.use(jsonErrorHandler(p.logger));
   let sweeper: NodeJS.Timeout | undefined;
   return {
     router,
+    tryServeStatusStream: routes.tryServeStatusStream,
     async start() {
       await dummyHash();
       const sweep = async () => {

@@ -1,6 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { hash, verify, type Algorithm, type Options } from '@node-rs/argon2';
+import { createRequire } from 'node:module';
+import type * as Argon2 from '@node-rs/argon2';
+import type { Algorithm, Options } from '@node-rs/argon2';
 import { randomToken } from '../platform/crypto.js';
+
+let argon2: typeof Argon2 | undefined;
+
+/**
+ * The argon2 native addon, loaded by the first hash or check: `serve --only verify` and the CLI
+ * never load it; `serve` with the web app loads it once listening (the dummy hash of `start`).
+ */
+function lib(): typeof Argon2 {
+  return (argon2 ??= createRequire(import.meta.url)('@node-rs/argon2') as typeof Argon2);
+}
 
 /** argon2id, m=19456 KiB, t=2, p=1 (OWASP's minimum recommendation). */
 const ARGON2: Options = { algorithm: 2 as Algorithm, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
@@ -30,12 +42,12 @@ export function passwordProblem(password: string): string | null {
 }
 
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, ARGON2);
+  return lib().hash(password, ARGON2);
 }
 
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
   try {
-    return await verify(stored, password);
+    return await lib().verify(stored, password);
   } catch {
     return false;
   }

@@ -1,11 +1,12 @@
-import { getCountries, getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { getCountries, getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from '../platform/phone-numbers.js';
 import { z } from 'zod';
 import { HttpError } from '../platform/errors.js';
 import { passwordProblem, PASSWORD_MAX_LENGTH } from './passwords.js';
 import { normaliseRecoveryCode } from './recovery-codes.js';
 import { AppError } from './error-codes.js';
 
-const COUNTRIES = new Set<string>(getCountries());
+/** ISO country codes libphonenumber knows (made on first use: the library loads then). */
+let countries: Set<string> | undefined;
 
 /** Parse `body` with `schema`, or throw 400 VALIDATION with a message per field. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
@@ -56,7 +57,7 @@ export interface PhoneChoice {
 export function parsePhone(country: string, phone: string): PhoneChoice | null {
   const c = country.trim().toUpperCase();
   let parsed;
-  if (COUNTRIES.has(c)) {
+  if ((countries ??= new Set<string>(getCountries())).has(c)) {
     parsed = parsePhoneNumberFromString(phone, c as CountryCode);
     if (parsed && parsed.countryCallingCode !== getCountryCallingCode(c as CountryCode)) return null;
   } else if (/^\+?\d{1,4}$/.test(c)) {

@@ -2,8 +2,9 @@ import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type LogEvent } from 'kysely';
+import type { LogEvent } from 'kysely';
 import type pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from './kysely.js';
 import type { PlatformTables } from './schema.js';
 import { cachingStatements } from './sqlite-statements.js';
 

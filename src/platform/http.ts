@@ -1,5 +1,5 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from './logger.js';
 import { isDatabaseUnavailable } from './db.js';
 import { HttpError } from './errors.js';
@@ -66,12 +66,18 @@ export function routeOf(req: Request): string {
 export function accessLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      logger.info({ route: routeOf(req), status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'http');
-    });
+    res.on('finish', () => logAccess(logger, routeOf(req), res, start));
     next();
   };
+}
+
+/**
+ * The access log's line of one answer, once finished (`start` from `process.hrtime.bigint()` when
+ * the request arrived). Also written for answers given before Express (the status stream).
+ */
+export function logAccess(logger: Logger, route: string, res: ServerResponse, start: bigint): void {
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  logger.info({ route, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'http');
 }
 
 /** Number of trusted proxy hops → Express's `trust proxy` value (never `true`). */

@@ -7,6 +7,12 @@ import { pgUrl } from './databases.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
+/**
+ * Environment that makes `bin/twofold.js` run the TypeScript sources (through tsx) rather than a
+ * build in dist/: a child server always runs the code under test, whatever dist/ holds.
+ */
+export const RUN_SOURCES = { TWOFOLD_SOURCE: '1' } as const;
+
 /** `twofold serve` in a child process, so a test can SIGKILL it like a crash would. */
 export interface ChildServer {
   child: ChildProcess;
@@ -17,7 +23,7 @@ export interface ChildServer {
 export function serveChild(env: Record<string, string>, args: string[] = []): Promise<ChildServer> {
   const child = spawn(process.execPath, ['bin/twofold.js', 'serve', ...args], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env, ...RUN_SOURCES },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

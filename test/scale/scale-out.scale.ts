@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCallbackSignature } from '../../src/platform/authy-signature.js';
 import { addTotpApp, Browser, newUser, TestDevice, eventually, type PendingApproval } from '../app/helpers.js';
+import { RUN_SOURCES } from '../helpers/child-server.js';
 import { pgAvailable } from '../helpers/databases.js';
 import { openSse, statusEvent } from '../helpers/sse.js';
 import { otherCode, totpAt } from '../security/helpers.js';
@@ -76,7 +77,7 @@ class Receiver {
 function createApp(c: Cluster, callbackUrl: string): string {
   const out = execFileSync(process.execPath, ['bin/twofold.js', 'apps', 'create', '--name', 'Scale test', '--callback-url', callbackUrl], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', DATABASE_URL: c.dbUrl, ENCRYPTION_KEY: c.secrets.ENCRYPTION_KEY!, LOG_LEVEL: 'silent' },
+    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', DATABASE_URL: c.dbUrl, ENCRYPTION_KEY: c.secrets.ENCRYPTION_KEY!, LOG_LEVEL: 'silent', ...RUN_SOURCES },
     encoding: 'utf8',
   });
   return /api_key: (\S+)/.exec(out)![1]!;

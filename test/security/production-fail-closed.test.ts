@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/platform/config.js';
+import { RUN_SOURCES } from '../helpers/child-server.js';
 import { productionSecrets } from '../helpers/system.js';
 
 const SECRETS = productionSecrets();
@@ -52,7 +53,7 @@ describe('production fails closed', () => {
   it('when `twofold serve` starts in production without an encryption key then it exits 2 naming it, and creates no key or database', () => {
     const d = dir();
     const r = spawnSync(process.execPath, ['bin/twofold.js', 'serve'], {
-      env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', DATA_DIR: d, DATABASE_URL: `sqlite:${join(d, 'twofold.sqlite')}`, PORT: '0', LOG_LEVEL: 'silent', ...without('ENCRYPTION_KEY') },
+      env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', DATA_DIR: d, DATABASE_URL: `sqlite:${join(d, 'twofold.sqlite')}`, PORT: '0', LOG_LEVEL: 'silent', ...without('ENCRYPTION_KEY'), ...RUN_SOURCES },
       encoding: 'utf8',
       timeout: 30_000,
     });

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { Router } from 'express';
 import { loadSession } from '../guards.js';
 import { cookiePolicy } from '../sessions.js';
@@ -7,7 +8,7 @@ import { routeKit, type AppRoutesDeps } from './kit.js';
 import { loginRoutes } from './login.js';
 import { secondFactor } from './second-factor.js';
 import { signupRoutes } from './signup.js';
-import { statusStreamRoutes } from './status-stream.js';
+import { statusStreamRoutes, type StatusStreamHook } from './status-stream.js';
 
 export type { AppRoutesDeps } from './kit.js';
 export { STATUS_STREAMS_PER_ATTEMPT } from './status-stream.js';
@@ -16,15 +17,16 @@ export { STATUS_STREAMS_PER_ATTEMPT } from './status-stream.js';
  * The web app's JSON routes (src/app/README.md has the table), one module per concern: signup,
  * login and its second factor, the status stream, the OneTouch callback, the user's page.
  */
-export function appRoutes(d: AppRoutesDeps): Router {
+export function appRoutes(d: AppRoutesDeps, o: { responseHeaders?: ((res: ServerResponse) => void) | undefined } = {}): { router: Router; tryServeStatusStream: StatusStreamHook } {
   const k = routeKit(d);
   const sf = secondFactor(k);
   const r = Router();
   r.use(['/user', '/session', '/authy'], loadSession(d.sessions, cookiePolicy(d.p.config).name));
   r.use(signupRoutes(k));
   r.use(loginRoutes(k, sf));
-  r.use(statusStreamRoutes(k, sf));
+  const status = statusStreamRoutes(k, sf, o);
+  r.use(status.router);
   r.use(callbackRoutes(k));
   r.use(accountRoutes(k));
-  return r;
+  return { router: r, tryServeStatusStream: status.tryServe };
 }

@@ -1,5 +1,5 @@
 import { type Request, type Response, Router } from 'express';
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { parsePhoneNumberFromString } from '../../platform/phone-numbers.js';
 import { AuditType } from '../../platform/audit.js';
 import { clientNetwork } from '../../platform/client-network.js';
 import { randomToken } from '../../platform/crypto.js';

@@ -1,5 +1,6 @@
-import { Migrator, sql, type Kysely, type MigrationProvider } from 'kysely';
+import type { Kysely, MigrationProvider } from 'kysely';
 import type { Db } from '../db.js';
+import { Migrator, sql } from '../kysely.js';
 import type { Migration, MigrationNote } from './helpers.js';
 import { migration as m004 } from './004-audit-trail.js';
 import { migration as m007 } from './007-rate-limits.js';

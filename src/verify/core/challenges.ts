@@ -1,4 +1,5 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
+import { sql } from '../../platform/kysely.js';
 import type { CodeHasher } from '../../platform/crypto.js';
 import type { CoreDatabase } from '../schema.js';
 

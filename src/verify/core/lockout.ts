@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { sql } from '../../platform/kysely.js';
 import type { CoreDatabase } from '../schema.js';
 
 /** After this many consecutive failures the user stays locked until an operator resets the counter. */

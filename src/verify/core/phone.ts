@@ -1,4 +1,4 @@
-import { getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from '../../platform/phone-numbers.js';
 
 export interface Phone {
   /** `+<country code><national number>` */

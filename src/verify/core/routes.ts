@@ -3,7 +3,7 @@ import type { Logger } from '../../platform/logger.js';
 import { mountOps, type ApiAnswer, type ApiCall, type ApiRoute } from '../api.js';
 import { isIP } from 'node:net';
 import { qrCodeDataUrl } from '../../platform/qr-code.js';
-import { parsePhoneNumberFromString as parseWithTypes } from 'libphonenumber-js/max';
+import { parsePhoneNumberWithTypes as parseWithTypes } from '../../platform/phone-numbers.js';
 import type { CorePlatform } from '../schema.js';
 import type { Limiter } from '../../platform/rate-limit.js';
 import { AuditType } from '../../platform/audit.js';

@@ -1,4 +1,4 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { parsePhoneNumberWithTypes as parsePhoneNumberFromString } from '../../platform/phone-numbers.js';
 import type { CorePlatform } from '../schema.js';
 import { clientNetwork } from '../../platform/client-network.js';
 import type { Limiter } from '../../platform/rate-limit.js';

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql } from '../../platform/kysely.js';
 import type { Migration } from '../../platform/migrations/helpers.js';
 import { bigintType, notNull } from '../../platform/migrations/helpers.js';
 

@@ -1,6 +1,7 @@
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import { signCallback } from '../../platform/authy-signature.js';
 import { isDatabaseUnavailable } from '../../platform/db.js';
+import { sql } from '../../platform/kysely.js';
 import type { AppInfo, ServiceDirectory } from '../ports.js';
 import type { OneTouchPlatform, OneTouchTables } from '../schema-onetouch.js';
 import { loadAppSigningKey } from './signing-keys.js';
