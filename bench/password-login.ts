@@ -9,7 +9,7 @@
  *
  * Raises the login limits and PUSH_PER_USER_LIMIT (one client IP, USERS accounts).
  */
-import { Browser, signUp } from '../test/app/helpers.js';
+import { Browser, outboxFileCode, signUp } from '../test/app/helpers.js';
 import { activateDevice } from '../src/authenticator/client.js';
 import { load, pool, profiled, PUSH_BENCH_ENV, requireClean, startChild, suite, type LoadRequest, type LoadResult } from './lib.js';
 
@@ -29,9 +29,11 @@ async function twofold(): Promise<LoadResult> {
   const s = await startChild('servers/twofold.ts', { BENCH_TWOFOLD_ENV: JSON.stringify(PUSH_BENCH_ENV) });
   try {
     const emails = Array.from({ length: USERS }, (_, i) => `login${i}@example.com`);
+    // A production server does not serve /dev/sms: the codes come from its outbox file.
+    const dataDir = await s.call<string>('dataDir');
     await pool(emails, 4, async (email, i) => {
       const b = new Browser(s.url);
-      await signUp(b, { fullName: 'Login Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${2000 + i}` });
+      await signUp(b, { fullName: 'Login Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${2000 + i}` }, { code: async (to) => outboxFileCode(dataDir, to!) });
       const act = await b.post('/user/authenticators', { name: 'bench phone' });
       await activateDevice((act.body['activation'] as { link: string }).link, { name: 'bench phone' });
     });

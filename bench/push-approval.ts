@@ -17,7 +17,7 @@
  *
  * Raises PUSH_PER_USER_LIMIT and the login limits (one client IP, few accounts, many logins).
  */
-import { Browser, signUp } from '../test/app/helpers.js';
+import { Browser, outboxFileCode, signUp } from '../test/app/helpers.js';
 import { activateDevice, DeviceClient, type ApprovalForDevice } from '../src/authenticator/client.js';
 import { openStatusStream, pool, profiled, PUSH_BENCH_ENV, quantile, startChild, suite, type StatusStream } from './lib.js';
 
@@ -39,10 +39,10 @@ interface Login {
   approval?: ApprovalForDevice;
 }
 
-async function enrolUser(url: string, i: number): Promise<User> {
+async function enrolUser(url: string, i: number, dataDir: string): Promise<User> {
   const b = new Browser(url);
   const email = `push${i}@example.com`;
-  await signUp(b, { fullName: 'Push Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${String(1000 + i)}` });
+  await signUp(b, { fullName: 'Push Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${String(1000 + i)}` }, { code: async (to) => outboxFileCode(dataDir, to!) });
   const act = await b.post('/user/authenticators', { name: 'bench phone' });
   if (act.status !== 201) throw new Error(`activation link: ${act.status} ${JSON.stringify(act.body)}`);
   const link = (act.body['activation'] as { link: string }).link;
@@ -77,8 +77,10 @@ await suite('push-approval', async () => {
   const streams: StatusStream[] = [];
   try {
     const users = new Array<User>(USERS);
+    // A production server does not serve /dev/sms: the codes come from its outbox file.
+    const dataDir = await s.call<string>('dataDir');
     await pool(Array.from({ length: USERS }, (_, i) => i), 4, async (i) => {
-      users[i] = await enrolUser(s.url, i);
+      users[i] = await enrolUser(s.url, i, dataDir);
     });
 
     // One pending login at a time.

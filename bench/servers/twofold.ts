@@ -128,6 +128,10 @@ async function halfSession(userId: number): Promise<{ cookie: string; attemptId:
 serveChild(
   url,
   {
+    // A production server does not serve /dev/sms: signups read their codes from the outbox file.
+    async dataDir() {
+      return dataDir;
+    },
     async seedCodeLogins(args) {
       const { users, perUser } = args as { users: number; perUser: number };
       const appId = await builtinAppId();
