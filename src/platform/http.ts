@@ -11,7 +11,7 @@ import { HttpError } from './errors.js';
 export function jsonErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = toHttpError(err);
-    if (e.status >= 500) logServerFailure(logger, req, err, e);
+    if (e.status >= 500) logServerFailure(logger, routeOf(req), err, e);
     else if (e.options.reason) logger.info({ route: routeOf(req), error_code: e.code, reason: e.options.reason }, 'request refused');
     if (res.headersSent) return;
     const r = renderHttpError(e);
@@ -29,9 +29,9 @@ export function renderHttpError(e: HttpError): { status: number; headers: Record
  * Log a request answered 5xx: an unreachable database as a warning (it is expected during an
  * outage, and the message says why), anything else as an error with its stack.
  */
-export function logServerFailure(logger: Logger, req: Request, err: unknown, e: HttpError): void {
-  if (e.status === 503) logger.warn({ route: routeOf(req), err: String(err) }, 'request failed: database unavailable');
-  else logger.error({ err, route: routeOf(req) }, 'request failed');
+export function logServerFailure(logger: Logger, route: string, err: unknown, e: HttpError): void {
+  if (e.status === 503) logger.warn({ route, err: String(err) }, 'request failed: database unavailable');
+  else logger.error({ err, route }, 'request failed');
 }
 
 /**

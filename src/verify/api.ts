@@ -1,10 +1,10 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { match } from 'path-to-regexp';
 import { HttpError } from '../platform/errors.js';
-import { renderHttpError, toHttpError } from '../platform/http.js';
+import { logServerFailure, renderHttpError, toHttpError } from '../platform/http.js';
 import type { Logger } from '../platform/logger.js';
-import { AuthyCode, AuthyError } from './authy-errors.js';
-import { asAuthyError, hashApiKey, mergeParams, renderAuthyError, type AppLookup, type AuthenticatedApp, type ParamObject } from './authy-http.js';
+import { invalidDeviceApiKey } from './onetouch/errors.js';
+import { asAuthyError, findApp, invalidApiKey, mergeParams, renderAuthyError, type AppLookup, type AuthenticatedApp, type ParamObject } from './authy-http.js';
 
 /**
  * The service's API for relying apps as operations: each takes what a request carries and
@@ -48,10 +48,7 @@ export interface ApiRoute {
 
 /** What an operation's failure answers: status, headers and body, as each format's error handler renders it. */
 export function renderFailure(err: unknown, format: ApiFormat, logger: Logger, route: string): Required<ApiAnswer> {
-  const serverFailure = (h: HttpError) => {
-    if (h.status === 503) logger.warn({ route, err: String(err) }, 'request failed: database unavailable');
-    else logger.error({ err, route }, 'request failed');
-  };
+  const serverFailure = (h: HttpError) => logServerFailure(logger, route, err, h);
   if (format === 'device') {
     const e = toHttpError(err);
     if (e.status >= 500) serverFailure(e);
@@ -69,12 +66,10 @@ export function successBody(a: ApiAnswer, format: ApiFormat): Record<string, unk
 }
 
 /** The app a key belongs to; the same refusal as the HTTP binding's key check otherwise. */
-async function appFor(lookup: AppLookup, key: string | undefined, format: ApiFormat): Promise<AuthenticatedApp> {
-  // Looked up by SHA-256 of a 192-bit random key: the index lookup's timing tells only of hashes.
-  const app = key && key.length <= 200 ? await lookup(hashApiKey(key)) : undefined;
+async function appFor(lookup: AppLookup, key: string, format: ApiFormat): Promise<AuthenticatedApp> {
+  const app = await findApp(lookup, key);
   if (app) return app;
-  if (format === 'device') throw new HttpError(401, 'INVALID_API_KEY', 'Invalid API key', { reason: 'unknown or missing API key' });
-  throw new AuthyError(401, AuthyCode.INVALID_API_KEY, 'Invalid API key', { reason: 'unknown or missing API key' });
+  throw format === 'device' ? invalidDeviceApiKey() : invalidApiKey();
 }
 
 /**

@@ -95,19 +95,22 @@ export type AppLookup = (apiKeyHash: string) => Promise<AuthenticatedApp | undef
  */
 export function requireApiKey(lookup: AppLookup): RequestHandler {
   return async (req, _res, next) => {
-    const header = req.get('x-authy-api-key');
-    const key = header ?? param(req.authyParams, 'api_key');
-    if (!key || key.length > 200) throw invalidApiKey();
-    // The lookup is by SHA-256 of a 192-bit random key: timing of the index lookup tells an
-    // attacker only about hashes, never about the key.
-    const app = await lookup(hashApiKey(key));
+    const app = await findApp(lookup, req.get('x-authy-api-key') ?? param(req.authyParams, 'api_key'));
     if (!app) throw invalidApiKey();
     req.authyApp = app;
     next();
   };
 }
 
-function invalidApiKey(): AuthyError {
+/**
+ * The app a presented key belongs to, or undefined (no key, an overlong one, an unknown one). The
+ * lookup is by SHA-256 of a 192-bit random key: the index lookup's timing tells only of hashes.
+ */
+export async function findApp(lookup: AppLookup, key: string | undefined): Promise<AuthenticatedApp | undefined> {
+  return key && key.length <= 200 ? lookup(hashApiKey(key)) : undefined;
+}
+
+export function invalidApiKey(): AuthyError {
   return new AuthyError(401, AuthyCode.INVALID_API_KEY, 'Invalid API key', { reason: 'unknown or missing API key' });
 }
 
@@ -142,7 +145,7 @@ export function renderAuthyError(e: AuthyError): { status: number; headers: Reco
 /** Error middleware of the Authy-compatible API. */
 export function authyErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = asAuthyError(err, (h) => logServerFailure(logger, req, err, h));
+    const e = asAuthyError(err, (h) => logServerFailure(logger, routeOf(req), err, h));
     if (e.extra.reason) logger.info({ route: routeOf(req), error_code: e.errorCode, reason: e.extra.reason }, 'authy request refused');
     if (res.headersSent) return;
     const r = renderAuthyError(e);

@@ -22,6 +22,9 @@ export const approvalRefused = (reason: string) =>
 export const notPending = (status: string) =>
   new HttpError(409, DeviceApiCode.APPROVAL_NOT_PENDING, 'Approval request is not pending', { reason: `status ${status}`, details: { status } });
 
+export const invalidDeviceApiKey = () =>
+  new HttpError(401, DeviceApiCode.INVALID_API_KEY, 'Invalid API key', { reason: 'unknown or missing API key' });
+
 export const notFound = (reason: string) => new HttpError(404, DeviceApiCode.NOT_FOUND, 'Not found', { reason });
 
 export const invalidRequest = (message: string) => new HttpError(400, DeviceApiCode.INVALID_REQUEST, message);

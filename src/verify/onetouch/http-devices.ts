@@ -5,10 +5,10 @@ import { HttpError } from '../../platform/errors.js';
 import { boundedJson, JSON_MAX_DEPTH, JSON_MAX_ITEMS, jsonWithinBudget } from '../../platform/http.js';
 import { jsonErrorHandler } from '../../platform/http.js';
 import { mountOps, type ApiRoute } from '../api.js';
-import { hashApiKey, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
+import { findApp, type AppLookup, type AuthenticatedApp } from '../authy-http.js';
 import { assertUuid, type Approvals } from './approvals.js';
 import { isRefusal, type AuthenticatedDevice, type DeviceRefusal, type Devices, MAX_DEVICES_PER_USER } from './devices.js';
-import { DeviceApiCode, deviceAuthFailed, invalidRequest, notFound } from './errors.js';
+import { DeviceApiCode, deviceAuthFailed, invalidDeviceApiKey, invalidRequest, notFound } from './errors.js';
 import { DEVICE_HEADERS } from '../../protocol/device.js';
 import { bodyDigest } from '../../protocol/node-hash.js';
 import { parseSubscription } from './http-push-subscription.js';
@@ -90,9 +90,8 @@ export function deviceApiRouter(
   const ctx = (req: Request) => ({ ip: req.ip, userAgent: req.get('user-agent') });
 
   const requireApp: RequestHandler = async (req, _res, next) => {
-    const key = req.get('x-authy-api-key');
-    const app = key && key.length <= 200 ? await deps.appLookup(hashApiKey(key)) : undefined;
-    if (!app) throw new HttpError(401, DeviceApiCode.INVALID_API_KEY, 'Invalid API key', { reason: 'unknown or missing API key' });
+    const app = await findApp(deps.appLookup, req.get('x-authy-api-key'));
+    if (!app) throw invalidDeviceApiKey();
     req.deviceApiApp = app;
     next();
   };
