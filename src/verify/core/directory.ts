@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { ExpiringMap } from '../../platform/expiring-map.js';
 import type { OneTouchDatabase } from '../schema-onetouch.js';
 import type { CoreDatabase, CorePlatform } from '../schema.js';
 import type { AppInfo, ServiceDirectory, ServiceUser } from '../ports.js';
@@ -17,9 +18,11 @@ const APP_CACHE_MS = 30_000;
 
 /** The core's answer to OneTouch's questions about users and apps. */
 export class Directory implements ServiceDirectory {
-  private readonly kept = new Map<number, { app: AppInfo; until: number }>();
+  private readonly kept: ExpiringMap<number, AppInfo>;
 
-  constructor(private readonly p: CorePlatform) {}
+  constructor(private readonly p: CorePlatform) {
+    this.kept = new ExpiringMap(p.clock, APP_CACHE_MS);
+  }
 
   async user(userId: number, appId?: number): Promise<ServiceUser | undefined> {
     let q = this.p.db.db.selectFrom('verify_users').select(['id', 'app_id', 'email']).where('id', '=', userId);
@@ -30,20 +33,18 @@ export class Directory implements ServiceDirectory {
 
   /** Kept for APP_CACHE_MS unless `fresh`: every pending list and push asks for the names. */
   async apps(ids: readonly number[], o: { fresh?: boolean } = {}): Promise<Map<number, AppInfo>> {
-    const now = this.p.clock.now();
     const found = new Map<number, AppInfo>();
     const wanted: number[] = [];
     for (const id of new Set(ids)) {
       const hit = o.fresh ? undefined : this.kept.get(id);
-      if (hit && hit.until > now) found.set(id, hit.app);
+      if (hit) found.set(id, hit);
       else wanted.push(id);
     }
     if (wanted.length === 0) return found;
     const rows = await this.p.db.db.selectFrom('apps').select(['id', 'name', 'callback_url', 'builtin']).where('id', 'in', wanted).execute();
-    if (this.kept.size > 1000) this.kept.clear();
     for (const r of rows) {
       const app = { id: r.id, name: r.name, callbackUrl: r.callback_url, builtin: r.builtin === 1 };
-      this.kept.set(r.id, { app, until: now + APP_CACHE_MS });
+      this.kept.set(r.id, app);
       found.set(r.id, app);
     }
     return found;

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { forContext, type Platform } from '../../platform/context.js';
-import type { AppLookup } from '../authy-http.js';
+import { ExpiringMap } from '../../platform/expiring-map.js';
+import type { AppLookup, AuthenticatedApp } from '../authy-http.js';
 import type { CorePart, DeviceDirectory } from '../ports.js';
 import type { VerifyTables } from '../schema.js';
 import { AppStore } from './apps.js';
@@ -68,7 +69,6 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
 
 /** How long a key's app is kept in memory: every request of an app presents its key. */
 const KEY_CACHE_MS = 30_000;
-const KEY_CACHE_ENTRIES = 1000;
 
 /**
  * Apps found by their key's hash, kept for KEY_CACHE_MS (keys change only with a restart or a
@@ -76,15 +76,12 @@ const KEY_CACHE_ENTRIES = 1000;
  * works at once.
  */
 function cachedLookup(lookup: AppLookup, clock: { now(): number }): AppLookup {
-  const kept = new Map<string, { app: NonNullable<Awaited<ReturnType<AppLookup>>>; until: number }>();
+  const kept = new ExpiringMap<string, AuthenticatedApp>(clock, KEY_CACHE_MS);
   return async (hash) => {
-    const now = clock.now();
     const hit = kept.get(hash);
-    if (hit && hit.until > now) return hit.app;
+    if (hit) return hit;
     const app = await lookup(hash);
-    if (!app) return undefined;
-    if (kept.size >= KEY_CACHE_ENTRIES) kept.clear();
-    kept.set(hash, { app, until: now + KEY_CACHE_MS });
+    if (app) kept.set(hash, app);
     return app;
   };
 }
