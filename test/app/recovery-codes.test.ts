@@ -20,7 +20,8 @@ import type { AppDatabase } from '../../src/app/schema.js';
 import { withTables } from '../../src/platform/db.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { Browser, newUser, signUp } from './helpers.js';
+import { Browser } from './helpers.js';
+import { recoveryFixtures } from './routes/fixtures.js';
 
 const DISPLAY = /^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}$/;
 
@@ -95,31 +96,7 @@ forEachDatabase((kind) => {
       await t?.stop();
     });
 
-    /** A signed-up user (logged out) and a browser logged in as them. */
-    async function account() {
-      const u = newUser();
-      const b = new Browser(t.url);
-      await signUp(b, u);
-      const me = await b.get('/user');
-      return { u, b, id: (me.body.user as { id: number }).id };
-    }
-
-    async function generate(b: Browser): Promise<string[]> {
-      const r = await b.post('/user/recovery-codes', {});
-      expect(r.status).toBe(201);
-      return r.body.codes as string[];
-    }
-
-    /** A browser after the password step (a half session). */
-    async function halfLogin(u: { email: string; password: string }): Promise<Browser> {
-      const b = new Browser(t.url);
-      const r = await b.post('/session', { email: u.email, password: u.password });
-      expect(r.status).toBe(200);
-      expect(r.body.state).toBe('code');
-      return b;
-    }
-
-    const rows = (id: number) => t.system.db.selectFrom('app_recovery_codes').selectAll().where('user_id', '=', id).execute();
+    const { account, generate, halfLogin, rows } = recoveryFixtures(() => t);
 
     it('when the table is dumped then no code is there in clear, only keyed hashes bound to the user', async () => {
       const { b, id } = await account();
