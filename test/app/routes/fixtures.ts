@@ -94,6 +94,17 @@ export function recoveryFixtures(t: () => TestSystem) {
   return { account, generate, halfLogin, rows };
 }
 
+/** A new account, logged out, then the password step again: a half session waiting for an SMS code. */
+export async function smsHalfLogin(t: TestSystem): Promise<{ b: Browser; to: string }> {
+  const u = newUser();
+  const b = new Browser(t.url);
+  await signUp(b, u);
+  expect((await b.del('/session')).status).toBe(200);
+  const r = await b.post('/session', { email: u.email, password: u.password });
+  expect(r.body).toMatchObject({ state: 'code', via: 'sms', retry_after: 30 });
+  return { b, to: `+1${u.phone}` };
+}
+
 /** The app's user row for an email (its id, and its service user's id). */
 export async function appUser(t: TestSystem, email: string): Promise<{ id: number; authy_id: number | null }> {
   return t.system.db.selectFrom('app_users').select(['id', 'authy_id']).where('email', '=', email.toLowerCase()).executeTakeFirstOrThrow();

@@ -6,7 +6,7 @@ import { ManualClock } from '../../../src/platform/clock.js';
 import { forEachDatabase } from '../../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../../helpers/system.js';
 import { Browser, latestSmsCode, newUser, signUp } from '../helpers.js';
-import { ageProof, expectError, otherCode, recoveryFixtures } from './fixtures.js';
+import { ageProof, expectError, otherCode, recoveryFixtures, smsHalfLogin } from './fixtures.js';
 
 async function signedUp(t: TestSystem) {
   const u = newUser();
@@ -93,15 +93,7 @@ forEachDatabase((kind) => {
       await t?.stop();
     });
 
-    async function halfLoggedIn() {
-      const u = newUser();
-      const b = new Browser(t.url);
-      await signUp(b, u);
-      expect((await b.del('/session')).status).toBe(200);
-      const r = await b.post('/session', { email: u.email, password: u.password });
-      expect(r.body).toMatchObject({ state: 'code', via: 'sms', retry_after: 30 });
-      return { b, to: `+1${u.phone}` };
-    }
+    const halfLoggedIn = () => smsHalfLogin(t);
 
     it('when the 30 s cool-down has passed then resend sends a new SMS whose code logs in', async () => {
       const { b, to } = await halfLoggedIn();

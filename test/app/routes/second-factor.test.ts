@@ -8,7 +8,7 @@ import { ManualClock } from '../../../src/platform/clock.js';
 import { forEachDatabase } from '../../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../../helpers/system.js';
 import { Browser, eventually, latestSmsCode, newUser, signUp } from '../helpers.js';
-import { expectError, otherCode, passwordStep, pendingFor, totpNow, userWithDevice, watchStatus } from './fixtures.js';
+import { expectError, otherCode, passwordStep, pendingFor, smsHalfLogin, totpNow, userWithDevice, watchStatus } from './fixtures.js';
 
 forEachDatabase((kind) => {
   describe(`login approved on an authenticator on ${kind}`, () => {
@@ -108,15 +108,7 @@ forEachDatabase((kind) => {
       await t?.stop();
     });
 
-    async function halfLoggedIn() {
-      const u = newUser();
-      const b = new Browser(t.url);
-      await signUp(b, u);
-      expect((await b.del('/session')).status).toBe(200);
-      const r = await b.post('/session', { email: u.email, password: u.password });
-      expect(r.body).toMatchObject({ state: 'code', via: 'sms', retry_after: 30 });
-      return { b, to: `+1${u.phone}` };
-    }
+    const halfLoggedIn = () => smsHalfLogin(t);
 
     it('when a login attempt is older than 10 minutes then its code no longer completes it', async () => {
       const { b, to } = await halfLoggedIn();
