@@ -225,6 +225,16 @@ export function serveChild(url: string, handlers: Record<string, (args: unknown)
       (e: unknown) => reply({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
     );
   });
+  // Every child answers for its memory: usage, V8's heap spaces, a full GC (with --expose-gc) and
+  // a heap snapshot written to a file.
+  handlers['memory'] ??= async () => process.memoryUsage();
+  handlers['heapSpaces'] ??= async () => (await import('node:v8')).getHeapSpaceStatistics();
+  handlers['gc'] ??= async () => {
+    (globalThis as { gc?: () => void }).gc?.();
+  };
+  handlers['heap'] ??= async (args) => {
+    (await import('node:v8')).writeHeapSnapshot((args as { file: string }).file);
+  };
   // BENCH_CPU_PROF=<dir>: `profile` brackets the measured part of a run (see `profiled`).
   let session: Session | undefined;
   handlers['profileStart'] ??= async () => {

@@ -48,20 +48,6 @@ await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 serveChild(
   `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
   {
-    async memory() {
-      return process.memoryUsage();
-    },
-    async heapSpaces() {
-      const { getHeapSpaceStatistics } = await import('node:v8');
-      return getHeapSpaceStatistics();
-    },
-    async gc() {
-      (globalThis as { gc?: () => void }).gc?.();
-    },
-    async heap(args) {
-      const { writeHeapSnapshot } = await import('node:v8');
-      writeHeapSnapshot((args as { file: string }).file);
-    },
   },
   async () => {
     clearInterval(ping);

@@ -194,20 +194,6 @@ serveChild(
       }
       return out;
     },
-    async memory() {
-      return process.memoryUsage();
-    },
-    async heapSpaces() {
-      const { getHeapSpaceStatistics } = await import('node:v8');
-      return getHeapSpaceStatistics();
-    },
-    async gc() {
-      (globalThis as { gc?: () => void }).gc?.();
-    },
-    async heap(args) {
-      const { writeHeapSnapshot } = await import('node:v8');
-      writeHeapSnapshot((args as { file: string }).file);
-    },
   },
   async () => {
     await system.stop();
