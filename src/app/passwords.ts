@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type * as Argon2 from '@node-rs/argon2';
 import type { Algorithm, Options } from '@node-rs/argon2';
 import { randomToken } from '../platform/crypto.js';
+import { packageRoot } from '../platform/package-root.js';
 
 let argon2: typeof Argon2 | undefined;
 
@@ -25,7 +27,7 @@ let common: Set<string> | undefined;
 /** The ~1000 most common passwords, lower case. */
 export function commonPasswords(): Set<string> {
   common ??= new Set(
-    readFileSync(new URL('./data/common-passwords.txt', import.meta.url), 'utf8')
+    readFileSync(join(packageRoot(), 'src/app/data/common-passwords.txt'), 'utf8')
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#')),

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import express, { Router } from 'express';
 import type { Logger } from '../platform/logger.js';
+import { packageRoot } from '../platform/package-root.js';
 
 /** Client-side routes of the SPA; a browser loading one of them directly gets index.html. */
 export const SPA_ROUTES = ['/', '/signup', '/login', '/login/approve', '/login/code', '/account'];
@@ -25,7 +26,7 @@ const CSP = [
  */
 export function staticRoutes(
   logger: Logger,
-  distDir = resolve(import.meta.dirname, '../../web/dist'),
+  distDir = join(packageRoot(), 'web/dist'),
   o: { authenticatorOnly?: boolean } = {},
 ): Router {
   const r = Router();

@@ -1,5 +1,5 @@
 import { getCountries, getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from '../platform/phone-numbers.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HttpError } from '../platform/errors.js';
 import { passwordProblem, PASSWORD_MAX_LENGTH } from './passwords.js';
 import { normaliseRecoveryCode } from './recovery-codes.js';

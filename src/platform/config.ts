@@ -1,7 +1,7 @@
 import { createECDH, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Phone number types `SMS_NUMBER_TYPES` may name (libphonenumber-js's `NumberType`, and one of ours). */
 export const SMS_NUMBER_TYPE_NAMES = [

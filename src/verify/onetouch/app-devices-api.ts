@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AuditType } from '../../platform/audit.js';
 import type { ApiCall, ApiRoute } from '../api.js';
 import { LEGACY_SECRET_ID, type ServiceDirectory, type TotpSecretStore } from '../ports.js';

@@ -1,5 +1,5 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { OneTouchPlatform } from '../schema-onetouch.js';
 import { HttpError } from '../../platform/errors.js';
 import { boundedJson, JSON_MAX_DEPTH, JSON_MAX_ITEMS, jsonWithinBudget } from '../../platform/http.js';

@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { invalidRequest } from './errors.js';
 import type { PushSubscriptionJson } from './push-subscriptions.js';
 
