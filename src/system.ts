@@ -15,6 +15,8 @@ import { createLogger, type Logger } from './platform/logger.js';
 import { migrations, type SystemDatabase } from './migrations.js';
 import { migrateToLatest } from './platform/migrations/index.js';
 import { LimiterFactory } from './platform/rate-limit.js';
+import { MailOutbox, openMailer } from './platform/mail/index.js';
+import { devMailRoutes } from './platform/mail/dev-routes.js';
 import { createVerifyService, type VerifyService } from './verify/index.js';
 
 export type Part = 'all' | 'verify' | 'app';
@@ -83,7 +85,7 @@ export async function openPlatform(options: SystemOptions): Promise<Platform> {
   }
   const limits = await LimiterFactory.open(db, config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const clock = options.clock ?? systemClock;
-  return { config, db, logger, clock, bus, limits, audit: new AuditLog(db.db, clock), ...cryptoFor(config) };
+  return { config, db, logger, clock, bus, limits, audit: new AuditLog(db.db, clock), mail: openMailer(config, logger, clock), ...cryptoFor(config) };
 }
 
 export async function createSystem(options: SystemOptions): Promise<System> {
@@ -140,6 +142,12 @@ export async function createSystem(options: SystemOptions): Promise<System> {
           transport: verify && !config.VERIFY_URL && config.SERVICE_BINDING === 'in-process' ? verify.exchange : undefined,
           responseHeaders,
         });
+  const mailbox = platform.mail.transport;
+  if (mailbox instanceof MailOutbox) {
+    // Fail closed: the outbox page shows every link sent, so a production process never serves it.
+    if (config.production) logger.warn({ file: mailbox.file }, 'MAIL_TRANSPORT=outbox in production: mail is only written to a file (no /dev/mail pages); set smtp');
+    else app.use(devMailRoutes(mailbox, () => config.PUBLIC_URL));
+  }
   if (verify) app.use(verify.router);
   if (web) app.use(web.router);
   // Apart from the web app, the service still serves the authenticator PWA: it must share the
@@ -217,6 +225,7 @@ export async function createSystem(options: SystemOptions): Promise<System> {
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
       }
+      platform.mail.stop();
       await platform.bus.close();
       await platform.limits.close();
       await platform.db.close();

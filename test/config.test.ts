@@ -15,6 +15,8 @@ describe('configuration', () => {
     expect(e.SMS_TRANSPORT).toBe('outbox');
     expect(e.TRUST_PROXY).toBe(0);
     expect(e.DATABASE_URL).toBeUndefined();
+    expect(e.MAIL_TRANSPORT).toBe('outbox');
+    expect(e.MAIL_FROM).toBe('Twofold <twofold@localhost>');
   });
 
   it.each([
@@ -26,9 +28,21 @@ describe('configuration', () => {
     ['PUBLIC_URL', 'not a url'],
     ['ENCRYPTION_KEY', 'c2hvcnQ='],
     ['SMS_COUNTRY_ALLOWLIST', 'US,USA'],
+    ['MAIL_TRANSPORT', 'pigeon'],
+    ['SMTP_URL', 'http://mail.example.com'],
+    ['SMTP_URL', 'smtp://mail.example.com/path'],
+    ['MAIL_FROM', 'not an address'],
+    ['MAIL_FROM', 'Evil <a@b.c>\r\nBcc: x@y.z'],
   ])('when %s=%s then the error names the variable', (name, value) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(name));
+  });
+
+  it('when MAIL_TRANSPORT=smtp without SMTP_URL then it refuses to start; with one it takes it and a named sender', () => {
+    expect(() => parseEnv({ MAIL_TRANSPORT: 'smtp' })).toThrow(/SMTP_URL: required when MAIL_TRANSPORT=smtp/);
+    const e = parseEnv({ MAIL_TRANSPORT: 'smtp', SMTP_URL: 'smtps://user:pa%2Fss@mail.example.com:465', MAIL_FROM: 'Example Accounts <accounts@example.com>' });
+    expect(e.SMTP_URL).toBe('smtps://user:pa%2Fss@mail.example.com:465');
+    expect(e.MAIL_FROM).toBe('Example Accounts <accounts@example.com>');
   });
 
   it('when SMS_TRANSPORT=twilio without credentials then it refuses to start', () => {

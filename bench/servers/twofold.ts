@@ -121,7 +121,7 @@ async function appUser(appId: number): Promise<{ userId: number; secret: string 
 /** A half session and its open attempt, as an accepted password leaves them. */
 async function halfSession(userId: number): Promise<{ cookie: string; attemptId: string }> {
   const a = await attempts.create(userId);
-  const token = await sessions.create(userId, 'half', a.id);
+  const token = await sessions.create(userId, 'half', a.id, { ip: '127.0.0.1', userAgent: 'bench' });
   return { cookie: `${cookieName}=${token}`, attemptId: a.id };
 }
 

@@ -6,7 +6,7 @@ import type { AppTables } from './schema.js';
 
 export type LoginAttempt = Selectable<AppTables['app_login_attempts']>;
 /** An attempt as the routes read it: with its user's id at the service. */
-export type AttemptWithUser = LoginAttempt & { authy_id: number | null };
+export type AttemptWithUser = LoginAttempt & { authy_id: number | null; email: string };
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired';
 
 /** How long a login attempt (and its half session) lives: the SMS code's lifetime. */
@@ -53,7 +53,7 @@ export class LoginAttempts {
       .selectFrom('app_login_attempts as a')
       .innerJoin('app_users as u', 'u.id', 'a.user_id')
       .selectAll('a')
-      .select('u.authy_id')
+      .select(['u.authy_id', 'u.email'])
       .where('a.id', '=', id)
       .executeTakeFirst();
   }

@@ -183,7 +183,7 @@ export class PasswordThrottle {
    * A login to `userId` completed in this browser: remember it, and forget the account's least
    * recently used browsers beyond KNOWN_BROWSERS_PER_USER.
    */
-  async remember(req: Request, res: Response, userId: number, trx: Kysely<AppDatabase> = this.db): Promise<void> {
+  async remember(req: Request, res: Response, userId: number, trx: Kysely<AppDatabase> = this.db): Promise<{ newToAccount: boolean }> {
     const hash = sha256Hex(this.browserToken(req, res));
     const now = this.clock.now();
     const row = await trx
@@ -193,8 +193,9 @@ export class PasswordThrottle {
       .returning('created_at')
       .executeTakeFirst();
     // Only a browser new to the account can take the list past its size.
-    if (row?.created_at !== now) return;
+    if (row?.created_at !== now) return { newToAccount: false };
     const keep = trx.selectFrom('app_known_browsers').select('browser_hash').where('user_id', '=', userId).orderBy('last_login_at', 'desc').orderBy('browser_hash').limit(KNOWN_BROWSERS_PER_USER);
     await trx.deleteFrom('app_known_browsers').where('user_id', '=', userId).where('browser_hash', 'not in', keep).execute();
+    return { newToAccount: true };
   }
 }

@@ -30,6 +30,9 @@ export interface AppTables {
     expires_at: number;
     /** When this session last proved the password and a second factor (login, signup, step-up). */
     reauth_at: number | null;
+    /** The client address and User-Agent (at most 512 characters) that started it; null before they were kept. */
+    ip: string | null;
+    user_agent: string | null;
   };
   app_login_attempts: {
     /** 128-bit random, hex (also the event-bus channel suffix and the OneTouch hidden detail). */
@@ -78,6 +81,14 @@ export interface AppTables {
     /** SHA-256 of the signature: two genuine callbacks may share a second, never a signature. */
     signature_hash: string;
     seen_at: number;
+  };
+  /** A password reset link: single use (redeeming deletes the row), replaced by a newer one, ended by a login. */
+  app_password_resets: {
+    /** SHA-256 (hex) of the link's 32-byte token; the token itself is only in the email. */
+    token_hash: string;
+    user_id: number;
+    created_at: number;
+    expires_at: number;
   };
   app_recovery_codes: {
     id: Generated<number>;

@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
+import { createHash } from 'node:crypto';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
 import type { AppDatabase } from './schema.js';
 
@@ -19,6 +20,26 @@ export interface Session {
   /** When the password and a second factor were last proved in this session (null: never). */
   reauthAt: number | null;
 }
+
+/** Where a session was started from, as the account page shows it. */
+export interface SessionClient {
+  ip: string;
+  userAgent: string | undefined;
+}
+
+/** A session as its account's owner sees it in the list. */
+export interface ListedSession {
+  /** Public id: derived from the token's hash, and no way back to the token or its hash. */
+  id: string;
+  tokenHash: string;
+  ip: string | null;
+  userAgent: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+/** The session's public id (what the account page and DELETE /user/sessions/{id} name it by). */
+export const sessionPublicId = (tokenHash: string): string => createHash('sha256').update(`session-id:${tokenHash}`).digest('base64url').slice(0, 22);
 
 /** A factor change needs the password and a second factor proved at most this long ago. */
 export const REAUTH_WINDOW_MS = 5 * 60 * 1000;
@@ -63,7 +84,7 @@ export class SessionStore {
   ) {}
 
   /** Create a session; returns the cookie token (shown once, never stored). */
-  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, trx: Kysely<AppDatabase> = this.db): Promise<string> {
+  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, client: SessionClient, trx: Kysely<AppDatabase> = this.db): Promise<string> {
     const token = randomToken(32);
     const now = this.clock.now();
     // A full session is born of both factors (login or signup): that is a fresh proof.
@@ -78,6 +99,8 @@ export class SessionStore {
         last_seen_at: now,
         expires_at: now + this.config.SESSION_ABSOLUTE_SECONDS * 1000,
         reauth_at: state === 'full' ? now : null,
+        ip: client.ip,
+        user_agent: client.userAgent?.slice(0, 512) ?? null,
       })
       .execute();
     return token;
@@ -148,11 +171,34 @@ export class SessionStore {
     return Number(r.numDeletedRows);
   }
 
+  /** End every session of an account (a password reset), or every one but `keep`; how many ended. */
+  async endAllFor(userId: number, trx: Kysely<AppDatabase> = this.db, keep?: string): Promise<number> {
+    let q = trx.deleteFrom('app_sessions').where('user_id', '=', userId);
+    if (keep !== undefined) q = q.where('token_hash', '!=', keep);
+    const r = await q.executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /** The account's live logged-in sessions, most recently used first. */
+  async listFor(userId: number): Promise<ListedSession[]> {
+    const now = this.clock.now();
+    const rows = await this.db
+      .selectFrom('app_sessions')
+      .select(['token_hash', 'ip', 'user_agent', 'created_at', 'last_seen_at'])
+      .where('user_id', '=', userId)
+      .where('state', '=', 'full')
+      .where('expires_at', '>', now)
+      .where('last_seen_at', '>', now - this.config.SESSION_IDLE_SECONDS * 1000)
+      .orderBy('last_seen_at', 'desc')
+      .execute();
+    return rows.map((r) => ({ id: sessionPublicId(r.token_hash), tokenHash: r.token_hash, ip: r.ip, userAgent: r.user_agent, createdAt: r.created_at, lastSeenAt: r.last_seen_at }));
+  }
+
   /**
    * Replace a half session by a full one in one transaction (`outer`, when the caller has one). The delete is the "once" guard:
    * when two requests race, only the one that deleted the row gets a new token.
    */
-  async promote(old: Session, outer?: Kysely<AppDatabase>): Promise<string | undefined> {
+  async promote(old: Session, client: SessionClient, outer?: Kysely<AppDatabase>): Promise<string | undefined> {
     const run = async (trx: Kysely<AppDatabase>) => {
       const deleted = await trx
         .deleteFrom('app_sessions')
@@ -160,7 +206,7 @@ export class SessionStore {
         .where('state', '=', 'half')
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) !== 1) return undefined;
-      return this.create(old.userId, 'full', null, trx);
+      return this.create(old.userId, 'full', null, client, trx);
     };
     // Inside the caller's transaction (with the attempt's completion), or in one of its own.
     return outer ? run(outer) : this.db.transaction().execute(run);

@@ -35,6 +35,11 @@ export class AppUsers {
     return row.id;
   }
 
+  async setPasswordHash(id: number, passwordHash: string, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
+    const r = await trx.updateTable('app_users').set({ password_hash: passwordHash }).where('id', '=', id).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   /** Bind a service user to an account that has none; false when it already had one. */
   async bindServiceUser(id: number, authyId: number): Promise<boolean> {
     const r = await this.db.updateTable('app_users').set({ authy_id: authyId }).where('id', '=', id).where('authy_id', 'is', null).executeTakeFirst();

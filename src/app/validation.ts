@@ -113,3 +113,16 @@ export const deviceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 export const totpAppIdSchema = deviceIdSchema;
 
 export const reauthSchema = z.object({ password: text(PASSWORD_MAX_LENGTH).min(1, 'is required') });
+
+export const forgotPasswordSchema = z.object({ email: emailSchema });
+
+/** A reset link's token (43 base64url characters) and the new password, checked as signup checks it. */
+export const resetPasswordSchema = z
+  .object({
+    token: text(64).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a reset link token'),
+    password: text(PASSWORD_MAX_LENGTH),
+  })
+  .superRefine((v, ctx) => {
+    const problem = passwordProblem(v.password);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
+  });

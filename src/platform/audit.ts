@@ -23,6 +23,11 @@ export const AuditType = {
   LOGOUT: 'logout',
   /** A logged-in session proved the password and a second factor again (step-up). */
   REAUTH: 'reauth',
+  /** A reset link was asked for (recorded for unknown addresses too, without a user). */
+  PASSWORD_RESET_REQUESTED: 'password_reset_requested',
+  PASSWORD_RESET: 'password_reset',
+  /** Sessions ended from the account page: `which` is 'this', 'one' or 'others' (with `count`). */
+  SESSION_ENDED: 'session_ended',
 } as const;
 export type AuditTypeValue = (typeof AuditType)[keyof typeof AuditType];
 

@@ -47,7 +47,7 @@ const base64urlBytes = (bytes: number, what: string) =>
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(3000, 0, 65535),
-  /** Listen address; unset: loopback while the SMS outbox is served, else every interface. */
+  /** Listen address; unset: loopback while an outbox (SMS or mail) is served, else every interface. */
   HOST: z.string().min(1).optional(),
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z
@@ -124,6 +124,21 @@ export const envSchema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.enum(SMS_NUMBER_TYPE_NAMES, { error: `must be among ${SMS_NUMBER_TYPE_NAMES.join(', ')}` })).min(1, 'must name at least one type')),
+  /** Where email goes: `outbox` (DATA_DIR/mail-outbox.jsonl, shown at /dev/mail) or `smtp` (SMTP_URL). */
+  MAIL_TRANSPORT: z.enum(['outbox', 'smtp']).default('outbox'),
+  /** smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465 (TLS). */
+  SMTP_URL: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.string().regex(/^smtps?:\/\/[^\s/]+(:\d+)?\/?$/, 'must be smtp://[user:password@]host[:port] or smtps://…').optional())
+    .optional(),
+  /** The sender of every message: an address, or `Name <address>`. */
+  MAIL_FROM: z
+    .string()
+    .trim()
+    .regex(/^([^<>\r\n]{1,100} <[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, 'must be an address, or Name <address>')
+    .default('Twofold <twofold@localhost>'),
   TRUST_PROXY: int(0, 0, 10),
   /** A client must send a request's headers within this, and the whole request within the next. */
   HEADERS_TIMEOUT_SECONDS: int(10, 1, 300),
@@ -147,6 +162,10 @@ export const envSchema = z.object({
   /** Second-factor code checks (TOTP, SMS, recovery, phone codes) per client IP per 15 minutes. */
   CODE_PER_IP_LIMIT: int(100, 1),
   RECOVERY_PER_USER_LIMIT: int(10, 1),
+  /** Account emails (reset links) a client IP may ask for per 15 minutes, whatever the addresses. */
+  MAIL_PER_IP_LIMIT: int(10, 1),
+  /** Reset links one email address may be sent per hour. */
+  MAIL_PER_ADDRESS_LIMIT: int(3, 1),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -167,8 +186,8 @@ export interface Config extends Omit<Env, 'ENCRYPTION_KEY' | 'DATA_DIR' | 'PUBLI
   production: boolean;
   /**
    * Where to listen: HOST when set; otherwise loopback only (127.0.0.1 and ::1, so that
-   * `localhost` works everywhere) while the SMS outbox is served at /dev/sms — those pages hold
-   * every code sent — and every interface when it is not.
+   * `localhost` works everywhere) while the SMS or mail outbox is served at /dev/sms or /dev/mail
+   * — those pages hold every code and link sent — and every interface when neither is.
    */
   listenHosts: string[];
   /** False when PUBLIC_URL was not set: it then follows the address the server listens on. */
@@ -196,6 +215,9 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
     for (const k of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'] as const) {
       if (!e[k]) throw new ConfigError(`Invalid configuration:\n  ${k}: required when SMS_TRANSPORT=twilio`);
     }
+  }
+  if (e.MAIL_TRANSPORT === 'smtp' && !e.SMTP_URL) {
+    throw new ConfigError('Invalid configuration:\n  SMTP_URL: required when MAIL_TRANSPORT=smtp');
   }
   if (e.SMS_TRANSPORT === 'webhook' && !e.SMS_WEBHOOK_URL) {
     throw new ConfigError('Invalid configuration:\n  SMS_WEBHOOK_URL: required when SMS_TRANSPORT=webhook');
@@ -317,7 +339,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     vapid,
     generatedSecrets,
     production: e.NODE_ENV === 'production',
-    listenHosts: e.HOST !== undefined ? [e.HOST] : e.SMS_TRANSPORT === 'outbox' && e.NODE_ENV !== 'production' ? ['127.0.0.1', '::1'] : ['0.0.0.0'],
+    listenHosts: e.HOST !== undefined ? [e.HOST] : (e.SMS_TRANSPORT === 'outbox' || e.MAIL_TRANSPORT === 'outbox') && e.NODE_ENV !== 'production' ? ['127.0.0.1', '::1'] : ['0.0.0.0'],
     publicUrlExplicit: e.PUBLIC_URL !== undefined,
   };
 }

@@ -5,6 +5,7 @@ import { CodeHasher, SecretBox } from './crypto.js';
 import { withTables, type Db } from './db.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
+import type { Mailer } from './mail/index.js';
 import type { LimiterFactory } from './rate-limit.js';
 import type { PlatformTables } from './schema.js';
 
@@ -22,6 +23,8 @@ export interface Platform<T extends object = PlatformTables> {
   secretBox: SecretBox;
   codeHasher: CodeHasher;
   audit: AuditLog;
+  /** The system's email (MAIL_TRANSPORT). */
+  mail: Mailer;
 }
 
 export function cryptoFor(config: Config): { secretBox: SecretBox; codeHasher: CodeHasher } {

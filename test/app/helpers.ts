@@ -271,3 +271,32 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+export interface SentMail {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  created_at: string;
+}
+
+/** Mail sent so far to `to` (newest first), from the dev mail outbox. */
+export async function mailTo(base: string, to: string): Promise<SentMail[]> {
+  const res = await fetch(`${base}/dev/mail.json?to=${encodeURIComponent(to)}`);
+  return ((await res.json()) as { messages: SentMail[] }).messages;
+}
+
+/** Wait for the `n`th mail to `to` whose subject contains `subject`; the newest such mail. */
+export async function awaitMail(base: string, to: string, subject: string, n = 1): Promise<SentMail> {
+  return eventually(async () => {
+    const mine = (await mailTo(base, to)).filter((m) => m.subject.includes(subject));
+    return mine.length >= n ? mine[0] : undefined;
+  });
+}
+
+/** The token of a reset link in a mail's text. */
+export function resetTokenIn(m: SentMail): string {
+  const token = /\/password\/reset#token=([A-Za-z0-9_-]{43})/.exec(m.text)?.[1];
+  if (!token) throw new Error(`no reset link in "${m.subject}"`);
+  return token;
+}

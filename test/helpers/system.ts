@@ -58,6 +58,7 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
     // 127.0.0.1; the suites about the per-IP caps set their own values.
     SMS_PER_IP_LIMIT: '1000',
     CODE_PER_IP_LIMIT: '1000',
+    MAIL_PER_IP_LIMIT: '1000',
     // The app reaches the service in its process directly by default; CI runs the app's suites
     // again with TEST_SERVICE_BINDING=http, the loopback HTTP binding a split deployment uses.
     ...(process.env['TEST_SERVICE_BINDING'] ? { SERVICE_BINDING: process.env['TEST_SERVICE_BINDING'] } : {}),

@@ -1,6 +1,6 @@
-// Threat: a production deployment left on the development SMS outbox publishes every user's codes
-// at /dev/sms for anyone to read.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Threat: a production deployment left on the development SMS or mail outbox publishes every
+// user's codes at /dev/sms, or their reset links at /dev/mail, for anyone to read.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,13 +10,14 @@ import { createSystem } from '../../src/system.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { authy, registerUser } from '../verify/helpers.js';
+import { awaitMail, Browser, eventually, newUser, signUp } from '../app/helpers.js';
 
 forEachDatabase((kind) => {
   describe(`dev outbox exposure on ${kind}`, () => {
     let prod: TestSystem;
     let dev: TestSystem;
     beforeAll(async () => {
-      prod = await startTestSystem({ db: kind, env: { NODE_ENV: 'production', SMS_TRANSPORT: 'outbox' } });
+      prod = await startTestSystem({ db: kind, env: { NODE_ENV: 'production', SMS_TRANSPORT: 'outbox', MAIL_TRANSPORT: 'outbox' } });
       dev = await startTestSystem({ db: kind });
     });
     afterAll(async () => {
@@ -32,12 +33,34 @@ forEachDatabase((kind) => {
       expect(prod.logs.some((l) => l.includes('SMS_TRANSPORT=outbox in production'))).toBe(true);
     });
 
+    it('when NODE_ENV=production then /dev/mail and /dev/mail.json do not exist, though a reset link was mailed', async () => {
+      const u = newUser();
+      await prod.system.db.insertInto('app_users').values({ email: u.email, full_name: 'Prod', password_hash: 'x', country_code: '1', region: 'US', phone: u.phone, authy_id: null, totp_app_confirmed_at: null, created_at: Date.now() }).execute();
+      expect((await new Browser(prod.url).post('/password/forgot', { email: u.email })).status).toBe(202);
+      const file = join(prod.dataDir, 'mail-outbox.jsonl');
+      await eventually(async () => existsSync(file) && readFileSync(file, 'utf8').includes(u.email));
+      expect((await fetch(`${prod.url}/dev/mail.json`)).status).toBe(404);
+      expect((await fetch(`${prod.url}/dev/mail`)).status).toBe(404);
+      expect(prod.logs.some((l) => l.includes('MAIL_TRANSPORT=outbox in production'))).toBe(true);
+    });
+
     it('when not in production then the same pages serve the outbox (the check above can fail)', async () => {
       const id = await registerUser(dev.url, dev.apiKey);
       expect((await authy(dev.url, dev.apiKey, 'GET', `/protected/json/sms/${id}`)).status).toBe(200);
       const r = await fetch(`${dev.url}/dev/sms.json`);
       expect(r.status).toBe(200);
       expect(((await r.json()) as { messages: unknown[] }).messages).toHaveLength(1);
+    });
+
+    it('when not in production then the mail pages serve the outbox, with the links to this system followable (the check above can fail)', async () => {
+      const u = newUser();
+      await signUp(new Browser(dev.url), u);
+      expect((await new Browser(dev.url).post('/password/forgot', { email: u.email })).status).toBe(202);
+      await awaitMail(dev.url, u.email, 'Reset your password');
+      const page = await fetch(`${dev.url}/dev/mail`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(await page.text()).toMatch(/<a href="http:\/\/[^"]+\/password\/reset#token=[A-Za-z0-9_-]{43}">/);
     });
   });
 });
@@ -71,9 +94,14 @@ describe('where the quick start listens', () => {
     expect(addresses[0]).toMatch(/^0\.0\.0\.0:\d+$/);
   });
 
-  it('when SMS goes to a real transport then it listens on every interface by default', async () => {
-    const { addresses } = await listeningOn({ SMS_TRANSPORT: 'webhook', SMS_WEBHOOK_URL: 'http://127.0.0.1:9/sms' });
+  it('when SMS and mail go to real transports then it listens on every interface by default', async () => {
+    const { addresses } = await listeningOn({ SMS_TRANSPORT: 'webhook', SMS_WEBHOOK_URL: 'http://127.0.0.1:9/sms', MAIL_TRANSPORT: 'smtp', SMTP_URL: 'smtp://127.0.0.1:9' });
     expect(addresses).toEqual([expect.stringMatching(/^0\.0\.0\.0:\d+$/)]);
+  });
+
+  it('when only the mail outbox is left on then it still listens on loopback only', async () => {
+    const { addresses } = await listeningOn({ SMS_TRANSPORT: 'webhook', SMS_WEBHOOK_URL: 'http://127.0.0.1:9/sms' });
+    expect(addresses[0]).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 
   it('when the outbox page is served then it may not be framed', async () => {

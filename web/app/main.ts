@@ -3,6 +3,7 @@ import { registerScreens, render } from './router.js';
 import { account } from './screens/account.js';
 import { home } from './screens/home.js';
 import { approve, code, login } from './screens/login.js';
+import { forgotPassword, resetPassword } from './screens/password.js';
 import { signup, signupVerify } from './screens/signup.js';
 
 registerScreens(
@@ -13,6 +14,8 @@ registerScreens(
     '/login/approve': approve,
     '/login/code': code,
     '/account': account,
+    '/password/forgot': forgotPassword,
+    '/password/reset': resetPassword,
   },
   home,
 );

@@ -3,6 +3,8 @@ import { migration as m003 } from './003-web-app.js';
 import { migration as m005 } from './005-recovery-codes.js';
 import { migration as m009 } from './009-account-factors.js';
 import { migration as m010 } from './010-known-browsers.js';
+import { migration as m011 } from './011-password-resets.js';
+import { migration as m012 } from './012-session-details.js';
 
 /** The web app's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const appMigrations: Record<string, Migration> = {
@@ -10,4 +12,6 @@ export const appMigrations: Record<string, Migration> = {
   '005-recovery-codes': m005,
   '009-account-factors': m009,
   '010-known-browsers': m010,
+  '011-password-resets': m011,
+  '012-session-details': m012,
 };

@@ -3,9 +3,11 @@ import { Router } from 'express';
 import { loadSession } from '../guards.js';
 import { cookiePolicy } from '../sessions.js';
 import { accountRoutes } from './account.js';
+import { accountSessionRoutes } from './account-sessions.js';
 import { callbackRoutes } from './callback.js';
 import { routeKit, type AppRoutesDeps } from './kit.js';
 import { loginRoutes } from './login.js';
+import { passwordRoutes } from './password.js';
 import { secondFactor } from './second-factor.js';
 import { signupRoutes } from './signup.js';
 import { statusStreamRoutes, type StatusStreamHook } from './status-stream.js';
@@ -21,12 +23,14 @@ export function appRoutes(d: AppRoutesDeps, o: { responseHeaders?: ((res: Server
   const k = routeKit(d);
   const sf = secondFactor(k);
   const r = Router();
-  r.use(['/user', '/session', '/authy'], loadSession(d.sessions, cookiePolicy(d.p.config).name));
+  r.use(['/user', '/session', '/authy', '/password'], loadSession(d.sessions, cookiePolicy(d.p.config).name));
   r.use(signupRoutes(k));
   r.use(loginRoutes(k, sf));
+  r.use(passwordRoutes(k));
   const status = statusStreamRoutes(k, sf, o);
   r.use(status.router);
   r.use(callbackRoutes(k));
   r.use(accountRoutes(k));
+  r.use(accountSessionRoutes(k));
   return { router: r, tryServeStatusStream: status.tryServe };
 }

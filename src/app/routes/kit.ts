@@ -8,12 +8,14 @@ import { type AuthyClient, ServiceCode, VerifyServiceError } from '../authy-clie
 import { requireJsonAndOrigin } from '../guards.js';
 import type { LoginAttempts } from '../login-attempts.js';
 import { PasswordThrottle, type PasswordClient } from '../password-throttle.js';
+import type { PasswordResets } from '../password-resets.js';
 import type { PendingSignups } from '../pending-signups.js';
 import type { RecoveryCodes } from '../recovery-codes.js';
-import type { SessionStore } from '../sessions.js';
+import type { SessionClient, SessionStore } from '../sessions.js';
 import { AppUsers } from '../users.js';
 import { CallbackNonces } from '../callback-nonces.js';
 import { AppError } from '../error-codes.js';
+import { noticeMail, type NoticeKind, type RequestOrigin } from '../account-mail.js';
 import { emptySchema, parseBody } from '../validation.js';
 
 export interface AppRoutesDeps {
@@ -23,6 +25,7 @@ export interface AppRoutesDeps {
   attempts: LoginAttempts;
   recovery: RecoveryCodes;
   pending: PendingSignups;
+  resets: PasswordResets;
   apiKey: string;
   /** Open SSE streams, closed on stop. */
   streams: Set<() => void>;
@@ -57,7 +60,7 @@ export function fromService(e: unknown): HttpError {
  * address, the audit trail and the limits that span groups (codes per IP, passwords).
  */
 export function routeKit(d: AppRoutesDeps) {
-  const { p, client, sessions, attempts, recovery, pending } = d;
+  const { p, client, sessions, attempts, recovery, pending, resets } = d;
   const { config, clock, audit, logger } = p;
   const db = p.db.db;
   const json = boundedJson({ limit: '16kb', type: () => true });
@@ -117,7 +120,20 @@ export function routeKit(d: AppRoutesDeps) {
   const users = new AppUsers(db, clock);
   const callbackNonces = new CallbackNonces(db, clock);
 
-  return { p, client, sessions, attempts, recovery, pending, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, throttlePassword, users, callbackNonces, apiKey: d.apiKey, streams: d.streams };
+  const originOf = (req: Request): RequestOrigin => ({ at: clock.now(), ip: ipOf(req), userAgent: req.get('user-agent') });
+  const clientOf = (req: Request): SessionClient => ({ ip: ipOf(req), userAgent: req.get('user-agent') });
+  /**
+   * Tell the account's owner by email what `req` did (after the answer's work, without waiting
+   * for the mail: a notice never delays or fails the request).
+   */
+  function notify(req: Request, account: number | { email: string }, kind: NoticeKind): void {
+    const origin = originOf(req);
+    void (typeof account === 'number' ? users.byId(account) : Promise.resolve(account))
+      .then((u) => u && p.mail.post(noticeMail(u.email, kind, origin)))
+      .catch((err: unknown) => logger.error({ err }, 'notice not sent'));
+  }
+
+  return { p, client, sessions, attempts, recovery, pending, resets, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;

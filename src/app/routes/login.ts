@@ -13,7 +13,7 @@ import { AppError } from '../error-codes.js';
 
 /** Login: the password step, the second factor's routes (also a step-up's), logout. */
 export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
-  const { p, client, sessions, attempts, recovery, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users } = k;
+  const { p, client, sessions, attempts, recovery, resets, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users } = k;
   const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
   const r = Router();
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -35,13 +35,15 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     // accepted password opens a fresh budget of code tries, so it also caps second-factor guessing
     // by someone who has the password.
     await passwords.succeeded(v.email, client);
+    // The owner remembered the password: a reset link sent earlier stops working.
+    await resets.endFor(user.id);
     // An account split off a shared service user has none: a fresh one has no authenticator, so
     // this login proves the phone by SMS before anything else.
     const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
     // Rotation: whatever session the browser had ends here.
     if (req.appSession) await sessions.delete(req.appSession.tokenHash);
     const attempt = await attempts.create(user.id);
-    const token = await sessions.create(user.id, 'half', attempt.id);
+    const token = await sessions.create(user.id, 'half', attempt.id, clientOf(req));
     sessions.setCookie(res, token);
     await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
     const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: authyId }, attempt, 'login');
@@ -93,7 +95,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     if (user.authy_id === null) throw new HttpError(401, AppError.LOGIN_EXPIRED, 'This login has ended; please log in again');
     const max = config.OTP_MAX_ATTEMPTS;
     const tries = await attempts.reserveCodeTry(a.id, max);
-    if (tries === undefined) throw await endAttempt(res, s, a);
+    if (tries === undefined) throw await endAttempt(req, res, s, a);
     let kind: 'totp' | 'sms';
     try {
       const r = await client.verifyToken(user.authy_id, v.code);
@@ -102,7 +104,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
       if (e instanceof VerifyServiceError && (e.code === ServiceCode.TOKEN_INVALID || e.code === ServiceCode.TOKEN_REUSED || e.status === 401)) {
         await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(user.id), detail: { kind: a.last_sms_at !== null ? 'sms' : 'totp', reason: e.code === ServiceCode.TOKEN_REUSED ? 'reused' : 'invalid' } });
         const left = max - tries;
-        if (left <= 0) throw await endAttempt(res, s, a);
+        if (left <= 0) throw await endAttempt(req, res, s, a);
         const message = e.code === ServiceCode.TOKEN_REUSED ? 'That code was already used. Wait for the next one.' : 'That code is not right. Check it and try again.';
         throw new HttpError(400, AppError.CODE_INVALID, message, { details: { attempts_left: left } });
       }
@@ -124,7 +126,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     if (!lim.allowed) throw tooMany(lim.retryAfterSeconds, 'recovery per user');
     const max = config.OTP_MAX_ATTEMPTS;
     const tries = await attempts.reserveCodeTry(a.id, max);
-    if (tries === undefined) throw await endAttempt(res, s, a);
+    if (tries === undefined) throw await endAttempt(req, res, s, a);
     // The code is redeemed in the completion's transaction: if the attempt was completed by
     // another request meanwhile, the code stays unused.
     const done = await completeSecondFactor(req, res, s, a, {
@@ -136,9 +138,10 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     if (!done) {
       await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'recovery', reason: 'invalid' } });
       const left = max - tries;
-      if (left <= 0) throw await endAttempt(res, s, a);
+      if (left <= 0) throw await endAttempt(req, res, s, a);
       throw new HttpError(400, AppError.CODE_INVALID, 'That recovery code is not right, or it was already used.', { details: { attempts_left: left } });
     }
+    notify(req, s.userId, 'recovery_code_used');
     finishLogin(res, done);
   });
 

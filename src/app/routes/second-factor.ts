@@ -22,11 +22,11 @@ interface Completion {
   extra?: (trx: Kysely<AppDatabase>) => Promise<Record<string, number>>;
 }
 
-type Completed = ({ token: string } | { reauthAt: number }) & { extra: Record<string, number> };
+type Completed = ({ token: string; newBrowser: boolean } | { reauthAt: number }) & { extra: Record<string, number> };
 
 /** The second factor of a login or a step-up: asking for it, checking the attempt, completing it. */
 export function secondFactor(k: RouteKit) {
-  const { client, sessions, attempts, config, clock, logger, db, audit, passwords, ipOf, record, users } = k;
+  const { client, sessions, attempts, config, clock, logger, db, audit, passwords, ipOf, record, users, notify, clientOf } = k;
   /**
    * The session's live attempt: a half session's login, or a full session's step-up. When it is
    * over, a half session ends (401); a full session stays logged in and is told to start the
@@ -48,8 +48,9 @@ export function secondFactor(k: RouteKit) {
    * Too many wrong codes: the attempt dies and so does the session, also a full one in a step-up
    * (whoever guesses codes in it may hold a stolen session cookie).
    */
-  async function endAttempt(res: Response, s: Session, a: LoginAttempt): Promise<HttpError> {
+  async function endAttempt(req: Request, res: Response, s: Session, a: LoginAttempt): Promise<HttpError> {
     await attempts.kill(a.id);
+    notify(req, s.userId, 'second_factor_locked');
     await sessions.delete(s.tokenHash);
     sessions.clearCookie(res);
     return new HttpError(403, AppError.TOO_MANY_ATTEMPTS, 'Too many wrong codes. Please log in again.');
@@ -64,7 +65,7 @@ export function secondFactor(k: RouteKit) {
    * undefined is returned. `extra` adds facts read in the transaction to the record and the
    * answer. Throwing rolls everything back.
    */
-  async function completeSecondFactor(req: Request, res: Response, s: Session, a: LoginAttempt, o: Completion): Promise<Completed | undefined> {
+  async function completeSecondFactor(req: Request, res: Response, s: Session, a: AttemptWithUser, o: Completion): Promise<Completed | undefined> {
     const who = { outcome: 'success' as const, userRef: userRef(s.userId), ip: ipOf(req), userAgent: req.get('user-agent') ?? null };
     return db.transaction().execute(async (trx) => {
       if (o.first && !(await o.first(trx))) return undefined;
@@ -79,11 +80,15 @@ export function secondFactor(k: RouteKit) {
         await audit.recordMany([success, { ...who, type: AuditType.REAUTH, detail: { kind: o.kind } }], trx);
         return { reauthAt, extra };
       }
-      const token = await sessions.promote(s, trx);
+      const token = await sessions.promote(s, clientOf(req), trx);
       if (!token) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'This login was already completed');
       await audit.recordMany([success, { ...who, type: AuditType.LOGIN, detail: { kind: o.kind } }], trx);
-      await passwords.remember(req, res, s.userId, trx);
-      return { token, extra };
+      const { newToAccount } = await passwords.remember(req, res, s.userId, trx);
+      return { token, extra, newBrowser: newToAccount };
+    }).then((done) => {
+      // Told once the login is committed: a browser this account was never used from.
+      if (done && 'token' in done && done.newBrowser) notify(req, a, 'new_browser_login');
+      return done;
     });
   }
 

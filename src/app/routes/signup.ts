@@ -22,7 +22,7 @@ const PHONE_CODE_LENGTH = 6;
  * can bind a phone they do not hold.
  */
 export function signupRoutes(k: RouteKit): Router {
-  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, ipOf, record, coolingDown, consumeLimits, users } = k;
+  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, ipOf, record, coolingDown, consumeLimits, users, clientOf } = k;
   const r = Router();
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const signupCookie = signupCookiePolicy(config);
@@ -209,7 +209,7 @@ export function signupRoutes(k: RouteKit): Router {
     if (!('id' in made)) return answerAsDuplicate(req, res, t0, made.existing);
     const { id } = made;
     // Signup proved the password and the phone just now: the session may change factors at once.
-    const token = await sessions.create(id, 'full', null);
+    const token = await sessions.create(id, 'full', null, clientOf(req));
     sessions.setCookie(res, token);
     await passwords.remember(req, res, id);
     await record(req, { type: AuditType.SIGNUP, outcome: 'success', userRef: userRef(id) });

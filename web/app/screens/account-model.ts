@@ -81,6 +81,13 @@ export function describeEvent(e: AccountEvent): { text: string; warn: boolean } 
       return { text: `You logged in ${byKind[kind ?? ''] ?? ''}`.trim() + '.', warn: false };
     case 'logout':
       return { text: 'You logged out.', warn: false };
+    case 'password_reset_requested':
+      return { text: 'A link to reset your password was sent to your email address.', warn: false };
+    case 'session_ended':
+      if (e.detail.which === 'others') return { text: `Every other session was ended (${Number(e.detail.count ?? 0)}).`, warn: false };
+      return { text: e.detail.which === 'this' ? 'This session was ended from the sessions list.' : 'A session was ended from the sessions list.', warn: false };
+    case 'password_reset':
+      return { text: 'Your password was reset with an emailed link, and every session was ended.', warn: false };
     default:
       return { text: `${e.type.replace(/_/g, ' ')} (${e.outcome})`, warn: !ok };
   }

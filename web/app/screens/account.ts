@@ -6,6 +6,7 @@ import { describeEvent, phoneText, when, type AccountView, type Me } from './acc
 import { addAuthenticatorButton } from './add-authenticator.js';
 import { renderFactors } from './factor-list.js';
 import { recoveryCodes } from './recovery-codes.js';
+import { sessionsSection } from './sessions.js';
 import { addTotpAppButton } from './totp-app-setup.js';
 
 /** The account's recent activity, newest first, each line a sentence. */
@@ -92,6 +93,7 @@ export async function account(): Promise<void> {
       v.totpArea,
     ),
     recoverySection,
+    sessionsSection(v),
     h('section', { 'aria-labelledby': 'h-events' }, h('h2', { id: 'h-events' }, 'Recent activity'), events),
     h('div', { class: 'actions' }, logout),
   );

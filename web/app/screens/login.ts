@@ -49,7 +49,7 @@ export function login(): void {
     fPassword.wrap,
     submit,
   );
-  page('Log in', form, footerLink('New here? ', '/signup', 'Create an account'));
+  page('Log in', form, footerLink('', '/password/forgot', 'Forgot your password?'), footerLink('New here? ', '/signup', 'Create an account'));
 }
 
 export async function approve(): Promise<void> {

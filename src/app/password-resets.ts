@@ -1,0 +1,59 @@
+import type { Kysely } from 'kysely';
+import type { Clock } from '../platform/clock.js';
+import { randomToken, sha256Hex } from '../platform/crypto.js';
+import type { AppDatabase } from './schema.js';
+
+/** How long a reset link works. */
+export const RESET_LINK_MINUTES = 30;
+
+/**
+ * Password reset links. Only each token's SHA-256 is stored; an account has at most one live
+ * link (a new one replaces it); redeeming deletes the row, so a link works once even when two
+ * requests carry it at the same moment.
+ */
+export class PasswordResets {
+  constructor(
+    private readonly db: Kysely<AppDatabase>,
+    private readonly clock: Clock,
+  ) {}
+
+  /** A new link's token for the account (shown once, in the email); any earlier link ends. */
+  async issue(userId: number): Promise<string> {
+    const token = randomToken(32);
+    const now = this.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('app_password_resets').where('user_id', '=', userId).execute();
+      await trx
+        .insertInto('app_password_resets')
+        .values({ token_hash: sha256Hex(token), user_id: userId, created_at: now, expires_at: now + RESET_LINK_MINUTES * 60_000 })
+        .execute();
+    });
+    return token;
+  }
+
+  /** Whether `token` is a live link (a cheap check before the password is hashed). */
+  async isLive(token: string): Promise<boolean> {
+    const row = await this.db.selectFrom('app_password_resets').select('expires_at').where('token_hash', '=', sha256Hex(token)).executeTakeFirst();
+    return row !== undefined && row.expires_at > this.clock.now();
+  }
+
+  /** Use the link: its account, once; undefined when it is unknown, expired or already used. */
+  async redeem(token: string, trx: Kysely<AppDatabase>): Promise<number | undefined> {
+    const row = await trx
+      .deleteFrom('app_password_resets')
+      .where('token_hash', '=', sha256Hex(token))
+      .where('expires_at', '>', this.clock.now())
+      .returning('user_id')
+      .executeTakeFirst();
+    return row?.user_id;
+  }
+
+  /** End the account's links (it logged in, or its password was reset). */
+  async endFor(userId: number, trx: Kysely<AppDatabase> = this.db): Promise<void> {
+    await trx.deleteFrom('app_password_resets').where('user_id', '=', userId).execute();
+  }
+
+  async sweep(): Promise<void> {
+    await this.db.deleteFrom('app_password_resets').where('expires_at', '<=', this.clock.now()).execute();
+  }
+}
