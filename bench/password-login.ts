@@ -9,7 +9,7 @@
  *
  * Raises the login limits and PUSH_PER_USER_LIMIT (one client IP, USERS accounts).
  */
-import { Browser, outboxFileCode, signUp } from '../test/app/helpers.js';
+import { Browser, outboxFileCode, outboxFileSignupToken, signUp } from '../test/app/helpers.js';
 import { activateDevice } from '../src/authenticator/client.js';
 import { load, pool, profiled, PUSH_BENCH_ENV, requireClean, startChild, suite, type LoadRequest, type LoadResult } from './lib.js';
 
@@ -33,7 +33,7 @@ async function twofold(): Promise<LoadResult> {
     const dataDir = await s.call<string>('dataDir');
     await pool(emails, 4, async (email, i) => {
       const b = new Browser(s.url);
-      await signUp(b, { fullName: 'Login Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${2000 + i}` }, { code: async (to) => outboxFileCode(dataDir, to!) });
+      await signUp(b, { fullName: 'Login Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${2000 + i}` }, { code: async (to) => outboxFileCode(dataDir, to!), emailToken: (e) => outboxFileSignupToken(dataDir, e) });
       const act = await b.post('/user/authenticators', { name: 'bench phone' });
       await activateDevice((act.body['activation'] as { link: string }).link, { name: 'bench phone' });
     });

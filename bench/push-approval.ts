@@ -17,7 +17,7 @@
  *
  * Raises PUSH_PER_USER_LIMIT and the login limits (one client IP, few accounts, many logins).
  */
-import { Browser, outboxFileCode, signUp } from '../test/app/helpers.js';
+import { Browser, outboxFileCode, outboxFileSignupToken, signUp } from '../test/app/helpers.js';
 import { activateDevice, DeviceClient, type ApprovalForDevice } from '../src/authenticator/client.js';
 import { openStatusStream, pool, profiled, PUSH_BENCH_ENV, quantile, startChild, suite, type StatusStream } from './lib.js';
 
@@ -42,7 +42,7 @@ interface Login {
 async function enrolUser(url: string, i: number, dataDir: string): Promise<User> {
   const b = new Browser(url);
   const email = `push${i}@example.com`;
-  await signUp(b, { fullName: 'Push Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${String(1000 + i)}` }, { code: async (to) => outboxFileCode(dataDir, to!) });
+  await signUp(b, { fullName: 'Push Bench', email, password: PASSWORD, countryCode: 'US', phone: `201555${String(1000 + i)}` }, { code: async (to) => outboxFileCode(dataDir, to!), emailToken: (e) => outboxFileSignupToken(dataDir, e) });
   const act = await b.post('/user/authenticators', { name: 'bench phone' });
   if (act.status !== 201) throw new Error(`activation link: ${act.status} ${JSON.stringify(act.body)}`);
   const link = (act.body['activation'] as { link: string }).link;

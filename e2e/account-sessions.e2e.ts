@@ -65,4 +65,56 @@ describe('Sessions in Chromium', () => {
     await first.close();
     await second.close();
   });
+
+  it('when a user ticks "Don\u2019t ask again on this browser" then the next login is the password alone, until the browser is forgotten on the account page', async () => {
+    const shots = new Shots('remembered browser');
+    const tag = randomBytes(3).toString('hex');
+    const p = { name: 'Dorothy Vaughan', email: `dorothy.${tag}@example.com`, password: `fortran ${tag} deck`, phone: `201555${String(parseInt(tag, 16) % 10_000).padStart(4, '0')}` };
+    const e164 = `+1${p.phone}`;
+    const ctx = await browser.newContext({ viewport });
+    const page = watch(await ctx.newPage());
+    await page.goto(`${t.url}/signup`);
+    await fillSignup(page, p);
+    await completeSignup(page, t.url, p);
+    const logOut = async () => {
+      await page.getByRole('button', { name: 'Log out' }).last().click();
+      await page.waitForURL('**/login');
+    };
+    const password = async () => {
+      await page.getByLabel('Email').fill(p.email);
+      await page.getByLabel('Password').fill(p.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+    };
+    await logOut();
+
+    const before = (await smsTo(t.url, e164)).length;
+    await password();
+    await page.waitForURL('**/login/code');
+    await page.getByLabel('Verification code').fill(codeIn(await nextSms(t.url, e164, before)));
+    await page.getByLabel('Don\u2019t ask again on this browser for 30 days').check();
+    await shots.take(page, 'code-with-remember');
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL('**/account');
+    await logOut();
+
+    // The password alone now.
+    await password();
+    await page.waitForURL('**/account');
+    await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
+    const remembered = page.getByTestId('remembered-browsers');
+    await expect.poll(() => remembered.locator('li').count()).toBe(1);
+    await page.getByRole('heading', { name: 'Browsers that skip the second step' }).scrollIntoViewIfNeeded();
+    await shots.take(page, 'remembered-listed');
+    await remembered.getByRole('button', { name: /^Forget / }).click();
+    await page.getByText('will ask for the second step again.').waitFor();
+    await expect.poll(() => page.getByRole('heading', { name: 'Browsers that skip the second step' }).isVisible()).toBe(false);
+    await logOut();
+
+    const again = (await smsTo(t.url, e164)).length;
+    await password();
+    await page.waitForURL('**/login/code');
+    await nextSms(t.url, e164, again);
+    await shots.take(page, 'asked-again');
+    await ctx.close();
+  });
 });

@@ -56,11 +56,26 @@ export async function nextSms(base: string, to: string, before: number): Promise
   return messages[0]!.body;
 }
 
+/** The newest signup link mailed to `email`, from the dev mail outbox. */
+export async function signupLink(base: string, email: string): Promise<string> {
+  let link = '';
+  await expect
+    .poll(async () => {
+      const res = await fetch(`${base}/dev/mail.json?to=${encodeURIComponent(email.toLowerCase())}`);
+      const { messages } = (await res.json()) as { messages: { subject: string; text: string }[] };
+      const m = messages.find((x) => x.subject.includes('Confirm your email address'));
+      return (link = /(http\S+\/signup\/verify-email#token=[A-Za-z0-9_-]{43})/.exec(m?.text ?? '')?.[1] ?? '');
+    }, { timeout: 10_000 })
+    .not.toBe('');
+  return link;
+}
+
 /**
- * Finish a signup whose form was just filled (see fillSignup): submit it, then type the code the
- * phone received on the "Confirm your phone" step. The page ends on the user page.
+ * Finish a signup whose form was just filled (see fillSignup): submit it, type the code the phone
+ * received on the "Confirm your phone" step, then open the link mailed to the address and finish.
+ * The page ends on the user page.
  */
-export async function completeSignup(page: Page, base: string, p: { name: string; phone: string }, shots?: Shots): Promise<void> {
+export async function completeSignup(page: Page, base: string, p: { name: string; phone: string; email: string }, shots?: Shots): Promise<void> {
   const e164 = `+1${p.phone}`;
   const before = (await smsTo(base, e164)).length;
   await page.getByRole('button', { name: 'Create account' }).click();
@@ -70,6 +85,13 @@ export async function completeSignup(page: Page, base: string, p: { name: string
   if (shots) await shots.take(page, 'signup-phone-code');
   await page.getByLabel('Code from the text message').fill(code);
   await page.getByRole('button', { name: 'Verify' }).click();
+  await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+  expect(await page.getByTestId('signup-email').textContent()).toBe(p.email.toLowerCase());
+  if (shots) await shots.take(page, 'signup-check-email');
+  await page.goto(await signupLink(base, p.email));
+  await page.getByRole('heading', { name: 'Confirm your email' }).waitFor();
+  expect(page.url()).not.toContain('token');
+  await page.getByRole('button', { name: 'Finish creating my account' }).click();
   await page.waitForURL('**/account');
   await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
 }

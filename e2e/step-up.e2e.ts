@@ -5,7 +5,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { eventually, TestDevice } from '../test/app/helpers.js';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
 import type { Clock } from '../src/platform/clock.js';
-import { codeIn, completeSignup, fillSignup, launchChromium, nextSms, onPhoneStep, Shots, smsTo, watchPage } from './helpers.js';
+import { codeIn, completeSignup, fillSignup, launchChromium, nextSms, onPhoneStep, Shots, smsTo, watchPage, signupLink } from './helpers.js';
 
 /**
  * Signup's phone step and the step-up ("Confirm it's you") before a factor change, in real
@@ -50,7 +50,7 @@ describe('Signup phone step and step-up in Chromium', () => {
   const fitsWidth = async (page: Page) => expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(viewport.width);
   const focusedId = (page: Page) => page.evaluate<string | undefined>('document.activeElement?.id');
 
-  it('when a signup enters a wrong phone code then the tries left show, and after the cool-down "Resend code" texts a new code that creates the account', async () => {
+  it('when a signup enters a wrong phone code then the tries left show, and after the cool-down "Resend code" texts a new code; the emailed link then creates the account', async () => {
     const shots = new Shots('signup phone code');
     shift.ms = 0;
     const p = person('Mary Jackson');
@@ -99,9 +99,14 @@ describe('Signup phone step and step-up in Chromium', () => {
     await shots.take(page, 'resent');
     await input.fill(second);
     await page.getByRole('button', { name: 'Verify' }).click();
+    // Then the address: a link to it, opened from the mailbox, creates the account.
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+    await shots.take(page, 'check-email');
+    await page.goto(await signupLink(t.url, p.email));
+    await page.getByRole('button', { name: 'Finish creating my account' }).click();
     await page.waitForURL('**/account');
     await page.getByRole('heading', { name: `Hello, ${p.name}` }).waitFor();
-    await page.getByText(/Your phone number is confirmed/).waitFor();
+    await page.getByText(/Your phone and email are confirmed/).waitFor();
     await page.getByText(/No authenticator yet\. Logins use a code texted to/).waitFor();
     await shots.take(page, 'account');
     await fitsWidth(page);

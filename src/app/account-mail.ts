@@ -20,7 +20,8 @@ export type NoticeKind =
   | 'recovery_codes_generated'
   | 'recovery_code_used'
   | 'new_browser_login'
-  | 'second_factor_locked';
+  | 'second_factor_locked'
+  | 'signup_attempt';
 
 const NOTICES: Record<NoticeKind, { subject: string; happened: string; ifNotYou: string }> = {
   password_changed: {
@@ -68,6 +69,11 @@ const NOTICES: Record<NoticeKind, { subject: string; happened: string; ifNotYou:
     happened: 'Your account was logged in to from a browser it had not been used from before.',
     ifNotYou: 'Someone has your password and your second factor: log in, end the sessions you do not know, change your password and review your authenticators.',
   },
+  signup_attempt: {
+    subject: 'Someone tried to sign up with your address',
+    happened: 'Someone tried to create an account with this email address, which already has one. Nothing was created and your account did not change.',
+    ifNotYou: 'You need not do anything: they cannot use this address without this mailbox. If it was you, log in with your password, or use "Forgot your password?" on the login page.',
+  },
   second_factor_locked: {
     subject: 'Too many wrong codes at a login to your account',
     happened: 'Your password was entered correctly, then too many wrong second-factor codes, so that login was ended.',
@@ -113,5 +119,19 @@ export function resetLinkMail(to: string, url: string, minutes: number, o: Reque
     ],
     originLines(o),
     { label: 'Choose a new password', url },
+  );
+}
+
+/** The link that finishes a signup (single use, valid for `hours`). */
+export function verifyEmailMail(to: string, url: string, hours: number, o: RequestOrigin): MailMessage {
+  return message(
+    to,
+    'Confirm your email address',
+    [
+      `Open the link to confirm this address and finish creating your account. It works once, for ${hours} hours.`,
+      'If you did not sign up, ignore this message: no account is created without this link.',
+    ],
+    originLines(o),
+    { label: 'Confirm my email address', url },
   );
 }

@@ -6,6 +6,7 @@ import { AuthyClient, type ServiceTransport } from './authy-client.js';
 import { CallbackNonces } from './callback-nonces.js';
 import { LoginAttempts } from './login-attempts.js';
 import { PasswordResets } from './password-resets.js';
+import { RememberedBrowsers } from './remembered-browsers.js';
 import { PendingSignups } from './pending-signups.js';
 import { RecoveryCodes } from './recovery-codes.js';
 import { dummyHash } from './passwords.js';
@@ -51,9 +52,10 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
   const pending = new PendingSignups(p.db.db, p.clock);
   const nonces = new CallbackNonces(p.db.db, p.clock);
   const resets = new PasswordResets(p.db.db, p.clock);
+  const remembered = new RememberedBrowsers(p.db.db, p.clock, p.config);
   const streams = new Set<() => void>();
   const router = Router();
-  const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, resets, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });
+  const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, resets, remembered, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });
   router.use(routes.router);
   router.use(staticRoutes(p.logger));
   // Errors of the routes above only (the verification service has its own handlers).
@@ -71,6 +73,7 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
           await pending.sweep();
           await nonces.sweep();
           await resets.sweep();
+          await remembered.sweep();
         } catch (err) {
           p.logger.warn({ err }, 'web app sweep failed');
         }

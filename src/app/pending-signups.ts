@@ -12,6 +12,8 @@ export const PENDING_SIGNUP_TTL_MS = 10 * 60 * 1000;
 export const PHONE_CODE_COOL_DOWN_MS = 30 * 1000;
 /** Wrong phone codes after which a pending signup ends. */
 export const PENDING_SIGNUP_MAX_TRIES = 5;
+/** Once the phone is proved, the signup waits this long for its email link to be opened. */
+export const EMAIL_LINK_TTL_MS = 24 * 60 * 60 * 1000;
 
 export interface PendingSignupInput {
   email: string;
@@ -24,9 +26,11 @@ export interface PendingSignupInput {
 }
 
 /**
- * Signups waiting for the phone code. Nothing about a user exists before the code is entered:
- * the row is keyed by the SHA-256 of the signup cookie's token, and taking it (`take`) is a single
- * conditional DELETE, so one code creates at most one account even when requests race.
+ * Signups waiting for the phone code, then for the email link. Nothing about a user exists before
+ * both are proved: the row is keyed by the SHA-256 of the signup cookie's token; the right phone
+ * code moves it on once (a conditional UPDATE that also sets the link's token hash), and the link
+ * takes it (a conditional DELETE by that hash), so one signup creates at most one account even
+ * when requests race.
  */
 export class PendingSignups {
   constructor(
@@ -51,6 +55,8 @@ export class PendingSignups {
       last_sent_at: now,
       created_at: now,
       expires_at: now + PENDING_SIGNUP_TTL_MS,
+      phone_verified_at: null,
+      email_token_hash: null,
     };
     await this.db.insertInto('app_pending_signups').values(row).execute();
     return { token, row };
@@ -74,6 +80,7 @@ export class PendingSignups {
       .where('token_hash', '=', tokenHash)
       .where('code_tries', '<', PENDING_SIGNUP_MAX_TRIES)
       .where('expires_at', '>', this.clock.now())
+      .where('phone_verified_at', 'is', null)
       .returning('code_tries')
       .executeTakeFirst();
     return row?.code_tries;
@@ -89,10 +96,45 @@ export class PendingSignups {
       .execute();
   }
 
-  /** Remove the pending signup; true for the one caller that removed it. */
-  async take(tokenHash: string, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
-    const r = await trx.deleteFrom('app_pending_signups').where('token_hash', '=', tokenHash).executeTakeFirst();
-    return Number(r.numDeletedRows) === 1;
+  /**
+   * The phone code was right: the signup now waits EMAIL_LINK_TTL_MS for its email link. Returns
+   * the link's token (shown once, in the mail), or undefined for the caller that lost a race.
+   */
+  async phoneProved(tokenHash: string): Promise<string | undefined> {
+    const token = randomToken(32);
+    const now = this.clock.now();
+    const r = await this.db
+      .updateTable('app_pending_signups')
+      .set({ phone_verified_at: now, email_token_hash: sha256Hex(token), expires_at: now + EMAIL_LINK_TTL_MS, last_sent_at: now })
+      .where('token_hash', '=', tokenHash)
+      .where('phone_verified_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? token : undefined;
+  }
+
+  /** A new email link for a signup whose phone is proved (the old link stops working). */
+  async newEmailToken(tokenHash: string): Promise<string | undefined> {
+    const token = randomToken(32);
+    const r = await this.db
+      .updateTable('app_pending_signups')
+      .set({ email_token_hash: sha256Hex(token) })
+      .where('token_hash', '=', tokenHash)
+      .where('phone_verified_at', 'is not', null)
+      .where('expires_at', '>', this.clock.now())
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? token : undefined;
+  }
+
+  /** Use an email link: its signup, removed, once; undefined when unknown, used or expired. */
+  async takeByEmailToken(token: string): Promise<PendingSignup | undefined> {
+    return this.db
+      .deleteFrom('app_pending_signups')
+      .where('email_token_hash', '=', sha256Hex(token))
+      .where('phone_verified_at', 'is not', null)
+      .where('expires_at', '>', this.clock.now())
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /** Start the resend cool-down: the time recorded, or the seconds left. */

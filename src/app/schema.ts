@@ -74,6 +74,10 @@ export interface AppTables {
     last_sent_at: number | null;
     created_at: number;
     expires_at: number;
+    /** When the phone code was right; the signup then waits for its email link. */
+    phone_verified_at: number | null;
+    /** SHA-256 (hex) of the email link's token, once the phone is proved. */
+    email_token_hash: string | null;
   };
   app_callback_nonces: {
     /** X-Authy-Signature-Nonce (a Unix time in seconds). */
@@ -88,6 +92,16 @@ export interface AppTables {
     token_hash: string;
     user_id: number;
     created_at: number;
+    expires_at: number;
+  };
+  /** "Don't ask again on this browser": a browser's token (SHA-256) that skips the second factor for one account. */
+  app_remembered_browsers: {
+    token_hash: string;
+    user_id: number;
+    ip: string | null;
+    user_agent: string | null;
+    created_at: number;
+    last_used_at: number;
     expires_at: number;
   };
   app_recovery_codes: {

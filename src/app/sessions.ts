@@ -84,10 +84,11 @@ export class SessionStore {
   ) {}
 
   /** Create a session; returns the cookie token (shown once, never stored). */
-  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, client: SessionClient, trx: Kysely<AppDatabase> = this.db): Promise<string> {
+  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, client: SessionClient, trx: Kysely<AppDatabase> = this.db, proof = state === 'full'): Promise<string> {
     const token = randomToken(32);
     const now = this.clock.now();
-    // A full session is born of both factors (login or signup): that is a fresh proof.
+    // A full session is born of both factors (login or signup): that is a fresh proof, unless
+    // the second factor was skipped (a remembered browser: `proof` false).
     await trx
       .insertInto('app_sessions')
       .values({
@@ -98,7 +99,7 @@ export class SessionStore {
         created_at: now,
         last_seen_at: now,
         expires_at: now + this.config.SESSION_ABSOLUTE_SECONDS * 1000,
-        reauth_at: state === 'full' ? now : null,
+        reauth_at: proof ? now : null,
         ip: client.ip,
         user_agent: client.userAgent?.slice(0, 512) ?? null,
       })

@@ -35,11 +35,18 @@ export const loginSchema = z.object({
   return_to: z.unknown().optional(),
 });
 
+/** "Don't ask again on this browser for 30 days", beside a login's second factor. */
+const remember = z.boolean({ error: 'must be true or false' }).optional();
+
 export const codeSchema = z.object({
   code: text(32)
     .transform((v) => v.replace(/[\s-]/g, ''))
     .pipe(z.string().regex(/^\d{6,10}$/, 'must be 6 to 10 digits')),
+  remember,
 });
+
+/** `POST /session/complete`: nothing, or whether to remember the browser. */
+export const completeSchema = z.object({ remember });
 
 export interface PhoneChoice {
   /** Dialling code without "+". */
@@ -100,6 +107,7 @@ export const recoveryCodeSchema = z.object({
     }
     return c;
   }),
+  remember,
 });
 
 /** Routes that take no parameters still require a JSON object (or nothing). */
@@ -126,3 +134,6 @@ export const resetPasswordSchema = z
     const problem = passwordProblem(v.password);
     if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
   });
+
+/** The token of a signup's email link (43 base64url characters). */
+export const verifyEmailSchema = z.object({ token: text(64).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a link token') });

@@ -28,6 +28,8 @@ export const AuditType = {
   PASSWORD_RESET: 'password_reset',
   /** Sessions ended from the account page: `which` is 'this', 'one' or 'others' (with `count`). */
   SESSION_ENDED: 'session_ended',
+  /** A browser that skipped the second factor was removed from the account page. */
+  REMEMBERED_BROWSER_FORGOTTEN: 'remembered_browser_forgotten',
 } as const;
 export type AuditTypeValue = (typeof AuditType)[keyof typeof AuditType];
 

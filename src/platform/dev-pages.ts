@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { escapeHtml } from './html.js';
 
 export { escapeHtml };
@@ -15,6 +15,20 @@ export function linkedText(text: string, origin: string): string {
   }
   out.push(escapeHtml(text.slice(last)));
   return out.join('');
+}
+
+/**
+ * The outbox pages answer only requests addressed to this machine by name (`localhost`,
+ * 127.0.0.1, [::1]) or to PUBLIC_URL's host: a web page whose name an attacker re-points at
+ * 127.0.0.1 (DNS rebinding) sends its own name as Host, and is refused.
+ */
+export function localHostOnly(publicUrl: () => string): RequestHandler {
+  return (req, res, next) => {
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    const allowed = host === 'localhost' || host === '127.0.0.1' || host === '[::1]' || host === new URL(publicUrl()).hostname.toLowerCase();
+    if (allowed) return next();
+    res.status(403).json({ code: 'FORBIDDEN_HOST', message: 'The development outboxes answer only at localhost or PUBLIC_URL' });
+  };
 }
 
 /**

@@ -7,7 +7,7 @@ import { canonicalJson } from '../../src/protocol/device.js';
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
   /** Shared by the views `via` makes: one browser, one cookie, whichever instance it reaches. */
-  private jar: { cookie: string | undefined; signup: string | undefined; browser: string | undefined } = { cookie: undefined, signup: undefined, browser: undefined };
+  private jar: { cookie: string | undefined; signup: string | undefined; browser: string | undefined; remember: string | undefined } = { cookie: undefined, signup: undefined, browser: undefined, remember: undefined };
   /** What the browser sends as Origin: the site's public address (a load balancer's, say). */
   origin: string;
   constructor(
@@ -39,6 +39,14 @@ export class Browser {
     this.jar.browser = v;
   }
 
+  /** The remembered-browser cookie (`twofold-remember`): "Don't ask again on this browser". */
+  get rememberCookie(): string | undefined {
+    return this.jar.remember;
+  }
+  set rememberCookie(v: string | undefined) {
+    this.jar.remember = v;
+  }
+
   /** The same browser (cookie, Origin) sending its requests to another instance at `base`. */
   via(base: string): Browser {
     const b = new Browser(base, this.userAgent);
@@ -53,7 +61,7 @@ export class Browser {
       headers: {
         'user-agent': this.userAgent,
         ...(method === 'GET' ? {} : { origin: this.origin, 'content-type': 'application/json' }),
-        ...(this.cookie || this.signupCookie || this.browserCookie ? { cookie: [this.cookie, this.signupCookie, this.browserCookie].filter(Boolean).join('; ') } : {}),
+        ...(this.cookie || this.signupCookie || this.browserCookie || this.rememberCookie ? { cookie: [this.cookie, this.signupCookie, this.browserCookie, this.rememberCookie].filter(Boolean).join('; ') } : {}),
         ...headers,
       },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -65,6 +73,7 @@ export class Browser {
       if (name === 'twofold' || name === '__Host-twofold') this.cookie = value ? `${name}=${value}` : undefined;
       if (name === 'twofold-signup' || name === '__Host-twofold-signup') this.signupCookie = value ? `${name}=${value}` : undefined;
       if (name === 'twofold-browser' || name === '__Host-twofold-browser') this.browserCookie = value ? `${name}=${value}` : undefined;
+      if (name === 'twofold-remember' || name === '__Host-twofold-remember') this.rememberCookie = value ? `${name}=${value}` : undefined;
     }
     const text = await res.text();
     let parsed: Record<string, unknown> = {};
@@ -138,7 +147,14 @@ export function e164Of(u: { phone: string; countryCode?: string }): string {
 export async function signUp(
   b: Browser,
   u: Record<string, unknown>,
-  o: { expectStatus?: number; headers?: Record<string, string>; smsOutbox?: string; code?: (to: string | undefined) => Promise<string> } = {},
+  o: {
+    expectStatus?: number;
+    headers?: Record<string, string>;
+    smsOutbox?: string;
+    code?: (to: string | undefined) => Promise<string>;
+    /** The token of the signup's email link (default: from the dev mail outbox of `b.base`). */
+    emailToken?: (email: string) => Promise<string>;
+  } = {},
 ) {
   const form = await b.post('/user', u, o.headers);
   if (form.status !== 202) {
@@ -147,10 +163,43 @@ export async function signUp(
   }
   const to = typeof u.phone === 'string' && (u.countryCode === undefined || u.countryCode === 'US' || u.countryCode === '1') ? e164Of({ phone: u.phone }) : undefined;
   const code = o.code ? await o.code(to) : (await latestSmsCode(o.smsOutbox ?? b.base, to)).code;
-  const done = await b.post('/user/verify-phone', { code }, o.headers);
-  // With `expectStatus` the caller judges the answer (whichever step gave it).
-  if (o.expectStatus === undefined && done.status !== 201) throw new Error(`verify-phone answered ${done.status} ${JSON.stringify(done.body)}`);
+  const phone = await b.post('/user/verify-phone', { code }, o.headers);
+  if (phone.status !== 202) {
+    // With `expectStatus` the caller judges the answer (whichever step gave it).
+    if (o.expectStatus === undefined) throw new Error(`verify-phone answered ${phone.status} ${JSON.stringify(phone.body)}`);
+    return phone;
+  }
+  const email = String(u.email).trim().toLowerCase();
+  const token = o.emailToken ? await o.emailToken(email) : signupTokenIn(await awaitMail(b.base, email, 'Confirm your email address'));
+  const done = await b.post('/user/verify-email', { token }, o.headers);
+  if (o.expectStatus === undefined && done.status !== 201) throw new Error(`verify-email answered ${done.status} ${JSON.stringify(done.body)}`);
   return done;
+}
+
+/** The token of a signup's email link in a mail's text. */
+export function signupTokenIn(m: { text: string; subject: string }): string {
+  const token = /\/signup\/verify-email#token=([A-Za-z0-9_-]{43})/.exec(m.text)?.[1];
+  if (!token) throw new Error(`no signup link in "${m.subject}"`);
+  return token;
+}
+
+/**
+ * The newest signup link mailed to `email`, read from the mail outbox files in `dataDir` (for a
+ * production-mode server, which does not serve /dev/mail, or several instances).
+ */
+export async function outboxFileSignupToken(dataDir: string | string[], email: string): Promise<string> {
+  return eventually(async () => {
+    const mine = (Array.isArray(dataDir) ? dataDir : [dataDir])
+      .flatMap((dir) => {
+        const file = join(dir, 'mail-outbox.jsonl');
+        return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+      })
+      .map((l) => JSON.parse(l) as { to: string; subject: string; text: string; created_at: string })
+      .filter((m) => m.to === email && m.subject.includes('Confirm your email address'))
+      .sort((a, b) => a.created_at.localeCompare(b.created_at));
+    const last = mine.at(-1);
+    return last ? signupTokenIn(last) : undefined;
+  });
 }
 
 /**

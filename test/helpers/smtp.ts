@@ -12,14 +12,17 @@ export interface ReceivedMail {
  * A real SMTP server on a free loopback port (smtp-server), keeping what it receives, parsed.
  * With `auth`, it demands those credentials; `refuse` makes it answer every message with 554.
  */
-export async function startSmtpServer(o: { auth?: { user: string; pass: string }; refuse?: boolean } = {}) {
+export async function startSmtpServer(o: { auth?: { user: string; pass: string }; refuse?: boolean; host?: string } = {}) {
   const received: ReceivedMail[] = [];
+  /** Users that logged in (whatever the credentials' outcome), in order. */
+  const logins: string[] = [];
   const server = new SMTPServer({
     disabledCommands: o.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
     allowInsecureAuth: true,
     authOptional: !o.auth,
     logger: false,
     onAuth(auth, _session, cb) {
+      logins.push(auth.username ?? '');
       if (o.auth && auth.username === o.auth.user && auth.password === o.auth.pass) cb(null, { user: auth.username });
       else cb(new Error('Invalid username or password'));
     },
@@ -38,11 +41,12 @@ export async function startSmtpServer(o: { auth?: { user: string; pass: string }
         .catch(cb);
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, o.host ?? '127.0.0.1', resolve));
   const port = (server.server.address() as AddressInfo).port;
   return {
     port,
     received,
+    logins,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Browser, outboxFileCode, signUp } from '../app/helpers.js';
+import { Browser, outboxFileCode, outboxFileSignupToken, signUp } from '../app/helpers.js';
 import { freePort, freshPgDatabase, killChild, serveChild, type ChildServer } from '../helpers/child-server.js';
 import { hostPort, TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -142,6 +142,7 @@ export class Cluster {
     return signUp(b, u, {
       ...o,
       code: async (to) => outboxFileCode(this.verifies.map((i) => i.dataDir), to ?? ''),
+      emailToken: (email) => outboxFileSignupToken(this.apps.map((i) => i.dataDir), email),
     });
   }
 

@@ -54,6 +54,7 @@ for (const kind of DATABASE_KINDS) {
         LOGIN_PER_IP_LIMIT: '100000',
         PUSH_PER_USER_LIMIT: '1000',
         SMS_PER_IP_LIMIT: '100000',
+        CODE_PER_IP_LIMIT: '100000',
         // The restarted server comes back at the same address, as a real one does: callbacks
         // queued before the crash are addressed to it.
         PORT: String(await freePort()),

@@ -1,6 +1,7 @@
 // Threat: a production deployment left on the development SMS or mail outbox publishes every
 // user's codes at /dev/sms, or their reset links at /dev/mail, for anyone to read.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +43,22 @@ forEachDatabase((kind) => {
       expect((await fetch(`${prod.url}/dev/mail.json`)).status).toBe(404);
       expect((await fetch(`${prod.url}/dev/mail`)).status).toBe(404);
       expect(prod.logs.some((l) => l.includes('MAIL_TRANSPORT=outbox in production'))).toBe(true);
+    });
+
+    it('when a request names another host (DNS rebinding) then /dev/sms and /dev/mail refuse it 403', async () => {
+      for (const path of ['/dev/sms', '/dev/sms.json', '/dev/mail', '/dev/mail.json']) {
+        const port = new URL(dev.url).port;
+        const r = await new Promise<number>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host: `evil.example:${port}` } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        expect(r, path).toBe(403);
+        expect((await fetch(`${dev.url}${path}`)).status, path).toBe(200);
+      }
     });
 
     it('when not in production then the same pages serve the outbox (the check above can fail)', async () => {

@@ -24,7 +24,20 @@ interface FactorDone {
  * server sends the current state at once and the new one the moment the signed callback arrives;
  * once approved, `POST /session/complete` finishes it. Returns a stop function.
  */
-export function watchApproval(status: HTMLElement, on: { done(r: FactorDone): void; failed(e: ApiError | undefined): void; denied(): void; expired(): void; gone(): void }): () => void {
+/**
+ * The login's "Don't ask again on this browser for 30 days" box (never offered for a step-up);
+ * `checked()` is what the second factor's request sends as `remember`.
+ */
+export function rememberBox(): { el: HTMLElement; checked(): boolean } {
+  const box = h('input', { type: 'checkbox', id: 'f-remember', name: 'remember' });
+  const el = h('p', { class: 'remember' }, box, ' ', h('label', { for: 'f-remember' }, 'Don’t ask again on this browser for 30 days'));
+  return { el, checked: () => box.checked };
+}
+
+/** The body of a second factor's request: `remember` only when asked for. */
+const withRemember = (body: Record<string, unknown>, remember?: () => boolean) => (remember?.() ? { ...body, remember: true } : body);
+
+export function watchApproval(status: HTMLElement, on: { done(r: FactorDone): void; failed(e: ApiError | undefined): void; denied(): void; expired(): void; gone(): void; remember?: () => boolean }): () => void {
   const es = new EventSource('/authy/status');
   let finished = false;
   const stop = () => {
@@ -38,7 +51,7 @@ export function watchApproval(status: HTMLElement, on: { done(r: FactorDone): vo
     if (s.status === 'approved') {
       status.textContent = 'Approved. One moment…';
       try {
-        on.done(await api<FactorDone>('POST', '/session/complete', {}));
+        on.done(await api<FactorDone>('POST', '/session/complete', withRemember({}, on.remember)));
       } catch (err) {
         on.failed(failureOf(err));
       }
@@ -73,7 +86,7 @@ interface CodeEntry {
  * (`/session/recover`). `ended` gets what ends the attempt (401, 403 TOO_MANY_ATTEMPTS,
  * 409 REAUTH_EXPIRED).
  */
-export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: boolean; done(r: FactorDone, recovery: boolean): void; ended(e: ApiError): void }): CodeEntry {
+export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: boolean; done(r: FactorDone, recovery: boolean): void; ended(e: ApiError): void; remember?: () => boolean }): CodeEntry {
   const input = otpInput(o.autofocus);
   const otpHint = o.via === 'sms' ? 'We sent a 6-digit code by text message. A code from your authenticator app works too.' : 'Enter the 6-digit code from your authenticator app, or get one by text message.';
   const f = field(o.name, 'Verification code', input, otpHint);
@@ -153,8 +166,8 @@ export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: bool
       invalid: f,
       send: async () => {
         const r = recoveryMode
-          ? await api<FactorDone>('POST', '/session/recover', { code: input.value.trim() })
-          : await api<FactorDone>('POST', '/session/verify', { code: otpValue(input) });
+          ? await api<FactorDone>('POST', '/session/recover', withRemember({ code: input.value.trim() }, o.remember))
+          : await api<FactorDone>('POST', '/session/verify', withRemember({ code: otpValue(input) }, o.remember));
         o.done(r, recoveryMode);
       },
       failed: (e2) => (ends(e2) ? o.ended(e2!) : fieldError(f, wrongCodeText(e2))),
@@ -170,7 +183,8 @@ export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: bool
 
 /** What the password step (`POST /session`, `POST /session/reauth`) answers. */
 export interface SecondFactorStart {
-  state: 'approve' | 'code';
+  /** `logged_in`: a remembered browser, the password was enough. */
+  state: 'approve' | 'code' | 'logged_in';
   number?: string | null;
   details?: Record<string, string>;
   expires_at?: number;

@@ -4,12 +4,16 @@ import { account } from './screens/account.js';
 import { home } from './screens/home.js';
 import { approve, code, login } from './screens/login.js';
 import { forgotPassword, resetPassword } from './screens/password.js';
-import { signup, signupVerify } from './screens/signup.js';
+import { signup, signupCheckEmail, signupVerify, signupVerifyEmail } from './screens/signup.js';
 
 registerScreens(
   {
     '/': home,
-    '/signup': () => (new URLSearchParams(location.search).get('step') === 'phone' ? signupVerify() : signup()),
+    '/signup': () => {
+      const step = new URLSearchParams(location.search).get('step');
+      return step === 'phone' ? signupVerify() : step === 'email' ? signupCheckEmail() : signup();
+    },
+    '/signup/verify-email': signupVerifyEmail,
     '/login': login,
     '/login/approve': approve,
     '/login/code': code,

@@ -16,6 +16,8 @@ export interface Flow {
   /** Signup's phone step: the number the code went to, and the tries left. */
   phone?: string;
   attemptsLeft?: number;
+  /** Signup's email step: the address the link went to. */
+  email?: string;
 }
 
 export const root = document.getElementById('app')!;

@@ -5,6 +5,8 @@ import { migration as m009 } from './009-account-factors.js';
 import { migration as m010 } from './010-known-browsers.js';
 import { migration as m011 } from './011-password-resets.js';
 import { migration as m012 } from './012-session-details.js';
+import { migration as m013 } from './013-remembered-browsers.js';
+import { migration as m014 } from './014-signup-email.js';
 
 /** The web app's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const appMigrations: Record<string, Migration> = {
@@ -14,4 +16,6 @@ export const appMigrations: Record<string, Migration> = {
   '010-known-browsers': m010,
   '011-password-resets': m011,
   '012-session-details': m012,
+  '013-remembered-browsers': m013,
+  '014-signup-email': m014,
 };

@@ -8,11 +8,11 @@ import { type RouteKit, userRef } from './kit.js';
 
 /**
  * The account's sessions on the account page: the list (browser, IP, started, last used, this
- * one), ending one, ending every other. Ending a session needs no step-up: it can only take
- * access away.
+ * one), ending one, ending every other; and its remembered browsers (those that skip the second
+ * factor), each removable. Ending or forgetting needs no step-up: it can only take access away.
  */
 export function accountSessionRoutes(k: RouteKit): Router {
-  const { sessions, mutate, noParams, record } = k;
+  const { sessions, remembered, mutate, noParams, record } = k;
   const r = Router();
 
   r.get('/user/sessions', requireFullSession, async (req, res) => {
@@ -47,8 +47,27 @@ export function accountSessionRoutes(k: RouteKit): Router {
   r.delete('/user/sessions', ...mutate, requireFullSession, noParams, async (req, res) => {
     const s = req.appSession!;
     const ended = await sessions.endAllFor(s.userId, undefined, s.tokenHash);
-    await record(req, { type: AuditType.SESSION_ENDED, outcome: 'success', userRef: userRef(s.userId), detail: { which: 'others', count: ended } });
-    res.json({ ended });
+    // Whoever held another session may have had this account remember their browser.
+    const forgotten = await remembered.forgetAll(s.userId);
+    await record(req, { type: AuditType.SESSION_ENDED, outcome: 'success', userRef: userRef(s.userId), detail: { which: 'others', count: ended, remembered: forgotten } });
+    res.json({ ended, remembered_browsers_forgotten: forgotten });
+  });
+
+  r.get('/user/remembered-browsers', requireFullSession, async (req, res) => {
+    const list = await remembered.listFor(req.appSession!.userId);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({
+      browsers: list.map((b) => ({ id: b.id, browser: shortBrowserName(b.userAgent ?? undefined), ip: b.ip, created_at: b.createdAt, last_used_at: b.lastUsedAt, expires_at: b.expiresAt })),
+    });
+  });
+
+  r.delete('/user/remembered-browsers/:id', ...mutate, requireFullSession, noParams, async (req, res) => {
+    const id = String(req.params['id'] ?? '');
+    if (!/^[A-Za-z0-9_-]{22}$/.test(id)) throw new HttpError(400, AppError.VALIDATION, 'id: is not a remembered browser id');
+    const userId = req.appSession!.userId;
+    if (!(await remembered.forget(userId, id))) throw new HttpError(404, AppError.NOT_FOUND, 'No such remembered browser');
+    await record(req, { type: AuditType.REMEMBERED_BROWSER_FORGOTTEN, outcome: 'success', userRef: userRef(userId) });
+    res.json({ forgotten: id });
   });
 
   return r;

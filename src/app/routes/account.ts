@@ -11,7 +11,7 @@ import { AppError } from '../error-codes.js';
 
 /** The user's page: profile, authenticators, third-party TOTP apps, recovery codes. */
 export function accountRoutes(k: RouteKit): Router {
-  const { p, client, sessions, recovery, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, users, notify } = k;
+  const { p, client, sessions, recovery, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, users, factorChanged } = k;
   const r = Router();
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   // ---- The user's page ----
@@ -73,7 +73,7 @@ export function accountRoutes(k: RouteKit): Router {
     const u = await currentUser(req);
     const act = await client.createActivation(u.authy_id, v.name).catch((e: unknown) => Promise.reject(fromService(e)));
     await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'info', userRef: userRef(u.id), detail: { step: 'link_created' } });
-    notify(req, u.id, 'authenticator_added');
+    await factorChanged(req, u.id, 'authenticator_added');
     res.status(201).json({ activation: { link: act.link, qr_code: act.qrCode, expires_at: act.expiresAt } });
   });
 
@@ -93,7 +93,7 @@ export function accountRoutes(k: RouteKit): Router {
     const u = await currentUser(req);
     await removalAtService(client.revokeDevice(u.authy_id, id.data), 'No such authenticator');
     await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { device: id.data } });
-    notify(req, u.id, 'authenticator_removed');
+    await factorChanged(req, u.id, 'authenticator_removed');
     res.json({ revoked: id.data });
   });
 
@@ -112,7 +112,7 @@ export function accountRoutes(k: RouteKit): Router {
     const u = await currentUser(req);
     await removalAtService(client.removeTotpApp(u.authy_id, id.data), 'No such authenticator app');
     await record(req, { type: AuditType.DEVICE_REVOKED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
-    notify(req, u.id, 'totp_app_removed');
+    await factorChanged(req, u.id, 'totp_app_removed');
     res.json({ removed: id.data });
   });
 
@@ -139,7 +139,7 @@ export function accountRoutes(k: RouteKit): Router {
       throw new HttpError(400, AppError.CODE_INVALID, 'That code is not from the new app. Scan the QR code and type the code the app shows.');
     }
     await record(req, { type: AuditType.DEVICE_ACTIVATED, outcome: 'success', userRef: userRef(u.id), detail: { kind: 'totp_app' } });
-    notify(req, u.id, 'totp_app_set');
+    await factorChanged(req, u.id, 'totp_app_set');
     res.json({ confirmed: true });
   });
 
@@ -149,7 +149,7 @@ export function accountRoutes(k: RouteKit): Router {
     const u = await currentUser(req);
     const { codes, generatedAt } = await recovery.regenerate(u.id);
     await record(req, { type: AuditType.RECOVERY_CODES_GENERATED, outcome: 'success', userRef: userRef(u.id), detail: { count: RECOVERY_CODE_COUNT } });
-    notify(req, u.id, 'recovery_codes_generated');
+    await factorChanged(req, u.id, 'recovery_codes_generated');
     res.setHeader('Cache-Control', 'no-store');
     res.status(201).json({ codes, recovery_codes: { remaining: codes.length, generated_at: generatedAt } });
   });

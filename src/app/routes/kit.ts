@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Request, RequestHandler } from 'express';
 import type { AuditEvent } from '../../platform/audit.js';
 import { clientNetwork } from '../../platform/client-network.js';
@@ -9,6 +10,7 @@ import { requireJsonAndOrigin } from '../guards.js';
 import type { LoginAttempts } from '../login-attempts.js';
 import { PasswordThrottle, type PasswordClient } from '../password-throttle.js';
 import type { PasswordResets } from '../password-resets.js';
+import type { RememberedBrowsers } from '../remembered-browsers.js';
 import type { PendingSignups } from '../pending-signups.js';
 import type { RecoveryCodes } from '../recovery-codes.js';
 import type { SessionClient, SessionStore } from '../sessions.js';
@@ -26,12 +28,16 @@ export interface AppRoutesDeps {
   recovery: RecoveryCodes;
   pending: PendingSignups;
   resets: PasswordResets;
+  remembered: RememberedBrowsers;
   apiKey: string;
   /** Open SSE streams, closed on stop. */
   streams: Set<() => void>;
 }
 
 export const userRef = (id: number) => `app-user:${id}`;
+
+/** Notices one address may be sent per hour (see `notify`). */
+export const NOTICES_PER_HOUR = 20;
 
 /** "40 seconds", "1 minute", "7 minutes": for a person reading when to try again. */
 export function waitInWords(seconds: number): string {
@@ -60,7 +66,7 @@ export function fromService(e: unknown): HttpError {
  * address, the audit trail and the limits that span groups (codes per IP, passwords).
  */
 export function routeKit(d: AppRoutesDeps) {
-  const { p, client, sessions, attempts, recovery, pending, resets } = d;
+  const { p, client, sessions, attempts, recovery, pending, resets, remembered } = d;
   const { config, clock, audit, logger } = p;
   const db = p.db.db;
   const json = boundedJson({ limit: '16kb', type: () => true });
@@ -120,7 +126,12 @@ export function routeKit(d: AppRoutesDeps) {
   const users = new AppUsers(db, clock);
   const callbackNonces = new CallbackNonces(db, clock);
 
-  const originOf = (req: Request): RequestOrigin => ({ at: clock.now(), ip: ipOf(req), userAgent: req.get('user-agent') });
+  // What a mail says of where a request came from: an address only if it is one (a proxy hop
+  // counted wrong must not let a client write its own text into a genuine email).
+  const originOf = (req: Request): RequestOrigin => ({ at: clock.now(), ip: isIP(ipOf(req)) ? ipOf(req) : 'unknown', userAgent: req.get('user-agent') });
+  // Notices per recipient: a person who can make an account's changes cannot make its owner's
+  // mailbox a target (over the limit a notice is dropped, and the drop logged).
+  const noticesPerAddress = p.limits.create({ name: 'app:notice:address', points: NOTICES_PER_HOUR, durationSeconds: 3600 });
   const clientOf = (req: Request): SessionClient => ({ ip: ipOf(req), userAgent: req.get('user-agent') });
   /**
    * Tell the account's owner by email what `req` did (after the answer's work, without waiting
@@ -129,11 +140,24 @@ export function routeKit(d: AppRoutesDeps) {
   function notify(req: Request, account: number | { email: string }, kind: NoticeKind): void {
     const origin = originOf(req);
     void (typeof account === 'number' ? users.byId(account) : Promise.resolve(account))
-      .then((u) => u && p.mail.post(noticeMail(u.email, kind, origin)))
+      .then(async (u) => {
+        if (!u) return;
+        if (!(await noticesPerAddress.consume(u.email)).allowed) return logger.warn({ reason: kind }, 'notice dropped: too many to one address this hour');
+        p.mail.post(noticeMail(u.email, kind, origin));
+      })
       .catch((err: unknown) => logger.error({ err }, 'notice not sent'));
   }
 
-  return { p, client, sessions, attempts, recovery, pending, resets, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
+  /**
+   * A factor of the account changed (added, removed, replaced): no browser skips the second
+   * factor any more, and the owner is told.
+   */
+  async function factorChanged(req: Request, userId: number, kind: NoticeKind): Promise<void> {
+    await remembered.forgetAll(userId);
+    notify(req, userId, kind);
+  }
+
+  return { p, client, sessions, attempts, recovery, pending, resets, remembered, factorChanged, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;

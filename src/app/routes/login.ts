@@ -5,7 +5,7 @@ import { ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { requireFullSession, requireSecondFactorSession, safeReturnTo } from '../guards.js';
 import { SMS_COOL_DOWN_MS } from '../login-attempts.js';
 import { dummyHash, verifyPassword } from '../passwords.js';
-import { codeSchema, loginSchema, parseBody, reauthSchema, recoveryCodeSchema } from '../validation.js';
+import { codeSchema, completeSchema, loginSchema, parseBody, reauthSchema, recoveryCodeSchema } from '../validation.js';
 import { fromService, type RouteKit, userRef } from './kit.js';
 import type { SecondFactor } from './second-factor.js';
 import { AppError } from '../error-codes.js';
@@ -13,7 +13,7 @@ import { AppError } from '../error-codes.js';
 
 /** Login: the password step, the second factor's routes (also a step-up's), logout. */
 export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
-  const { p, client, sessions, attempts, recovery, resets, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users } = k;
+  const { p, client, sessions, attempts, recovery, resets, remembered, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users } = k;
   const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
   const r = Router();
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -35,13 +35,22 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     // accepted password opens a fresh budget of code tries, so it also caps second-factor guessing
     // by someone who has the password.
     await passwords.succeeded(v.email, client);
-    // The owner remembered the password: a reset link sent earlier stops working.
-    await resets.endFor(user.id);
+    // Rotation: whatever session the browser had ends here.
+    if (req.appSession) await sessions.delete(req.appSession.tokenHash);
+    // A browser the owner asked not to be asked again on: the password was the login.
+    if (user.authy_id !== null && (await remembered.recognises(req, user.id))) {
+      const token = await sessions.create(user.id, 'full', null, clientOf(req), undefined, false);
+      sessions.setCookie(res, token);
+      await passwords.remember(req, res, user.id);
+      await resets.endFor(user.id);
+      await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
+      await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(user.id), detail: { kind: 'remembered' } });
+      res.json({ state: 'logged_in', return_to: returnTo });
+      return;
+    }
     // An account split off a shared service user has none: a fresh one has no authenticator, so
     // this login proves the phone by SMS before anything else.
     const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
-    // Rotation: whatever session the browser had ends here.
-    if (req.appSession) await sessions.delete(req.appSession.tokenHash);
     const attempt = await attempts.create(user.id);
     const token = await sessions.create(user.id, 'half', attempt.id, clientOf(req));
     sessions.setCookie(res, token);
@@ -81,9 +90,10 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
   });
 
   // Approved on the device: exchange the half session for a full one (new token).
-  r.post('/session/complete', ...mutate, requireSecondFactorSession, noParams, async (req, res) => {
+  r.post('/session/complete', ...mutate, requireSecondFactorSession, async (req, res) => {
+    const v = parseBody(completeSchema, req.body);
     const { s, a } = await liveAttempt(req, res);
-    finishLogin(res, (await completeSecondFactor(req, res, s, a, { requireApproved: true, kind: 'push' }))!);
+    finishLogin(res, (await completeSecondFactor(req, res, s, a, { requireApproved: true, kind: 'push', remember: v.remember }))!);
   });
 
   // A code from an authenticator (the Twofold one or any TOTP app) or from an SMS.
@@ -111,7 +121,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
       await attempts.refundCodeTry(a.id);
       throw fromService(e);
     }
-    finishLogin(res, (await completeSecondFactor(req, res, s, a, { requireApproved: false, kind }))!);
+    finishLogin(res, (await completeSecondFactor(req, res, s, a, { requireApproved: false, kind, remember: v.remember }))!);
   });
 
   // A recovery code instead of the second factor (lost phone). It spends the same per-attempt
@@ -132,6 +142,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const done = await completeSecondFactor(req, res, s, a, {
       requireApproved: false,
       kind: 'recovery',
+      remember: v.remember,
       first: (trx) => recovery.redeem(s.userId, v.code, trx),
       extra: async (trx) => ({ recovery_codes_remaining: (await recovery.status(s.userId, trx)).remaining }),
     });

@@ -14,12 +14,10 @@ export const RESET_PAGE = '/password/reset';
 
 /** "Forgot your password?": a single-use link by email, then a new password. */
 export function passwordRoutes(k: RouteKit): Router {
-  const { p, config, db, logger, mutate, users, sessions, resets, ipOf, record, consumeLimits, originOf, notify } = k;
+  const { p, config, db, logger, mutate, users, sessions, resets, remembered, passwords, ipOf, record, consumeLimits, consumeCodeIp, originOf, notify } = k;
   const r = Router();
   const mailPerIp = p.limits.create({ name: 'app:mail:ip', points: config.MAIL_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const mailPerAddress = p.limits.create({ name: 'app:mail:address', points: config.MAIL_PER_ADDRESS_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
-  // A link is 256 random bits: this bounds what a client may cost, not a guess's odds.
-  const resetPerIp = p.limits.create({ name: 'app:reset:ip', points: 20, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
 
   // The same answer, after the same work, for every address: whether an account has it shows
   // only in its owner's mailbox. The link is made and mailed after the answer has left.
@@ -41,7 +39,9 @@ export function passwordRoutes(k: RouteKit): Router {
   // ends, the link is spent. The next login still asks for the second factor.
   r.post('/password/reset', ...mutate, async (req, res) => {
     const v = parseBody(resetPasswordSchema, req.body);
-    await consumeLimits([[resetPerIp, clientNetwork(ipOf(req))]], 'reset tries');
+    // A link is 256 random bits: the per-IP count of guessable steps bounds what a client may
+    // cost, not a guess's odds.
+    await consumeCodeIp(req);
     const invalid = () => new HttpError(400, AppError.RESET_LINK_INVALID, 'This link has expired or was already used. Ask for a new one from the login page.');
     if (!(await resets.isLive(v.token))) throw invalid();
     const hash = await hashPassword(v.password);
@@ -51,10 +51,14 @@ export function passwordRoutes(k: RouteKit): Router {
       await users.setPasswordHash(id, hash, trx);
       await sessions.endAllFor(id, trx);
       await resets.endFor(id, trx);
+      await remembered.forgetAll(id, trx);
       return id;
     });
     if (userId === undefined) throw invalid();
     if (req.appSession) sessions.clearCookie(res);
+    // Proving the mailbox ends the account's run of wrong passwords, as the right password does.
+    const user = await users.byId(userId);
+    if (user) await passwords.succeeded(user.email, await passwords.client(req, ipOf(req), userId));
     await record(req, { type: AuditType.PASSWORD_RESET, outcome: 'success', userRef: userRef(userId) });
     notify(req, userId, 'password_reset');
     res.json({ state: 'password_reset' });

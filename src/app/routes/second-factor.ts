@@ -6,6 +6,7 @@ import { isUniqueViolation } from '../../platform/db.js';
 import { HttpError } from '../../platform/errors.js';
 import { VerifyServiceError } from '../authy-client.js';
 import { type AttemptWithUser, type LoginAttempt, SMS_COOL_DOWN_MS } from '../login-attempts.js';
+import { REMEMBER_DAYS } from '../remembered-browsers.js';
 import { REAUTH_WINDOW_MS, type Session } from '../sessions.js';
 import { shortBrowserName } from '../user-agent.js';
 import { fromService, type RouteKit, userRef, waitInWords } from './kit.js';
@@ -20,13 +21,15 @@ interface Completion {
   kind: 'totp' | 'sms' | 'push' | 'recovery';
   first?: (trx: Kysely<AppDatabase>) => Promise<boolean>;
   extra?: (trx: Kysely<AppDatabase>) => Promise<Record<string, number>>;
+  /** A login (not a step-up) that asked not to be asked again on this browser. */
+  remember?: boolean | undefined;
 }
 
-type Completed = ({ token: string; newBrowser: boolean } | { reauthAt: number }) & { extra: Record<string, number> };
+type Completed = ({ token: string; newBrowser: boolean; rememberToken: string | undefined } | { reauthAt: number }) & { extra: Record<string, number> };
 
 /** The second factor of a login or a step-up: asking for it, checking the attempt, completing it. */
 export function secondFactor(k: RouteKit) {
-  const { client, sessions, attempts, config, clock, logger, db, audit, passwords, ipOf, record, users, notify, clientOf } = k;
+  const { client, sessions, attempts, config, clock, logger, db, audit, passwords, ipOf, record, users, notify, clientOf, remembered, resets } = k;
   /**
    * The session's live attempt: a half session's login, or a full session's step-up. When it is
    * over, a half session ends (401); a full session stays logged in and is told to start the
@@ -82,9 +85,13 @@ export function secondFactor(k: RouteKit) {
       }
       const token = await sessions.promote(s, clientOf(req), trx);
       if (!token) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'This login was already completed');
-      await audit.recordMany([success, { ...who, type: AuditType.LOGIN, detail: { kind: o.kind } }], trx);
+      await audit.recordMany([success, { ...who, type: AuditType.LOGIN, detail: { kind: o.kind, ...(o.remember ? { remember_browser: true } : {}) } }], trx);
       const { newToAccount } = await passwords.remember(req, res, s.userId, trx);
-      return { token, extra, newBrowser: newToAccount };
+      // A complete login ends any reset link sent earlier (the password alone does not: whoever
+      // knows it could otherwise keep cancelling the owner's links).
+      await resets.endFor(s.userId, trx);
+      const rememberToken = o.remember ? await remembered.remember(s.userId, clientOf(req), trx) : undefined;
+      return { token, extra, newBrowser: newToAccount, rememberToken };
     }).then((done) => {
       // Told once the login is committed: a browser this account was never used from.
       if (done && 'token' in done && done.newBrowser) notify(req, a, 'new_browser_login');
@@ -99,7 +106,8 @@ export function secondFactor(k: RouteKit) {
       return;
     }
     sessions.setCookie(res, done.token);
-    res.json({ state: 'logged_in', ...done.extra });
+    if (done.rememberToken) remembered.setCookie(res, done.rememberToken);
+    res.json({ state: 'logged_in', ...done.extra, ...(done.rememberToken ? { remembered_until: clock.now() + REMEMBER_DAYS * 86_400_000 } : {}) });
   }
 
   /**

@@ -2,60 +2,42 @@ import { type Request, type Response, Router } from 'express';
 import { parsePhoneNumberFromString } from '../../platform/phone-numbers.js';
 import { AuditType } from '../../platform/audit.js';
 import { clientNetwork } from '../../platform/client-network.js';
-import { randomToken } from '../../platform/crypto.js';
 import { isUniqueViolation } from '../../platform/db.js';
 import { HttpError } from '../../platform/errors.js';
 import { ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { hashPassword } from '../passwords.js';
-import { PENDING_SIGNUP_MAX_TRIES, PENDING_SIGNUP_TTL_MS, type PendingSignup, PHONE_CODE_COOL_DOWN_MS } from '../pending-signups.js';
+import { EMAIL_LINK_TTL_MS, PENDING_SIGNUP_MAX_TRIES, PENDING_SIGNUP_TTL_MS, type PendingSignup, PHONE_CODE_COOL_DOWN_MS } from '../pending-signups.js';
+import { noticeMail, verifyEmailMail } from '../account-mail.js';
 import { readSessionCookie, signupCookiePolicy } from '../sessions.js';
-import { codeSchema, emptySchema, parseBody, signupSchema } from '../validation.js';
+import { codeSchema, emptySchema, parseBody, signupSchema, verifyEmailSchema } from '../validation.js';
 import { fromService, type RouteKit, userRef } from './kit.js';
 import { AppError } from '../error-codes.js';
+
+/** The SPA's page a signup's email link opens; the token rides in the fragment, which no server or log sees. */
+export const VERIFY_EMAIL_PAGE = '/signup/verify-email';
 
 /** Phone codes at signup: 6 digits (the service's default of 4 is too easy to guess). */
 const PHONE_CODE_LENGTH = 6;
 
 /**
- * Signup, in two steps: `POST /user` keeps the form in a pending signup (no user exists yet) and
- * texts a code to the phone; `POST /user/verify-phone` with that code creates the account. Nobody
- * can bind a phone they do not hold.
+ * Signup, in three steps: `POST /user` keeps the form in a pending signup (no user exists yet) and
+ * texts a code to the phone; `POST /user/verify-phone` with that code mails a link to the email;
+ * `POST /user/verify-email` with the link's token creates the account and logs that browser in.
+ * Nobody can bind a phone or an address they do not hold.
  */
 export function signupRoutes(k: RouteKit): Router {
-  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, ipOf, record, coolingDown, consumeLimits, users, clientOf } = k;
+  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, ipOf, record, coolingDown, consumeLimits, users, clientOf, originOf } = k;
   const r = Router();
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const signupCookie = signupCookiePolicy(config);
-  // Signup, in two steps: `POST /user` keeps the form in a pending signup (no user exists yet)
-  // and texts a code to the phone; `POST /user/verify-phone` with that code creates the account.
-  // Nobody can bind a phone they do not hold.
-  //
-  // A duplicate email answers exactly like a new one at every step (the same statuses, bodies and
-  // cookies, in about the same time) but creates nothing: after the right code its session cookie
-  // is a random token no session row matches, so the browser simply finds itself logged out. That
-  // way signup cannot be used to learn which emails have accounts. The real owner sees a `signup`
-  // failure (duplicate_email) in their event list.
-  // The median of the last registrations' durations (a median, not a mean: a few slow outliers
-  // must not make every duplicate answer slower than a typical new account).
-  const registrationSamples: number[] = [];
-  // How long a duplicate's own answer takes from `res.json` to its last byte handed to the socket:
-  // the pad ends that much earlier, so both kinds finish at the same moment.
-  const duplicateSendSamples: number[] = [];
-  // How late the pad's timer fires (more under load): the pad asks for that much less.
-  const timerLateSamples: number[] = [];
-  const median = (xs: number[], empty: number) => {
-    if (xs.length === 0) return empty;
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)]!;
-  };
-  const keepLast = (xs: number[], x: number) => {
-    xs.push(x);
-    if (xs.length > 31) xs.shift();
-  };
+  // A taken email answers exactly like a new one at every step (the same statuses, bodies and
+  // cookies, after the same work): after the right phone code both are told a link was mailed.
+  // A new address gets the link that creates the account; a taken one gets a notice to its owner
+  // instead, and nothing is created. Only whoever reads the mailbox learns which it was.
   const phoneOf = (x: { phone: string; country_code: string }) => ({ cellphone: x.phone, countryCode: x.country_code });
   const prettyPhone = (e164: string) => parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;
-  const setSignupCookie = (res: Response, token: string) =>
-    res.cookie(signupCookie.name, token, { httpOnly: true, sameSite: 'lax', path: '/', secure: signupCookie.secure, maxAge: PENDING_SIGNUP_TTL_MS });
+  const setSignupCookie = (res: Response, token: string, maxAge = PENDING_SIGNUP_TTL_MS) =>
+    res.cookie(signupCookie.name, token, { httpOnly: true, sameSite: 'lax', path: '/', secure: signupCookie.secure, maxAge });
   const clearSignupCookie = (res: Response) => res.clearCookie(signupCookie.name, { httpOnly: true, sameSite: 'lax', path: '/', secure: signupCookie.secure });
 
   /** Text a phone code; a number the service refuses is the form's phone field's fault. */
@@ -89,13 +71,11 @@ export function signupRoutes(k: RouteKit): Router {
     res.status(202).json(pendingView(row));
   });
 
-  const pendingView = (row: PendingSignup) => ({
-    state: 'verify_phone',
-    phone: prettyPhone(row.e164),
-    retry_after: Math.max(0, Math.ceil(((row.last_sent_at ?? 0) + PHONE_CODE_COOL_DOWN_MS - clock.now()) / 1000)),
-    attempts_left: PENDING_SIGNUP_MAX_TRIES - row.code_tries,
-    expires_at: row.expires_at,
-  });
+  const retryAfter = (row: PendingSignup) => Math.max(0, Math.ceil(((row.last_sent_at ?? 0) + PHONE_CODE_COOL_DOWN_MS - clock.now()) / 1000));
+  const pendingView = (row: PendingSignup) =>
+    row.phone_verified_at === null
+      ? { state: 'verify_phone', phone: prettyPhone(row.e164), retry_after: retryAfter(row), attempts_left: PENDING_SIGNUP_MAX_TRIES - row.code_tries, expires_at: row.expires_at }
+      : { state: 'verify_email', email: row.email, retry_after: retryAfter(row), expires_at: row.expires_at };
 
   async function livePending(req: Request, res: Response): Promise<PendingSignup> {
     const token = readSessionCookie(req, signupCookie.name);
@@ -176,47 +156,73 @@ export function signupRoutes(k: RouteKit): Router {
     }
   }
 
-  /** A taken email's answer: the new account's, in about its time, with a session that does not exist. */
-  async function answerAsDuplicate(req: Request, res: Response, t0: number, existing: number | undefined): Promise<void> {
-    if (existing !== undefined) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(existing), detail: { reason: 'duplicate_email' } });
-    // Pad for what the new-account path spends on registration (a median of it).
-    const wait = median(registrationSamples, 40) - median(duplicateSendSamples, 0) - median(timerLateSamples, 0) - (performance.now() - t0);
-    if (wait > 0) {
-      const asked = performance.now();
-      await new Promise((ok) => setTimeout(ok, wait));
-      keepLast(timerLateSamples, performance.now() - asked - wait);
+  /** Mail the signup's email link, or, to an address that has an account, a notice instead. */
+  async function mailLink(req: Request, row: PendingSignup, token: string): Promise<void> {
+    const taken = await users.idByEmail(row.email);
+    const origin = originOf(req);
+    if (taken === undefined) {
+      p.mail.post(verifyEmailMail(row.email, `${config.PUBLIC_URL}${VERIFY_EMAIL_PAGE}#token=${token}`, EMAIL_LINK_TTL_MS / 3_600_000, origin));
+    } else {
+      await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(taken), detail: { reason: 'duplicate_email' } });
+      p.mail.post(noticeMail(row.email, 'signup_attempt', origin));
     }
-    sessions.setCookie(res, randomToken(32));
-    passwords.browserToken(req, res);
-    const sentAt = performance.now();
-    res.once('finish', () => keepLast(duplicateSendSamples, performance.now() - sentAt));
-    res.status(201).json({ state: 'logged_in' });
   }
 
+  // The right phone code: the signup now waits for its email link (mailed after the answer).
   r.post('/user/verify-phone', ...mutate, async (req, res) => {
     const v = parseBody(codeSchema, req.body);
     const row = await livePending(req, res);
+    if (row.phone_verified_at !== null) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'Your phone is already confirmed: open the link we emailed you.');
     await consumeCodeIp(req);
     await checkPhoneCode(res, row, v.code);
-    const t0 = performance.now();
-    // One code, one account: of two racing requests only the one that removed the row goes on.
-    if (!(await pending.take(row.token_hash))) {
+    // One code, one link: of two racing requests only the one that moved the row on goes on.
+    const token = await pending.phoneProved(row.token_hash);
+    if (token === undefined) {
       clearSignupCookie(res);
       throw new HttpError(401, AppError.SIGNUP_EXPIRED, 'This signup has ended; please fill in the form again');
     }
-    clearSignupCookie(res);
+    const now = clock.now();
+    const moved = { ...row, phone_verified_at: now, last_sent_at: now, expires_at: now + EMAIL_LINK_TTL_MS };
+    setSignupCookie(res, readSessionCookie(req, signupCookie.name)!, EMAIL_LINK_TTL_MS);
+    res.status(202).json(pendingView(moved));
+    void mailLink(req, moved, token).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
+  });
+
+  // Another email link, at most one per PHONE_CODE_COOL_DOWN_MS (the earlier link stops working).
+  r.post('/user/resend-email', ...mutate, async (req, res) => {
+    parseBody(emptySchema, req.body);
+    const row = await livePending(req, res);
+    if (row.phone_verified_at === null) throw new HttpError(409, AppError.PHONE_NOT_CONFIRMED, 'Confirm your phone first: enter the code we texted you.');
+    const cool = await pending.startCoolDown(row.token_hash);
+    if (!cool.started) throw coolingDown(cool.retryAfterSeconds);
+    const token = await pending.newEmailToken(row.token_hash);
+    if (token === undefined) throw new HttpError(401, AppError.SIGNUP_EXPIRED, 'This signup has ended; please fill in the form again');
+    res.json({ sent: true, via: 'email', retry_after: PHONE_CODE_COOL_DOWN_MS / 1000 });
+    void mailLink(req, row, token).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
+  });
+
+  // The email link: the account is created and this browser logged in. Whoever opens it holds
+  // the mailbox, so an address taken meanwhile may be said so.
+  r.post('/user/verify-email', ...mutate, async (req, res) => {
+    const v = parseBody(verifyEmailSchema, req.body);
+    // The link's token is 256 random bits: the per-IP count of guessable steps bounds what a
+    // client may cost, not a guess's odds.
+    await consumeCodeIp(req);
+    const row = await pending.takeByEmailToken(v.token);
+    if (!row) throw new HttpError(400, AppError.SIGNUP_LINK_INVALID, 'This link has expired or was already used. Please sign up again.');
+    if (readSessionCookie(req, signupCookie.name)) clearSignupCookie(res);
     const made = await createAccount(row);
-    if (!('id' in made)) return answerAsDuplicate(req, res, t0, made.existing);
+    if (!('id' in made)) {
+      if (made.existing !== undefined) await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(made.existing), detail: { reason: 'duplicate_email' } });
+      throw new HttpError(409, AppError.EMAIL_TAKEN, 'This email address already has an account. Log in, or use "Forgot your password?".');
+    }
     const { id } = made;
-    // Signup proved the password and the phone just now: the session may change factors at once.
+    // Signup proved the password, the phone and the email just now: the session may change factors at once.
     const token = await sessions.create(id, 'full', null, clientOf(req));
     sessions.setCookie(res, token);
     await passwords.remember(req, res, id);
     await record(req, { type: AuditType.SIGNUP, outcome: 'success', userRef: userRef(id) });
     await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(id), detail: { kind: 'signup' } });
-    // Measured when the answer has been handed to the socket, so the duplicate path pads for all
-    // of this path (including event-loop work that the in-process service call leaves behind).
-    res.once('finish', () => keepLast(registrationSamples, performance.now() - t0));
     res.status(201).json({ state: 'logged_in' });
   });
 

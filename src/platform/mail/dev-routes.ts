@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { escapeHtml, linkedText, sendOutboxPage } from '../dev-pages.js';
+import { escapeHtml, linkedText, localHostOnly, sendOutboxPage } from '../dev-pages.js';
 import type { MailOutbox } from './outbox.js';
 
 /**
@@ -9,6 +9,7 @@ import type { MailOutbox } from './outbox.js';
  */
 export function devMailRoutes(outbox: MailOutbox, origin: () => string): Router {
   const r = Router();
+  r.use(['/dev/mail', '/dev/mail.json'], localHostOnly(origin));
   r.get('/dev/mail.json', async (req, res) => {
     const to = typeof req.query['to'] === 'string' ? req.query['to'].trim().toLowerCase() : undefined;
     const messages = await outbox.list(to === undefined ? {} : { to });

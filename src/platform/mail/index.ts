@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { MailOutbox } from './outbox.js';
 import { SmtpTransport } from './smtp.js';
-import type { MailMessage, MailTransport } from './transport.js';
+import { MailDeliveryError, type MailMessage, type MailTransport } from './transport.js';
 
 export { MailOutbox, type OutboxMail } from './outbox.js';
 export { MailDeliveryError, type MailMessage, type MailTransport } from './transport.js';
@@ -39,7 +39,7 @@ export class Mailer {
       await this.transport.send(m);
     } catch (err) {
       const facts = { transport: this.transport.name, attempts: tries + 1, reason: (err as Error).message };
-      const delay = RETRY_DELAYS_MS[tries];
+      const delay = err instanceof MailDeliveryError && err.permanent ? undefined : RETRY_DELAYS_MS[tries];
       if (delay === undefined || this.stopped) {
         this.logger.error(facts, `mail "${m.subject}" not delivered; giving up`);
         return;

@@ -15,4 +15,10 @@ export interface MailTransport {
 
 export class MailDeliveryError extends Error {
   override name = 'MailDeliveryError';
+  /** The server refused it for good (5xx): trying again would not help. */
+  readonly permanent: boolean;
+  constructor(message: string, o: { permanent?: boolean } = {}) {
+    super(message);
+    this.permanent = o.permanent ?? false;
+  }
 }

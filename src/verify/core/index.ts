@@ -54,7 +54,7 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
     mount(router: Router) {
       router.use('/protected/json', coreRouter(api, appLookup, p.logger));
       // Fail closed: the outbox pages show every code, so a production process never serves them.
-      if (transport instanceof OutboxTransport && !p.config.production) router.use(devOutboxRoutes(transport));
+      if (transport instanceof OutboxTransport && !p.config.production) router.use(devOutboxRoutes(transport, () => p.config.PUBLIC_URL));
     },
     async start() {
       // PUBLIC_URL is read now: without an explicit one it follows the address we listen on.

@@ -107,4 +107,68 @@ forEachDatabase((kind) => {
       expectError(await new Browser(t.url).get('/user/sessions'), 401, 'UNAUTHENTICATED');
     });
   });
+
+  describe(`remembered browsers on ${kind}`, () => {
+    let t: TestSystem;
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind });
+    });
+    afterAll(async () => {
+      await t?.stop();
+    });
+
+    async function halfLogin() {
+      const u = newUser();
+      await signUp(new Browser(t.url), u);
+      const b = new Browser(t.url);
+      expect((await b.post('/session', { email: u.email, password: u.password })).body.state).toBe('code');
+      return { u, b, code: (await latestSmsCode(t.url, `+1${u.phone}`)).code };
+    }
+
+    it('when "remember" is not true or false then 400 VALIDATION and the code is not spent', async () => {
+      const { b, code } = await halfLogin();
+      expectError(await b.post('/session/verify', { code, remember: 'yes' }), 400, 'VALIDATION', { fields: { remember: expect.any(String) } });
+      expectError(await b.post('/session/complete', { remember: 1 }), 400, 'VALIDATION', { fields: { remember: expect.any(String) } });
+      expectError(await b.post('/session/recover', { code: 'abcde-12345', remember: null }), 400, 'VALIDATION', { fields: { remember: expect.any(String) } });
+      expect((await b.post('/session/verify', { code })).status).toBe(200);
+      expect(b.rememberCookie).toBeUndefined();
+    });
+
+    it('when a login is remembered then the next one is the password alone, HttpOnly and 30 days, but a factor change still asks to confirm it is you', async () => {
+      const { u, b, code } = await halfLogin();
+      const r = await b.post('/session/verify', { code, remember: true });
+      expect(r.status).toBe(200);
+      const cookie = r.headers.getSetCookie().find((c) => c.startsWith('twofold-remember='))!;
+      expect(cookie).toMatch(/HttpOnly/i);
+      expect(cookie).toMatch(/SameSite=Lax/i);
+      expect(cookie).toMatch(/Max-Age=2592000/);
+      expect((await b.del('/session')).status).toBe(200);
+      const again = await b.post('/session', { email: u.email, password: u.password });
+      expect(again).toMatchObject({ status: 200, body: { state: 'logged_in', return_to: '/account' } });
+      expect((await b.get('/user')).status).toBe(200);
+      expectError(await b.post('/user/recovery-codes', {}), 403, 'REAUTH_REQUIRED', { reauth: '/session/reauth' });
+      const listed = (await b.get('/user/remembered-browsers')).body.browsers as { expires_at: number; created_at: number }[];
+      expect(listed).toHaveLength(1);
+      expect(listed[0]!.expires_at - listed[0]!.created_at).toBe(30 * 86_400_000);
+    });
+
+    it('when a step-up asks to remember then nothing is remembered', async () => {
+      const { u, b, code } = await halfLogin();
+      expect((await b.post('/session/verify', { code })).status).toBe(200);
+      expect((await b.post('/session/reauth', { password: u.password })).body.state).toBe('code');
+      await new Promise((r) => setTimeout(r, 50));
+      const again = (await latestSmsCode(t.url, `+1${u.phone}`)).code;
+      expect((await b.post('/session/verify', { code: again, remember: true })).body.state).toBe('reauthenticated');
+      expect(b.rememberCookie).toBeUndefined();
+      expect((await b.get('/user/remembered-browsers')).body.browsers).toEqual([]);
+    });
+
+    it('when a remembered browser id is malformed or unknown then 400 or 404', async () => {
+      const { b, code } = await halfLogin();
+      expect((await b.post('/session/verify', { code })).status).toBe(200);
+      expectError(await b.del('/user/remembered-browsers/nope'), 400, 'VALIDATION');
+      expectError(await b.del(`/user/remembered-browsers/${'A'.repeat(22)}`), 404, 'NOT_FOUND');
+      expectError(await new Browser(t.url).get('/user/remembered-browsers'), 401, 'UNAUTHENTICATED');
+    });
+  });
 });

@@ -91,6 +91,15 @@ forEachDatabase((kind) => {
       expect(m.text).toContain('Your password was entered correctly');
     });
 
+    it('when an account makes 25 changes within an hour then its owner gets 20 notices, and the drop is logged', async () => {
+      const { u, b } = await account();
+      for (let i = 0; i < 25; i++) expect((await b.post('/user/recovery-codes', {})).status).toBe(201);
+      await awaitMail(t.url, u.email, 'New recovery codes were made', 20);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await mailTo(t.url, u.email)).filter((m) => m.subject.includes('New recovery codes'))).toHaveLength(20);
+      expect(t.logs.some((l) => l.includes('notice dropped: too many to one address this hour'))).toBe(true);
+    });
+
     it('when a recovery code logs in then the owner is told', async () => {
       const { u, b } = await account();
       const codes = (await b.post('/user/recovery-codes', {})).body.codes as string[];

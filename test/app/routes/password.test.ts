@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/platform/clock.js';
 import { forEachDatabase } from '../../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../../helpers/system.js';
-import { awaitMail, Browser, mailTo, newUser, resetTokenIn, signUp } from '../helpers.js';
+import { createHash } from 'node:crypto';
+import { awaitMail, Browser, latestSmsCode, mailTo, newUser, resetTokenIn, signUp } from '../helpers.js';
 import { expectError } from './fixtures.js';
 
 async function account(t: TestSystem) {
@@ -11,6 +12,12 @@ async function account(t: TestSystem) {
   const b = new Browser(t.url);
   await signUp(b, u);
   return { u, b };
+}
+
+/** Whether the link is still stored (read from the database: trying it would spend it). */
+async function resetLinkLive(t: TestSystem, token: string): Promise<boolean> {
+  const hash = createHash('sha256').update(token).digest('hex');
+  return (await t.system.db.selectFrom('app_password_resets').select('token_hash').where('token_hash', '=', hash).executeTakeFirst()) !== undefined;
 }
 
 async function resetLink(t: TestSystem, email: string, n = 1): Promise<string> {
@@ -77,10 +84,14 @@ forEachDatabase((kind) => {
       expect((await new Browser(t.url).post('/password/reset', { token: second, password: 'a brand new passphrase' })).status).toBe(200);
     });
 
-    it('when the owner logs in with the password after asking for a link then the link ends', async () => {
+    it('when the owner completes a login after asking for a link then the link ends; the password step alone does not end it', async () => {
       const { u } = await account(t);
       const token = await resetLink(t, u.email);
-      expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).status).toBe(200);
+      const b = new Browser(t.url);
+      expect((await b.post('/session', { email: u.email, password: u.password })).status).toBe(200);
+      expect(await resetLinkLive(t, token)).toBe(true);
+      const { code } = await latestSmsCode(t.url, `+1${u.phone}`);
+      expect((await b.post('/session/verify', { code })).status).toBe(200);
       expectError(await new Browser(t.url).post('/password/reset', { token, password: 'a brand new passphrase' }), 400, 'RESET_LINK_INVALID');
     });
 
@@ -120,7 +131,7 @@ forEachDatabase((kind) => {
   describe(`password reset limits per client on ${kind}`, () => {
     let t: TestSystem;
     beforeAll(async () => {
-      t = await startTestSystem({ db: kind, env: { MAIL_PER_IP_LIMIT: '2' } });
+      t = await startTestSystem({ db: kind, env: { MAIL_PER_IP_LIMIT: '2', CODE_PER_IP_LIMIT: '20' } });
     });
     afterAll(async () => {
       await t?.stop();
@@ -132,7 +143,7 @@ forEachDatabase((kind) => {
       expectError(await b.post('/password/forgot', { email: `else-${Date.now()}@example.com` }), 429, 'RATE_LIMITED', { retry_after: expect.any(Number) });
     });
 
-    it('when one client sends 20 reset tries then the 21st is 429 before any token is looked up', async () => {
+    it('when one client sends CODE_PER_IP_LIMIT (20) reset tries then the 21st is 429 before any token is looked up', async () => {
       const b = new Browser(t.url);
       const tries = await Promise.all(Array.from({ length: 20 }, (_, i) => b.post('/password/reset', { token: String(i).padStart(43, 'A'), password: 'a brand new passphrase' })));
       for (const r of tries) expectError(r, 400, 'RESET_LINK_INVALID');

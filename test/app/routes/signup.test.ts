@@ -2,14 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/platform/clock.js';
 import { forEachDatabase } from '../../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../../helpers/system.js';
-import { Browser, e164Of, latestSmsCode, newUser, signUp } from '../helpers.js';
+import { awaitMail, Browser, e164Of, eventually, latestSmsCode, mailTo, newUser, signUp, signupTokenIn } from '../helpers.js';
 import { expectError } from './fixtures.js';
 
 /** A code that is certainly not `code`. */
 const wrong = (code: string) => String((Number(code) + 500_000) % 1_000_000).padStart(6, '0');
 
 forEachDatabase((kind) => {
-  describe(`signup (POST /user, POST /user/verify-phone) on ${kind}`, () => {
+  describe(`signup (POST /user, POST /user/verify-phone, POST /user/verify-email) on ${kind}`, () => {
     let t: TestSystem;
     const clock = new ManualClock(Date.now());
     beforeAll(async () => {
@@ -35,20 +35,32 @@ forEachDatabase((kind) => {
 
       const { code } = await latestSmsCode(t.url, e164Of(u));
       expect(code).toMatch(/^\d{6}$/);
-      const done = await b.post('/user/verify-phone', { code });
+      const phone = await b.post('/user/verify-phone', { code });
+      expect(phone.status).toBe(202);
+      expect(phone.body).toEqual({ state: 'verify_email', email: u.email, retry_after: 30, expires_at: expect.any(Number) });
+      expect(b.cookie).toBeUndefined();
+      // Still nothing: the address is not proved yet.
+      expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).status).toBe(401);
+      expect((await b.get('/user/signup')).body).toMatchObject({ state: 'verify_email', email: u.email });
+      expectError(await b.post('/user/verify-phone', { code }), 409, 'ALREADY_COMPLETED');
+      const mail = await awaitMail(t.url, u.email, 'Confirm your email address');
+      expect(mail.text).toContain('IP address: 127.0.0.1');
+      // The link opens in any browser (the mail may be read elsewhere): that browser is logged in.
+      const elsewhere = new Browser(t.url);
+      const done = await elsewhere.post('/user/verify-email', { token: signupTokenIn(mail) });
       expect(done.status).toBe(201);
       expect(done.body).toEqual({ state: 'logged_in' });
-      expect(b.cookie).toMatch(/^twofold=[A-Za-z0-9_-]{43}$/);
-      expect(b.signupCookie).toBeUndefined();
-      const me = await b.get('/user');
+      expect(elsewhere.cookie).toMatch(/^twofold=[A-Za-z0-9_-]{43}$/);
+      const me = await elsewhere.get('/user');
       expect(me.status).toBe(200);
       const user = me.body.user as Record<string, unknown>;
       expect(user.email).toBe(u.email);
       expect(user.fullName).toBe('Ada Lovelace');
       const events = me.body.events as { type: string; outcome: string }[];
       expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['signup', 'login']));
-      // The pending signup is gone: its cookie and code cannot create a second account.
+      // The pending signup is gone: its cookie, code and link cannot create a second account.
       expect((await b.get('/user/signup')).status).toBe(401);
+      expectError(await new Browser(t.url).post('/user/verify-email', { token: signupTokenIn(mail) }), 400, 'SIGNUP_LINK_INVALID');
     });
 
     it.each([
@@ -116,15 +128,21 @@ forEachDatabase((kind) => {
       expect((await b.post('/user/verify-phone', { code })).status).toBe(401);
     });
 
-    /** Threat: one code creating two accounts when its requests race. */
-    it('when the right code is sent 10 times at once then exactly one account is created', async () => {
+    /** Threat: one code, or one link, creating two accounts when its requests race. */
+    it('when the right code is sent 10 times at once then one link goes out, and 10 racing clicks on it create exactly one account', async () => {
       const b = new Browser(t.url);
       const u = newUser();
       expect((await b.post('/user', u)).status).toBe(202);
       const { code } = await latestSmsCode(t.url, e164Of(u));
       const answers = await Promise.all(Array.from({ length: 10 }, () => b.post('/user/verify-phone', { code })));
-      expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+      expect(answers.filter((a) => a.status === 202)).toHaveLength(1);
       expect(answers.filter((a) => a.status >= 500)).toHaveLength(0);
+      const token = signupTokenIn(await awaitMail(t.url, u.email, 'Confirm your email address'));
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await mailTo(t.url, u.email)).filter((m) => m.subject.includes('Confirm'))).toHaveLength(1);
+      const clicks = await Promise.all(Array.from({ length: 10 }, () => new Browser(t.url).post('/user/verify-email', { token })));
+      expect(clicks.filter((a) => a.status === 201)).toHaveLength(1);
+      expect(clicks.filter((a) => a.status !== 201).every((a) => a.status === 400 && a.body.code === 'SIGNUP_LINK_INVALID')).toBe(true);
       const login = await new Browser(t.url).post('/session', { email: u.email, password: u.password });
       expect(login.status).toBe(200);
     });
@@ -145,7 +163,7 @@ forEachDatabase((kind) => {
       const second = await latestSmsCode(t.url, e164Of(u));
       expect(second.count).toBe(first.count + 1);
       if (second.code !== first.code) expect((await b.post('/user/verify-phone', { code: first.code })).status).toBe(400);
-      expect((await b.post('/user/verify-phone', { code: second.code })).status).toBe(201);
+      expect((await b.post('/user/verify-phone', { code: second.code })).status).toBe(202);
     });
 
     it('when the pending signup is older than 10 minutes then its code no longer creates an account', async () => {
@@ -167,10 +185,16 @@ forEachDatabase((kind) => {
       for (const [i, b] of browsers.entries()) expect((await b.post('/user', forms[i])).status).toBe(202);
       const codes = await Promise.all(forms.map(async (f) => (await latestSmsCode(t.url, e164Of(f))).code));
       const answers = await Promise.all(browsers.map((b, i) => b.post('/user/verify-phone', { code: codes[i] })));
-      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
-      expect(new Set(answers.map((a) => JSON.stringify(a.body))).size).toBe(1);
-      const me = await Promise.all(browsers.map((b) => b.get('/user')));
-      expect(me.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202]);
+      expect(new Set(answers.map((a) => JSON.stringify({ ...a.body, expires_at: 0 }))).size).toBe(1);
+      // Four links to one mailbox: the first opened creates the account, the others say it exists.
+      await eventually(async () => (await mailTo(t.url, email)).filter((m) => m.subject.includes('Confirm')).length === 4);
+      const links = (await mailTo(t.url, email)).filter((m) => m.subject.includes('Confirm')).map(signupTokenIn);
+      const clicks = await Promise.all(links.map((token) => new Browser(t.url).post('/user/verify-email', { token })));
+      expect(clicks.map((c) => c.status).sort()).toEqual([201, 409, 409, 409]);
+      for (const c of clicks.filter((x) => x.status === 409)) expect(c.body.code).toBe('EMAIL_TAKEN');
+      const rows = await t.system.db.selectFrom('app_users').select('id').where('email', '=', email).execute();
+      expect(rows).toHaveLength(1);
     });
 
     it('when the email is already taken then every step looks like a new signup but nothing is created', async () => {
@@ -187,10 +211,14 @@ forEachDatabase((kind) => {
       expect(again.signupCookie).toBeDefined();
       const { code } = await latestSmsCode(t.url, e164Of(dup));
       const r = await again.post('/user/verify-phone', { code });
-      expect(r.status).toBe(201);
-      expect(r.body).toEqual({ state: 'logged_in' });
-      expect(again.cookie).toBeDefined();
+      expect(r.status).toBe(202);
+      expect(r.body).toEqual({ state: 'verify_email', email: u.email, retry_after: 30, expires_at: expect.any(Number) });
+      expect(again.cookie).toBeUndefined();
       expect((await again.get('/user')).status).toBe(401);
+      // The owner's mailbox gets a notice, not a link.
+      const notice = await awaitMail(t.url, u.email, 'Someone tried to sign up with your address');
+      expect(notice.text).not.toMatch(/https?:\/\//);
+      expect((await mailTo(t.url, u.email)).filter((m) => m.subject.includes('Confirm your email address'))).toHaveLength(1);
       // The duplicate's password logs nobody in; the owner's still does.
       expect((await new Browser(t.url).post('/session', { email: u.email, password: dup.password })).status).toBe(401);
       expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).status).toBe(200);
@@ -248,7 +276,7 @@ forEachDatabase((kind) => {
       expectError(await b.post('/user/verify-phone', body), 400, 'VALIDATION', { fields: { code: expect.any(String) } });
       expect((await b.get('/user/signup')).body.attempts_left).toBe(5);
       const { code } = await latestSmsCode(t.url, e164Of(u));
-      expect((await b.post('/user/verify-phone', { code })).status).toBe(201);
+      expect((await b.post('/user/verify-phone', { code })).status).toBe(202);
     });
 
     it('when wrong phone codes are entered then 400 CODE_INVALID counts down attempts_left, and the fifth ends the signup with 403 TOO_MANY_ATTEMPTS and clears its cookie', async () => {
@@ -278,7 +306,7 @@ forEachDatabase((kind) => {
       expect((await b2.post('/user', second)).status).toBe(202);
       // One live code per phone at the service: the newest, which the first signup now uses up.
       const { code } = await latestSmsCode(t.url, e164Of(first));
-      expect((await b1.post('/user/verify-phone', { code })).status).toBe(201);
+      expect((await b1.post('/user/verify-phone', { code })).status).toBe(202);
       expectError(await b2.post('/user/verify-phone', { code }), 400, 'CODE_EXPIRED', {
         message: 'That code has expired or was replaced. Ask for a new code.',
         attempts_left: 4,
@@ -319,6 +347,60 @@ forEachDatabase((kind) => {
       expect(r.headers.get('retry-after')).toBe(String(r.body.retry_after));
       expect(b.signupCookie).toBeUndefined();
       await expect(latestSmsCode(t.url, e164Of(u))).rejects.toThrow('no SMS code');
+    });
+  });
+
+  describe(`signup's email step (POST /user/verify-email, POST /user/resend-email) on ${kind}`, () => {
+    let t: TestSystem;
+    const clock = new ManualClock(Date.now());
+    beforeAll(async () => {
+      t = await startTestSystem({ db: kind, clock });
+    });
+    afterAll(async () => {
+      await t?.stop();
+    });
+
+    async function phoneProved() {
+      const b = new Browser(t.url);
+      const u = newUser();
+      expect((await b.post('/user', u)).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      expect((await b.post('/user/verify-phone', { code })).status).toBe(202);
+      return { b, u, token: signupTokenIn(await awaitMail(t.url, u.email, 'Confirm your email address')) };
+    }
+
+    it('when the token is malformed, unknown or the body wrong then 400, and no account appears', async () => {
+      const b = new Browser(t.url);
+      expectError(await b.post('/user/verify-email', {}), 400, 'VALIDATION', { fields: { token: expect.any(String) } });
+      expectError(await b.post('/user/verify-email', { token: 'short' }), 400, 'VALIDATION', { fields: { token: expect.any(String) } });
+      expectError(await b.post('/user/verify-email', [1]), 400, 'VALIDATION', { fields: expect.any(Object) });
+      expectError(await b.post('/user/verify-email', { token: 'A'.repeat(43) }), 400, 'SIGNUP_LINK_INVALID');
+      expectError(await b.post('/user/verify-email', { token: 'A'.repeat(43) }, { origin: 'https://attacker.example' }), 403, 'CSRF');
+    });
+
+    it('when the link is asked for again then after the cool-down a new one goes out and only the newest works', async () => {
+      const { b, u, token } = await phoneProved();
+      expectError(await b.post('/user/resend-email', {}), 429, 'COOL_DOWN', { retry_after: expect.any(Number) });
+      clock.advance(31_000);
+      expect(await b.post('/user/resend-email', {})).toMatchObject({ status: 200, body: { sent: true, via: 'email', retry_after: 30 } });
+      const newer = signupTokenIn(await awaitMail(t.url, u.email, 'Confirm your email address', 2));
+      expect(newer).not.toBe(token);
+      expectError(await new Browser(t.url).post('/user/verify-email', { token }), 400, 'SIGNUP_LINK_INVALID');
+      expect((await new Browser(t.url).post('/user/verify-email', { token: newer })).status).toBe(201);
+    });
+
+    it('when the phone is not proved yet then resend-email is refused, and without a signup 401', async () => {
+      const b = new Browser(t.url);
+      expectError(await b.post('/user/resend-email', {}), 401, 'SIGNUP_EXPIRED');
+      expect((await b.post('/user', newUser())).status).toBe(202);
+      expectError(await b.post('/user/resend-email', {}), 409, 'PHONE_NOT_CONFIRMED');
+    });
+
+    it('when the link is opened after 24 hours then it is refused and nothing is created', async () => {
+      const { u, token } = await phoneProved();
+      clock.advance(24 * 3600_000 + 1000);
+      expectError(await new Browser(t.url).post('/user/verify-email', { token }), 400, 'SIGNUP_LINK_INVALID');
+      expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).status).toBe(401);
     });
   });
 });

@@ -47,6 +47,7 @@ export function describeEvent(e: AccountEvent): { text: string; warn: boolean } 
     push: 'by approving on your authenticator',
     recovery: 'with a recovery code',
     signup: 'right after signing up',
+    remembered: 'with your password, on a browser that skips the second step',
   };
   switch (e.type) {
     case 'signup':
@@ -83,6 +84,8 @@ export function describeEvent(e: AccountEvent): { text: string; warn: boolean } 
       return { text: 'You logged out.', warn: false };
     case 'password_reset_requested':
       return { text: 'A link to reset your password was sent to your email address.', warn: false };
+    case 'remembered_browser_forgotten':
+      return { text: 'A browser that skipped the second step was forgotten.', warn: false };
     case 'session_ended':
       if (e.detail.which === 'others') return { text: `Every other session was ended (${Number(e.detail.count ?? 0)}).`, warn: false };
       return { text: e.detail.which === 'this' ? 'This session was ended from the sessions list.' : 'A session was ended from the sessions list.', warn: false };

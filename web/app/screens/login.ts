@@ -2,7 +2,7 @@ import { AppError } from '../../../src/app/error-codes.js';
 import { h } from '../../shared/dom.js';
 import { safeReturnTo } from '../../shared/return-to.js';
 import { api } from '../api.js';
-import { approvalNumber, codeEntry, type SecondFactorStart, watchApproval } from '../factors.js';
+import { approvalNumber, codeEntry, rememberBox, type SecondFactorStart, watchApproval } from '../factors.js';
 import { flow, footerLink, navigate, onLeave, page } from '../router.js';
 import { actionForm, alertBox, expiryNote, field, formatWait, setAlert } from '../ui.js';
 
@@ -25,7 +25,9 @@ export function login(): void {
           return_to: next,
         });
         const returnTo = safeReturnTo(r.return_to);
-        if (r.state === 'approve') {
+        if (r.state === 'logged_in') {
+          navigate(returnTo, {}, true);
+        } else if (r.state === 'approve') {
           navigate('/login/approve', { number: r.number ?? null, details: r.details ?? {}, expiresAt: r.expires_at ?? 0, returnTo });
         } else {
           navigate('/login/code', {
@@ -71,17 +73,20 @@ export async function approve(): Promise<void> {
   const expiry = expiryNote(expiresAt);
   const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo }) }, 'Use a code instead');
   const lostPhone = h('button', { type: 'button', class: 'link', onclick: () => navigate('/login/code', { via: 'app', returnTo, recovery: true }) }, 'Lost your phone? Use a recovery code');
+  const remember = rememberBox();
   page(
     'Approve on your phone',
     h('p', {}, 'Open your Twofold Authenticator and approve this login. It will ask for this number:'),
     ...approvalNumber(number, details),
     status,
     expiry.el,
+    remember.el,
     h('div', { class: 'actions' }, useCode),
     h('p', { class: 'switch' }, lostPhone),
   );
   onLeave(expiry.stop);
   const stop = watchApproval(status, {
+    remember: remember.checked,
     done: () => {
       status.textContent = 'Approved. Logging you in…';
       navigate(safeReturnTo(returnTo), {}, true);
@@ -96,10 +101,12 @@ export async function approve(): Promise<void> {
 
 export function code(): void {
   const returnTo = flow.returnTo;
+  const remember = rememberBox();
   const entry = codeEntry({
     name: 'code',
     via: flow.via ?? 'app',
     autofocus: true,
+    remember: remember.checked,
     done: (r, recovery) => {
       if (!recovery) return navigate(safeReturnTo(returnTo), {}, true);
       const left = r.recovery_codes_remaining ?? 0;
@@ -111,6 +118,7 @@ export function code(): void {
     ended: (e) => navigate('/login', { notice: e.message }, true),
   });
   onLeave(entry.stop);
+  entry.form.insertBefore(remember.el, entry.form.querySelector('.actions'));
   page('Enter your code', entry.form, footerLink('', '/login', 'Start over'));
   if (flow.recovery) entry.setRecovery(true);
   setAlert(entry.alert, flow.notice ?? '', flow.notice?.includes('denied') || flow.notice?.includes('expired') ? 'error' : 'info');

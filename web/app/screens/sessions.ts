@@ -12,6 +12,15 @@ export interface ListedSession {
   current: boolean;
 }
 
+export interface RememberedBrowser {
+  id: string;
+  browser: string;
+  ip: string | null;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+}
+
 /**
  * The account page's "Sessions" section: where the account is logged in (browser, IP, started,
  * last used, "this browser"), with "End" for each and "End all other sessions".
@@ -19,6 +28,14 @@ export interface ListedSession {
 export function sessionsSection(v: AccountView): HTMLElement {
   const list = h('ul', { class: 'devices', 'data-testid': 'sessions' });
   const endOthers = h('button', { type: 'button', class: 'secondary' }, 'End all other sessions');
+  const rememberedList = h('ul', { class: 'devices', 'data-testid': 'remembered-browsers' });
+  const rememberedPart = h(
+    'div',
+    { hidden: true },
+    h('h3', { id: 'h-remembered' }, 'Browsers that skip the second step'),
+    h('p', { class: 'hint' }, 'These browsers only ask for your password, until the date shown. Any change to your password or authenticators forgets them all.'),
+    rememberedList,
+  );
 
   async function load(): Promise<void> {
     let sessions: ListedSession[];
@@ -31,6 +48,29 @@ export function sessionsSection(v: AccountView): HTMLElement {
     }
     endOthers.hidden = sessions.every((s) => s.current);
     mount(list, ...sessions.map(row));
+    try {
+      const browsers = (await api<{ browsers: RememberedBrowser[] }>('GET', '/user/remembered-browsers')).browsers;
+      rememberedPart.hidden = browsers.length === 0;
+      mount(rememberedList, ...browsers.map(rememberedRow));
+    } catch {
+      rememberedPart.hidden = true;
+    }
+  }
+
+  function rememberedRow(b: RememberedBrowser): HTMLElement {
+    const forget = h('button', { type: 'button', class: 'link', 'aria-label': `Forget ${b.browser}, remembered ${when(b.created_at)}` }, 'Forget');
+    forget.addEventListener('click', async () => {
+      busy(forget, true);
+      try {
+        await api('DELETE', `/user/remembered-browsers/${b.id}`, {});
+        v.say(`${b.browser} will ask for the second step again.`);
+      } catch (err) {
+        if (failureOf(err)?.status === 401) return v.loggedOut();
+        v.say(failureOf(err)?.message ?? 'The browser could not be forgotten.', 'error');
+      }
+      await load();
+    });
+    return h('li', {}, h('span', {}, h('strong', {}, b.browser), h('br'), h('small', {}, `${b.ip ?? 'unknown address'} · remembered ${when(b.created_at)} · until ${new Date(b.expires_at).toLocaleDateString()}`)), forget);
   }
 
   function row(s: ListedSession): HTMLElement {
@@ -61,8 +101,10 @@ export function sessionsSection(v: AccountView): HTMLElement {
   endOthers.addEventListener('click', async () => {
     busy(endOthers, true);
     try {
-      const r = await api<{ ended: number }>('DELETE', '/user/sessions', {});
-      v.say(r.ended === 1 ? '1 other session was ended.' : `${r.ended} other sessions were ended.`);
+      const r = await api<{ ended: number; remembered_browsers_forgotten: number }>('DELETE', '/user/sessions', {});
+      const n = r.remembered_browsers_forgotten;
+      const forgot = n ? ` ${n === 1 ? '1 remembered browser' : `${n} remembered browsers`} will ask for the second step again.` : '';
+      v.say(`${r.ended === 1 ? '1 other session was ended.' : `${r.ended} other sessions were ended.`}${forgot}`);
     } catch (err) {
       if (failureOf(err)?.status === 401) return v.loggedOut();
       v.say(failureOf(err)?.message ?? 'The sessions could not be ended.', 'error');
@@ -79,5 +121,6 @@ export function sessionsSection(v: AccountView): HTMLElement {
     h('p', { class: 'hint' }, 'Where your account is logged in now. End any you do not recognise, then change your password.'),
     list,
     h('div', { class: 'actions' }, endOthers),
+    rememberedPart,
   );
 }

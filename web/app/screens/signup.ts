@@ -11,6 +11,7 @@ import { actionForm, alertBox, coolDown, failureOf, field, fieldError, formatWai
  * is served the app (the server serves it only on its list of SPA routes).
  */
 const SIGNUP_PHONE_STEP = '/signup?step=phone';
+const SIGNUP_EMAIL_STEP = '/signup?step=email';
 
 /** What `POST /user` and `GET /user/signup` say about a signup waiting for its phone code. */
 interface PendingSignupView {
@@ -18,6 +19,14 @@ interface PendingSignupView {
   phone: string;
   retry_after: number;
   attempts_left: number;
+  expires_at: number;
+}
+
+/** After the phone: the signup waits for its email link. */
+interface EmailStepView {
+  state: 'verify_email';
+  email: string;
+  retry_after: number;
   expires_at: number;
 }
 
@@ -117,7 +126,12 @@ export async function signupVerify(): Promise<void> {
   } else {
     // Loaded directly (reload, or back to this step): ask the server where the signup stands.
     try {
-      view = await api<PendingSignupView>('GET', '/user/signup');
+      const where = await api<PendingSignupView | EmailStepView>('GET', '/user/signup');
+      if (where.state === 'verify_email') {
+        navigate(SIGNUP_EMAIL_STEP, { email: where.email, retryAfter: where.retry_after }, true);
+        return;
+      }
+      view = where;
     } catch (err) {
       const e2 = failureOf(err);
       navigate('/signup', { notice: e2?.code === AppError.SIGNUP_EXPIRED ? 'Your sign-up was not finished in time, so nothing was created. Fill in the form again.' : (e2?.message ?? 'Fill in the form to create an account.') }, true);
@@ -175,8 +189,8 @@ export async function signupVerify(): Promise<void> {
       check: () => (otpValue(input) ? undefined : 'Enter the 6-digit code from the text message.'),
       invalid: f,
       send: async () => {
-        await api('POST', '/user/verify-phone', { code: otpValue(input) });
-        navigate('/account', { notice: 'Welcome! Your phone number is confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
+        const r = await api<EmailStepView>('POST', '/user/verify-phone', { code: otpValue(input) });
+        navigate(SIGNUP_EMAIL_STEP, { email: r.email, retryAfter: r.retry_after }, true);
       },
       failed: (e2) => {
         if (e2 && (e2.code === AppError.TOO_MANY_ATTEMPTS || e2.code === AppError.SIGNUP_EXPIRED)) return over(overMessage(e2));
@@ -197,4 +211,86 @@ export async function signupVerify(): Promise<void> {
   );
   if (view.attempts_left < 5) f.error.textContent = `${view.attempts_left} ${view.attempts_left === 1 ? 'try' : 'tries'} left.`;
   if (view.retry_after > 0) cool.start(view.retry_after);
+}
+
+/** Signup's third step: the link mailed to the address; it can be sent again. */
+export async function signupCheckEmail(): Promise<void> {
+  let email = flow.email;
+  let retryAfter = flow.retryAfter ?? 0;
+  if (email === undefined) {
+    try {
+      const where = await api<PendingSignupView | EmailStepView>('GET', '/user/signup');
+      if (where.state !== 'verify_email') return navigate(SIGNUP_PHONE_STEP, {}, true);
+      email = where.email;
+      retryAfter = where.retry_after;
+    } catch {
+      navigate('/signup', { notice: 'Fill in the form to create an account.' }, true);
+      return;
+    }
+  }
+  const alert = alertBox();
+  const resend = h('button', { type: 'button', class: 'secondary' }, 'Send the link again');
+  const cool = coolDown(resend);
+  onLeave(cool.stop);
+  resend.addEventListener('click', async () => {
+    setAlert(alert, '');
+    resend.disabled = true;
+    try {
+      const r = await api<{ retry_after: number }>('POST', '/user/resend-email', {});
+      setAlert(alert, `We sent a new link to ${email}. Only the newest link works.`, 'info');
+      cool.start(r.retry_after);
+    } catch (err) {
+      const e2 = failureOf(err);
+      if (e2?.code === AppError.SIGNUP_EXPIRED) return navigate('/signup', { notice: 'Your sign-up was not finished in time, so nothing was created. Fill in the form again.' }, true);
+      setAlert(alert, e2?.code === AppError.COOL_DOWN ? `Please wait ${e2.retry_after ?? 30} seconds before asking again.` : (e2?.message ?? 'Could not send the link. Try again in a moment.'));
+      if (e2?.retry_after) cool.start(e2.retry_after);
+      else resend.disabled = false;
+    }
+  });
+  page(
+    'Check your email',
+    h('p', { role: 'status' }, 'Your phone is confirmed. We sent a link to ', h('strong', { 'data-testid': 'signup-email' }, email), '. Open it to finish creating your account; it works for 24 hours.'),
+    alert,
+    h('p', {}, 'No email? Check your spam folder, or send the link again.'),
+    h('div', { class: 'actions' }, resend),
+    cool.note,
+  );
+  if (retryAfter > 0) cool.start(retryAfter);
+}
+
+/** The page a signup's email link opens (#token=…): one click creates the account and logs in. */
+export function signupVerifyEmail(): void {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
+  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
+    page('This link does not work', h('p', {}, 'Open the link from the email again, all of it, or sign up again.'), footerLink('', '/signup', 'Sign up'));
+    return;
+  }
+  // Keep the token out of the history and of anything that reads the address from now on.
+  history.replaceState(null, '', '/signup/verify-email');
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'primary', autofocus: true }, 'Finish creating my account');
+  const form = actionForm(
+    {
+      submit,
+      busyLabel: 'Creating your account…',
+      alert,
+      send: async () => {
+        await api('POST', '/user/verify-email', { token });
+        navigate('/account', { notice: 'Welcome! Your phone and email are confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
+      },
+      failed: (e) => {
+        if (e?.code === AppError.SIGNUP_LINK_INVALID) {
+          page('This link has expired', h('p', {}, e.message), footerLink('', '/signup', 'Sign up again'));
+        } else if (e?.code === AppError.EMAIL_TAKEN) {
+          page('You already have an account', h('p', {}, e.message), footerLink('', '/login', 'Log in'), footerLink('', '/password/forgot', 'Forgot your password?'));
+        } else {
+          setAlert(alert, e?.message ?? 'That did not work. Please try again.');
+        }
+      },
+    },
+    alert,
+    h('p', {}, 'Your email address is confirmed by this link. One more step: create the account.'),
+    submit,
+  );
+  page('Confirm your email', form);
 }
