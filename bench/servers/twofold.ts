@@ -53,6 +53,7 @@ const config = loadConfig({
   VAPID_PRIVATE_KEY: BENCH_VAPID.privateKey,
   // Every load generator speaks from 127.0.0.1: one address sends all the codes.
   CODE_PER_IP_LIMIT: '100000000',
+  LINK_PER_IP_LIMIT: '100000000',
   ...overrides,
 });
 const system = await createSystem({ config, logger: createLogger(config.LOG_LEVEL) });

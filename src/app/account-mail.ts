@@ -21,7 +21,10 @@ export type NoticeKind =
   | 'recovery_code_used'
   | 'new_browser_login'
   | 'second_factor_locked'
-  | 'signup_attempt';
+  | 'signup_attempt'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'phone_changed';
 
 const NOTICES: Record<NoticeKind, { subject: string; happened: string; ifNotYou: string }> = {
   password_changed: {
@@ -69,6 +72,21 @@ const NOTICES: Record<NoticeKind, { subject: string; happened: string; ifNotYou:
     happened: 'Your account was logged in to from a browser it had not been used from before.',
     ifNotYou: 'Someone has your password and your second factor: log in, end the sessions you do not know, change your password and review your authenticators.',
   },
+  email_change_requested: {
+    subject: 'A change of your email address was asked for',
+    happened: 'A change of the email address of your account was asked for. A link went to the new address; until it is opened, nothing changes and mail still comes here.',
+    ifNotYou: 'Someone is logged in to your account and passed its second factor: log in, end the sessions you do not know, and change your password.',
+  },
+  email_changed: {
+    subject: 'Your email address was changed',
+    happened: 'The email address of your account was changed; mail now goes to the new address, and this one no longer logs in.',
+    ifNotYou: 'Someone took over your account: log in with your phone\'s second factor if you still can, or contact the people who run this site.',
+  },
+  phone_changed: {
+    subject: 'Your phone number was changed',
+    happened: 'The phone number of your account was changed: text-message codes now go to the new number.',
+    ifNotYou: 'Someone is logged in to your account and passed its second factor: log in, end the sessions you do not know, change your password and review your authenticators.',
+  },
   signup_attempt: {
     subject: 'Someone tried to sign up with your address',
     happened: 'Someone tried to create an account with this email address, which already has one. Nothing was created and your account did not change.',
@@ -108,30 +126,43 @@ export function noticeMail(to: string, kind: NoticeKind, o: RequestOrigin): Mail
   return message(to, n.subject, [n.happened, `If this was not you: ${n.ifNotYou}`, 'If it was you, there is nothing to do.'], originLines(o));
 }
 
+/** A mail whose point is one single-use link: what it does, how long it works, and what to do if it was not asked for. */
+function linkMail(to: string, subject: string, what: string, ifNotYou: string, link: { label: string; url: string }, o: RequestOrigin): MailMessage {
+  return message(to, subject, [what, ifNotYou], originLines(o), link);
+}
+
 /** The password reset link (single use, valid for `minutes`). */
 export function resetLinkMail(to: string, url: string, minutes: number, o: RequestOrigin): MailMessage {
-  return message(
+  return linkMail(
     to,
     'Reset your password',
-    [
-      `Someone asked to reset the password of the account of this address. The link works once, for ${minutes} minutes; a newer request or a login ends it.`,
-      'If this was not you, ignore this message: your password stays as it is, and the link cannot log anyone in by itself (the next login still asks for your second factor).',
-    ],
-    originLines(o),
+    `Someone asked to reset the password of the account of this address. The link works once, for ${minutes} minutes; a newer request or a login ends it.`,
+    'If this was not you, ignore this message: your password stays as it is, and the link cannot log anyone in by itself (the next login still asks for your second factor).',
     { label: 'Choose a new password', url },
+    o,
   );
 }
 
 /** The link that finishes a signup (single use, valid for `hours`). */
 export function verifyEmailMail(to: string, url: string, hours: number, o: RequestOrigin): MailMessage {
-  return message(
+  return linkMail(
     to,
     'Confirm your email address',
-    [
-      `Open the link to confirm this address and finish creating your account. It works once, for ${hours} hours.`,
-      'If you did not sign up, ignore this message: no account is created without this link.',
-    ],
-    originLines(o),
+    `Open the link to confirm this address and finish creating your account. It works once, for ${hours} hours.`,
+    'If you did not sign up, ignore this message: no account is created without this link.',
     { label: 'Confirm my email address', url },
+    o,
+  );
+}
+
+/** The link that moves an account to a new address (sent to that address; single use). */
+export function emailChangeMail(to: string, url: string, hours: number, o: RequestOrigin): MailMessage {
+  return linkMail(
+    to,
+    'Confirm your new email address',
+    `Open the link to make this the email address of your account. It works once, for ${hours} hours.`,
+    'If you did not ask for this, ignore this message: nothing changes without the link.',
+    { label: 'Use this email address', url },
+    o,
   );
 }

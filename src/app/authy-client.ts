@@ -114,7 +114,6 @@ export interface AuthyClientOptions {
 }
 
 type Json = Record<string, unknown>;
-
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null);
@@ -276,6 +275,11 @@ export class AuthyClient {
     const body = await this.call('GET', `/v1/users/${authyId}/lockouts`);
     if (!Array.isArray(body.lockouts)) throw this.malformed('lockouts');
     return body.lockouts.filter(isObject).map((l) => ({ id: num(l.id) ?? 0, at: num(l.at) ?? 0 }));
+  }
+
+  /** POST /protected/json/users/{id}/phone (Twofold extension): the user's phone changes, its factors stay. */
+  async changePhone(authyId: number, phone: PhoneTarget): Promise<void> {
+    await this.call('POST', `/protected/json/users/${authyId}/phone`, { cellphone: phone.cellphone, country_code: phone.countryCode });
   }
 
   /** DELETE /v1/users/{id}/totp-apps/{secretId} (Twofold extension): its codes fail from now on. */

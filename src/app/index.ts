@@ -5,6 +5,8 @@ import { jsonErrorHandler } from '../platform/http.js';
 import { AuthyClient, type ServiceTransport } from './authy-client.js';
 import { CallbackNonces } from './callback-nonces.js';
 import { LoginAttempts } from './login-attempts.js';
+import { EmailChanges } from './email-changes.js';
+import { PhoneChanges } from './phone-changes.js';
 import { PasswordResets } from './password-resets.js';
 import { RememberedBrowsers } from './remembered-browsers.js';
 import { PendingSignups } from './pending-signups.js';
@@ -53,9 +55,11 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
   const nonces = new CallbackNonces(p.db.db, p.clock);
   const resets = new PasswordResets(p.db.db, p.clock);
   const remembered = new RememberedBrowsers(p.db.db, p.clock, p.config);
+  const emailChanges = new EmailChanges(p.db.db, p.clock);
+  const phoneChanges = new PhoneChanges(p.db.db, p.clock);
   const streams = new Set<() => void>();
   const router = Router();
-  const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, resets, remembered, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });
+  const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });
   router.use(routes.router);
   router.use(staticRoutes(p.logger));
   // Errors of the routes above only (the verification service has its own handlers).
@@ -74,6 +78,8 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
           await nonces.sweep();
           await resets.sweep();
           await remembered.sweep();
+          await emailChanges.sweep();
+          await phoneChanges.sweep();
         } catch (err) {
           p.logger.warn({ err }, 'web app sweep failed');
         }

@@ -94,6 +94,26 @@ export interface AppTables {
     created_at: number;
     expires_at: number;
   };
+  /** A change of phone waiting for the code texted to the new number (one per account). */
+  app_phone_changes: {
+    user_id: number;
+    country_code: string;
+    region: string;
+    /** National significant number, digits only. */
+    phone: string;
+    e164: string;
+    code_tries: number;
+    created_at: number;
+    expires_at: number;
+  };
+  /** A change of email waiting for the link mailed to the new address (one per account). */
+  app_email_changes: {
+    token_hash: string;
+    user_id: number;
+    new_email: string;
+    created_at: number;
+    expires_at: number;
+  };
   /** "Don't ask again on this browser": a browser's token (SHA-256) that skips the second factor for one account. */
   app_remembered_browsers: {
     token_hash: string;

@@ -5,7 +5,7 @@ import type { Logger } from '../platform/logger.js';
 import { packageRoot } from '../platform/package-root.js';
 
 /** Client-side routes of the SPA; a browser loading one of them directly gets index.html. */
-export const SPA_ROUTES = ['/', '/signup', '/login', '/login/approve', '/login/code', '/account', '/password/forgot', '/password/reset', '/signup/verify-email'];
+export const SPA_ROUTES = ['/', '/signup', '/login', '/login/approve', '/login/code', '/account', '/password/forgot', '/password/reset', '/signup/verify-email', '/account/email'];
 
 const CSP = [
   "default-src 'self'",

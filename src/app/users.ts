@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
+import { isUniqueViolation } from '../platform/db.js';
 import type { AppDatabase } from './schema.js';
 import type { AppTables } from './schema.js';
 
@@ -38,6 +39,21 @@ export class AppUsers {
   async setPasswordHash(id: number, passwordHash: string, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
     const r = await trx.updateTable('app_users').set({ password_hash: passwordHash }).where('id', '=', id).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  async setPhone(id: number, p: { country_code: string; region: string; phone: string }, trx: Kysely<AppDatabase> = this.db): Promise<void> {
+    await trx.updateTable('app_users').set({ country_code: p.country_code, region: p.region, phone: p.phone }).where('id', '=', id).execute();
+  }
+
+  /** Change the account's email; false when another account has it (the unique index decides). */
+  async setEmail(id: number, email: string, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
+    try {
+      const r = await trx.updateTable('app_users').set({ email }).where('id', '=', id).executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
   }
 
   /** Bind a service user to an account that has none; false when it already had one. */

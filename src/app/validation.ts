@@ -124,6 +124,31 @@ export const reauthSchema = z.object({ password: text(PASSWORD_MAX_LENGTH).min(1
 
 export const forgotPasswordSchema = z.object({ email: emailSchema });
 
+/** The account page's password change: the current password, and a new one checked as signup checks it. */
+export const changePasswordSchema = z
+  .object({
+    current_password: text(PASSWORD_MAX_LENGTH).min(1, 'is required'),
+    password: text(PASSWORD_MAX_LENGTH),
+  })
+  .superRefine((v, ctx) => {
+    const problem = passwordProblem(v.password);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
+    else if (v.password === v.current_password) ctx.addIssue({ code: 'custom', path: ['password'], message: 'is your current password; choose a new one' });
+  });
+
+export const changeEmailSchema = z.object({ email: emailSchema });
+
+/** A new phone for the account: the signup form's two fields, checked the same way. */
+export const changePhoneSchema = z
+  .object({
+    countryCode: z.union([text(8), z.number().int().min(1).max(9999).transform(String)], { error: 'must be a country' }),
+    phone: text(32).trim().min(1, 'is required'),
+  })
+  .superRefine((v, ctx) => {
+    if (!parsePhone(v.countryCode, v.phone)) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'is not a valid phone number for this country' });
+  })
+  .transform((v) => ({ ...v, parsedPhone: parsePhone(v.countryCode, v.phone)! }));
+
 /** A reset link's token (43 base64url characters) and the new password, checked as signup checks it. */
 export const resetPasswordSchema = z
   .object({

@@ -28,6 +28,10 @@ export const AuditType = {
   PASSWORD_RESET: 'password_reset',
   /** Sessions ended from the account page: `which` is 'this', 'one' or 'others' (with `count`). */
   SESSION_ENDED: 'session_ended',
+  PASSWORD_CHANGED: 'password_changed',
+  EMAIL_CHANGE_REQUESTED: 'email_change_requested',
+  EMAIL_CHANGED: 'email_changed',
+  PHONE_CHANGED: 'phone_changed',
   /** A browser that skipped the second factor was removed from the account page. */
   REMEMBERED_BROWSER_FORGOTTEN: 'remembered_browser_forgotten',
 } as const;

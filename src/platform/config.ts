@@ -164,6 +164,8 @@ export const envSchema = z.object({
   RECOVERY_PER_USER_LIMIT: int(10, 1),
   /** Account emails (reset links) a client IP may ask for per 15 minutes, whatever the addresses. */
   MAIL_PER_IP_LIMIT: int(10, 1),
+  /** Tries of emailed links (signup, password reset, change of email) per client IP per 15 minutes. */
+  LINK_PER_IP_LIMIT: int(20, 1),
   /** Reset links one email address may be sent per hour. */
   MAIL_PER_ADDRESS_LIMIT: int(3, 1),
 });

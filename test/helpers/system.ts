@@ -59,6 +59,7 @@ export async function startTestSystem(o: TestSystemOptions = {}): Promise<TestSy
     SMS_PER_IP_LIMIT: '1000',
     CODE_PER_IP_LIMIT: '1000',
     MAIL_PER_IP_LIMIT: '1000',
+    LINK_PER_IP_LIMIT: '1000',
     // The app reaches the service in its process directly by default; CI runs the app's suites
     // again with TEST_SERVICE_BINDING=http, the loopback HTTP binding a split deployment uses.
     ...(process.env['TEST_SERVICE_BINDING'] ? { SERVICE_BINDING: process.env['TEST_SERVICE_BINDING'] } : {}),

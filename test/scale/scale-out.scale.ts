@@ -26,6 +26,7 @@ const LIMITS = {
   PUSH_PER_USER_LIMIT: '100000',
   LOGIN_PER_IP_LIMIT: '100000',
   CODE_PER_IP_LIMIT: '100000',
+  LINK_PER_IP_LIMIT: '100000',
 };
 
 function percentile(xs: number[], q: number): number {

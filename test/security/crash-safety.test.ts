@@ -55,6 +55,7 @@ for (const kind of DATABASE_KINDS) {
         PUSH_PER_USER_LIMIT: '1000',
         SMS_PER_IP_LIMIT: '100000',
         CODE_PER_IP_LIMIT: '100000',
+        LINK_PER_IP_LIMIT: '100000',
         // The restarted server comes back at the same address, as a real one does: callbacks
         // queued before the crash are addressed to it.
         PORT: String(await freePort()),

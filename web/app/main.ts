@@ -4,6 +4,7 @@ import { account } from './screens/account.js';
 import { home } from './screens/home.js';
 import { approve, code, login } from './screens/login.js';
 import { forgotPassword, resetPassword } from './screens/password.js';
+import { confirmEmailChange } from './screens/profile-changes.js';
 import { signup, signupCheckEmail, signupVerify, signupVerifyEmail } from './screens/signup.js';
 
 registerScreens(
@@ -18,6 +19,7 @@ registerScreens(
     '/login/approve': approve,
     '/login/code': code,
     '/account': account,
+    '/account/email': confirmEmailChange,
     '/password/forgot': forgotPassword,
     '/password/reset': resetPassword,
   },

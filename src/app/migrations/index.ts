@@ -7,6 +7,8 @@ import { migration as m011 } from './011-password-resets.js';
 import { migration as m012 } from './012-session-details.js';
 import { migration as m013 } from './013-remembered-browsers.js';
 import { migration as m014 } from './014-signup-email.js';
+import { migration as m015 } from './015-email-changes.js';
+import { migration as m016 } from './016-phone-changes.js';
 
 /** The web app's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const appMigrations: Record<string, Migration> = {
@@ -18,4 +20,6 @@ export const appMigrations: Record<string, Migration> = {
   '012-session-details': m012,
   '013-remembered-browsers': m013,
   '014-signup-email': m014,
+  '015-email-changes': m015,
+  '016-phone-changes': m016,
 };

@@ -4,6 +4,8 @@ import { loadSession } from '../guards.js';
 import { cookiePolicy } from '../sessions.js';
 import { accountRoutes } from './account.js';
 import { accountSessionRoutes } from './account-sessions.js';
+import { accountChangeRoutes } from './account-changes.js';
+import { accountPhoneRoutes } from './account-phone.js';
 import { callbackRoutes } from './callback.js';
 import { routeKit, type AppRoutesDeps } from './kit.js';
 import { loginRoutes } from './login.js';
@@ -32,5 +34,7 @@ export function appRoutes(d: AppRoutesDeps, o: { responseHeaders?: ((res: Server
   r.use(callbackRoutes(k));
   r.use(accountRoutes(k));
   r.use(accountSessionRoutes(k));
+  r.use(accountChangeRoutes(k));
+  r.use(accountPhoneRoutes(k));
   return { router: r, tryServeStatusStream: status.tryServe };
 }

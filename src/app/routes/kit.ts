@@ -9,6 +9,8 @@ import { type AuthyClient, ServiceCode, VerifyServiceError } from '../authy-clie
 import { requireJsonAndOrigin } from '../guards.js';
 import type { LoginAttempts } from '../login-attempts.js';
 import { PasswordThrottle, type PasswordClient } from '../password-throttle.js';
+import type { EmailChanges } from '../email-changes.js';
+import type { PhoneChanges } from '../phone-changes.js';
 import type { PasswordResets } from '../password-resets.js';
 import type { RememberedBrowsers } from '../remembered-browsers.js';
 import type { PendingSignups } from '../pending-signups.js';
@@ -29,6 +31,8 @@ export interface AppRoutesDeps {
   pending: PendingSignups;
   resets: PasswordResets;
   remembered: RememberedBrowsers;
+  emailChanges: EmailChanges;
+  phoneChanges: PhoneChanges;
   apiKey: string;
   /** Open SSE streams, closed on stop. */
   streams: Set<() => void>;
@@ -66,7 +70,7 @@ export function fromService(e: unknown): HttpError {
  * address, the audit trail and the limits that span groups (codes per IP, passwords).
  */
 export function routeKit(d: AppRoutesDeps) {
-  const { p, client, sessions, attempts, recovery, pending, resets, remembered } = d;
+  const { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges } = d;
   const { config, clock, audit, logger } = p;
   const db = p.db.db;
   const json = boundedJson({ limit: '16kb', type: () => true });
@@ -107,6 +111,10 @@ export function routeKit(d: AppRoutesDeps) {
     }
   }
   const consumeCodeIp = (req: Request) => consumeLimits([[codeIp, clientNetwork(ipOf(req))]], 'codes per ip');
+  // Emailed links from one client: a link is 256 random bits, so this bounds what a client may
+  // cost (each try is a lookup, a reset's a password hash), not a guess's odds.
+  const linkIp = p.limits.create({ name: 'app:link:ip', points: config.LINK_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
+  const consumeLinkIp = (req: Request) => consumeLimits([[linkIp, clientNetwork(ipOf(req))]], 'links per ip');
 
   /** Count a password try (see PasswordThrottle); 429 with `Retry-After` when refused. */
   async function throttlePassword(req: Request, email: string, userId: number | undefined, o: { ipLimits: boolean }): Promise<PasswordClient> {
@@ -157,7 +165,7 @@ export function routeKit(d: AppRoutesDeps) {
     notify(req, userId, kind);
   }
 
-  return { p, client, sessions, attempts, recovery, pending, resets, remembered, factorChanged, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
+  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, factorChanged, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;

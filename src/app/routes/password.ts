@@ -14,7 +14,7 @@ export const RESET_PAGE = '/password/reset';
 
 /** "Forgot your password?": a single-use link by email, then a new password. */
 export function passwordRoutes(k: RouteKit): Router {
-  const { p, config, db, logger, mutate, users, sessions, resets, remembered, passwords, ipOf, record, consumeLimits, consumeCodeIp, originOf, notify } = k;
+  const { p, config, db, logger, mutate, users, sessions, resets, remembered, passwords, ipOf, record, consumeLimits, consumeLinkIp, originOf, notify } = k;
   const r = Router();
   const mailPerIp = p.limits.create({ name: 'app:mail:ip', points: config.MAIL_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const mailPerAddress = p.limits.create({ name: 'app:mail:address', points: config.MAIL_PER_ADDRESS_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -39,9 +39,7 @@ export function passwordRoutes(k: RouteKit): Router {
   // ends, the link is spent. The next login still asks for the second factor.
   r.post('/password/reset', ...mutate, async (req, res) => {
     const v = parseBody(resetPasswordSchema, req.body);
-    // A link is 256 random bits: the per-IP count of guessable steps bounds what a client may
-    // cost, not a guess's odds.
-    await consumeCodeIp(req);
+    await consumeLinkIp(req);
     const invalid = () => new HttpError(400, AppError.RESET_LINK_INVALID, 'This link has expired or was already used. Ask for a new one from the login page.');
     if (!(await resets.isLive(v.token))) throw invalid();
     const hash = await hashPassword(v.password);

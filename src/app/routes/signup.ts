@@ -26,7 +26,7 @@ const PHONE_CODE_LENGTH = 6;
  * Nobody can bind a phone or an address they do not hold.
  */
 export function signupRoutes(k: RouteKit): Router {
-  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, ipOf, record, coolingDown, consumeLimits, users, clientOf, originOf } = k;
+  const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, consumeLinkIp, ipOf, record, coolingDown, consumeLimits, users, clientOf, originOf } = k;
   const r = Router();
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
   const signupCookie = signupCookiePolicy(config);
@@ -205,9 +205,7 @@ export function signupRoutes(k: RouteKit): Router {
   // the mailbox, so an address taken meanwhile may be said so.
   r.post('/user/verify-email', ...mutate, async (req, res) => {
     const v = parseBody(verifyEmailSchema, req.body);
-    // The link's token is 256 random bits: the per-IP count of guessable steps bounds what a
-    // client may cost, not a guess's odds.
-    await consumeCodeIp(req);
+    await consumeLinkIp(req);
     const row = await pending.takeByEmailToken(v.token);
     if (!row) throw new HttpError(400, AppError.SIGNUP_LINK_INVALID, 'This link has expired or was already used. Please sign up again.');
     if (readSessionCookie(req, signupCookie.name)) clearSignupCookie(res);

@@ -27,6 +27,7 @@ import type { SmsGate } from './sms-gate.js';
 import type { TotpSecrets } from './totp-secrets.js';
 import { isValidEmail, type UserStore, type VerifyUser } from './users.js';
 import type { TokenVerifier } from './verification.js';
+import { changePhoneOp } from './user-phone.js';
 
 export interface CoreRouteDeps {
   p: CorePlatform;
@@ -244,6 +245,8 @@ export function coreApi(d: CoreRouteDeps): ApiRoute[] {
     if (outcome === 'wrong') throw wrong();
     return { body: { message: 'Verification code is correct.' } };
   });
+
+  op('POST', '/users/:id/phone', changePhoneOp(d, (c) => requireUser(d, c)));
 
   op('GET', '/app/details', async (c) => {
     const app = c.app;

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../../platform/clock.js';
+import { isUniqueViolation } from '../../platform/db.js';
 import type { CoreDatabase, VerifyTables } from '../schema.js';
 import type { Phone } from './phone.js';
 
@@ -67,6 +68,25 @@ export class UserStore {
       .where('app_id', '=', appId)
       .executeTakeFirst();
     return r ? toUser(r) : undefined;
+  }
+
+  /**
+   * Move the user to another phone, keeping its factors; false when the app already has a user
+   * with that phone and this email (the unique index decides).
+   */
+  async changePhone(appId: number, id: number, phone: Phone): Promise<boolean> {
+    try {
+      const r = await this.db
+        .updateTable('verify_users')
+        .set({ country_code: phone.countryCode, region: phone.region, phone_e164: phone.e164 })
+        .where('id', '=', id)
+        .where('app_id', '=', appId)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
   }
 
   /** True when a row was deleted. Dependent rows (TOTP secrets, used steps, SMS codes) go with it. */

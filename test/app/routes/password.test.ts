@@ -131,7 +131,7 @@ forEachDatabase((kind) => {
   describe(`password reset limits per client on ${kind}`, () => {
     let t: TestSystem;
     beforeAll(async () => {
-      t = await startTestSystem({ db: kind, env: { MAIL_PER_IP_LIMIT: '2', CODE_PER_IP_LIMIT: '20' } });
+      t = await startTestSystem({ db: kind, env: { MAIL_PER_IP_LIMIT: '2', LINK_PER_IP_LIMIT: '20' } });
     });
     afterAll(async () => {
       await t?.stop();
@@ -143,7 +143,7 @@ forEachDatabase((kind) => {
       expectError(await b.post('/password/forgot', { email: `else-${Date.now()}@example.com` }), 429, 'RATE_LIMITED', { retry_after: expect.any(Number) });
     });
 
-    it('when one client sends CODE_PER_IP_LIMIT (20) reset tries then the 21st is 429 before any token is looked up', async () => {
+    it('when one client sends LINK_PER_IP_LIMIT (20) reset tries then the 21st is 429 before any token is looked up', async () => {
       const b = new Browser(t.url);
       const tries = await Promise.all(Array.from({ length: 20 }, (_, i) => b.post('/password/reset', { token: String(i).padStart(43, 'A'), password: 'a brand new passphrase' })));
       for (const r of tries) expectError(r, 400, 'RESET_LINK_INVALID');

@@ -84,6 +84,14 @@ export function describeEvent(e: AccountEvent): { text: string; warn: boolean } 
       return { text: 'You logged out.', warn: false };
     case 'password_reset_requested':
       return { text: 'A link to reset your password was sent to your email address.', warn: false };
+    case 'password_changed':
+      return { text: 'Your password was changed, and every other session was ended.', warn: false };
+    case 'email_change_requested':
+      return { text: 'A change of your email address was asked for; a link went to the new address.', warn: false };
+    case 'email_changed':
+      return { text: 'Your email address was changed.', warn: false };
+    case 'phone_changed':
+      return { text: 'Your phone number was changed.', warn: false };
     case 'remembered_browser_forgotten':
       return { text: 'A browser that skipped the second step was forgotten.', warn: false };
     case 'session_ended':

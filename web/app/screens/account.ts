@@ -6,6 +6,7 @@ import { describeEvent, phoneText, when, type AccountView, type Me } from './acc
 import { addAuthenticatorButton } from './add-authenticator.js';
 import { renderFactors } from './factor-list.js';
 import { recoveryCodes } from './recovery-codes.js';
+import { profileChanges } from './profile-changes.js';
 import { sessionsSection } from './sessions.js';
 import { addTotpAppButton } from './totp-app-setup.js';
 
@@ -81,7 +82,7 @@ export async function account(): Promise<void> {
   page(
     `Hello, ${me.user.fullName}`,
     notice,
-    h('section', { 'aria-labelledby': 'h-profile' }, h('h2', { id: 'h-profile' }, 'Profile'), h('dl', { class: 'details' }, h('dt', {}, 'Email'), h('dd', {}, me.user.email), h('dt', {}, 'Phone'), h('dd', {}, phoneText(me)))),
+    h('section', { 'aria-labelledby': 'h-profile' }, h('h2', { id: 'h-profile' }, 'Profile'), h('dl', { class: 'details' }, h('dt', {}, 'Email'), h('dd', {}, me.user.email), h('dt', {}, 'Phone'), h('dd', {}, phoneText(me))), profileChanges(v)),
     h(
       'section',
       { 'aria-labelledby': 'h-devices' },

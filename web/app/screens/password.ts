@@ -1,6 +1,7 @@
 import { AppError } from '../../../src/app/error-codes.js';
 import { h } from '../../shared/dom.js';
 import { api } from '../api.js';
+import { linkToken } from '../link-page.js';
 import { footerLink, navigate, page } from '../router.js';
 import { actionForm, alertBox, field, fieldError, formatWait, setAlert } from '../ui.js';
 
@@ -42,8 +43,8 @@ export function forgotPassword(): void {
 
 /** The page a reset link opens: the token is in the fragment (#token=…), never sent in a URL. */
 export function resetPassword(): void {
-  const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
-  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
+  const token = linkToken();
+  if (!token) {
     page('This link does not work', h('p', {}, 'Open the link from the email again, all of it, or ask for a new one.'), footerLink('', '/password/forgot', 'Ask for a new link'));
     return;
   }

@@ -1,6 +1,7 @@
 import { AsYouType, type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js';
 import { AppError } from '../../../src/app/error-codes.js';
 import { h } from '../../shared/dom.js';
+import { oneClickLinkPage } from '../link-page.js';
 import { api, type ApiError } from '../api.js';
 import { countryList, guessCountry } from '../countries.js';
 import { flow, footerLink, link, navigate, onLeave, page, root } from '../router.js';
@@ -260,37 +261,22 @@ export async function signupCheckEmail(): Promise<void> {
 
 /** The page a signup's email link opens (#token=…): one click creates the account and logs in. */
 export function signupVerifyEmail(): void {
-  const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
-  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
-    page('This link does not work', h('p', {}, 'Open the link from the email again, all of it, or sign up again.'), footerLink('', '/signup', 'Sign up'));
-    return;
-  }
-  // Keep the token out of the history and of anything that reads the address from now on.
-  history.replaceState(null, '', '/signup/verify-email');
-  const alert = alertBox();
-  const submit = h('button', { type: 'submit', class: 'primary', autofocus: true }, 'Finish creating my account');
-  const form = actionForm(
-    {
-      submit,
-      busyLabel: 'Creating your account…',
-      alert,
-      send: async () => {
-        await api('POST', '/user/verify-email', { token });
-        navigate('/account', { notice: 'Welcome! Your phone and email are confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
-      },
-      failed: (e) => {
-        if (e?.code === AppError.SIGNUP_LINK_INVALID) {
-          page('This link has expired', h('p', {}, e.message), footerLink('', '/signup', 'Sign up again'));
-        } else if (e?.code === AppError.EMAIL_TAKEN) {
-          page('You already have an account', h('p', {}, e.message), footerLink('', '/login', 'Log in'), footerLink('', '/password/forgot', 'Forgot your password?'));
-        } else {
-          setAlert(alert, e?.message ?? 'That did not work. Please try again.');
-        }
-      },
+  oneClickLinkPage({
+    path: '/signup/verify-email',
+    title: 'Confirm your email',
+    intro: 'Your email address is confirmed by this link. One more step: create the account.',
+    button: 'Finish creating my account',
+    busy: 'Creating your account…',
+    back: { text: 'Sign up', path: '/signup' },
+    send: async (token) => {
+      await api('POST', '/user/verify-email', { token });
+      navigate('/account', { notice: 'Welcome! Your phone and email are confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
     },
-    alert,
-    h('p', {}, 'Your email address is confirmed by this link. One more step: create the account.'),
-    submit,
-  );
-  page('Confirm your email', form);
+    refused: (e) => {
+      if (e.code === AppError.SIGNUP_LINK_INVALID) page('This link has expired', h('p', {}, e.message), footerLink('', '/signup', 'Sign up again'));
+      else if (e.code === AppError.EMAIL_TAKEN) page('You already have an account', h('p', {}, e.message), footerLink('', '/login', 'Log in'), footerLink('', '/password/forgot', 'Forgot your password?'));
+      else return false;
+      return true;
+    },
+  });
 }
