@@ -29,6 +29,7 @@ export function signupRoutes(k: RouteKit): Router {
   const { p, client, sessions, pending, config, clock, logger, mutate, passwords, consumeCodeIp, consumeLinkIp, ipOf, record, coolingDown, consumeLimits, users, clientOf, originOf } = k;
   const r = Router();
   const signupIp = p.limits.create({ name: 'app:signup:ip', points: config.LOGIN_PER_IP_LIMIT, durationSeconds: 3600 });
+  const signupMailPerAddress = p.limits.create({ name: 'app:signup-mail:address', points: config.MAIL_PER_ADDRESS_LIMIT, durationSeconds: 3600 });
   const signupCookie = signupCookiePolicy(config);
   // A taken email answers exactly like a new one at every step (the same statuses, bodies and
   // cookies, after the same work): after the right phone code both are told a link was mailed.
@@ -156,8 +157,16 @@ export function signupRoutes(k: RouteKit): Router {
     }
   }
 
-  /** Mail the signup's email link, or, to an address that has an account, a notice instead. */
+  /**
+   * Mail the signup's email link, or, to an address that has an account, a notice instead. At most
+   * MAIL_PER_ADDRESS_LIMIT an hour to one address, whichever it gets (a signup's resends must not
+   * flood a stranger's mailbox); past that nothing is sent, and the answer, given before, is the same.
+   */
   async function mailLink(req: Request, row: PendingSignup, token: string): Promise<void> {
+    if (!(await signupMailPerAddress.consume(row.email)).allowed) {
+      logger.warn({ reason: 'signup mail per address' }, 'signup mail dropped: too many to one address this hour');
+      return;
+    }
     const taken = await users.idByEmail(row.email);
     const origin = originOf(req);
     if (taken === undefined) {
@@ -229,6 +238,7 @@ export function signupRoutes(k: RouteKit): Router {
   r.post('/user/resend-phone', ...mutate, async (req, res) => {
     parseBody(emptySchema, req.body);
     const row = await livePending(req, res);
+    if (row.phone_verified_at !== null) throw new HttpError(409, AppError.ALREADY_COMPLETED, 'Your phone is already confirmed: open the link we emailed you.');
     const cool = await pending.startCoolDown(row.token_hash);
     if (!cool.started) {
       throw coolingDown(cool.retryAfterSeconds);

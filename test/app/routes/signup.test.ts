@@ -13,7 +13,8 @@ forEachDatabase((kind) => {
     let t: TestSystem;
     const clock = new ManualClock(Date.now());
     beforeAll(async () => {
-      t = await startTestSystem({ db: kind, clock });
+      // Four signups of one address below each get their link.
+      t = await startTestSystem({ db: kind, clock, env: { MAIL_PER_ADDRESS_LIMIT: '10' } });
     });
     afterAll(async () => {
       await t?.stop();
@@ -387,6 +388,26 @@ forEachDatabase((kind) => {
       expect(newer).not.toBe(token);
       expectError(await new Browser(t.url).post('/user/verify-email', { token }), 400, 'SIGNUP_LINK_INVALID');
       expect((await new Browser(t.url).post('/user/verify-email', { token: newer })).status).toBe(201);
+    });
+
+    it('when one address is mailed more than MAIL_PER_ADDRESS_LIMIT (3) signup mails in an hour then the rest are dropped, the answers unchanged', async () => {
+      const email = `capped-${Date.now()}@example.com`;
+      for (let i = 0; i < 4; i++) {
+        const b = new Browser(t.url);
+        const u = newUser({ email });
+        expect((await b.post('/user', u)).status).toBe(202);
+        const { code } = await latestSmsCode(t.url, e164Of(u));
+        expect((await b.post('/user/verify-phone', { code })).status).toBe(202);
+      }
+      await awaitMail(t.url, email, 'Confirm your email address', 3);
+      await eventually(async () => t.logs.some((l) => l.includes('signup mail dropped')));
+      expect((await mailTo(t.url, email)).filter((m) => m.subject.includes('Confirm'))).toHaveLength(3);
+    });
+
+    it('when the phone is proved then resend-phone is refused 409', async () => {
+      const { b } = await phoneProved();
+      clock.advance(31_000);
+      expectError(await b.post('/user/resend-phone', {}), 409, 'ALREADY_COMPLETED');
     });
 
     it('when the phone is not proved yet then resend-email is refused, and without a signup 401', async () => {
