@@ -144,12 +144,14 @@ export function resetLinkMail(to: string, url: string, minutes: number, o: Reque
 }
 
 /** The link that finishes a signup (single use, valid for `hours`). */
-export function verifyEmailMail(to: string, url: string, hours: number, o: RequestOrigin): MailMessage {
+export function verifyEmailMail(to: string, url: string, hours: number, who: { phoneEnd: string }, o: RequestOrigin): MailMessage {
   return linkMail(
     to,
     'Confirm your email address',
-    `Open the link to confirm this address and finish creating your account. It works once, for ${hours} hours.`,
-    'If you did not sign up, ignore this message: no account is created without this link.',
+    // Nothing the person signing up typed as text (a name could carry a phishing line): only the
+    // last digits of the phone they proved.
+    `This address was given at a signup with a phone number ending in ${who.phoneEnd}. If that was you, open the link to confirm the address and finish creating your account. It works once, for ${hours} hours, in the browser you signed up in (elsewhere it asks for the password you chose).`,
+    'If you did not sign up, ignore this message: no account is created without this link and the password chosen at signup.',
     { label: 'Confirm my email address', url },
     o,
   );

@@ -42,6 +42,11 @@ export class EmailChanges {
     return row && { userId: row.user_id, newEmail: row.new_email };
   }
 
+  /** End the account's waiting change (its password changed, or every other session ended). */
+  async endFor(userId: number, trx: Kysely<AppDatabase> = this.db): Promise<void> {
+    await trx.deleteFrom('app_email_changes').where('user_id', '=', userId).execute();
+  }
+
   async sweep(): Promise<void> {
     await this.db.deleteFrom('app_email_changes').where('expires_at', '<=', this.clock.now()).execute();
   }

@@ -126,6 +126,17 @@ export class PendingSignups {
     return Number(r.numUpdatedRows) === 1 ? token : undefined;
   }
 
+  /** The live signup an email link names (nothing is spent). */
+  async byEmailToken(token: string): Promise<PendingSignup | undefined> {
+    return this.db
+      .selectFrom('app_pending_signups')
+      .selectAll()
+      .where('email_token_hash', '=', sha256Hex(token))
+      .where('phone_verified_at', 'is not', null)
+      .where('expires_at', '>', this.clock.now())
+      .executeTakeFirst();
+  }
+
   /** Use an email link: its signup, removed, once; undefined when unknown, used or expired. */
   async takeByEmailToken(token: string): Promise<PendingSignup | undefined> {
     return this.db

@@ -68,7 +68,12 @@ export function parsePhone(country: string, phone: string): PhoneChoice | null {
     parsed = parsePhoneNumberFromString(phone, c as CountryCode);
     if (parsed && parsed.countryCallingCode !== getCountryCallingCode(c as CountryCode)) return null;
   } else if (/^\+?\d{1,4}$/.test(c)) {
-    parsed = parsePhoneNumberFromString(phone, { defaultCallingCode: c.replace('+', '') });
+    try {
+      parsed = parsePhoneNumberFromString(phone, { defaultCallingCode: c.replace('+', '') });
+    } catch {
+      // libphonenumber-js throws for a dialling code it does not know ("999").
+      return null;
+    }
     if (parsed && parsed.countryCallingCode !== c.replace('+', '')) return null;
   } else {
     return null;
@@ -160,5 +165,10 @@ export const resetPasswordSchema = z
     if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
   });
 
-/** The token of a signup's email link (43 base64url characters). */
-export const verifyEmailSchema = z.object({ token: text(64).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a link token') });
+const linkToken = text(64).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a link token');
+
+/** The token of an emailed link (43 base64url characters). */
+export const verifyEmailSchema = z.object({ token: linkToken });
+
+/** A signup's email link, with the signup's password when opened in another browser than the signup's. */
+export const signupLinkSchema = z.object({ token: linkToken, password: text(PASSWORD_MAX_LENGTH).min(1, 'is required').optional() });

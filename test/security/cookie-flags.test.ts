@@ -96,7 +96,7 @@ forEachDatabase((kind) => {
       };
       expect((await phoneStep(u)).status).toBe(202);
       const token = await outboxFileSignupToken(t.dataDir, u.email);
-      expect((await post('/user/verify-email', { token })).status).toBe(201);
+      expect((await post('/user/verify-email', { token, password: u.password })).status).toBe(201);
       const again = await phoneStep(newUser({ email: u.email }));
       const fresh = await phoneStep(newUser());
       expect(again.status).toBe(202);

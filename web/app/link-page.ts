@@ -24,7 +24,7 @@ export function oneClickLinkPage(o: {
   back: { text: string; path: string };
   send(token: string): Promise<void>;
   /** A refusal this page answers itself (a page of its own); false leaves it to the alert. */
-  refused(e: ApiError): boolean;
+  refused(e: ApiError, token: string): boolean;
 }): void {
   const token = linkToken();
   if (!token) {
@@ -41,7 +41,7 @@ export function oneClickLinkPage(o: {
       alert,
       send: () => o.send(token),
       failed: (e) => {
-        if (e && o.refused(e)) return;
+        if (e && o.refused(e, token)) return;
         setAlert(alert, e?.message ?? 'That did not work. Please try again.');
       },
     },

@@ -17,7 +17,7 @@ export const EMAIL_CHANGE_PAGE = '/account/email';
  * and a second factor within 5 minutes), each announced to the account's address.
  */
 export function accountChangeRoutes(k: RouteKit): Router {
-  const { p, config, db, logger, mutate, users, sessions, resets, remembered, passwords, emailChanges, throttlePassword, record, consumeLinkIp, originOf, notify } = k;
+  const { p, config, db, logger, mutate, users, sessions, resets, passwords, emailChanges, endOtherAccess, throttlePassword, record, consumeLinkIp, originOf, notify } = k;
   const r = Router();
   const changesPerAccount = p.limits.create({ name: 'app:email-change:user', points: 5, durationSeconds: 3600 });
 
@@ -42,10 +42,7 @@ export function accountChangeRoutes(k: RouteKit): Router {
     const hash = await hashPassword(v.password);
     const ended = await db.transaction().execute(async (trx) => {
       await users.setPasswordHash(user.id, hash, trx);
-      const n = await sessions.endAllFor(user.id, trx, s.tokenHash);
-      await remembered.forgetAll(user.id, trx);
-      await resets.endFor(user.id, trx);
-      return n;
+      return endOtherAccess(user.id, trx, s.tokenHash);
     });
     await record(req, { type: AuditType.PASSWORD_CHANGED, outcome: 'success', userRef: userRef(user.id), detail: { sessions_ended: ended } });
     notify(req, user.id, 'password_changed');

@@ -17,6 +17,9 @@ import { fromService, type RouteKit, userRef } from './kit.js';
 export function accountPhoneRoutes(k: RouteKit): Router {
   const { client, db, users, sessions, phoneChanges, ipOf, record, consumeCodeIp, factorChanged } = k;
   const r = Router();
+  // Codes texted to new numbers per account: the service caps texts per number, this caps one
+  // account's reach over many numbers.
+  const startsPerAccount = k.p.limits.create({ name: 'app:phone-change:user', points: 5, durationSeconds: 3600 });
   const pretty = (e164: string) => parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;
   const target = (c: PhoneChange) => ({ cellphone: c.phone, countryCode: c.country_code });
   const view = (c: PhoneChange) => ({ state: 'verify_phone', phone: pretty(c.e164), attempts_left: PHONE_CHANGE_MAX_TRIES - c.code_tries, expires_at: c.expires_at });
@@ -33,6 +36,8 @@ export function accountPhoneRoutes(k: RouteKit): Router {
     if (v.parsedPhone.nationalNumber === user.phone && v.parsedPhone.countryCode === user.country_code) {
       throw new HttpError(400, AppError.VALIDATION, 'phone: is already your number', { details: { fields: { phone: 'is already your number' } } });
     }
+    const lim = await startsPerAccount.consume(String(user.id));
+    if (!lim.allowed) throw k.tooMany(lim.retryAfterSeconds, 'phone changes per account');
     try {
       await client.startPhoneVerification({ cellphone: v.parsedPhone.nationalNumber, countryCode: v.parsedPhone.countryCode }, 6, ipOf(req));
     } catch (e) {

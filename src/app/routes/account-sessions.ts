@@ -46,9 +46,10 @@ export function accountSessionRoutes(k: RouteKit): Router {
 
   r.delete('/user/sessions', ...mutate, requireFullSession, noParams, async (req, res) => {
     const s = req.appSession!;
-    const ended = await sessions.endAllFor(s.userId, undefined, s.tokenHash);
-    // Whoever held another session may have had this account remember their browser.
+    // Whoever held another session may have had this account remember their browser, or asked
+    // for a change of email or phone that waits for its link or code.
     const forgotten = await remembered.forgetAll(s.userId);
+    const ended = await k.db.transaction().execute((trx) => k.endOtherAccess(s.userId, trx, s.tokenHash));
     await record(req, { type: AuditType.SESSION_ENDED, outcome: 'success', userRef: userRef(s.userId), detail: { which: 'others', count: ended, remembered: forgotten } });
     res.json({ ended, remembered_browsers_forgotten: forgotten });
   });

@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
 import type { Request, RequestHandler } from 'express';
+import type { Kysely } from 'kysely';
+import type { AppDatabase } from '../schema.js';
 import type { AuditEvent } from '../../platform/audit.js';
 import { clientNetwork } from '../../platform/client-network.js';
 import type { AppPlatform } from '../schema.js';
@@ -160,12 +162,25 @@ export function routeKit(d: AppRoutesDeps) {
    * A factor of the account changed (added, removed, replaced): no browser skips the second
    * factor any more, and the owner is told.
    */
+  /**
+   * Whoever else held the account must lose every way back in that does not need its password:
+   * sessions (but `keep`), remembered browsers, reset links, waiting email and phone changes.
+   */
+  async function endOtherAccess(userId: number, trx: Kysely<AppDatabase>, keep?: string): Promise<number> {
+    const ended = await sessions.endAllFor(userId, trx, keep);
+    await remembered.forgetAll(userId, trx);
+    await resets.endFor(userId, trx);
+    await emailChanges.endFor(userId, trx);
+    await phoneChanges.end(userId, trx);
+    return ended;
+  }
+
   async function factorChanged(req: Request, userId: number, kind: NoticeKind): Promise<void> {
     await remembered.forgetAll(userId);
     notify(req, userId, kind);
   }
 
-  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, factorChanged, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
+  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, factorChanged, endOtherAccess, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;

@@ -14,7 +14,7 @@ export const RESET_PAGE = '/password/reset';
 
 /** "Forgot your password?": a single-use link by email, then a new password. */
 export function passwordRoutes(k: RouteKit): Router {
-  const { p, config, db, logger, mutate, users, sessions, resets, remembered, passwords, ipOf, record, consumeLimits, consumeLinkIp, originOf, notify } = k;
+  const { p, config, db, logger, mutate, users, sessions, resets, passwords, endOtherAccess, ipOf, record, consumeLimits, consumeLinkIp, originOf, notify } = k;
   const r = Router();
   const mailPerIp = p.limits.create({ name: 'app:mail:ip', points: config.MAIL_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   const mailPerAddress = p.limits.create({ name: 'app:mail:address', points: config.MAIL_PER_ADDRESS_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -47,9 +47,7 @@ export function passwordRoutes(k: RouteKit): Router {
       const id = await resets.redeem(v.token, trx);
       if (id === undefined) return undefined;
       await users.setPasswordHash(id, hash, trx);
-      await sessions.endAllFor(id, trx);
-      await resets.endFor(id, trx);
-      await remembered.forgetAll(id, trx);
+      await endOtherAccess(id, trx);
       return id;
     });
     if (userId === undefined) throw invalid();

@@ -5,11 +5,12 @@ import { clientNetwork } from '../../platform/client-network.js';
 import { isUniqueViolation } from '../../platform/db.js';
 import { HttpError } from '../../platform/errors.js';
 import { ServiceCode, VerifyServiceError } from '../authy-client.js';
-import { hashPassword } from '../passwords.js';
+import { hashPassword, verifyPassword } from '../passwords.js';
+import { constantTimeEqual, sha256Hex } from '../../platform/crypto.js';
 import { EMAIL_LINK_TTL_MS, PENDING_SIGNUP_MAX_TRIES, PENDING_SIGNUP_TTL_MS, type PendingSignup, PHONE_CODE_COOL_DOWN_MS } from '../pending-signups.js';
 import { noticeMail, verifyEmailMail } from '../account-mail.js';
 import { readSessionCookie, signupCookiePolicy } from '../sessions.js';
-import { codeSchema, emptySchema, parseBody, signupSchema, verifyEmailSchema } from '../validation.js';
+import { codeSchema, emptySchema, parseBody, signupLinkSchema, signupSchema } from '../validation.js';
 import { fromService, type RouteKit, userRef } from './kit.js';
 import { AppError } from '../error-codes.js';
 
@@ -170,7 +171,7 @@ export function signupRoutes(k: RouteKit): Router {
     const taken = await users.idByEmail(row.email);
     const origin = originOf(req);
     if (taken === undefined) {
-      p.mail.post(verifyEmailMail(row.email, `${config.PUBLIC_URL}${VERIFY_EMAIL_PAGE}#token=${token}`, EMAIL_LINK_TTL_MS / 3_600_000, origin));
+      p.mail.post(verifyEmailMail(row.email, `${config.PUBLIC_URL}${VERIFY_EMAIL_PAGE}#token=${token}`, EMAIL_LINK_TTL_MS / 3_600_000, { phoneEnd: row.e164.slice(-2) }, origin));
     } else {
       await record(req, { type: AuditType.SIGNUP, outcome: 'failure', userRef: userRef(taken), detail: { reason: 'duplicate_email' } });
       p.mail.post(noticeMail(row.email, 'signup_attempt', origin));
@@ -211,10 +212,23 @@ export function signupRoutes(k: RouteKit): Router {
   });
 
   // The email link: the account is created and this browser logged in. Whoever opens it holds
-  // the mailbox, so an address taken meanwhile may be said so.
+  // the mailbox, so an address taken meanwhile may be said so. The link completes only the
+  // signup that asked for it: in the browser that signed up (its signup cookie), or, elsewhere,
+  // with the password chosen at signup. A stranger who signs up with someone's address cannot get
+  // its owner to create the stranger's account by clicking.
   r.post('/user/verify-email', ...mutate, async (req, res) => {
-    const v = parseBody(verifyEmailSchema, req.body);
+    const v = parseBody(signupLinkSchema, req.body);
     await consumeLinkIp(req);
+    const invalid = () => new HttpError(400, AppError.SIGNUP_LINK_INVALID, 'This link has expired or was already used. Please sign up again.');
+    const found = await pending.byEmailToken(v.token);
+    if (!found) throw invalid();
+    const cookie = readSessionCookie(req, signupCookie.name);
+    if (cookie === undefined || !constantTimeEqual(sha256Hex(cookie), found.token_hash)) {
+      if (v.password === undefined) throw new HttpError(401, AppError.PASSWORD_REQUIRED, 'This link was opened in another browser than the one you signed up in: enter the password you chose to finish.');
+      if (!(await verifyPassword(found.password_hash, v.password))) {
+        throw new HttpError(400, AppError.VALIDATION, 'password: is not the password chosen at signup', { details: { fields: { password: 'is not the password chosen at signup' } } });
+      }
+    }
     const row = await pending.takeByEmailToken(v.token);
     if (!row) throw new HttpError(400, AppError.SIGNUP_LINK_INVALID, 'This link has expired or was already used. Please sign up again.');
     if (readSessionCookie(req, signupCookie.name)) clearSignupCookie(res);

@@ -76,13 +76,17 @@ export class UserStore {
    */
   async changePhone(appId: number, id: number, phone: Phone): Promise<boolean> {
     try {
-      const r = await this.db
-        .updateTable('verify_users')
-        .set({ country_code: phone.countryCode, region: phone.region, phone_e164: phone.e164 })
-        .where('id', '=', id)
-        .where('app_id', '=', appId)
-        .executeTakeFirst();
-      return Number(r.numUpdatedRows) === 1;
+      return await this.db.transaction().execute(async (trx) => {
+        const r = await trx
+          .updateTable('verify_users')
+          .set({ country_code: phone.countryCode, region: phone.region, phone_e164: phone.e164 })
+          .where('id', '=', id)
+          .where('app_id', '=', appId)
+          .executeTakeFirst();
+        // Codes texted to the old number stop working: that phone may be lost, or someone else's.
+        await trx.deleteFrom('sms_codes').where('user_id', '=', id).execute();
+        return Number(r.numUpdatedRows) === 1;
+      });
     } catch (e) {
       if (isUniqueViolation(e)) return false;
       throw e;

@@ -80,6 +80,19 @@ forEachDatabase((kind) => {
       expectError(await new Browser(t.url).post('/user/email/confirm', { token }), 400, 'EMAIL_LINK_INVALID');
     });
 
+    it('when the password is changed, or every other session ended, after an email change was asked for then its link no longer works', async () => {
+      for (const end of ['password', 'sessions'] as const) {
+        const { u, b } = await account();
+        const elsewhere = `intruder-${end}-${Date.now()}@example.com`;
+        expect((await b.post('/user/email', { email: elsewhere })).status).toBe(202);
+        const token = emailTokenIn(await awaitMail(t.url, elsewhere, 'Confirm your new email address'));
+        if (end === 'password') expect((await b.post('/user/password', { current_password: u.password, password: 'a brand new passphrase' })).status).toBe(200);
+        else expect((await b.del('/user/sessions')).status).toBe(200);
+        expectError(await new Browser(t.url).post('/user/email/confirm', { token }), 400, 'EMAIL_LINK_INVALID');
+        expect(((await b.get('/user')).body.user as { email: string }).email).toBe(u.email);
+      }
+    });
+
     it("when the new address is another account's then the answer is the same but no link goes out", async () => {
       const { b } = await account();
       const { u: owner } = await account();

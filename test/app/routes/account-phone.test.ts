@@ -69,12 +69,29 @@ forEachDatabase((kind) => {
       expect(answers.every((a) => a.status === 200 || (a.status >= 400 && a.status < 500))).toBe(true);
     });
 
+    it('when a code was texted to the old number before the change then it no longer logs in', async () => {
+      const { u, b, next } = await account();
+      const login = new Browser(t.url);
+      expect((await login.post('/session', { email: u.email, password: u.password })).body.state).toBe('code');
+      const old = await latestSmsCode(t.url, e164Of(u));
+      expect((await b.post('/user/phone', { countryCode: 'US', phone: next })).status).toBe(202);
+      expect((await b.post('/user/phone/verify', { code: (await latestSmsCode(t.url, e164Of({ phone: next }))).code })).status).toBe(200);
+      expectError(await login.post('/session/verify', { code: old.code }), 400, 'CODE_INVALID', { attempts_left: expect.any(Number) });
+    });
+
+    it('when one account asks for codes to 6 new numbers within an hour then the sixth is 429', async () => {
+      const { b } = await account();
+      for (let i = 0; i < 5; i++) expect((await b.post('/user/phone', { countryCode: 'US', phone: newUser().phone })).status).toBe(202);
+      expectError(await b.post('/user/phone', { countryCode: 'US', phone: newUser().phone }), 429, 'RATE_LIMITED', { retry_after: expect.any(Number) });
+    });
+
     it('when the request is stale, the same number, invalid or has no change waiting then 403, 400 or 409', async () => {
       const { u, b, next } = await account();
       expectError(await b.post('/user/phone/verify', { code: '123456' }), 409, 'PHONE_CHANGE_EXPIRED');
       expectError(await b.post('/user/phone', { countryCode: 'US', phone: u.phone }), 400, 'VALIDATION', { fields: { phone: 'is already your number' } });
       expectError(await b.post('/user/phone', { countryCode: 'US', phone: '12' }), 400, 'VALIDATION', { fields: { phone: expect.any(String) } });
       expectError(await b.post('/user/phone', [1]), 400, 'VALIDATION', { fields: expect.any(Object) });
+      expectError(await b.post('/user/phone', { countryCode: '999', phone: '12345' }), 400, 'VALIDATION', { fields: { phone: expect.any(String) } });
       expectError(await b.post('/user/phone/verify', { code: 'abc' }), 400, 'VALIDATION', { fields: { code: expect.any(String) } });
       await ageProof(t, u.email);
       expectError(await b.post('/user/phone', { countryCode: 'US', phone: next }), 403, 'REAUTH_REQUIRED', { reauth: '/session/reauth' });

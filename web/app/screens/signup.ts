@@ -272,11 +272,43 @@ export function signupVerifyEmail(): void {
       await api('POST', '/user/verify-email', { token });
       navigate('/account', { notice: 'Welcome! Your phone and email are confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
     },
-    refused: (e) => {
-      if (e.code === AppError.SIGNUP_LINK_INVALID) page('This link has expired', h('p', {}, e.message), footerLink('', '/signup', 'Sign up again'));
+    refused: (e, token) => {
+      if (e.code === AppError.PASSWORD_REQUIRED) signupLinkWithPassword(token, e.message);
+      else if (e.code === AppError.SIGNUP_LINK_INVALID) page('This link has expired', h('p', {}, e.message), footerLink('', '/signup', 'Sign up again'));
       else if (e.code === AppError.EMAIL_TAKEN) page('You already have an account', h('p', {}, e.message), footerLink('', '/login', 'Log in'), footerLink('', '/password/forgot', 'Forgot your password?'));
       else return false;
       return true;
     },
   });
+}
+
+/** The signup's link in another browser: the password chosen at signup finishes it. */
+function signupLinkWithPassword(token: string, why: string): void {
+  const f = field('signup-password', 'Password', h('input', { type: 'password', autocomplete: 'current-password', required: true, autofocus: true }));
+  const alert = alertBox();
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Finish creating my account');
+  const form = actionForm(
+    {
+      submit,
+      busyLabel: 'Creating your account…',
+      alert,
+      fields: [f],
+      check: () => (f.input.value ? undefined : 'Enter the password you chose when signing up.'),
+      invalid: f,
+      send: async () => {
+        await api('POST', '/user/verify-email', { token, password: f.input.value });
+        navigate('/account', { notice: 'Welcome! Your phone and email are confirmed and your account is ready. Add an authenticator to approve logins from your phone.' }, true);
+      },
+      failed: (e) => {
+        if (e?.fields?.['password']) return fieldError(f, 'That is not the password chosen when signing up.');
+        if (e?.code === AppError.SIGNUP_LINK_INVALID) return void page('This link has expired', h('p', {}, e.message), footerLink('', '/signup', 'Sign up again'));
+        setAlert(alert, e?.status === 429 ? `Too many tries. Try again in ${formatWait(e.retry_after ?? 60)}.` : (e?.message ?? 'That did not work. Please try again.'));
+      },
+    },
+    alert,
+    h('p', {}, why),
+    f.wrap,
+    submit,
+  );
+  page('Confirm your email', form);
 }
