@@ -166,11 +166,8 @@ export class PasswordThrottle {
     if (client.known) await this.knownFailures.reset(`${email}|${client.key}`);
   }
 
-  /**
-   * This browser's token, setting its cookie when it has none. Every path that may complete a
-   * login calls it the same way (also signup's duplicate-email path, whose answers must match).
-   */
-  browserToken(req: Request, res: Response): string {
+  /** This browser's token, setting its cookie when it has none (see `remember`). */
+  private browserToken(req: Request, res: Response): string {
     let token = readSessionCookie(req, this.cookieName);
     if (!token) {
       token = randomToken();

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
-import { randomToken, sha256Hex } from '../platform/crypto.js';
+import { publicIdOf, randomToken, sha256Hex } from '../platform/crypto.js';
 import type { AppDatabase } from './schema.js';
 import { cookiePolicy, readSessionCookie, type SessionClient } from './sessions.js';
 
@@ -20,7 +19,7 @@ export interface RememberedBrowser {
   expiresAt: number;
 }
 
-const publicId = (tokenHash: string) => createHash('sha256').update(`remembered-id:${tokenHash}`).digest('base64url').slice(0, 22);
+const publicId = (tokenHash: string) => publicIdOf('remembered-id', tokenHash);
 
 /**
  * Browsers that skip the second factor for REMEMBER_DAYS after a login that asked for it. The

@@ -2,8 +2,7 @@ import type { Request, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
-import { createHash } from 'node:crypto';
-import { randomToken, sha256Hex } from '../platform/crypto.js';
+import { publicIdOf, randomToken, sha256Hex } from '../platform/crypto.js';
 import type { AppDatabase } from './schema.js';
 
 export interface Session {
@@ -39,7 +38,7 @@ export interface ListedSession {
 }
 
 /** The session's public id (what the account page and DELETE /user/sessions/{id} name it by). */
-export const sessionPublicId = (tokenHash: string): string => createHash('sha256').update(`session-id:${tokenHash}`).digest('base64url').slice(0, 22);
+export const sessionPublicId = (tokenHash: string): string => publicIdOf('session-id', tokenHash);
 
 /** A factor change needs the password and a second factor proved at most this long ago. */
 export const REAUTH_WINDOW_MS = 5 * 60 * 1000;

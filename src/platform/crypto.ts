@@ -87,3 +87,11 @@ export class SecretBox {
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
   }
 }
+
+/**
+ * A public id for a row keyed by a secret's hash (a session, a remembered browser): 22 base64url
+ * characters of SHA-256 over `label:hash`, with no way back to the hash or the secret.
+ */
+export function publicIdOf(label: string, secretHash: string): string {
+  return createHash('sha256').update(`${label}:${secretHash}`).digest('base64url').slice(0, 22);
+}

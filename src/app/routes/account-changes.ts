@@ -17,22 +17,16 @@ export const EMAIL_CHANGE_PAGE = '/account/email';
  * and a second factor within 5 minutes), each announced to the account's address.
  */
 export function accountChangeRoutes(k: RouteKit): Router {
-  const { p, config, db, logger, mutate, users, sessions, resets, passwords, emailChanges, endOtherAccess, throttlePassword, record, consumeLinkIp, originOf, notify } = k;
+  const { p, config, db, logger, mutate, users, sessions, resets, passwords, emailChanges, endOtherAccess, currentAccount, throttlePassword, record, consumeLinkIp, originOf, notify } = k;
   const r = Router();
   const changesPerAccount = p.limits.create({ name: 'app:email-change:user', points: 5, durationSeconds: 3600 });
-
-  const currentUser = async (userId: number) => {
-    const u = await users.byId(userId);
-    if (!u) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
-    return u;
-  };
 
   // A new password: the current one too (a session left open is not enough), then every other
   // session ends, every remembered browser and reset link with it.
   r.post('/user/password', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const v = parseBody(changePasswordSchema, req.body);
     const s = req.appSession!;
-    const user = await currentUser(s.userId);
+    const user = await currentAccount(req);
     const client = await throttlePassword(req, user.email, user.id, { ipLimits: false });
     if (!(await verifyPassword(user.password_hash, v.current_password))) {
       await record(req, { type: AuditType.PASSWORD, outcome: 'failure', userRef: userRef(user.id), detail: { reason: 'wrong_password', purpose: 'change' } });
@@ -42,7 +36,7 @@ export function accountChangeRoutes(k: RouteKit): Router {
     const hash = await hashPassword(v.password);
     const ended = await db.transaction().execute(async (trx) => {
       await users.setPasswordHash(user.id, hash, trx);
-      return endOtherAccess(user.id, trx, s.tokenHash);
+      return (await endOtherAccess(user.id, trx, s.tokenHash)).sessions;
     });
     await record(req, { type: AuditType.PASSWORD_CHANGED, outcome: 'success', userRef: userRef(user.id), detail: { sessions_ended: ended } });
     notify(req, user.id, 'password_changed');
@@ -53,7 +47,7 @@ export function accountChangeRoutes(k: RouteKit): Router {
   // An address another account has gets no link, and the answer does not say so.
   r.post('/user/email', ...mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const v = parseBody(changeEmailSchema, req.body);
-    const user = await currentUser(req.appSession!.userId);
+    const user = await currentAccount(req);
     if (v.email === user.email) throw new HttpError(400, AppError.VALIDATION, 'email: is already your address', { details: { fields: { email: 'is already your address' } } });
     const lim = await changesPerAccount.consume(String(user.id));
     if (!lim.allowed) throw k.tooMany(lim.retryAfterSeconds, 'email changes per account');

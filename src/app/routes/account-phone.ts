@@ -15,7 +15,7 @@ import { fromService, type RouteKit, userRef } from './kit.js';
  * there, and the owner is told by email.
  */
 export function accountPhoneRoutes(k: RouteKit): Router {
-  const { client, db, users, sessions, phoneChanges, ipOf, record, consumeCodeIp, factorChanged } = k;
+  const { client, db, users, sessions, phoneChanges, ipOf, record, consumeCodeIp, factorChanged, currentAccount } = k;
   const r = Router();
   // Codes texted to new numbers per account: the service caps texts per number, this caps one
   // account's reach over many numbers.
@@ -24,15 +24,9 @@ export function accountPhoneRoutes(k: RouteKit): Router {
   const target = (c: PhoneChange) => ({ cellphone: c.phone, countryCode: c.country_code });
   const view = (c: PhoneChange) => ({ state: 'verify_phone', phone: pretty(c.e164), attempts_left: PHONE_CHANGE_MAX_TRIES - c.code_tries, expires_at: c.expires_at });
 
-  const currentUser = async (userId: number) => {
-    const u = await users.byId(userId);
-    if (!u?.authy_id) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
-    return { ...u, authy_id: u.authy_id };
-  };
-
   r.post('/user/phone', ...k.mutate, requireFullSession, requireRecentAuth(sessions), async (req, res) => {
     const v = parseBody(changePhoneSchema, req.body);
-    const user = await currentUser(req.appSession!.userId);
+    const user = await currentAccount(req);
     if (v.parsedPhone.nationalNumber === user.phone && v.parsedPhone.countryCode === user.country_code) {
       throw new HttpError(400, AppError.VALIDATION, 'phone: is already your number', { details: { fields: { phone: 'is already your number' } } });
     }
@@ -49,7 +43,7 @@ export function accountPhoneRoutes(k: RouteKit): Router {
 
   r.post('/user/phone/verify', ...k.mutate, requireFullSession, async (req, res) => {
     const v = parseBody(codeSchema, req.body);
-    const user = await currentUser(req.appSession!.userId);
+    const user = await currentAccount(req);
     await consumeCodeIp(req);
     const change = await phoneChanges.live(user.id);
     if (!change) throw new HttpError(409, AppError.PHONE_CHANGE_EXPIRED, 'No change of phone is waiting for a code: start again from your account page.');

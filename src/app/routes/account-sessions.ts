@@ -48,10 +48,9 @@ export function accountSessionRoutes(k: RouteKit): Router {
     const s = req.appSession!;
     // Whoever held another session may have had this account remember their browser, or asked
     // for a change of email or phone that waits for its link or code.
-    const forgotten = await remembered.forgetAll(s.userId);
     const ended = await k.db.transaction().execute((trx) => k.endOtherAccess(s.userId, trx, s.tokenHash));
-    await record(req, { type: AuditType.SESSION_ENDED, outcome: 'success', userRef: userRef(s.userId), detail: { which: 'others', count: ended, remembered: forgotten } });
-    res.json({ ended, remembered_browsers_forgotten: forgotten });
+    await record(req, { type: AuditType.SESSION_ENDED, outcome: 'success', userRef: userRef(s.userId), detail: { which: 'others', count: ended.sessions, remembered: ended.rememberedBrowsers } });
+    res.json({ ended: ended.sessions, remembered_browsers_forgotten: ended.rememberedBrowsers });
   });
 
   r.get('/user/remembered-browsers', requireFullSession, async (req, res) => {

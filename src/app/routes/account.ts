@@ -1,4 +1,4 @@
-import { type Request, Router } from 'express';
+import { Router } from 'express';
 import { AuditType } from '../../platform/audit.js';
 import { HttpError } from '../../platform/errors.js';
 import { ServiceCode, VerifyServiceError } from '../authy-client.js';
@@ -11,15 +11,11 @@ import { AppError } from '../error-codes.js';
 
 /** The user's page: profile, authenticators, third-party TOTP apps, recovery codes. */
 export function accountRoutes(k: RouteKit): Router {
-  const { p, client, sessions, recovery, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, users, factorChanged } = k;
+  const { p, client, sessions, recovery, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, factorChanged } = k;
   const r = Router();
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   // ---- The user's page ----
-  const currentUser = async (req: Request) => {
-    const u = await users.byId(req.appSession!.userId);
-    if (!u?.authy_id) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
-    return { ...u, authy_id: u.authy_id };
-  };
+  const currentUser = k.currentAccount;
 
   r.get('/user', requireFullSession, async (req, res) => {
     const u = await currentUser(req);

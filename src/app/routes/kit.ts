@@ -159,28 +159,36 @@ export function routeKit(d: AppRoutesDeps) {
   }
 
   /**
-   * A factor of the account changed (added, removed, replaced): no browser skips the second
-   * factor any more, and the owner is told.
-   */
-  /**
    * Whoever else held the account must lose every way back in that does not need its password:
    * sessions (but `keep`), remembered browsers, reset links, waiting email and phone changes.
+   * Returns how many sessions ended and how many remembered browsers were forgotten.
    */
-  async function endOtherAccess(userId: number, trx: Kysely<AppDatabase>, keep?: string): Promise<number> {
+  async function endOtherAccess(userId: number, trx: Kysely<AppDatabase>, keep?: string): Promise<{ sessions: number; rememberedBrowsers: number }> {
     const ended = await sessions.endAllFor(userId, trx, keep);
-    await remembered.forgetAll(userId, trx);
+    const forgotten = await remembered.forgetAll(userId, trx);
     await resets.endFor(userId, trx);
     await emailChanges.endFor(userId, trx);
     await phoneChanges.end(userId, trx);
-    return ended;
+    return { sessions: ended, rememberedBrowsers: forgotten };
   }
 
+  /** The signed-in account of a full session, with its service user (every full session has one). */
+  async function currentAccount(req: Request) {
+    const u = await users.byId(req.appSession!.userId);
+    if (!u?.authy_id) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
+    return { ...u, authy_id: u.authy_id };
+  }
+
+  /**
+   * A factor of the account changed (added, removed, replaced): no browser skips the second
+   * factor any more, and the owner is told.
+   */
   async function factorChanged(req: Request, userId: number, kind: NoticeKind): Promise<void> {
     await remembered.forgetAll(userId);
     notify(req, userId, kind);
   }
 
-  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, factorChanged, endOtherAccess, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
+  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, factorChanged, endOtherAccess, currentAccount, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;
