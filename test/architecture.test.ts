@@ -113,7 +113,7 @@ describe('architecture', () => {
     // requires it). The rest load on first use: libphonenumber-js through platform/phone-numbers.ts,
     // argon2 in app/passwords.ts, SMS, Web Push, QR codes and Redis with `await import()` where
     // they are used. kysely is bundled, but its values come from platform/kysely.ts only.
-    const LAZY = ['pg', 'kysely', 'libphonenumber-js', 'libphonenumber-js/max', '@node-rs/argon2', 'twilio', 'web-push', 'qrcode', 'ioredis'];
+    const LAZY = ['pg', 'kysely', 'libphonenumber-js', 'libphonenumber-js/max', '@node-rs/argon2', 'twilio', 'web-push', 'qrcode', 'ioredis', '@simplewebauthn/server'];
     const FACADES: Record<string, string> = { kysely: 'src/platform/kysely.ts' };
     const wrong: string[] = [];
     for (const [file, sf] of parsed) {

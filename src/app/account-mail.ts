@@ -24,7 +24,10 @@ export type NoticeKind =
   | 'signup_attempt'
   | 'email_change_requested'
   | 'email_changed'
-  | 'phone_changed';
+  | 'phone_changed'
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'passkey_cloned';
 
 const NOTICES: Record<NoticeKind, { subject: string; happened: string; ifNotYou: string }> = {
   password_changed: {
@@ -86,6 +89,21 @@ const NOTICES: Record<NoticeKind, { subject: string; happened: string; ifNotYou:
     subject: 'Your phone number was changed',
     happened: 'The phone number of your account was changed: text-message codes now go to the new number.',
     ifNotYou: 'Someone is logged in to your account and passed its second factor: log in, end the sessions you do not know, change your password and review your authenticators.',
+  },
+  passkey_added: {
+    subject: 'A passkey was added to your account',
+    happened: 'A passkey was added to your account: the device or password manager that holds it can now sign in to your account.',
+    ifNotYou: 'Log in, remove the passkey you do not know from your account page, end the sessions you do not know, and change your password.',
+  },
+  passkey_removed: {
+    subject: 'A passkey was removed from your account',
+    happened: 'A passkey was removed from your account; it can no longer sign in.',
+    ifNotYou: 'Log in, review your passkeys and authenticators, and change your password.',
+  },
+  passkey_cloned: {
+    subject: 'One of your passkeys may have been copied',
+    happened: 'A sign-in used one of your passkeys with a signature counter lower than the last one we saw, which is what a copy of the authenticator would do. That sign-in was refused, and the passkey is refused from now on.',
+    ifNotYou: 'Log in with another factor, remove that passkey from your account page, check the device or password manager that held it, and change your password.',
   },
   signup_attempt: {
     subject: 'Someone tried to sign up with your address',

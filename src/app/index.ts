@@ -8,6 +8,7 @@ import { LoginAttempts } from './login-attempts.js';
 import { EmailChanges } from './email-changes.js';
 import { PhoneChanges } from './phone-changes.js';
 import { PasswordResets } from './password-resets.js';
+import { Passkeys } from './passkeys.js';
 import { RememberedBrowsers } from './remembered-browsers.js';
 import { PendingSignups } from './pending-signups.js';
 import { RecoveryCodes } from './recovery-codes.js';
@@ -57,9 +58,10 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
   const remembered = new RememberedBrowsers(p.db.db, p.clock, p.config);
   const emailChanges = new EmailChanges(p.db.db, p.clock);
   const phoneChanges = new PhoneChanges(p.db.db, p.clock);
+  const passkeys = new Passkeys(p.db.db, p.clock);
   const streams = new Set<() => void>();
   const router = Router();
-  const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });
+  const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, passkeys, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });
   router.use(routes.router);
   router.use(staticRoutes(p.logger));
   // Errors of the routes above only (the verification service has its own handlers).
@@ -80,6 +82,7 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
           await remembered.sweep();
           await emailChanges.sweep();
           await phoneChanges.sweep();
+          await passkeys.sweep();
         } catch (err) {
           p.logger.warn({ err }, 'web app sweep failed');
         }

@@ -27,7 +27,8 @@ export class LoginAttempts {
     private readonly clock: Clock,
   ) {}
 
-  async create(userId: number, trx: Kysely<AppDatabase> = this.db): Promise<LoginAttempt> {
+  /** A new attempt, opened by the password or by a passkey that did not verify its user. */
+  async create(userId: number, trx: Kysely<AppDatabase> = this.db, firstFactor: 'password' | 'passkey' = 'password'): Promise<LoginAttempt> {
     const now = this.clock.now();
     const row: LoginAttempt = {
       id: randomBytes(16).toString('hex'),
@@ -40,6 +41,7 @@ export class LoginAttempts {
       approval_details: null,
       code_tries: 0,
       last_sms_at: null,
+      first_factor: firstFactor,
       created_at: now,
       expires_at: now + ATTEMPT_TTL_MS,
     };

@@ -50,6 +50,8 @@ export interface AppTables {
     /** Codes tried so far (reserved before each check, so a burst cannot exceed the budget). */
     code_tries: number;
     last_sms_at: number | null;
+    /** What opened the attempt: the password, or a passkey that did not verify its user (never then its own second factor). */
+    first_factor: Generated<'password' | 'passkey'>;
     created_at: number;
     /** The attempt (and its half session) dies after this. */
     expires_at: number;
@@ -122,6 +124,45 @@ export interface AppTables {
     user_agent: string | null;
     created_at: number;
     last_used_at: number;
+    expires_at: number;
+  };
+  /** The WebAuthn user handle of an account: 32 random bytes (base64url), made at its first passkey. */
+  app_passkey_handles: {
+    user_id: number;
+    handle: string;
+  };
+  /** A passkey: a WebAuthn credential registered on the account page. Nothing here is secret. */
+  app_passkeys: {
+    /** Public id (random), what the account page names it by. */
+    id: string;
+    user_id: number;
+    /** The credential's id (base64url), unique across accounts. */
+    credential_id: string;
+    /** COSE public key (base64url). */
+    public_key: string;
+    /** The authenticator's signature counter last seen (0 for authenticators that keep none). */
+    counter: number;
+    /** JSON array of transports the browser reported ("internal", "usb", "hybrid", …). */
+    transports: string;
+    device_type: 'singleDevice' | 'multiDevice';
+    /** 1 when the credential was backed up (synced) when last seen. */
+    backed_up: number;
+    name: string;
+    created_at: number;
+    last_used_at: number | null;
+    /** Set when an assertion's counter went backwards (a copied authenticator): refused from then on. */
+    cloned_at: number | null;
+  };
+  /** A WebAuthn challenge waiting for its answer: single use (consuming deletes the row), 5 minutes. */
+  app_webauthn_challenges: {
+    /** SHA-256 (hex) of the challenge. */
+    challenge_hash: string;
+    purpose: 'register' | 'second_factor' | 'reauth' | 'signin';
+    /** SHA-256 (hex) the challenge is bound to: the session's token hash, or the sign-in cookie's. */
+    binding_hash: string;
+    user_id: number | null;
+    attempt_id: string | null;
+    created_at: number;
     expires_at: number;
   };
   app_recovery_codes: {

@@ -166,6 +166,17 @@ export class SessionStore {
     return Number(r.numUpdatedRows) === 1 ? now : undefined;
   }
 
+  /**
+   * A full session proved both factors at once (a passkey that verified its user): record the
+   * proof and drop any step-up attempt in progress. Returns the proof time, or undefined when the
+   * session is gone.
+   */
+  async recordReauth(s: Session): Promise<number | undefined> {
+    const now = this.clock.now();
+    const r = await this.db.updateTable('app_sessions').set({ reauth_at: now, login_attempt_id: null }).where('token_hash', '=', s.tokenHash).where('state', '=', 'full').executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? now : undefined;
+  }
+
   async delete(tokenHash: string, trx: Kysely<AppDatabase> = this.db): Promise<number> {
     const r = await trx.deleteFrom('app_sessions').where('token_hash', '=', tokenHash).executeTakeFirst();
     return Number(r.numDeletedRows);

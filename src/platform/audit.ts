@@ -34,6 +34,14 @@ export const AuditType = {
   PHONE_CHANGED: 'phone_changed',
   /** A browser that skipped the second factor was removed from the account page. */
   REMEMBERED_BROWSER_FORGOTTEN: 'remembered_browser_forgotten',
+  /** A passkey was registered, renamed or removed on the account page. */
+  PASSKEY_ADDED: 'passkey_added',
+  PASSKEY_RENAMED: 'passkey_renamed',
+  PASSKEY_REMOVED: 'passkey_removed',
+  /** A passkey's signature counter went backwards (a copied authenticator): it is refused from then on. */
+  PASSKEY_CLONED: 'passkey_cloned',
+  /** A passkey opened a login without a password (`user_verified` says whether it was the whole login). */
+  PASSKEY_SIGNIN: 'passkey_signin',
 } as const;
 export type AuditTypeValue = (typeof AuditType)[keyof typeof AuditType];
 

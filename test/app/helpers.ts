@@ -7,7 +7,7 @@ import { canonicalJson } from '../../src/protocol/device.js';
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
 export class Browser {
   /** Shared by the views `via` makes: one browser, one cookie, whichever instance it reaches. */
-  private jar: { cookie: string | undefined; signup: string | undefined; browser: string | undefined; remember: string | undefined } = { cookie: undefined, signup: undefined, browser: undefined, remember: undefined };
+  private jar: { cookie: string | undefined; signup: string | undefined; browser: string | undefined; remember: string | undefined; passkey: string | undefined } = { cookie: undefined, signup: undefined, browser: undefined, remember: undefined, passkey: undefined };
   /** What the browser sends as Origin: the site's public address (a load balancer's, say). */
   origin: string;
   constructor(
@@ -47,6 +47,11 @@ export class Browser {
     this.jar.remember = v;
   }
 
+  /** The passkey sign-in cookie (`twofold-passkey`), which binds a sign-in challenge to this browser. */
+  get passkeyCookie(): string | undefined {
+    return this.jar.passkey;
+  }
+
   /** The same browser (cookie, Origin) sending its requests to another instance at `base`. */
   via(base: string): Browser {
     const b = new Browser(base, this.userAgent);
@@ -61,7 +66,7 @@ export class Browser {
       headers: {
         'user-agent': this.userAgent,
         ...(method === 'GET' ? {} : { origin: this.origin, 'content-type': 'application/json' }),
-        ...(this.cookie || this.signupCookie || this.browserCookie || this.rememberCookie ? { cookie: [this.cookie, this.signupCookie, this.browserCookie, this.rememberCookie].filter(Boolean).join('; ') } : {}),
+        ...(this.cookie || this.signupCookie || this.browserCookie || this.rememberCookie || this.jar.passkey ? { cookie: [this.cookie, this.signupCookie, this.browserCookie, this.rememberCookie, this.jar.passkey].filter(Boolean).join('; ') } : {}),
         ...headers,
       },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -74,6 +79,7 @@ export class Browser {
       if (name === 'twofold-signup' || name === '__Host-twofold-signup') this.signupCookie = value ? `${name}=${value}` : undefined;
       if (name === 'twofold-browser' || name === '__Host-twofold-browser') this.browserCookie = value ? `${name}=${value}` : undefined;
       if (name === 'twofold-remember' || name === '__Host-twofold-remember') this.rememberCookie = value ? `${name}=${value}` : undefined;
+      if (name === 'twofold-passkey' || name === '__Host-twofold-passkey') this.jar.passkey = value ? `${name}=${value}` : undefined;
     }
     const text = await res.text();
     let parsed: Record<string, unknown> = {};

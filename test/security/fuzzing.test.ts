@@ -3,13 +3,14 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../helpers/databases.js';
-import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { startLocalhostSystem } from '../helpers/passkeys.js';
+import type { TestSystem } from '../helpers/system.js';
 import { Browser, newUser } from '../app/helpers.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 
 interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** `:x` segments are replaced by generated path segments. */
   path: string;
   /** Authy-style API key auth (header) on the half of the inputs that carry credentials. */
@@ -58,6 +59,16 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/user/totp-app', appJson: true },
   { method: 'POST', path: '/user/totp-app/confirm', appJson: true },
   { method: 'POST', path: '/user/recovery-codes', appJson: true },
+  { method: 'POST', path: '/user/passkeys/options', appJson: true },
+  { method: 'POST', path: '/user/passkeys', appJson: true },
+  { method: 'PATCH', path: '/user/passkeys/:id', appJson: true },
+  { method: 'DELETE', path: '/user/passkeys/:id', appJson: true },
+  { method: 'POST', path: '/session/passkey-signin/options', appJson: true },
+  { method: 'POST', path: '/session/passkey-signin', appJson: true },
+  { method: 'POST', path: '/session/passkey/options', appJson: true },
+  { method: 'POST', path: '/session/passkey', appJson: true },
+  { method: 'POST', path: '/session/reauth/passkey/options', appJson: true },
+  { method: 'POST', path: '/session/reauth/passkey', appJson: true },
   { method: 'GET', path: '/dev/sms.json' },
 ];
 
@@ -86,7 +97,7 @@ const jsonValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   ),
 })).value;
 
-const KNOWN_FIELDS = ['user', 'email', 'cellphone', 'country_code', 'message', 'details', 'seconds_to_expire', 'number_matching', 'token', 'name', 'public_key', 'decision', 'number', 'details_hash', 'signature', 'code', 'password', 'fullName', 'countryCode', 'phone', 'via', 'phone_number', 'verification_code', 'force', 'label', 'qr_size', 'logos', 'hidden_details', 'uuid', 'status', 'authy_id'];
+const KNOWN_FIELDS = ['user', 'email', 'cellphone', 'country_code', 'message', 'details', 'seconds_to_expire', 'number_matching', 'token', 'name', 'public_key', 'decision', 'number', 'details_hash', 'signature', 'code', 'password', 'fullName', 'countryCode', 'phone', 'via', 'phone_number', 'verification_code', 'force', 'label', 'qr_size', 'logos', 'hidden_details', 'uuid', 'status', 'authy_id', 'response', 'remember', 'return_to'];
 
 const body = fc.oneof(
   fc.dictionary(fc.constantFrom(...KNOWN_FIELDS), jsonValue, { maxKeys: 8 }),
@@ -115,7 +126,8 @@ forEachDatabase((kind) => {
     /** A signed-up, fully logged-in user's cookie: half the inputs reach past authentication. */
     let cookie: string;
     beforeAll(async () => {
-      t = await startTestSystem({ db: kind, env: { LOG_LEVEL: 'warn' } });
+      // At localhost, so that the passkey routes run their whole validation (an IP address has no passkeys).
+      t = await startLocalhostSystem({ db: kind, env: { LOG_LEVEL: 'warn' } });
       const browser = new Browser(t.url);
       const signup = await browser.post('/user', newUser());
       expect(signup.status).toBeLessThan(300);

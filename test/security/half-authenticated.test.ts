@@ -13,6 +13,12 @@ const PROTECTED: [string, string, unknown][] = [
   ['DELETE', '/user/authenticators/00000000-0000-4000-8000-000000000000', {}],
   ['POST', '/user/totp-app', {}],
   ['POST', '/user/totp-app/confirm', { code: '123456' }],
+  ['POST', '/user/passkeys/options', {}],
+  ['POST', '/user/passkeys', { response: {} }],
+  ['PATCH', '/user/passkeys/pk_AAAAAAAAAAAAAAAA', { name: 'Attacker key' }],
+  ['DELETE', '/user/passkeys/pk_AAAAAAAAAAAAAAAA', {}],
+  ['POST', '/session/reauth/passkey/options', {}],
+  ['POST', '/session/reauth/passkey', { response: {} }],
 ];
 
 forEachDatabase((kind) => {

@@ -36,6 +36,9 @@ const factorChanges: [string, string, (b: Browser, deviceId: string) => Promise<
   ['create a third-party TOTP secret', 'POST /user/totp-app', (b) => b.post('/user/totp-app', {})],
   ['remove a third-party TOTP app', 'DELETE /user/totp-app/:id', (b) => b.del('/user/totp-app/legacy')],
   ['regenerate recovery codes', 'POST /user/recovery-codes', (b) => b.post('/user/recovery-codes', {})],
+  ['start registering a passkey', 'POST /user/passkeys/options', (b) => b.post('/user/passkeys/options', {})],
+  ['register a passkey', 'POST /user/passkeys', (b) => b.post('/user/passkeys', { response: {} })],
+  ['remove a passkey', 'DELETE /user/passkeys/:id', (b) => b.del('/user/passkeys/pk_AAAAAAAAAAAAAAAA')],
 ];
 
 forEachDatabase((kind) => {

@@ -9,6 +9,7 @@ import { migration as m013 } from './013-remembered-browsers.js';
 import { migration as m014 } from './014-signup-email.js';
 import { migration as m015 } from './015-email-changes.js';
 import { migration as m016 } from './016-phone-changes.js';
+import { migration as m017 } from './017-passkeys.js';
 
 /** The web app's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const appMigrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const appMigrations: Record<string, Migration> = {
   '014-signup-email': m014,
   '015-email-changes': m015,
   '016-phone-changes': m016,
+  '017-passkeys': m017,
 };

@@ -3,7 +3,9 @@ import { AuditType } from '../../platform/audit.js';
 import { HttpError } from '../../platform/errors.js';
 import { ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { requireFullSession, requireRecentAuth } from '../guards.js';
+import { listed } from '../passkeys.js';
 import { RECOVERY_CODE_COUNT } from '../recovery-codes.js';
+import { relyingParty } from '../webauthn.js';
 import { activationSchema, codeSchema, deviceIdSchema, emptySchema, parseBody, totpAppIdSchema } from '../validation.js';
 import { fromService, type RouteKit, userRef } from './kit.js';
 import { AppError } from '../error-codes.js';
@@ -11,7 +13,7 @@ import { AppError } from '../error-codes.js';
 
 /** The user's page: profile, authenticators, third-party TOTP apps, recovery codes. */
 export function accountRoutes(k: RouteKit): Router {
-  const { p, client, sessions, recovery, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, factorChanged } = k;
+  const { p, client, sessions, recovery, passkeys, config, audit, mutate, noParams, consumeCodeIp, record, tooMany, factorChanged } = k;
   const r = Router();
   const totpConfirm = p.limits.create({ name: 'app:totp-confirm:user', points: config.OTP_MAX_ATTEMPTS, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
   // ---- The user's page ----
@@ -44,6 +46,7 @@ export function accountRoutes(k: RouteKit): Router {
     } catch (e) {
       devicesError ??= fromService(e).message;
     }
+    const rp = relyingParty(config);
     res.setHeader('Cache-Control', 'no-store');
     res.json({
       user: {
@@ -57,6 +60,9 @@ export function accountRoutes(k: RouteKit): Router {
       },
       devices,
       totp_apps: totpApps,
+      passkeys: (await passkeys.listFor(u.id)).map(listed),
+      passkeys_available: rp.available,
+      ...(rp.available ? {} : { passkeys_unavailable_reason: rp.reason }),
       reauth_until: sessions.reauthUntil(req.appSession!),
       ...(devicesError ? { devices_error: devicesError } : {}),
       recovery_codes: recoveryCodes,

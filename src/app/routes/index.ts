@@ -9,6 +9,8 @@ import { accountPhoneRoutes } from './account-phone.js';
 import { callbackRoutes } from './callback.js';
 import { routeKit, type AppRoutesDeps } from './kit.js';
 import { loginRoutes } from './login.js';
+import { passkeyLoginRoutes } from './passkey-login.js';
+import { passkeyRoutes } from './passkeys.js';
 import { passwordRoutes } from './password.js';
 import { secondFactor } from './second-factor.js';
 import { signupRoutes } from './signup.js';
@@ -29,6 +31,8 @@ export function appRoutes(d: AppRoutesDeps, o: { responseHeaders?: ((res: Server
   r.use(signupRoutes(k));
   r.use(loginRoutes(k, sf));
   r.use(passwordRoutes(k));
+  r.use(passkeyLoginRoutes(k, sf));
+  r.use(passkeyRoutes(k));
   const status = statusStreamRoutes(k, sf, o);
   r.use(status.router);
   r.use(callbackRoutes(k));

@@ -14,6 +14,7 @@ import { PasswordThrottle, type PasswordClient } from '../password-throttle.js';
 import type { EmailChanges } from '../email-changes.js';
 import type { PhoneChanges } from '../phone-changes.js';
 import type { PasswordResets } from '../password-resets.js';
+import type { Passkeys } from '../passkeys.js';
 import type { RememberedBrowsers } from '../remembered-browsers.js';
 import type { PendingSignups } from '../pending-signups.js';
 import type { RecoveryCodes } from '../recovery-codes.js';
@@ -35,6 +36,7 @@ export interface AppRoutesDeps {
   remembered: RememberedBrowsers;
   emailChanges: EmailChanges;
   phoneChanges: PhoneChanges;
+  passkeys: Passkeys;
   apiKey: string;
   /** Open SSE streams, closed on stop. */
   streams: Set<() => void>;
@@ -72,7 +74,7 @@ export function fromService(e: unknown): HttpError {
  * address, the audit trail and the limits that span groups (codes per IP, passwords).
  */
 export function routeKit(d: AppRoutesDeps) {
-  const { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges } = d;
+  const { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, passkeys } = d;
   const { config, clock, audit, logger } = p;
   const db = p.db.db;
   const json = boundedJson({ limit: '16kb', type: () => true });
@@ -188,7 +190,7 @@ export function routeKit(d: AppRoutesDeps) {
     notify(req, userId, kind);
   }
 
-  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, factorChanged, endOtherAccess, currentAccount, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
+  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, passkeys, factorChanged, endOtherAccess, currentAccount, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;

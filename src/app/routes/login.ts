@@ -13,7 +13,7 @@ import { AppError } from '../error-codes.js';
 
 /** Login: the password step, the second factor's routes (also a step-up's), logout. */
 export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
-  const { p, client, sessions, attempts, recovery, resets, remembered, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users } = k;
+  const { p, client, sessions, attempts, recovery, resets, remembered, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users, passkeys } = k;
   const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
   const r = Router();
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -56,7 +56,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     sessions.setCookie(res, token);
     await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
     const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: authyId }, attempt, 'login');
-    res.json({ ...next, return_to: returnTo });
+    res.json({ ...next, return_to: returnTo, passkey: await passkeys.hasUsable(user.id) });
   });
 
   // Step-up: a logged-in session proves the password and a second factor again before a factor
@@ -79,7 +79,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const attempt = await attempts.create(user.id);
     if (!(await sessions.startReauth(s, attempt.id))) throw new HttpError(401, AppError.UNAUTHENTICATED, 'Please log in');
     const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: user.authy_id }, attempt, 'reauth');
-    res.json({ ...next, purpose: 'reauth' });
+    res.json({ ...next, purpose: 'reauth', passkey: await passkeys.hasUsable(user.id) });
   });
 
   // Whether this session may change factors now, and until when.

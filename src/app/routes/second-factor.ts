@@ -18,7 +18,7 @@ const APPROVAL_SECONDS = 120;
 /** How a second factor completes (see `completeSecondFactor`). */
 interface Completion {
   requireApproved: boolean;
-  kind: 'totp' | 'sms' | 'push' | 'recovery';
+  kind: 'totp' | 'sms' | 'push' | 'recovery' | 'passkey';
   first?: (trx: Kysely<AppDatabase>) => Promise<boolean>;
   extra?: (trx: Kysely<AppDatabase>) => Promise<Record<string, number>>;
   /** A login (not a step-up) that asked not to be asked again on this browser. */
@@ -100,14 +100,14 @@ export function secondFactor(k: RouteKit) {
   }
 
   /** Answer a completed second factor: the new cookie (login) or the proof's end (step-up). */
-  function finishLogin(res: Response, done: Completed): void {
+  function finishLogin(res: Response, done: Completed, more: Record<string, unknown> = {}): void {
     if ('reauthAt' in done) {
       res.json({ state: 'reauthenticated', reauth_until: done.reauthAt + REAUTH_WINDOW_MS, ...done.extra });
       return;
     }
     sessions.setCookie(res, done.token);
     if (done.rememberToken) remembered.setCookie(res, done.rememberToken);
-    res.json({ state: 'logged_in', ...done.extra, ...(done.rememberToken ? { remembered_until: clock.now() + REMEMBER_DAYS * 86_400_000 } : {}) });
+    res.json({ state: 'logged_in', ...more, ...done.extra, ...(done.rememberToken ? { remembered_until: clock.now() + REMEMBER_DAYS * 86_400_000 } : {}) });
   }
 
   /**

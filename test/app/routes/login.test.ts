@@ -404,7 +404,7 @@ forEachDatabase((kind) => {
       expect((await b.get('/user')).status).toBe(200);
       const r = await b.post('/session/reauth', { password: u2.password });
       expect(r.status).toBe(200);
-      expect(r.body).toEqual({ state: 'code', via: 'sms', retry_after: 30, purpose: 'reauth' });
+      expect(r.body).toEqual({ state: 'code', via: 'sms', retry_after: 30, purpose: 'reauth', passkey: false });
     });
 
     it('when GET /session/reauth has no full session then 401 UNAUTHENTICATED; a full one learns whether its proof is fresh (no-store)', async () => {
