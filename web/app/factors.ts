@@ -1,8 +1,10 @@
 import { AppError } from '../../src/app/error-codes.js';
-import { h, mount } from '../shared/dom.js';
+import { h } from '../shared/dom.js';
+import { safeReturnTo } from '../shared/return-to.js';
 import { api, type ApiError } from './api.js';
+import { cancelPasskeyRequest, sayPasskeyFailure, signWithPasskey } from './passkeys.js';
 import { navigate, onLeave } from './router.js';
-import { actionForm, alertBox, coolDown, expiryNote, failureOf, field, fieldError, formatWait, otpInput, otpValue, setAlert, wrongCodeText } from './ui.js';
+import { actionForm, alertBox, busy, coolDown, failureOf, field, fieldError, otpInput, otpValue, setAlert, wrongCodeText } from './ui.js';
 
 /** The number the authenticator will ask for, and the request's details. */
 export function approvalNumber(number: string | null | undefined, details: Record<string, string> | undefined): Node[] {
@@ -13,17 +15,12 @@ export function approvalNumber(number: string | null | undefined, details: Recor
 }
 
 /** What the second-factor routes answer on success: a login, or a step-up of a logged-in session. */
-interface FactorDone {
+export interface FactorDone {
   state: 'logged_in' | 'reauthenticated';
   reauth_until?: number;
   recovery_codes_remaining?: number;
 }
 
-/**
- * The live status of an approval request (login or step-up): one EventSource, no polling. The
- * server sends the current state at once and the new one the moment the signed callback arrives;
- * once approved, `POST /session/complete` finishes it. Returns a stop function.
- */
 /**
  * The login's "Don't ask again on this browser for 30 days" box (never offered for a step-up);
  * `checked()` is what the second factor's request sends as `remember`.
@@ -37,6 +34,40 @@ export function rememberBox(): { el: HTMLElement; checked(): boolean } {
 /** The body of a second factor's request: `remember` only when asked for. */
 const withRemember = (body: Record<string, unknown>, remember?: () => boolean) => (remember?.() ? { ...body, remember: true } : body);
 
+/** What ends a login's (or a step-up's) second step: it is gone, too many wrong tries, or it expired. */
+const ends = (e: ApiError | undefined): boolean => e?.status === 401 || e?.code === AppError.TOO_MANY_ATTEMPTS || e?.code === AppError.REAUTH_EXPIRED;
+
+/**
+ * "Use a passkey" as the second step of a login or a step-up (offered when the server said the
+ * account has one): fresh options, the browser's prompt, then `POST /session/passkey`, which
+ * answers as a code does. Why it failed is said in `alert`; `ended` gets what ends the attempt.
+ */
+export function passkeyFactorButton(o: { alert: HTMLElement; done(r: FactorDone): void; ended(e: ApiError): void; remember?: () => boolean }): HTMLButtonElement {
+  const label = 'Use a passkey';
+  const button = h('button', { type: 'button', class: 'secondary' }, label);
+  button.addEventListener('click', async () => {
+    setAlert(o.alert, '');
+    busy(button, true, 'Waiting for your passkey…');
+    try {
+      const response = await signWithPasskey('/session/passkey/options');
+      o.done(await api<FactorDone>('POST', '/session/passkey', withRemember({ response }, o.remember)));
+    } catch (err) {
+      busy(button, false, label);
+      const e = failureOf(err);
+      if (ends(e)) return o.ended(e!);
+      sayPasskeyFailure(o.alert, err);
+    }
+  });
+  // Leaving the screen stops a prompt still open.
+  onLeave(cancelPasskeyRequest);
+  return button;
+}
+
+/**
+ * The live status of an approval request (login or step-up): one EventSource, no polling. The
+ * server sends the current state at once and the new one the moment the signed callback arrives;
+ * once approved, `POST /session/complete` finishes it. Returns a stop function.
+ */
 export function watchApproval(status: HTMLElement, on: { done(r: FactorDone): void; failed(e: ApiError | undefined): void; denied(): void; expired(): void; gone(): void; remember?: () => boolean }): () => void {
   const es = new EventSource('/authy/status');
   let finished = false;
@@ -86,7 +117,7 @@ interface CodeEntry {
  * (`/session/recover`). `ended` gets what ends the attempt (401, 403 TOO_MANY_ATTEMPTS,
  * 409 REAUTH_EXPIRED).
  */
-export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: boolean; done(r: FactorDone, recovery: boolean): void; ended(e: ApiError): void; remember?: () => boolean }): CodeEntry {
+export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: boolean; passkey?: boolean; done(r: FactorDone, recovery: boolean): void; ended(e: ApiError): void; remember?: () => boolean }): CodeEntry {
   const input = otpInput(o.autofocus);
   const otpHint = o.via === 'sms' ? 'We sent a 6-digit code by text message. A code from your authenticator app works too.' : 'Enter the 6-digit code from your authenticator app, or get one by text message.';
   const f = field(o.name, 'Verification code', input, otpHint);
@@ -134,8 +165,6 @@ export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: bool
   };
   switchMode.addEventListener('click', () => setRecovery(!recoveryMode));
 
-  const ends = (e: ApiError | undefined): boolean => e?.status === 401 || e?.code === AppError.TOO_MANY_ATTEMPTS || e?.code === AppError.REAUTH_EXPIRED;
-
   resend.addEventListener('click', async () => {
     setAlert(alert, '');
     resend.disabled = true;
@@ -178,6 +207,10 @@ export function codeEntry(o: { name: string; via: 'sms' | 'app'; autofocus: bool
     cool.note,
     h('p', { class: 'switch' }, switchMode),
   );
+  if (o.passkey) {
+    const passkey = passkeyFactorButton({ alert, done: (r) => o.done(r, false), ended: o.ended, ...(o.remember ? { remember: o.remember } : {}) });
+    form.append(h('div', { class: 'actions' }, passkey));
+  }
   return { form, alert, input, setRecovery, startCoolDown: cool.start, stop: cool.stop };
 }
 
@@ -191,142 +224,30 @@ export interface SecondFactorStart {
   via?: 'sms' | 'app';
   message?: string;
   retry_after?: number;
+  /** The account has a passkey that may be the second step ("Use a passkey"). */
+  passkey?: boolean;
+  /** Where to go once logged in (the login's answers). */
+  return_to?: string;
 }
 
-// ---------------------------------------------------------------- step-up ("Confirm it's you")
-
 /**
- * "Confirm it's you": the step-up a factor change needs when the server answers 403
- * REAUTH_REQUIRED. A modal dialog (focus moves into it and stays there; Escape or Cancel closes
- * it): the password, then the second factor as at login (the number to approve on the phone, or a
- * code, or a recovery code) through the login's own routes on this session. Resolves true once
- * confirmed, false when cancelled.
+ * Go on from a login's first step (a password, or a passkey that did not check who holds it):
+ * logged in already, a number to approve, or a code to enter.
  */
-function confirmItsYou(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const title = h('h2', { id: 'stepup-title', tabindex: '-1' }, 'Confirm it’s you');
-    const body = h('div', {});
-    const dialog = h('dialog', { class: 'stepup', 'aria-labelledby': 'stepup-title' }, title, body);
-    let stopStage: (() => void) | undefined;
-    let settled = false;
-    const finish = (ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      stopStage?.();
-      if (dialog.open) dialog.close();
-      dialog.remove();
-      resolve(ok);
-    };
-    // Escape.
-    dialog.addEventListener('cancel', (e) => {
-      e.preventDefault();
-      finish(false);
+export function continueLogin(r: SecondFactorStart): void {
+  const returnTo = safeReturnTo(r.return_to);
+  const passkey = r.passkey === true;
+  if (r.state === 'logged_in') {
+    navigate(returnTo, {}, true);
+  } else if (r.state === 'approve') {
+    navigate('/login/approve', { number: r.number ?? null, details: r.details ?? {}, expiresAt: r.expires_at ?? 0, returnTo, passkey });
+  } else {
+    navigate('/login/code', {
+      returnTo,
+      via: r.via ?? 'sms',
+      passkey,
+      ...(r.message ? { notice: r.message } : {}),
+      ...(r.retry_after ? { retryAfter: r.retry_after } : {}),
     });
-    onLeave(() => finish(false));
-    const cancelButton = () => h('button', { type: 'button', class: 'secondary', onclick: () => finish(false) }, 'Cancel');
-    const show = (...nodes: Node[]) => {
-      stopStage?.();
-      stopStage = undefined;
-      mount(body, ...nodes);
-    };
-
-    /** The step-up is over: start again with the password, or (logged out) go to the login. */
-    const ended = (e: ApiError | undefined) => {
-      if (e?.status === 401 || e?.code === AppError.TOO_MANY_ATTEMPTS) {
-        finish(false);
-        navigate('/login', { notice: e.code === AppError.TOO_MANY_ATTEMPTS ? 'Too many wrong codes, so you were logged out to protect your account. Log in again.' : 'You were logged out. Log in again.' }, true);
-        return;
-      }
-      passwordStage(e?.code === AppError.REAUTH_EXPIRED || !e ? 'This confirmation has ended. Enter your password to start again.' : e.message);
-    };
-
-    const passwordStage = (message = '') => {
-      const input = h('input', { type: 'password', autocomplete: 'current-password', required: true });
-      const f = field('reauth-password', 'Password', input);
-      const alert = alertBox();
-      const submit = h('button', { type: 'submit', class: 'primary' }, 'Continue');
-      const form = actionForm(
-        {
-          submit,
-          busyLabel: 'Checking…',
-          alert,
-          fields: [f],
-          check: () => (input.value ? undefined : 'Enter your password.'),
-          invalid: f,
-          send: async () => {
-            const r = await api<SecondFactorStart>('POST', '/session/reauth', { password: input.value });
-            if (r.state === 'approve') approveStage(r);
-            else codeStage(r.via ?? 'sms', { notice: r.message ?? '', error: !!r.message, retryAfter: r.retry_after });
-          },
-          failed: (e2) => {
-            if (e2?.code === AppError.INVALID_CREDENTIALS) return fieldError(f, 'That password is not right. Try again.');
-            if (e2?.status === 429) return setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
-            if (e2?.status === 401) return ended(e2);
-            setAlert(alert, e2?.message ?? 'Something went wrong. Try again.');
-          },
-        },
-        alert,
-        f.wrap,
-        h('div', { class: 'actions' }, submit, cancelButton()),
-      );
-      show(h('p', {}, 'Changing how you log in needs your password and your phone again, so that nobody else can do it from this browser.'), form);
-      setAlert(alert, message);
-      input.focus();
-    };
-
-    const approveStage = (r: SecondFactorStart) => {
-      const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Waiting for your approval…');
-      const expiry = expiryNote(r.expires_at);
-      const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => codeStage('app', {}) }, 'Use a code instead');
-      const lost = h('button', { type: 'button', class: 'link', onclick: () => codeStage('app', { recovery: true }) }, 'Lost your phone? Use a recovery code');
-      show(
-        h('p', {}, 'Open your Twofold Authenticator and approve. It will ask for this number:'),
-        ...approvalNumber(r.number, r.details),
-        status,
-        expiry.el,
-        h('div', { class: 'actions' }, useCode, cancelButton()),
-        h('p', { class: 'switch' }, lost),
-      );
-      const stopWatch = watchApproval(status, {
-        done: () => finish(true),
-        failed: ended,
-        denied: () => codeStage('app', { notice: 'The request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.', error: true }),
-        expired: () => codeStage('app', { notice: 'The request expired. Enter a code from your authenticator app or get one by text message.', error: true }),
-        gone: () => ended(undefined),
-      });
-      stopStage = () => {
-        stopWatch();
-        expiry.stop();
-      };
-      title.focus();
-    };
-
-    const codeStage = (via: 'sms' | 'app', o: { notice?: string; error?: boolean; retryAfter?: number | undefined; recovery?: boolean }) => {
-      const entry = codeEntry({ name: 'reauth-code', via, autofocus: false, done: () => finish(true), ended });
-      show(entry.form, h('div', { class: 'actions' }, cancelButton()));
-      stopStage = entry.stop;
-      setAlert(entry.alert, o.notice ?? '', o.error ? 'error' : 'info');
-      if (o.retryAfter) entry.startCoolDown(o.retryAfter);
-      if (o.recovery) entry.setRecovery(true);
-      else entry.input.focus();
-    };
-
-    document.body.append(dialog);
-    dialog.showModal();
-    passwordStage();
-  });
-}
-
-/**
- * Run a factor change; when the server wants a fresh proof (403 REAUTH_REQUIRED), ask for it and
- * run the change again. `{ ok: false }`: the person cancelled the confirmation.
- */
-export async function withStepUp<T>(action: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
-  try {
-    return { ok: true, value: await action() };
-  } catch (err) {
-    if (failureOf(err)?.code !== AppError.REAUTH_REQUIRED) throw err;
   }
-  if (!(await confirmItsYou())) return { ok: false };
-  return { ok: true, value: await action() };
 }

@@ -11,6 +11,8 @@ export interface Flow {
   retryAfter?: number;
   /** Where to go once logged in (a same-origin path). */
   returnTo?: string;
+  /** The account has a passkey that may be the second step: offer "Use a passkey". */
+  passkey?: boolean;
   /** Open the code screen ready for a recovery code. */
   recovery?: boolean;
   /** Signup's phone step: the number the code went to, and the tries left. */

@@ -20,10 +20,27 @@ export interface TotpApp {
   legacy: boolean;
 }
 
+/** A passkey (WebAuthn credential) of the account. */
+export interface Passkey {
+  id: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+  /** Synced to the owner's other devices (a password manager, say) when last seen. */
+  backed_up: boolean;
+  device_type: 'singleDevice' | 'multiDevice';
+  /** Its counter went backwards (a copied authenticator): refused from then on. */
+  cloned: boolean;
+}
+
 export interface Me {
   user: { fullName: string; email: string; countryCode: string; phone: string; totpAppConfirmed: boolean };
   devices: Device[];
   totp_apps?: TotpApp[];
+  passkeys?: Passkey[];
+  /** False when this site cannot use passkeys (its address is an IP address); the reason says why. */
+  passkeys_available?: boolean;
+  passkeys_unavailable_reason?: string;
   reauth_until?: number | null;
   devices_error?: string;
   recovery_codes: { remaining: number; generated_at: number | null };
@@ -32,11 +49,34 @@ export interface Me {
 
 export type AccountEvent = Me['events'][number];
 
+/** The activity lines about passkeys; undefined for any other event. */
+function describePasskeyEvent(e: AccountEvent): { text: string; warn: boolean } | undefined {
+  const ok = e.outcome !== 'failure';
+  switch (e.type) {
+    case 'passkey_added':
+      return { text: 'A passkey was added.', warn: false };
+    case 'passkey_renamed':
+      return { text: 'A passkey was renamed.', warn: false };
+    case 'passkey_removed':
+      return { text: 'A passkey was removed.', warn: false };
+    case 'passkey_cloned':
+      return { text: 'A passkey was refused: it looks copied (its counter went backwards). Remove it.', warn: true };
+    case 'passkey_signin':
+      if (!ok) return { text: 'Signing in with a passkey failed.', warn: true };
+      if (e.detail.user_verified === false) return { text: 'A passkey was accepted instead of your password; the second step was still asked.', warn: false };
+      return { text: 'A passkey was accepted instead of your password and phone.', warn: false };
+    default:
+      return undefined;
+  }
+}
+
 /**
  * One line of the account's activity, as a sentence a person reads, and whether it is a warning
  * (something failed that the person did not do on purpose: a wrong password or code, a lockout).
  */
 export function describeEvent(e: AccountEvent): { text: string; warn: boolean } {
+  const passkey = describePasskeyEvent(e);
+  if (passkey) return passkey;
   const kind = typeof e.detail.kind === 'string' ? e.detail.kind : undefined;
   const reason = typeof e.detail.reason === 'string' ? e.detail.reason : undefined;
   const reauth = e.detail.purpose === 'reauth';
@@ -48,6 +88,7 @@ export function describeEvent(e: AccountEvent): { text: string; warn: boolean } 
     recovery: 'with a recovery code',
     signup: 'right after signing up',
     remembered: 'with your password, on a browser that skips the second step',
+    passkey: 'with a passkey',
   };
   switch (e.type) {
     case 'signup':
@@ -75,7 +116,8 @@ export function describeEvent(e: AccountEvent): { text: string; warn: boolean } 
     case 'recovery_codes_generated':
       return { text: 'New recovery codes were made; the earlier ones stopped working.', warn: false };
     case 'reauth':
-      return { text: 'You confirmed it’s you.', warn: false };
+      if (!ok) return { text: 'A passkey that does not check your PIN, fingerprint or face could not confirm it’s you.', warn: false };
+      return { text: kind === 'passkey' ? 'You confirmed it’s you with a passkey.' : 'You confirmed it’s you.', warn: false };
     case 'lockout':
       return { text: 'Codes were refused for a while after too many wrong ones.', warn: true };
     case 'login':
@@ -119,6 +161,8 @@ export interface AccountView {
   factorsHeading: HTMLElement;
   activationArea: HTMLElement;
   totpArea: HTMLElement;
+  /** Where adding a passkey says how it went. */
+  passkeyArea: HTMLElement;
   /** Stop watching for a new authenticator (set while an activation QR is shown). */
   stopPolling: () => void;
 }

@@ -3,8 +3,10 @@ import { api } from '../api.js';
 import { flow, navigate, onLeave, page } from '../router.js';
 import { alertBox, failureOf, setAlert } from '../ui.js';
 import { describeEvent, phoneText, when, type AccountView, type Me } from './account-model.js';
+import { offerPasskeyStepUp } from '../step-up.js';
 import { addAuthenticatorButton } from './add-authenticator.js';
 import { renderFactors } from './factor-list.js';
+import { addPasskeyButton } from './passkey-setup.js';
 import { recoveryCodes } from './recovery-codes.js';
 import { profileChanges } from './profile-changes.js';
 import { sessionsSection } from './sessions.js';
@@ -55,18 +57,21 @@ export async function account(): Promise<void> {
       return true;
     },
     redraw() {
+      offerPasskeyStepUp((v.me.passkeys ?? []).some((p) => !p.cloned));
       renderFactors(v, factorList);
       renderEvents(events, v.me);
     },
     factorsHeading: h('h2', { id: 'h-devices', tabindex: '-1' }, 'Authenticators'),
     activationArea: h('div', { class: 'reveal', 'aria-live': 'polite' }),
     totpArea: h('div', { class: 'reveal', 'aria-live': 'polite' }),
+    passkeyArea: h('div', { class: 'reveal', 'aria-live': 'polite' }),
     stopPolling: () => {},
   };
   onLeave(() => v.stopPolling());
   v.redraw();
   const addDevice = addAuthenticatorButton(v);
   const addTotp = addTotpAppButton(v);
+  const addPasskey = addPasskeyButton(v);
   const recoverySection = recoveryCodes(me.recovery_codes);
 
   const logout = h('button', { type: 'button', class: 'secondary' }, 'Log out');
@@ -88,10 +93,19 @@ export async function account(): Promise<void> {
       { 'aria-labelledby': 'h-devices' },
       v.factorsHeading,
       h('p', { class: 'hint' }, 'Each one can prove it is you when you log in. Remove any you no longer have.'),
+      h(
+        'ul',
+        { class: 'hint kinds', 'aria-label': 'Kinds of authenticator' },
+        h('li', {}, h('strong', {}, 'Twofold Authenticator app: '), 'approves logins with a tap once you match a number, and shows codes.'),
+        h('li', {}, h('strong', {}, 'Another authenticator app '), '(Google Authenticator, 1Password…): shows codes only.'),
+        h('li', {}, h('strong', {}, 'Passkey: '), 'your device or password manager signs you in to this site only, so a fake site cannot trick it.'),
+      ),
       factorList,
-      h('div', { class: 'actions' }, addDevice, addTotp),
+      h('div', { class: 'actions' }, addDevice, addTotp, addPasskey.button),
+      addPasskey.note,
       v.activationArea,
       v.totpArea,
+      v.passkeyArea,
     ),
     recoverySection,
     sessionsSection(v),

@@ -1,6 +1,6 @@
 import { h, mount } from '../../shared/dom.js';
 import { api } from '../api.js';
-import { withStepUp } from '../factors.js';
+import { withStepUp } from '../step-up.js';
 import { failureOf } from '../ui.js';
 import { changeButton, type AccountView, type Me } from './account-model.js';
 

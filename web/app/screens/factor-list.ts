@@ -1,8 +1,9 @@
 import { h, mount } from '../../shared/dom.js';
 import { api } from '../api.js';
-import { withStepUp } from '../factors.js';
+import { withStepUp } from '../step-up.js';
 import { busy, failureOf } from '../ui.js';
 import { appName, phoneText, when, type AccountView } from './account-model.js';
+import { renamePasskeyButton } from './passkey-setup.js';
 
 /** Remove one authenticator or app (after a confirm, and a step-up if needed). */
 async function remove(v: AccountView, button: HTMLButtonElement, question: string, path: string, removed: string): Promise<void> {
@@ -30,10 +31,34 @@ async function remove(v: AccountView, button: HTMLButtonElement, question: strin
   }
 }
 
-function factorItem(name: string, kind: string, about: string, onRemove: (b: HTMLButtonElement) => void): HTMLElement {
+/** One line of the list: its name, what it is, its Remove; a warning line and more buttons (Rename) if given. */
+function factorItem(name: string, kind: string, about: string, onRemove: (b: HTMLButtonElement) => void, more: { warning?: string; buttons?: HTMLButtonElement[]; kind?: string } = {}): HTMLElement {
   const button = h('button', { type: 'button', class: 'danger', 'aria-label': `Remove ${name}` }, 'Remove');
   button.addEventListener('click', () => onRemove(button));
-  return h('li', { 'data-testid': 'factor' }, h('span', {}, h('strong', {}, name), h('br'), h('small', {}, `${kind} · ${about}`)), button);
+  const warning = more.warning ? h('p', { class: 'field-error' }, more.warning) : null;
+  const text = h('span', {}, h('strong', {}, name), h('br'), h('small', {}, `${kind} · ${about}`), warning);
+  const attrs = { 'data-testid': 'factor', ...(more.kind ? { 'data-kind': more.kind } : {}) };
+  // Several buttons go under the text on a narrow screen.
+  if (more.buttons?.length) return h('li', { ...attrs, class: 'wide' }, text, h('div', { class: 'item-actions' }, ...more.buttons, button));
+  return h('li', attrs, text, button);
+}
+
+/** The account's passkeys, each with Rename and Remove. */
+function passkeyItems(v: AccountView): HTMLElement[] {
+  return (v.me.passkeys ?? []).map((p) => {
+    const about = [`added ${when(p.created_at)}`, p.last_used_at ? `last used ${when(p.last_used_at)}` : 'not used yet', p.backed_up ? 'backed up' : 'this device only'].join(' · ');
+    return factorItem(
+      p.name,
+      'Passkey',
+      about,
+      (b) => void remove(v, b, `Remove the passkey “${p.name}”? It will no longer sign you in to this account.`, `/user/passkeys/${encodeURIComponent(p.id)}`, `The passkey “${p.name}” was removed. It can no longer sign you in. You may also delete it from your device or password manager.`),
+      {
+        kind: 'passkey',
+        buttons: [renamePasskeyButton(v, p)],
+        ...(p.cloned ? { warning: 'Refused: this passkey’s counter went backwards, so it may have been copied. Remove it.' } : {}),
+      },
+    );
+  });
 }
 
 /** The account's authenticators and apps, each with its Remove (after a confirm, and a step-up if needed). */
@@ -65,6 +90,7 @@ export function renderFactors(v: AccountView, list: HTMLElement): void {
       ),
     );
   }
+  items.push(...passkeyItems(v));
   if (v.me.devices_error) items.push(h('li', { class: 'empty', role: 'status' }, `${v.me.devices_error} The list may be incomplete; reload the page to try again.`));
   else if (items.length === 0) items.push(h('li', { class: 'empty' }, `No authenticator yet. Logins use a code texted to ${phoneText(v.me)}.`));
   mount(list, ...items);

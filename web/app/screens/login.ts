@@ -2,16 +2,19 @@ import { AppError } from '../../../src/app/error-codes.js';
 import { h } from '../../shared/dom.js';
 import { safeReturnTo } from '../../shared/return-to.js';
 import { api } from '../api.js';
-import { approvalNumber, codeEntry, rememberBox, type SecondFactorStart, watchApproval } from '../factors.js';
+import { approvalNumber, codeEntry, continueLogin, passkeyFactorButton, rememberBox, type SecondFactorStart, watchApproval } from '../factors.js';
 import { flow, footerLink, navigate, onLeave, page } from '../router.js';
 import { actionForm, alertBox, expiryNote, field, formatWait, setAlert } from '../ui.js';
+import { passkeySignin } from './passkey-signin.js';
 
 export function login(): void {
   const next = safeReturnTo(new URLSearchParams(location.search).get('next'));
-  const fEmail = field('email', 'Email', h('input', { type: 'email', autocomplete: 'username', required: true, autofocus: true }));
+  // "webauthn": the browser may list this site's passkeys under the email field (conditional UI).
+  const fEmail = field('email', 'Email', h('input', { type: 'email', autocomplete: 'username webauthn', required: true, autofocus: true }));
   const fPassword = field('password', 'Password', h('input', { type: 'password', autocomplete: 'current-password', required: true }));
   const alert = alertBox(flow.notice ?? '');
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Log in');
+  const passkeys = passkeySignin(alert, next);
   const form = actionForm(
     {
       submit,
@@ -19,26 +22,11 @@ export function login(): void {
       alert,
       check: () => (fEmail.input.value && fPassword.input.value ? undefined : 'Enter your email and password.'),
       send: async () => {
-        const r = await api<SecondFactorStart & { return_to?: string }>('POST', '/session', {
-          email: fEmail.input.value,
-          password: fPassword.input.value,
-          return_to: next,
-        });
-        const returnTo = safeReturnTo(r.return_to);
-        if (r.state === 'logged_in') {
-          navigate(returnTo, {}, true);
-        } else if (r.state === 'approve') {
-          navigate('/login/approve', { number: r.number ?? null, details: r.details ?? {}, expiresAt: r.expires_at ?? 0, returnTo });
-        } else {
-          navigate('/login/code', {
-            returnTo,
-            via: r.via ?? 'sms',
-            ...(r.message ? { notice: r.message } : {}),
-            ...(r.retry_after ? { retryAfter: r.retry_after } : {}),
-          });
-        }
+        passkeys.pause();
+        continueLogin(await api<SecondFactorStart>('POST', '/session', { email: fEmail.input.value, password: fPassword.input.value, return_to: next }));
       },
       failed: (e2) => {
+        passkeys.resume();
         if (e2?.code === AppError.ACCOUNT_LOCKED) setAlert(alert, 'Too many wrong passwords were entered for this account. Log in from a browser you have used for it before, or try again later.');
         else if (e2?.status === 429) setAlert(alert, `Too many attempts. Try again in ${formatWait(e2.retry_after ?? 60)}.`);
         else setAlert(alert, e2?.message ?? 'Login failed.');
@@ -51,7 +39,7 @@ export function login(): void {
     fPassword.wrap,
     submit,
   );
-  page('Log in', form, footerLink('', '/password/forgot', 'Forgot your password?'), footerLink('New here? ', '/signup', 'Create an account'));
+  page('Log in', form, passkeys.el, footerLink('', '/password/forgot', 'Forgot your password?'), footerLink('New here? ', '/signup', 'Create an account'));
 }
 
 export async function approve(): Promise<void> {
@@ -71,17 +59,22 @@ export async function approve(): Promise<void> {
   const returnTo = flow.returnTo ?? '/account';
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Waiting for your approval…');
   const expiry = expiryNote(expiresAt);
-  const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo }) }, 'Use a code instead');
-  const lostPhone = h('button', { type: 'button', class: 'link', onclick: () => navigate('/login/code', { via: 'app', returnTo, recovery: true }) }, 'Lost your phone? Use a recovery code');
+  const passkey = flow.passkey === true;
+  const useCode = h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/login/code', { via: 'app', returnTo, passkey }) }, 'Use a code instead');
+  const lostPhone = h('button', { type: 'button', class: 'link', onclick: () => navigate('/login/code', { via: 'app', returnTo, passkey, recovery: true }) }, 'Lost your phone? Use a recovery code');
   const remember = rememberBox();
+  const alert = alertBox();
+  const loggedIn = () => navigate(safeReturnTo(returnTo), {}, true);
+  const usePasskey = passkey ? passkeyFactorButton({ alert, remember: remember.checked, done: loggedIn, ended: (e) => navigate('/login', { notice: e.message }, true) }) : null;
   page(
     'Approve on your phone',
+    alert,
     h('p', {}, 'Open your Twofold Authenticator and approve this login. It will ask for this number:'),
     ...approvalNumber(number, details),
     status,
     expiry.el,
     remember.el,
-    h('div', { class: 'actions' }, useCode),
+    h('div', { class: 'actions' }, useCode, usePasskey),
     h('p', { class: 'switch' }, lostPhone),
   );
   onLeave(expiry.stop);
@@ -89,11 +82,11 @@ export async function approve(): Promise<void> {
     remember: remember.checked,
     done: () => {
       status.textContent = 'Approved. Logging you in…';
-      navigate(safeReturnTo(returnTo), {}, true);
+      loggedIn();
     },
     failed: (e) => navigate('/login', { notice: e?.message ?? 'Login failed. Please log in again.' }, true),
-    denied: () => navigate('/login/code', { via: 'app', returnTo, notice: 'The login request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.' }, true),
-    expired: () => navigate('/login/code', { via: 'app', returnTo, notice: 'The approval request expired. Enter a code from your authenticator app or get one by text message.' }, true),
+    denied: () => navigate('/login/code', { via: 'app', returnTo, passkey, notice: 'The login request was denied on your phone. If that was a mistake, enter a code from your authenticator app or get one by text message.' }, true),
+    expired: () => navigate('/login/code', { via: 'app', returnTo, passkey, notice: 'The approval request expired. Enter a code from your authenticator app or get one by text message.' }, true),
     gone: () => navigate('/login', { notice: 'This login has ended. Please log in again.' }, true),
   });
   onLeave(stop);
@@ -106,6 +99,7 @@ export function code(): void {
     name: 'code',
     via: flow.via ?? 'app',
     autofocus: true,
+    passkey: flow.passkey === true,
     remember: remember.checked,
     done: (r, recovery) => {
       if (!recovery) return navigate(safeReturnTo(returnTo), {}, true);

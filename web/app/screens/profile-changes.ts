@@ -1,7 +1,7 @@
 import { AppError } from '../../../src/app/error-codes.js';
 import { h, mount } from '../../shared/dom.js';
 import { api, ApiFailure } from '../api.js';
-import { withStepUp } from '../factors.js';
+import { withStepUp } from '../step-up.js';
 import { oneClickLinkPage } from '../link-page.js';
 import { footerLink, page } from '../router.js';
 import { countryList, guessCountry } from '../countries.js';

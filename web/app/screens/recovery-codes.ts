@@ -1,6 +1,6 @@
 import { h, mount } from '../../shared/dom.js';
 import { api, ApiFailure } from '../api.js';
-import { withStepUp } from '../factors.js';
+import { withStepUp } from '../step-up.js';
 import { busy } from '../ui.js';
 import type { Me } from './account-model.js';
 
