@@ -62,13 +62,15 @@ export async function runAppsCommand(args: string[], io: CliIo, c: Config, open:
       io.out(`name: ${app.name}`);
       io.out(`callback_url: ${app.callbackUrl ?? '(none)'}`);
       io.out(`api_key: ${apiKey}`);
+      io.out(`account_sid: ${app.accountSid}`);
       io.err('The API key is shown only this once; Twofold keeps only its hash. Store it now.');
+      io.err('For the Twilio Verify v2-compatible API (/v2), the Account SID is the user name and the API key the auth token.');
       return 0;
     }
     if (sub === 'list') {
       const list = await apps.list();
-      io.out(['id', 'name', 'builtin', 'callback_url', 'created_at'].join('\t'));
-      for (const a of list) io.out([a.id, a.name, a.builtin ? 'yes' : 'no', a.callbackUrl ?? '-', new Date(a.createdAt).toISOString()].join('\t'));
+      io.out(['id', 'name', 'builtin', 'callback_url', 'created_at', 'account_sid'].join('\t'));
+      for (const a of list) io.out([a.id, a.name, a.builtin ? 'yes' : 'no', a.callbackUrl ?? '-', new Date(a.createdAt).toISOString(), a.accountSid].join('\t'));
       return 0;
     }
     const lockout = new SecondFactorLockout(db.db, { threshold: c.OTP_LOCKOUT_THRESHOLD, lockSeconds: c.OTP_LOCKOUT_SECONDS });

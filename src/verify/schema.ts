@@ -11,6 +11,38 @@ export interface VerifyTables {
     callback_url: string | null;
     builtin: number;
     created_at: number;
+    /** `AC` + 32 hex: the app's user name in the Verify v2-compatible API (HTTP Basic, with the API key). */
+    account_sid: string;
+  };
+  /** A Verify v2 Service (`VA…`): its name and code settings, owned by one app. */
+  verify_v2_services: {
+    sid: string;
+    app_id: number;
+    friendly_name: string;
+    code_length: number;
+    do_not_share_warning_enabled: number;
+    skip_sms_to_landlines: number;
+    lookup_enabled: number;
+    created_at: number;
+    updated_at: number;
+  };
+  /** A Verify v2 Verification (`VE…`): one code sent to `to`, checked at most 5 times, 10 minutes. */
+  verify_v2_verifications: {
+    sid: string;
+    service_sid: string;
+    /** E.164 (sms) or a lower-cased address (email). */
+    to: string;
+    channel: 'sms' | 'email';
+    status: 'pending' | 'approved' | 'canceled' | 'max_attempts_reached' | 'expired';
+    /** SecretBox-sealed code (it is sent again on a resend), AD = verify_v2_verifications/sealed_code/<sid>. */
+    sealed_code: string;
+    check_attempts: Generated<number>;
+    /** JSON array of the sends: `{ attempt_sid, channel, time }`. */
+    sends: string;
+    locale: string | null;
+    created_at: number;
+    updated_at: number;
+    expires_at: number;
   };
   verify_users: {
     id: Generated<number>;

@@ -78,7 +78,9 @@ forEachDatabase((kind) => {
             .executeTakeFirstOrThrow()
         ).id;
       // The shared service user, with factors someone enrolled through one of the two accounts.
-      const oldApp = await db.db.insertInto('apps').values({ name: 'Before', api_key_hash: 'not-a-key', callback_url: null, builtin: 0, created_at: 1 }).returning('id').executeTakeFirstOrThrow();
+      // An app of that time: its Account SID column came later (migration 018 gives it one).
+      const before = { name: 'Before', api_key_hash: 'not-a-key', callback_url: null, builtin: 0, created_at: 1 } as { name: string; api_key_hash: string; callback_url: null; builtin: number; created_at: number; account_sid: string };
+      const oldApp = await db.db.insertInto('apps').values(before).returning('id').executeTakeFirstOrThrow();
       await db.db
         .insertInto('verify_users')
         .values({ id: 900_001, app_id: oldApp.id, email: oldest.email, country_code: '1', region: 'US', phone_e164: `+1${oldest.phone}`, totp_secret: 'sealed-legacy', locked_until: null, created_at: 1 })

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateDevice, DeviceClient } from '../../src/authenticator/client.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { SecretBox } from '../../src/platform/crypto.js';
-import { AppStore } from '../../src/verify/core/apps.js';
+import { newApiKey } from '../../src/verify/core/apps.js';
+import { hashApiKey } from '../../src/verify/authy-http.js';
 import { legacySecretAd, TotpSecrets } from '../../src/verify/core/totp-secrets.js';
 import { base32Decode, base32Encode, generateTotp } from '../../src/verify/core/totp.js';
 import { forEachDatabase, pgUrl } from '../helpers/databases.js';
@@ -77,7 +78,13 @@ forEachDatabase((kind) => {
     it('when a database of 007 is migrated then its users keep their id and legacy secret, and same phone + other email becomes a new user', async () => {
       const { db, dataDir, pgSchema } = await databaseBefore(kind, '008');
       const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...(pgSchema ? { DATABASE_URL: pgUrl() } : {}) });
-      const { app, apiKey } = await new AppStore(coreDb(db.db), { now: () => 1 }).create({ name: 'Old App', callbackUrl: null });
+      // An app as that release made it (no Account SID yet: migration 018 gives it one).
+      const apiKey = newApiKey();
+      const app = await db.db
+        .insertInto('apps')
+        .values({ name: 'Old App', api_key_hash: hashApiKey(apiKey), callback_url: null, builtin: 0, created_at: 1 } as { name: string; api_key_hash: string; callback_url: null; builtin: number; created_at: number; account_sid: string })
+        .returning('id')
+        .executeTakeFirstOrThrow();
       const user = await db.db
         .insertInto('verify_users')
         .values({ app_id: app.id, email: 'erin@example.com', country_code: '1', region: 'US', phone_e164: '+12015550177', totp_secret: null, locked_until: null, created_at: 1 })
@@ -92,6 +99,8 @@ forEachDatabase((kind) => {
 
       const t = await startTestSystem({ db: kind, dataDir, ...(pgSchema ? { pgSchema } : {}) });
       try {
+        // Migration 018 gave the app of before an Account SID of its own.
+        expect((await t.system.db.selectFrom('apps').select('account_sid').where('id', '=', app.id).executeTakeFirstOrThrow()).account_sid).toMatch(/^AC[0-9a-f]{32}$/);
         const legacy = base32Encode(raw);
         const ok = await authy(t.url, apiKey, 'GET', `/protected/json/verify/${generateTotp(raw, Date.now())}/${user.id}`);
         expect(ok.status).toBe(200);

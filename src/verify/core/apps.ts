@@ -3,10 +3,13 @@ import type { Clock } from '../../platform/clock.js';
 import { randomToken } from '../../platform/crypto.js';
 import type { CoreDatabase } from '../schema.js';
 import { hashApiKey, type AuthenticatedApp } from '../authy-http.js';
+import { newAccountSid } from '../migrations/018-verify-v2.js';
 
 export interface AppRecord extends AuthenticatedApp {
   builtin: boolean;
   createdAt: number;
+  /** The Account SID of the Verify v2-compatible API. */
+  accountSid: string;
 }
 
 /** A new API key: 192 random bits, base64url. Shown once, stored only as `hashApiKey(key)`. */
@@ -30,6 +33,12 @@ export class AppStore {
     return row ? { id: row.id, name: row.name, callbackUrl: row.callback_url } : undefined;
   }
 
+  /** The app whose API key hashes to `apiKeyHash`, with its Account SID (the Verify v2 API's HTTP Basic). */
+  async findWithAccountSid(apiKeyHash: string): Promise<{ id: number; name: string; accountSid: string } | undefined> {
+    const row = await this.db.selectFrom('apps').select(['id', 'name', 'account_sid']).where('api_key_hash', '=', apiKeyHash).executeTakeFirst();
+    return row ? { id: row.id, name: row.name, accountSid: row.account_sid } : undefined;
+  }
+
   async get(id: number): Promise<AppRecord | undefined> {
     const row = await this.db.selectFrom('apps').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toRecord(row) : undefined;
@@ -45,7 +54,7 @@ export class AppStore {
     const apiKey = newApiKey();
     const row = await this.db
       .insertInto('apps')
-      .values({ name: input.name, api_key_hash: hashApiKey(apiKey), callback_url: input.callbackUrl, builtin: 0, created_at: this.clock.now() })
+      .values({ name: input.name, api_key_hash: hashApiKey(apiKey), callback_url: input.callbackUrl, builtin: 0, created_at: this.clock.now(), account_sid: newAccountSid() })
       .returningAll()
       .executeTakeFirstOrThrow();
     return { app: toRecord(row), apiKey };
@@ -62,12 +71,12 @@ export class AppStore {
     if (Number(updated.numUpdatedRows) > 0) return;
     await this.db
       .insertInto('apps')
-      .values({ ...values, builtin: 1, created_at: this.clock.now() })
+      .values({ ...values, builtin: 1, created_at: this.clock.now(), account_sid: newAccountSid() })
       .onConflict((oc) => oc.column('api_key_hash').doNothing())
       .execute();
   }
 }
 
-function toRecord(r: { id: number; name: string; callback_url: string | null; builtin: number; created_at: number }): AppRecord {
-  return { id: r.id, name: r.name, callbackUrl: r.callback_url, builtin: r.builtin === 1, createdAt: r.created_at };
+function toRecord(r: { id: number; name: string; callback_url: string | null; builtin: number; created_at: number; account_sid: string }): AppRecord {
+  return { id: r.id, name: r.name, callbackUrl: r.callback_url, builtin: r.builtin === 1, createdAt: r.created_at, accountSid: r.account_sid };
 }

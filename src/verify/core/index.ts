@@ -16,6 +16,7 @@ import { createSmsTransport, OutboxTransport, type SmsTransport } from './sms/in
 import { TotpSecrets } from './totp-secrets.js';
 import { UserStore } from './users.js';
 import { TokenVerifier } from './verification.js';
+import { createVerifyV2 } from '../v2/index.js';
 
 export { AppStore } from './apps.js';
 
@@ -44,6 +45,9 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
     durationSeconds: p.config.OTP_LOCKOUT_SECONDS,
   });
 
+  const v2 = createVerifyV2(p, gate, apps);
+  let sweeper: NodeJS.Timeout | undefined;
+
   const api = coreApi({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices, phoneCheckLimiter });
 
   return {
@@ -53,17 +57,22 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
     directory: new Directory(p),
     mount(router: Router) {
       router.use('/protected/json', coreRouter(api, appLookup, p.logger));
+      router.use('/v2', v2.router);
       // Fail closed: the outbox pages show every code, so a production process never serves them.
       if (transport instanceof OutboxTransport && !p.config.production) router.use(devOutboxRoutes(transport, () => p.config.PUBLIC_URL));
     },
     async start() {
       // PUBLIC_URL is read now: without an explicit one it follows the address we listen on.
+      sweeper = setInterval(() => void v2.sweep().catch((err: unknown) => p.logger.warn({ err }, 'verify v2 sweep failed')), 10 * 60 * 1000);
+      sweeper.unref();
       await apps.ensureBuiltin({ name: p.config.APP_NAME, apiKey: p.config.appApiKey, callbackUrl: `${(p.config.APP_URL ?? p.config.PUBLIC_URL).replace(/\/+$/, '')}/authy/callback` });
       if (transport instanceof OutboxTransport && p.config.production) {
         p.logger.warn({ file: transport.file }, 'SMS_TRANSPORT=outbox in production: codes are only written to a file (no /dev/sms pages); set twilio or webhook');
       }
     },
-    async stop() {},
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+    },
   };
 }
 

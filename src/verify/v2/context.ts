@@ -1,0 +1,32 @@
+import type { Limiter } from '../../platform/rate-limit.js';
+import type { Mailer } from '../../platform/mail/index.js';
+import type { Logger } from '../../platform/logger.js';
+import type { SmsGate } from '../core/sms-gate.js';
+import type { Services } from './service-store.js';
+import type { Verifications } from './verifications.js';
+
+/** The app a request authenticated as (HTTP Basic: Account SID and API key). */
+export interface V2App {
+  id: number;
+  name: string;
+  accountSid: string;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    v2App?: V2App;
+  }
+}
+
+export interface V2Context {
+  services: Services;
+  verifications: Verifications;
+  gate: SmsGate;
+  mail: Mailer;
+  /** 5 sends per service and destination per 10 minutes. */
+  sendLimit: Limiter;
+  findApp: (apiKeyHash: string) => Promise<V2App | undefined>;
+  logger: Logger;
+  /** The address resources' `url`s start with (PUBLIC_URL). */
+  baseUrl: () => string;
+}

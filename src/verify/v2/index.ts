@@ -1,0 +1,28 @@
+import type { Router } from 'express';
+import type { CorePlatform } from '../schema.js';
+import type { AppStore } from '../core/apps.js';
+import type { SmsGate } from '../core/sms-gate.js';
+import { SMS_WINDOW_SECONDS } from '../core/sms-gate.js';
+import { verifyV2Router } from './routes.js';
+import { Services } from './service-store.js';
+import { Verifications } from './verifications.js';
+
+/** Sends to one destination of one service per 10 minutes (Verify's limit; the 6th is 60203). */
+export const SENDS_PER_DESTINATION = 5;
+
+/** The Verify v2-compatible API of the service (docs/verify-v2.md): its router and its sweep. */
+export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore): { router: Router; sweep: () => Promise<void> } {
+  const db = p.db.db;
+  const verifications = new Verifications(db, p.clock, p.secretBox);
+  const router = verifyV2Router({
+    services: new Services(db, p.clock),
+    verifications,
+    gate,
+    mail: p.mail,
+    sendLimit: p.limits.create({ name: 'v2:send:to', points: SENDS_PER_DESTINATION, durationSeconds: SMS_WINDOW_SECONDS }),
+    findApp: (hash) => apps.findWithAccountSid(hash),
+    logger: p.logger,
+    baseUrl: () => p.config.PUBLIC_URL,
+  });
+  return { router, sweep: () => verifications.sweep() };
+}

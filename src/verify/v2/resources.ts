@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import type { Request } from 'express';
+import type { Selectable } from 'kysely';
+import type { VerifyTables } from '../schema.js';
+import { invalidParameter } from './errors.js';
+
+export type ServiceRow = Selectable<VerifyTables['verify_v2_services']>;
+export type VerificationRow = Selectable<VerifyTables['verify_v2_verifications']>;
+
+/** A Twilio SID: two letters and 32 lower-case hex digits. */
+export const newSid = (prefix: 'VA' | 'VE' | 'VL'): string => `${prefix}${randomBytes(16).toString('hex')}`;
+export const sidPattern = (prefix: string) => new RegExp(`^${prefix}[0-9a-f]{32}$`);
+
+/** ISO 8601 in UTC to the second, as Verify writes its dates. */
+export const isoDate = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+// ---- Parameters (form bodies; a repeated key is refused) ----
+
+/** A parameter given once, or undefined. */
+export function param(req: Request, name: string): string | undefined {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const v = Object.hasOwn(body, name) ? body[name] : (req.query as Record<string, unknown>)[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalidParameter(name, 'given more than once');
+  return v;
+}
+
+export function requiredParam(req: Request, name: string, max = 256): string {
+  const v = param(req, name);
+  if (v === undefined || v.trim() === '') throw invalidParameter(name, 'is required');
+  if (v.length > max) throw invalidParameter(name, `at most ${max} characters`);
+  return v;
+}
+
+/** "true" or "false" (Twilio's booleans), or undefined. */
+export function boolParam(req: Request, name: string): boolean | undefined {
+  const v = param(req, name);
+  if (v === undefined) return undefined;
+  if (v === 'true' || v === 'True') return true;
+  if (v === 'false' || v === 'False') return false;
+  throw invalidParameter(name, 'must be true or false');
+}
+
+export function intParam(req: Request, name: string, min: number, max: number): number | undefined {
+  const v = param(req, name);
+  if (v === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(v) || Number(v) < min || Number(v) > max) throw invalidParameter(name, `must be a whole number from ${min} to ${max}`);
+  return Number(v);
+}
+
+// ---- Resources as Verify answers them ----
+
+export function serviceResource(s: ServiceRow, accountSid: string, base: string): Record<string, unknown> {
+  const url = `${base}/v2/Services/${s.sid}`;
+  return {
+    sid: s.sid,
+    account_sid: accountSid,
+    friendly_name: s.friendly_name,
+    code_length: s.code_length,
+    lookup_enabled: s.lookup_enabled === 1,
+    psd2_enabled: false,
+    skip_sms_to_landlines: s.skip_sms_to_landlines === 1,
+    dtmf_input_required: false,
+    tts_name: null,
+    do_not_share_warning_enabled: s.do_not_share_warning_enabled === 1,
+    custom_code_enabled: false,
+    push: { include_date: false, apn_credential_sid: null, fcm_credential_sid: null },
+    totp: { issuer: s.friendly_name, time_step: 30, code_length: 6, skew: 1 },
+    default_template_sid: null,
+    whatsapp: { msg_service_sid: null, from: null },
+    passkeys: null,
+    verify_event_subscription_enabled: false,
+    date_created: isoDate(s.created_at),
+    date_updated: isoDate(s.updated_at),
+    url,
+    links: { verifications: `${url}/Verifications`, verification_checks: `${url}/VerificationCheck` },
+  };
+}
+
+export function verificationResource(v: VerificationRow, accountSid: string, base: string): Record<string, unknown> {
+  return {
+    sid: v.sid,
+    service_sid: v.service_sid,
+    account_sid: accountSid,
+    to: v.to,
+    channel: v.channel,
+    status: v.status,
+    valid: v.status === 'approved',
+    lookup: { carrier: null },
+    amount: null,
+    payee: null,
+    send_code_attempts: JSON.parse(v.sends) as unknown[],
+    date_created: isoDate(v.created_at),
+    date_updated: isoDate(v.updated_at),
+    sna: null,
+    url: `${base}/v2/Services/${v.service_sid}/Verifications/${v.sid}`,
+  };
+}
+
+export function checkResource(v: VerificationRow, accountSid: string): Record<string, unknown> {
+  return {
+    sid: v.sid,
+    service_sid: v.service_sid,
+    account_sid: accountSid,
+    to: v.to,
+    channel: v.channel,
+    status: v.status,
+    valid: v.status === 'approved',
+    amount: null,
+    payee: null,
+    date_created: isoDate(v.created_at),
+    date_updated: isoDate(v.updated_at),
+    sna_attempts_error_codes: [],
+  };
+}

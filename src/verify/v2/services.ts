@@ -1,0 +1,81 @@
+import { Router, type Request } from 'express';
+import { invalidParameter, notFound } from './errors.js';
+import { boolParam, intParam, param, requiredParam, serviceResource } from './resources.js';
+import type { Settings } from './service-store.js';
+import type { V2Context } from './context.js';
+
+/**
+ * A service's name appears in every message: at most 30 characters of letters, digits, spaces,
+ * dashes, underscores and dots, and at most 4 digits (a name must not pass for a code or a number).
+ */
+function friendlyName(v: string): string {
+  const name = v.trim();
+  if (name.length === 0 || name.length > 30) throw invalidParameter('FriendlyName', '1 to 30 characters');
+  if (!/^[\p{L}\p{N} ._'-]+$/u.test(name)) throw invalidParameter('FriendlyName', 'letters, digits, spaces, dashes, underscores and dots only');
+  if ((name.match(/\d/g) ?? []).length > 4) throw invalidParameter('FriendlyName', 'at most 4 digits');
+  return name;
+}
+
+/** The settings a create or update request carries. */
+function settingsOf(req: Request): Settings {
+  if (boolParam(req, 'CustomCodeEnabled') === true) throw invalidParameter('CustomCodeEnabled', 'custom codes are not offered: Twofold makes every code');
+  if (boolParam(req, 'Psd2Enabled') === true) throw invalidParameter('Psd2Enabled', 'not offered');
+  const out: Settings = {};
+  const name = param(req, 'FriendlyName');
+  if (name !== undefined) out.friendly_name = friendlyName(name);
+  const length = intParam(req, 'CodeLength', 4, 10);
+  if (length !== undefined) out.code_length = length;
+  const flags = { DoNotShareWarningEnabled: 'do_not_share_warning_enabled', SkipSmsToLandlines: 'skip_sms_to_landlines', LookupEnabled: 'lookup_enabled' } as const;
+  for (const [p, column] of Object.entries(flags)) {
+    const b = boolParam(req, p);
+    if (b !== undefined) out[column] = b ? 1 : 0;
+  }
+  return out;
+}
+
+const PAGE_SIZE_MAX = 1000;
+
+/** `/v2/Services`: create, fetch, list (paged as Twilio pages), update, delete. */
+export function serviceRoutes(c: V2Context): Router {
+  const r = Router();
+  const base = () => c.baseUrl();
+
+  r.post('/Services', async (req, res) => {
+    const name = friendlyName(requiredParam(req, 'FriendlyName', 64));
+    const s = await c.services.create(req.v2App!.id, { ...settingsOf(req), friendly_name: name });
+    res.status(201).json(serviceResource(s, req.v2App!.accountSid, base()));
+  });
+
+  r.get('/Services', async (req, res) => {
+    const size = intParam(req, 'PageSize', 1, PAGE_SIZE_MAX) ?? 50;
+    const page = intParam(req, 'Page', 0, 100_000) ?? 0;
+    const rows = await c.services.page(req.v2App!.id, page, size);
+    const url = (p: number) => `${base()}/v2/Services?PageSize=${size}&Page=${p}`;
+    res.json({
+      services: rows.slice(0, size).map((s) => serviceResource(s, req.v2App!.accountSid, base())),
+      meta: { page, page_size: size, first_page_url: url(0), previous_page_url: page > 0 ? url(page - 1) : null, url: url(page), next_page_url: rows.length > size ? url(page + 1) : null, key: 'services' },
+    });
+  });
+
+  r.get('/Services/:sid', async (req, res) => {
+    const s = await c.services.get(req.v2App!.id, String(req.params.sid));
+    if (!s) throw notFound(`/Services/${String(req.params.sid)}`);
+    res.json(serviceResource(s, req.v2App!.accountSid, base()));
+  });
+
+  r.post('/Services/:sid', async (req, res) => {
+    const sid = String(req.params.sid);
+    if (!(await c.services.get(req.v2App!.id, sid))) throw notFound(`/Services/${sid}`);
+    const s = await c.services.update(req.v2App!.id, sid, settingsOf(req));
+    if (!s) throw notFound(`/Services/${sid}`);
+    res.json(serviceResource(s, req.v2App!.accountSid, base()));
+  });
+
+  r.delete('/Services/:sid', async (req, res) => {
+    const sid = String(req.params.sid);
+    if (!(await c.services.get(req.v2App!.id, sid)) || !(await c.services.remove(req.v2App!.id, sid))) throw notFound(`/Services/${sid}`);
+    res.status(204).end();
+  });
+
+  return r;
+}
