@@ -58,7 +58,7 @@ export function createWebApp(platform: Platform, o: WebAppOptions): WebApp {
   const remembered = new RememberedBrowsers(p.db.db, p.clock, p.config);
   const emailChanges = new EmailChanges(p.db.db, p.clock);
   const phoneChanges = new PhoneChanges(p.db.db, p.clock);
-  const passkeys = new Passkeys(p.db.db, p.clock);
+  const passkeys = new Passkeys(p.db.db, p.clock, p.db.kind);
   const streams = new Set<() => void>();
   const router = Router();
   const routes = appRoutes({ p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, passkeys, apiKey: o.apiKey, streams }, { responseHeaders: o.responseHeaders });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
+import type { DatabaseKind } from '../platform/db.js';
 import { sha256Hex } from '../platform/crypto.js';
 import type { AppDatabase, AppTables } from './schema.js';
 
@@ -34,7 +35,7 @@ export const listed = (r: PasskeyRow): ListedPasskey => ({
 });
 
 /** The outcome of recording an assertion's counter (see `recordUse`). */
-export type UseOutcome = 'ok' | 'cloned' | 'refused';
+export type UseOutcome = 'ok' | 'cloned' | 'refused' | 'stale';
 
 /**
  * The accounts' passkeys and the WebAuthn challenges waiting for an answer. Every "once" is a
@@ -45,6 +46,7 @@ export class Passkeys {
   constructor(
     private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
+    private readonly kind: DatabaseKind,
   ) {}
 
   async listFor(userId: number): Promise<PasskeyRow[]> {
@@ -75,11 +77,33 @@ export class Passkeys {
     return row?.user_id;
   }
 
-  /** Add a passkey; the unique index on credential_id refuses one already registered anywhere. */
-  async add(p: Omit<PasskeyRow, 'id' | 'created_at' | 'last_used_at' | 'cloned_at'>): Promise<PasskeyRow> {
+  /**
+   * Add a passkey, unless the account holds MAX_PASSKEYS already (counted and inserted in one
+   * transaction: PostgreSQL locks the user row, SQLite runs one write at a time); undefined then.
+   * The unique index on credential_id refuses one already registered anywhere.
+   */
+  async add(p: Omit<PasskeyRow, 'id' | 'created_at' | 'last_used_at' | 'cloned_at'>): Promise<PasskeyRow | undefined> {
     const row: PasskeyRow = { ...p, id: `pk_${randomBytes(12).toString('base64url')}`, created_at: this.clock.now(), last_used_at: null, cloned_at: null };
-    await this.db.insertInto('app_passkeys').values(row).execute();
-    return row;
+    return this.db.transaction().execute(async (trx) => {
+      if (this.kind === 'postgres') await trx.selectFrom('app_users').select('id').where('id', '=', p.user_id).forUpdate().executeTakeFirst();
+      const { n } = await trx.selectFrom('app_passkeys').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', p.user_id).executeTakeFirstOrThrow();
+      if (Number(n) >= MAX_PASSKEYS) return undefined;
+      await trx.insertInto('app_passkeys').values(row).execute();
+      return row;
+    });
+  }
+
+  /** The authenticator verified its user for this passkey after the password: its user-verified sign-ins now count whole. */
+  async markUserVerifying(id: string): Promise<void> {
+    await this.db.updateTable('app_passkeys').set({ uv_initialized: 1 }).where('id', '=', id).where('cloned_at', 'is', null).execute();
+  }
+
+  /**
+   * After a password reset or change, or "end all other sessions": no passkey signs in or steps up
+   * alone until it is used again after the password (someone else may have added one).
+   */
+  async distrustAll(userId: number, trx: Kysely<AppDatabase> = this.db): Promise<void> {
+    await trx.updateTable('app_passkeys').set({ uv_initialized: 0 }).where('user_id', '=', userId).execute();
   }
 
   async rename(userId: number, id: string, name: string): Promise<PasskeyRow | undefined> {
@@ -95,8 +119,9 @@ export class Passkeys {
   /**
    * Record a verified assertion: its counter must move forwards (unless the authenticator keeps
    * none: 0 then 0), checked and written by one UPDATE so that two copies of one assertion cannot
-   * both pass. A counter at or below the stored one marks the passkey as cloned ('cloned', once);
-   * a passkey marked before, or removed meanwhile, is 'refused'.
+   * both pass. A counter at or below the stored one marks the passkey as cloned ('cloned', once),
+   * unless the last use is younger than a challenge ('stale': this answer only is refused); a
+   * passkey marked before, or removed meanwhile, is 'refused'.
    */
   async recordUse(row: PasskeyRow, counter: number, backedUp: boolean): Promise<UseOutcome> {
     const now = this.clock.now();
@@ -108,6 +133,11 @@ export class Passkeys {
       .where('counter', counter === 0 ? '=' : '<', counter)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 1) return 'ok';
+    // Two genuine ceremonies answered out of order (two tabs) also go back, by a little and
+    // within a challenge's life of the last use: only this answer is refused then.
+    const last = await this.db.selectFrom('app_passkeys').select(['last_used_at', 'cloned_at']).where('id', '=', row.id).executeTakeFirst();
+    if (!last || last.cloned_at !== null) return 'refused';
+    if (counter > 0 && last.last_used_at !== null && now - last.last_used_at < CHALLENGE_TTL_MS) return 'stale';
     const marked = await this.db.updateTable('app_passkeys').set({ cloned_at: now }).where('id', '=', row.id).where('cloned_at', 'is', null).executeTakeFirst();
     return Number(marked.numUpdatedRows) === 1 ? 'cloned' : 'refused';
   }

@@ -147,6 +147,13 @@ export interface AppTables {
     device_type: 'singleDevice' | 'multiDevice';
     /** 1 when the credential was backed up (synced) when last seen. */
     backed_up: number;
+    /**
+     * 1 when the authenticator is known to verify its user for this passkey (WebAuthn's
+     * uvInitialized): set when it registered with user verification, or verified the user as the
+     * second factor after the password; cleared by a password reset or change and by "end all
+     * other sessions". Only then does its user-verified assertion count as a whole login or a step-up.
+     */
+    uv_initialized: number;
     name: string;
     created_at: number;
     last_used_at: number | null;

@@ -74,7 +74,13 @@ const authenticationResponse = z.object({
 });
 
 const remember = z.boolean({ error: 'must be true or false' }).optional();
-const passkeyName = z.string({ error: 'must be a string' }).trim().min(1, 'is required').max(64, 'must be at most 64 characters');
+const passkeyName = z
+  .string({ error: 'must be a string' })
+  .trim()
+  .min(1, 'is required')
+  .max(64, 'must be at most 64 characters')
+  // Control characters (PostgreSQL refuses NUL) and direction overrides (a name that reads as another).
+  .refine((v) => !/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u.test(v), 'must not hold control or direction characters');
 
 export const registerPasskeySchema = z.object({ response: registrationResponse, name: passkeyName.optional() });
 export const passkeyAssertionSchema = z.object({ response: authenticationResponse, remember, return_to: z.unknown().optional() });
@@ -112,8 +118,18 @@ export async function registrationOptions(rp: Extract<RelyingParty, { available:
   });
 }
 
+/** Whether the browser says the ceremony ran in a frame of another site (never expected here). */
+function crossOrigin(clientDataJSON: string): boolean {
+  try {
+    return (JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as { crossOrigin?: unknown }).crossOrigin === true;
+  } catch {
+    return false; // the library refuses what is not JSON
+  }
+}
+
 /** Run a verification whose challenge check consumes the challenge; any failure is a 400. */
-async function verified<T>(check: ChallengeCheck, run: (expectedChallenge: ChallengeCheck) => Promise<T>): Promise<T> {
+async function verified<T>(clientDataJSON: string, check: ChallengeCheck, run: (expectedChallenge: ChallengeCheck) => Promise<T>): Promise<T> {
+  if (crossOrigin(clientDataJSON)) throw invalid('cross-origin ceremony');
   let challengeOk: boolean | undefined;
   try {
     return await run(async (c) => (challengeOk = await check(c)));
@@ -125,7 +141,7 @@ async function verified<T>(check: ChallengeCheck, run: (expectedChallenge: Chall
 
 export async function verifyRegistration(rp: Extract<RelyingParty, { available: true }>, response: z.infer<typeof registrationResponse>, check: ChallengeCheck) {
   const { verifyRegistrationResponse } = await webauthn();
-  const r = await verified(check, (expectedChallenge) =>
+  const r = await verified(response.response.clientDataJSON, check, (expectedChallenge) =>
     verifyRegistrationResponse({
       response: response as RegistrationResponseJSON,
       expectedChallenge,
@@ -136,6 +152,10 @@ export async function verifyRegistration(rp: Extract<RelyingParty, { available: 
     }),
   );
   if (!r.verified) throw invalid('registration not verified');
+  // The credential the authenticator made is the one the browser named, of a sane length (the
+  // library compares only id and rawId): what is stored is what later answers will carry.
+  const bytes = Buffer.from(r.registrationInfo.credential.id, 'base64url').length;
+  if (r.registrationInfo.credential.id !== response.id || bytes < 16 || bytes > 1023) throw invalid('credential id differs from the attested one, or is not 16 to 1,023 bytes');
   return r.registrationInfo;
 }
 
@@ -155,7 +175,7 @@ export async function authenticationOptions(rp: Extract<RelyingParty, { availabl
  */
 export async function verifyAssertion(rp: Extract<RelyingParty, { available: true }>, response: z.infer<typeof authenticationResponse>, row: PasskeyRow, check: ChallengeCheck) {
   const { verifyAuthenticationResponse } = await webauthn();
-  const r = await verified(check, (expectedChallenge) =>
+  const r = await verified(response.response.clientDataJSON, check, (expectedChallenge) =>
     verifyAuthenticationResponse({
       response: response as AuthenticationResponseJSON,
       expectedChallenge,

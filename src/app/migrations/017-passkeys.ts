@@ -24,6 +24,7 @@ export const migration: Migration = {
       .addColumn('transports', 'text', notNull)
       .addColumn('device_type', 'text', notNull)
       .addColumn('backed_up', 'integer', notNull)
+      .addColumn('uv_initialized', 'integer', notNull)
       .addColumn('name', 'text', notNull)
       .addColumn('created_at', big, notNull)
       .addColumn('last_used_at', big)

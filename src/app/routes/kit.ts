@@ -162,7 +162,8 @@ export function routeKit(d: AppRoutesDeps) {
 
   /**
    * Whoever else held the account must lose every way back in that does not need its password:
-   * sessions (but `keep`), remembered browsers, reset links, waiting email and phone changes.
+   * sessions (but `keep`), remembered browsers, reset links, waiting email and phone changes, and
+   * the passkeys' sign-in on their own.
    * Returns how many sessions ended and how many remembered browsers were forgotten.
    */
   async function endOtherAccess(userId: number, trx: Kysely<AppDatabase>, keep?: string): Promise<{ sessions: number; rememberedBrowsers: number }> {
@@ -171,6 +172,8 @@ export function routeKit(d: AppRoutesDeps) {
     await resets.endFor(userId, trx);
     await emailChanges.endFor(userId, trx);
     await phoneChanges.end(userId, trx);
+    // A passkey someone else added signs in alone no more (it needs the password first again).
+    await passkeys.distrustAll(userId, trx);
     return { sessions: ended, rememberedBrowsers: forgotten };
   }
 

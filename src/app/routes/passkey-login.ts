@@ -46,9 +46,13 @@ export function passkeyLoginRoutes(k: RouteKit, sf: SecondFactor): Router {
       await record(req, { type: AuditType.PASSKEY_CLONED, outcome: 'failure', userRef: userRef(row.user_id), detail: { passkey: row.id, counter: info.newCounter, last_counter: row.counter } });
       notify(req, row.user_id, 'passkey_cloned');
     }
+    if (outcome === 'stale') throw invalid('This passkey answer is older than its last use (another tab or window?). Try again.', 'counter behind a use younger than a challenge');
     if (outcome !== 'ok') throw cloned();
     return info;
   }
+
+  /** Whether this assertion proves both factors: user verified, by a passkey known to verify its user (see `uv_initialized`). */
+  const bothFactors = (row: PasskeyRow, info: { userVerified: boolean }) => info.userVerified && row.uv_initialized === 1;
   const cloned = () =>
     new HttpError(403, AppError.PASSKEY_CLONED, 'This passkey was refused: its authenticator looks copied (its signature counter went backwards). Use another way to sign in, and remove this passkey from your account page.');
 
@@ -92,19 +96,21 @@ export function passkeyLoginRoutes(k: RouteKit, sf: SecondFactor): Router {
     res.clearCookie(signinCookie, { httpOnly: true, sameSite: 'strict', path: '/', secure });
     const user = await users.byId(row.user_id);
     if (!user) throw invalid('This passkey is not registered here.', 'account gone');
-    await record(req, { type: AuditType.PASSKEY_SIGNIN, outcome: 'success', userRef: userRef(user.id), detail: { passkey: row.id, user_verified: info.userVerified } });
+    const whole = bothFactors(row, info);
+    await record(req, { type: AuditType.PASSKEY_SIGNIN, outcome: 'success', userRef: userRef(user.id), detail: { passkey: row.id, user_verified: whole } });
     // Rotation: whatever session the browser had ends here.
     if (req.appSession) await sessions.delete(req.appSession.tokenHash);
     const returnTo = safeReturnTo(v.return_to, '/account');
     const attempt = await attempts.create(user.id, undefined, 'passkey');
     const halfToken = await sessions.create(user.id, 'half', attempt.id, clientOf(req));
-    if (info.userVerified) {
+    if (whole) {
       // Something held (the passkey) and something known or been (its PIN or biometric): a whole login.
       const [s, a] = await Promise.all([sessions.find(halfToken), attempts.get(attempt.id)]);
       finishLogin(res, (await completeSecondFactor(req, res, s!, a!, { requireApproved: false, kind: 'passkey' }))!, { return_to: returnTo });
       return;
     }
-    // Only something held: the second factor is still asked, and this passkey cannot be it.
+    // Only something held (or a PIN this account never saw it ask for: one set on a stolen key
+    // later): the second factor is still asked, and this passkey cannot be it.
     sessions.setCookie(res, halfToken);
     const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
     const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: authyId }, attempt, 'login');
@@ -136,7 +142,9 @@ export function passkeyLoginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const row = await passkeys.byCredentialId(v.response.id);
     try {
       if (!row || row.user_id !== s.userId) throw invalid('This passkey is not one of this account\'s. Choose another, or use another way.', 'passkey of another account');
-      await assertWith(req, row, v, { purpose: 'second_factor', bindingHash: s.tokenHash, userId: s.userId, attemptId: a.id });
+      const info = await assertWith(req, row, v, { purpose: 'second_factor', bindingHash: s.tokenHash, userId: s.userId, attemptId: a.id });
+      // After the password, a passkey that verified its user may from now on sign in alone.
+      if (info.userVerified && row.uv_initialized === 0) await passkeys.markUserVerifying(row.id);
     } catch (e) {
       await record(req, { type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'passkey', reason: e instanceof HttpError ? e.code : 'error' } });
       if (max - tries <= 0) throw await endAttempt(req, res, s, a);
@@ -162,9 +170,14 @@ export function passkeyLoginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const s = req.appSession!;
     await consumeCodeIp(req);
     const row = await passkeys.byCredentialId(v.response.id);
-    if (!row || row.user_id !== s.userId) throw invalid('This passkey is not one of this account\'s.', 'passkey of another account');
-    const info = await assertWith(req, row, v, { purpose: 'reauth', bindingHash: s.tokenHash, userId: s.userId, attemptId: null });
-    if (!info.userVerified) {
+    const info = await (async () => {
+      if (!row || row.user_id !== s.userId) throw invalid('This passkey is not one of this account\'s.', 'passkey of another account');
+      return assertWith(req, row, v, { purpose: 'reauth', bindingHash: s.tokenHash, userId: s.userId, attemptId: null });
+    })().catch(async (e: unknown) => {
+      await record(req, { type: AuditType.REAUTH, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'passkey', reason: e instanceof HttpError ? e.code : 'error' } });
+      throw e;
+    });
+    if (!bothFactors(row!, info)) {
       await record(req, { type: AuditType.REAUTH, outcome: 'failure', userRef: userRef(s.userId), detail: { kind: 'passkey', reason: 'not_user_verified' } });
       throw new HttpError(400, AppError.PASSKEY_NOT_VERIFIED, 'Your passkey did not check that it is you (no PIN, fingerprint or face). Confirm with your password instead.');
     }

@@ -49,7 +49,6 @@ export function passkeyRoutes(k: RouteKit): Router {
     const rp = requireRelyingParty(config);
     const u = await currentAccount(req);
     const info = await verifyRegistration(rp, v.response, (challenge) => passkeys.consumeChallenge({ challenge, purpose: 'register', bindingHash: req.appSession!.tokenHash, userId: u.id, attemptId: null }));
-    if ((await passkeys.listFor(u.id)).length >= MAX_PASSKEYS) throw new HttpError(409, AppError.TOO_MANY_DEVICES, `An account holds at most ${MAX_PASSKEYS} passkeys; remove one first.`);
     const transports = knownTransports(v.response.response.transports);
     let row;
     try {
@@ -61,6 +60,7 @@ export function passkeyRoutes(k: RouteKit): Router {
         transports: JSON.stringify(transports),
         device_type: info.credentialDeviceType,
         backed_up: info.credentialBackedUp ? 1 : 0,
+        uv_initialized: info.userVerified ? 1 : 0,
         name: v.name ?? defaultName(transports, info.credentialBackedUp, req.get('user-agent')),
       });
     } catch (e) {
@@ -68,6 +68,7 @@ export function passkeyRoutes(k: RouteKit): Router {
       if (isUniqueViolation(e)) throw new HttpError(409, AppError.PASSKEY_EXISTS, 'This passkey is already registered. Choose another authenticator, or use the passkey you have.');
       throw e;
     }
+    if (!row) throw new HttpError(409, AppError.TOO_MANY_DEVICES, `An account holds at most ${MAX_PASSKEYS} passkeys; remove one first.`);
     await record(req, { type: AuditType.PASSKEY_ADDED, outcome: 'success', userRef: userRef(u.id), detail: { passkey: row.id, backed_up: row.backed_up === 1, user_verified: info.userVerified } });
     await factorChanged(req, u.id, 'passkey_added');
     res.status(201).json({ passkey: listed(row) });

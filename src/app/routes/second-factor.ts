@@ -88,8 +88,9 @@ export function secondFactor(k: RouteKit) {
       await audit.recordMany([success, { ...who, type: AuditType.LOGIN, detail: { kind: o.kind, ...(o.remember ? { remember_browser: true } : {}) } }], trx);
       const { newToAccount } = await passwords.remember(req, res, s.userId, trx);
       // A complete login ends any reset link sent earlier (the password alone does not: whoever
-      // knows it could otherwise keep cancelling the owner's links).
-      await resets.endFor(s.userId, trx);
+      // knows it could otherwise keep cancelling the owner's links; nor does a passkey sign-in,
+      // for someone else's passkey on the account could do the same).
+      if (a.first_factor === 'password') await resets.endFor(s.userId, trx);
       const rememberToken = o.remember ? await remembered.remember(s.userId, clientOf(req), trx) : undefined;
       return { token, extra, newBrowser: newToAccount, rememberToken };
     }).then((done) => {

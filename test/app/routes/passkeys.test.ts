@@ -100,6 +100,50 @@ forEachDatabase((kind) => {
         expect(await passkeysOf(b)).toHaveLength(20);
       });
 
+      it('when the id the browser names is not the attested credential, or is too short, then 400 and nothing is stored', async () => {
+        const b = new Browser(t.url);
+        await signUp(b, newUser());
+        const auth = new SoftAuthenticator({ origin: t.origin });
+        let opts = await b.post('/user/passkeys/options', {});
+        const named = auth.register(opts.body.options as Record<string, unknown>);
+        const other = Buffer.alloc(32, 7).toString('base64url');
+        expect((await b.post('/user/passkeys', { response: { ...named, id: other, rawId: other } })).body.code).toBe('PASSKEY_INVALID');
+        opts = await b.post('/user/passkeys/options', {});
+        const short = auth.register(opts.body.options as Record<string, unknown>, { credentialId: Buffer.alloc(8, 1) });
+        expect((await b.post('/user/passkeys', { response: short })).body.code).toBe('PASSKEY_INVALID');
+        expect(await passkeysOf(b)).toEqual([]);
+      });
+
+      it('when a name holds a NUL, another control or a direction override then 400 VALIDATION on both databases', async () => {
+        const { b, passkey } = await userWithPasskey(t);
+        for (const name of ['a\u0000b', 'line\nbreak', 'evil\u202Eyek']) {
+          expect((await b.request('PATCH', `/user/passkeys/${passkey.id}`, { name })).body.code).toBe('VALIDATION');
+        }
+      });
+
+      it('when 4 sessions of an account at 19 passkeys register at the same moment then it ends with 20, never more', async () => {
+        const { u, b, auth } = await userWithPasskey(t);
+        for (let i = 1; i < 19; i++) expect((await addPasskey(b, auth)).status).toBe(201);
+        // Four fresh logins, one after the other (one authenticator's counter moves in order).
+        const sessions: Browser[] = [];
+        for (let i = 0; i < 4; i++) {
+          const x = new Browser(t.url);
+          await x.post('/session', { email: u.email, password: u.password });
+          expect((await passkeySecondFactor(x, auth)).body.state).toBe('logged_in');
+          sessions.push(x);
+        }
+        const answers = await Promise.all(
+          sessions.map(async (x) => {
+            const opts = await x.post('/user/passkeys/options', {});
+            return { x, response: new SoftAuthenticator({ origin: t.origin }).register(opts.body.options as Record<string, unknown>) };
+          }),
+        );
+        const results = await Promise.all(answers.map(({ x, response }) => x.post('/user/passkeys', { response })));
+        expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+        for (const r of results) if (r.status !== 201) expect(r.body.code).toBe('TOO_MANY_DEVICES');
+        expect(await passkeysOf(b)).toHaveLength(20);
+      });
+
       it('when the registration body is not a WebAuthn answer then 400 VALIDATION, never a 500', async () => {
         const b = new Browser(t.url);
         await signUp(b, newUser());
