@@ -44,6 +44,47 @@ export interface VerifyTables {
     updated_at: number;
     expires_at: number;
   };
+  /** A Verify v2 Entity (`YE…`): one user of an app, named by the app's `identity`. */
+  verify_v2_entities: {
+    sid: string;
+    service_sid: string;
+    identity: string;
+    created_at: number;
+    updated_at: number;
+  };
+  /** A Verify v2 Factor (`YF…`): a TOTP secret of an entity, `unverified` until a first code. */
+  verify_v2_factors: {
+    sid: string;
+    entity_sid: string;
+    friendly_name: string;
+    factor_type: 'totp';
+    status: 'unverified' | 'verified';
+    /** SecretBox-sealed secret bytes, AD = verify_v2_factors/sealed_secret/<sid>. */
+    sealed_secret: string;
+    /** JSON `{ time_step, skew, code_length, alg }`. */
+    config: string;
+    metadata: string | null;
+    /** The newest time step accepted (each step once). */
+    last_step: Generated<number>;
+    created_at: number;
+    updated_at: number;
+  };
+  /** A Verify v2 Challenge (`YC…`) of a factor: pending until a code approves it or it expires. */
+  verify_v2_challenges: {
+    sid: string;
+    factor_sid: string;
+    status: 'pending' | 'approved' | 'denied' | 'expired';
+    responded_reason: 'none' | 'not_needed' | 'not_requested';
+    /** JSON `{ message, fields: [{label, value}], date }`. */
+    details: string;
+    hidden_details: string | null;
+    metadata: string | null;
+    auth_attempts: Generated<number>;
+    expires_at: number;
+    responded_at: number | null;
+    created_at: number;
+    updated_at: number;
+  };
   verify_users: {
     id: Generated<number>;
     app_id: number;

@@ -4,6 +4,7 @@ import { migration as m002 } from './002-onetouch-devices.js';
 import { migration as m006 } from './006-web-push.js';
 import { migration as m008 } from './008-own-second-factors.js';
 import { migration as m018 } from './018-verify-v2.js';
+import { migration as m019 } from './019-verify-v2-factors.js';
 
 /** The verification service's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const verifyMigrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const verifyMigrations: Record<string, Migration> = {
   '006-web-push': m006,
   '008-own-second-factors': m008,
   '018-verify-v2': m018,
+  '019-verify-v2-factors': m019,
 };

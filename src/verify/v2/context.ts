@@ -4,6 +4,8 @@ import type { Logger } from '../../platform/logger.js';
 import type { SmsGate } from '../core/sms-gate.js';
 import type { Services } from './service-store.js';
 import type { Verifications } from './verifications.js';
+import type { FactorStore } from './factor-store.js';
+import type { Clock } from '../../platform/clock.js';
 
 /** The app a request authenticated as (HTTP Basic: Account SID and API key). */
 export interface V2App {
@@ -21,6 +23,10 @@ declare module 'express-serve-static-core' {
 export interface V2Context {
   services: Services;
   verifications: Verifications;
+  factors: FactorStore;
+  /** Codes tried on one factor: 5 per 10 minutes. */
+  factorTries: Limiter;
+  clock: Clock;
   gate: SmsGate;
   mail: Mailer;
   /** 5 sends per service and destination per 10 minutes. */

@@ -6,6 +6,7 @@ import { SMS_WINDOW_SECONDS } from '../core/sms-gate.js';
 import { verifyV2Router } from './routes.js';
 import { Services } from './service-store.js';
 import { Verifications } from './verifications.js';
+import { FactorStore } from './factor-store.js';
 
 /** Sends to one destination of one service per 10 minutes (Verify's limit; the 6th is 60203). */
 export const SENDS_PER_DESTINATION = 5;
@@ -17,6 +18,9 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore): 
   const router = verifyV2Router({
     services: new Services(db, p.clock),
     verifications,
+    factors: new FactorStore(db, p.clock, p.secretBox),
+    factorTries: p.limits.create({ name: 'v2:factor:tries', points: 5, durationSeconds: 10 * 60 }),
+    clock: p.clock,
     gate,
     mail: p.mail,
     sendLimit: p.limits.create({ name: 'v2:send:to', points: SENDS_PER_DESTINATION, durationSeconds: SMS_WINDOW_SECONDS }),

@@ -10,6 +10,7 @@ import { authenticationError, channelDisabled, invalidParameter, maxCheckAttempt
 import { checkResource, param, requiredParam, type ServiceRow, verificationResource } from './resources.js';
 import type { V2Context } from './context.js';
 import { serviceRoutes } from './services.js';
+import { factorRoutes } from './factor-routes.js';
 import type { CheckOutcome } from './verifications.js';
 
 /** HTTP Basic with the app's Account SID as user and its API key as password; 401 20003 otherwise. */
@@ -142,6 +143,7 @@ export function verifyV2Router(c: V2Context): Router {
   r.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
   r.use(serviceRoutes(c));
   r.use(verificationRoutes(c));
+  r.use(factorRoutes(c));
   r.use((req, _res, next) => next(notFound(req.path)));
   r.use(twilioErrorHandler(c.logger));
   return r;
