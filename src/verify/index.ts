@@ -18,11 +18,20 @@ export function createVerifyService(p: Platform): VerifyService {
   // The core needs to know about devices (SMS "ignored", user status) and OneTouch needs the
   // core's TOTP secrets and API key lookup: the directory is handed over lazily.
   let devices: import('./ports.js').DeviceDirectory | undefined;
-  const core = createCore(p, {
-    activeDevices: (userId) => (devices ? devices.activeDevices(userId) : Promise.resolve([])),
-  });
+  let webhooks: import('./ports.js').WebhookSink | undefined;
+  const core = createCore(
+    p,
+    { activeDevices: (userId) => (devices ? devices.activeDevices(userId) : Promise.resolve([])) },
+    {
+      webhooks: {
+        enqueue: (trx, w) => (webhooks ? webhooks.enqueue(trx, w) : Promise.reject(new Error('webhooks are not wired'))),
+        kick: () => webhooks?.kick(),
+      },
+    },
+  );
   const onetouch = createOneTouch(p, { totp: core.totp, appLookup: core.appLookup, directory: core.directory });
   devices = onetouch.devices;
+  webhooks = onetouch.webhooks;
   const router = Router();
   core.mount(router);
   onetouch.mount(router);

@@ -113,8 +113,20 @@ export interface CorePart extends VerifyPart {
   appLookup: AppLookup;
 }
 
+/** Verify v2 webhooks go out through OneTouch's durable callback outbox (same retries, same leases). */
+export interface WebhookSink {
+  /**
+   * Queue a POST of `params` (a form) to `url`, signed with X-Twilio-Signature by the app's key;
+   * `trx` is the transaction of the change it tells of (the event exists iff the change does).
+   */
+  enqueue(trx: Kysely<unknown> | undefined, w: { eventId: string; appId: number; url: string; params: Record<string, string> }): Promise<void>;
+  /** Start a delivery pass now (after the transaction committed). */
+  kick(): void;
+}
+
 export interface OneTouchPart extends VerifyPart {
   /** OneTouch's operations of the API for relying apps. */
   api: ApiRoute[];
   devices: DeviceDirectory;
+  webhooks: WebhookSink;
 }

@@ -56,7 +56,10 @@ export interface OneTouchTables {
   };
   callback_outbox: {
     id: Generated<number>;
+    /** What the row delivers, once: the approval request's uuid, or a Verify v2 event's id. */
     approval_uuid: string;
+    /** `authy`: the OneTouch callback (JSON, X-Authy-Signature); `twilio`: a Verify v2 webhook (form, X-Twilio-Signature). */
+    format: Generated<'authy' | 'twilio'>;
     app_id: number;
     url: string;
     /** The JSON body exactly as it is sent. */

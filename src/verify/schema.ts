@@ -85,6 +85,19 @@ export interface VerifyTables {
     created_at: number;
     updated_at: number;
   };
+  /** A Verify v2 Webhook (`YW…`): where a service's factor and challenge events are POSTed. */
+  verify_v2_webhooks: {
+    sid: string;
+    service_sid: string;
+    friendly_name: string;
+    /** JSON array of event types, or `["*"]`. */
+    event_types: string;
+    webhook_url: string;
+    status: 'enabled' | 'disabled';
+    version: 'v1' | 'v2';
+    created_at: number;
+    updated_at: number;
+  };
   verify_users: {
     id: Generated<number>;
     app_id: number;

@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import { forContext, type Platform } from '../../platform/context.js';
 import { ExpiringMap } from '../../platform/expiring-map.js';
 import type { AppLookup, AuthenticatedApp } from '../authy-http.js';
-import type { CorePart, DeviceDirectory } from '../ports.js';
+import type { CorePart, DeviceDirectory, WebhookSink } from '../ports.js';
 import type { VerifyTables } from '../schema.js';
 import { AppStore } from './apps.js';
 import { Directory } from './directory.js';
@@ -23,6 +23,8 @@ export { AppStore } from './apps.js';
 export interface CoreOptions {
   /** Replaces the transport SMS_TRANSPORT names (tests). */
   smsTransport?: SmsTransport;
+  /** Where Verify v2 webhooks go (OneTouch's callback outbox); without it none are sent. */
+  webhooks?: WebhookSink;
 }
 
 /** The verification service core: apps, users, TOTP, SMS codes, phone verification. */
@@ -45,7 +47,7 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
     durationSeconds: p.config.OTP_LOCKOUT_SECONDS,
   });
 
-  const v2 = createVerifyV2(p, gate, apps);
+  const v2 = createVerifyV2(p, gate, apps, o.webhooks);
   let sweeper: NodeJS.Timeout | undefined;
 
   const api = coreApi({ p, apps, appLookup, users, totp, smsCodes, phoneVerifications, gate, verifier, devices, phoneCheckLimiter });

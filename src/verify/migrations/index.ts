@@ -5,6 +5,7 @@ import { migration as m006 } from './006-web-push.js';
 import { migration as m008 } from './008-own-second-factors.js';
 import { migration as m018 } from './018-verify-v2.js';
 import { migration as m019 } from './019-verify-v2-factors.js';
+import { migration as m020 } from './020-verify-v2-webhooks.js';
 
 /** The verification service's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const verifyMigrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const verifyMigrations: Record<string, Migration> = {
   '008-own-second-factors': m008,
   '018-verify-v2': m018,
   '019-verify-v2-factors': m019,
+  '020-verify-v2-webhooks': m020,
 };

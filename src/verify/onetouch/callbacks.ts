@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import { signCallback } from '../../platform/authy-signature.js';
+import { twilioSignature } from '../../platform/twilio-signature.js';
 import { isDatabaseUnavailable } from '../../platform/db.js';
 import { sql } from '../../platform/kysely.js';
 import type { AppInfo, ServiceDirectory } from '../ports.js';
@@ -70,6 +71,15 @@ export function buildCallbackBody(o: { row: Row; deviceId: string; signature: st
     signature: o.signature,
     status,
     uuid: row.uuid,
+  };
+}
+
+/** A Verify v2 webhook's headers: a form, signed as Twilio signs (X-Twilio-Signature). */
+function twilioHeaders(apiKey: string, url: string, body: string): Record<string, string> {
+  return {
+    'content-type': 'application/x-www-form-urlencoded',
+    'user-agent': 'Twofold-Webhook/1',
+    'x-twilio-signature': twilioSignature(apiKey, url, Object.fromEntries(new URLSearchParams(body))),
   };
 }
 
@@ -211,6 +221,18 @@ export class CallbackWorker {
     return claimed;
   }
 
+  /** A OneTouch callback's headers: JSON signed as Authy signs (nonce and X-Authy-Signature). */
+  private authyHeaders(apiKey: string, url: string, body: string): Record<string, string> {
+    const nonce = String(Math.floor(this.p.clock.now() / 1000));
+    return {
+      'content-type': 'application/json',
+      'user-agent': 'Twofold-Callback/1',
+      'x-authy-signature-nonce': nonce,
+      'x-authy-signature': signCallback({ apiKey, nonce, method: 'POST', url, body: JSON.parse(body) as unknown }),
+      'x-forwarded-proto': new URL(url).protocol.replace(':', ''),
+    };
+  }
+
   private async send(row: OutboxRow): Promise<boolean> {
     const db = this.p.db.db;
     const { id, attempts } = row;
@@ -220,10 +242,10 @@ export class CallbackWorker {
     try {
       const apiKey = await loadAppSigningKey(this.p, row.app_id);
       if (!apiKey) throw new Error('no signing key stored for the app');
-      const body = JSON.parse(row.body) as unknown;
-      // The app's callback URL as it is now: an operator who corrects it gets the queued
-      // callbacks delivered to the new address. The queued URL is the fallback.
-      const app = (await this.directory.apps([row.app_id], { fresh: true })).get(row.app_id);
+      // A OneTouch callback goes to the app's callback URL as it is now (an operator who corrects
+      // it gets the queued callbacks delivered to the new address; the queued URL is the
+      // fallback); a Verify v2 webhook to the URL its webhook had when the event happened.
+      const app = row.format === 'authy' ? (await this.directory.apps([row.app_id], { fresh: true })).get(row.app_id) : undefined;
       const url = (app && callbackUrlFor(app, this.p.config.PUBLIC_URL)) ?? row.url;
       // The reads above may have stalled (a slow or unreachable database) past our lease, and then
       // another instance may have claimed the row, sent it and recorded it. Send only while the
@@ -236,17 +258,9 @@ export class CallbackWorker {
       }
       const budgetMs = Math.min(SEND_TIMEOUT_MS, leaseUntil - LEASE_MARGIN_MS - this.p.clock.now());
       if (budgetMs <= 0) throw new Error('lease lapsed before the send (slow database)');
-      const nonce = String(Math.floor(this.p.clock.now() / 1000));
-      const signature = signCallback({ apiKey, nonce, method: 'POST', url, body });
       const res = await fetch(url, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Twofold-Callback/1',
-          'x-authy-signature-nonce': nonce,
-          'x-authy-signature': signature,
-          'x-forwarded-proto': new URL(url).protocol.replace(':', ''),
-        },
+        headers: row.format === 'twilio' ? twilioHeaders(apiKey, url, row.body) : this.authyHeaders(apiKey, url, row.body),
         body: row.body,
         redirect: 'manual',
         signal: AbortSignal.timeout(budgetMs),

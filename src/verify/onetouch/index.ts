@@ -12,6 +12,7 @@ import { PushNotifier } from './push-notifier.js';
 import { PushSubscriptions } from './push-subscriptions.js';
 import { storeAppSigningKey } from './signing-keys.js';
 import { DeviceStreams } from './stream.js';
+import { webhookSink } from './webhook-sink.js';
 
 export { storeAppSigningKey } from './signing-keys.js';
 
@@ -47,6 +48,7 @@ export function createOneTouch(platform: Platform, deps: { totp: TotpSecretStore
 
   return {
     devices,
+    webhooks: webhookSink(p, () => worker.kick()),
     api: [...approvalOps, ...appOps],
     mount(router) {
       router.use('/onetouch/json', oneTouchRouter(approvalOps, deps.appLookup, p.logger));

@@ -6,6 +6,9 @@ import type { Services } from './service-store.js';
 import type { Verifications } from './verifications.js';
 import type { FactorStore } from './factor-store.js';
 import type { Clock } from '../../platform/clock.js';
+import type { Kysely } from 'kysely';
+import type { CoreDatabase } from '../schema.js';
+import type { Webhooks } from './webhook-store.js';
 
 /** The app a request authenticated as (HTTP Basic: Account SID and API key). */
 export interface V2App {
@@ -24,6 +27,8 @@ export interface V2Context {
   services: Services;
   verifications: Verifications;
   factors: FactorStore;
+  webhooks: Webhooks;
+  db: Kysely<CoreDatabase>;
   /** Codes tried on one factor: 5 per 10 minutes. */
   factorTries: Limiter;
   clock: Clock;

@@ -5,6 +5,8 @@ import { invalidParameter, notFound, TwilioError } from './errors.js';
 import { challengeResource, entityResource, factorResource } from './factor-resources.js';
 import { CHALLENGE_DEFAULT_MS, CHALLENGE_MAX_MS, type EntityRow, type FactorRow, type TotpConfig } from './factor-store.js';
 import { intParam, param, requiredParam } from './resources.js';
+import { eventOf, expireChallenges } from './events.js';
+import type { V2App } from './context.js';
 
 /** Verify's rule: 8 to 64 characters, dash-separated letters and digits (a UUID, say; never an email or phone). */
 const IDENTITY = /^(?=.{8,64}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$/;
@@ -136,7 +138,12 @@ export function factorRoutes(c: V2Context): Router {
       if (!secret || secret.length < 10 || secret.length > 64) throw invalidParameter('Binding.Secret', 'base32, 80 to 512 bits');
     }
     const e = await c.factors.ensureEntity(s.sid, identity);
-    const made = await c.factors.createTotp(e, name, config, secret);
+    const made = await c.db.transaction().execute(async (trx) => {
+      const m = await c.factors.createTotp(e, name, config, secret, trx);
+      await c.webhooks.emit(trx, eventOf('factor.created', req.v2App!, e, m.row));
+      return m;
+    });
+    c.webhooks.kick();
     const uri = totpUri(made.secret, s.friendly_name, name, { digits: config.code_length, periodInSeconds: config.time_step, algorithm: config.alg.toUpperCase() as 'SHA1' });
     res.status(201).json(factorResource(made.row, e, acct(req), base(), { secret: base32Encode(made.secret), uri }));
   });
@@ -156,13 +163,24 @@ export function factorRoutes(c: V2Context): Router {
     const code = param(req, 'AuthPayload');
     const name = param(req, 'FriendlyName');
     const config = JSON.stringify(totpConfig(req, JSON.parse(f.config) as TotpConfig));
-    const verified = f.status === 'unverified' && code !== undefined && (await codeOk(f, code.trim()));
-    await c.factors.updateFactor(f.sid, { ...(name !== undefined ? { friendly_name: name.trim().slice(0, 64) || f.friendly_name } : {}), config, ...(verified ? { status: 'verified' } : {}) });
+    await c.factors.updateFactor(f.sid, { ...(name !== undefined ? { friendly_name: name.trim().slice(0, 64) || f.friendly_name } : {}), config });
+    if (f.status === 'unverified' && code !== undefined && (await codeOk(f, code.trim()))) {
+      // Verified once, with its factor.verified event in the same transaction.
+      await c.db.transaction().execute(async (trx) => {
+        if (await c.factors.markVerified(f.sid, trx)) await c.webhooks.emit(trx, eventOf('factor.verified', req.v2App!, e, { ...f, status: 'verified' }));
+      });
+      c.webhooks.kick();
+    }
     res.json(factorResource((await c.factors.factor(e.sid, f.sid))!, e, acct(req), base()));
   });
   r.delete('/Services/:sid/Entities/:identity/Factors/:fsid', async (req, res) => {
     const e = await entityOf(req);
-    await c.factors.deleteFactor((await factorOf(req, e, String(req.params.fsid))).sid);
+    const f = await factorOf(req, e, String(req.params.fsid));
+    await c.db.transaction().execute(async (trx) => {
+      await c.factors.deleteFactor(f.sid, trx);
+      await c.webhooks.emit(trx, eventOf('factor.deleted', req.v2App!, e, f));
+    });
+    c.webhooks.kick();
     res.status(204).end();
   });
 
@@ -178,12 +196,20 @@ type Helpers = {
   base: () => string;
 };
 
-/** A code answers a pending challenge: its try is counted first (5), a right one approves it once. */
-async function answer(c: V2Context, h: Helpers, f: FactorRow, sid: string, code: string): Promise<void> {
+/**
+ * A code answers a pending challenge: its try is counted first (5), a right one approves it once,
+ * with its challenge.approved event in the same transaction.
+ */
+async function answer(c: V2Context, h: Helpers, app: V2App, e: EntityRow, f: FactorRow, sid: string, code: string): Promise<void> {
   const claim = await c.factors.claimChallengeTry(sid);
   if (claim === 'exhausted') throw challengeTries();
   if (claim === 'ended') throw new TwilioError(400, 60200, 'Invalid parameter `AuthPayload`: the challenge is no longer pending');
-  if (await h.codeOk(f, code)) await c.factors.approveChallenge(sid);
+  if (!(await h.codeOk(f, code))) return;
+  await c.db.transaction().execute(async (trx) => {
+    const approved = await c.factors.approveChallenge(sid, trx);
+    if (approved) await c.webhooks.emit(trx, eventOf('challenge.approved', app, e, f, approved));
+  });
+  c.webhooks.kick();
 }
 
 function challengeRoutes(r: Router, c: V2Context, h: Helpers): void {
@@ -197,11 +223,12 @@ function challengeRoutes(r: Router, c: V2Context, h: Helpers): void {
     if (!Number.isFinite(expiresAt) || expiresAt <= now || expiresAt > now + CHALLENGE_MAX_MS) throw invalidParameter('ExpirationDate', 'a time within the next 60 minutes');
     const ch = await c.factors.createChallenge(f, { ...challengeDetails(req, now), expiresAt });
     const code = param(req, 'AuthPayload');
-    if (code !== undefined) await answer(c, h, f, ch.sid, code.trim());
+    if (code !== undefined) await answer(c, h, req.v2App!, e, f, ch.sid, code.trim());
     res.status(201).json(challengeResource((await c.factors.challenge(e.sid, ch.sid))!, f, e, h.acct(req), h.base()));
   });
   r.get('/Services/:sid/Entities/:identity/Challenges', async (req, res) => {
     const e = await h.entityOf(req);
+    await expireChallenges(c, e.service_sid);
     const factors = new Map((await c.factors.factors(e.sid)).map((f) => [f.sid, f]));
     const rows = await c.factors.challenges(e.sid, { factorSid: param(req, 'FactorSid'), status: param(req, 'Status') });
     const url = `${h.base()}/v2/Services/${e.service_sid}/Entities/${encodeURIComponent(e.identity)}/Challenges`;
@@ -209,6 +236,7 @@ function challengeRoutes(r: Router, c: V2Context, h: Helpers): void {
   });
   r.get('/Services/:sid/Entities/:identity/Challenges/:csid', async (req, res) => {
     const e = await h.entityOf(req);
+    await expireChallenges(c, e.service_sid);
     const ch = await c.factors.challenge(e.sid, String(req.params.csid));
     if (!ch) throw notFound(`/Services/${e.service_sid}/Entities/${e.identity}/Challenges/${String(req.params.csid)}`);
     res.json(challengeResource(ch, await h.factorOf(req, e, ch.factor_sid), e, h.acct(req), h.base()));
@@ -218,7 +246,7 @@ function challengeRoutes(r: Router, c: V2Context, h: Helpers): void {
     const ch = await c.factors.challenge(e.sid, String(req.params.csid));
     if (!ch) throw notFound(`/Services/${e.service_sid}/Entities/${e.identity}/Challenges/${String(req.params.csid)}`);
     const f = await h.factorOf(req, e, ch.factor_sid);
-    await answer(c, h, f, ch.sid, requiredParam(req, 'AuthPayload', 16).trim());
+    await answer(c, h, req.v2App!, e, f, ch.sid, requiredParam(req, 'AuthPayload', 16).trim());
     res.json(challengeResource((await c.factors.challenge(e.sid, ch.sid))!, f, e, h.acct(req), h.base()));
   });
 }

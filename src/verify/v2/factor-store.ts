@@ -61,11 +61,11 @@ export class FactorStore {
   }
 
   /** A new TOTP factor: `secret` when the app brings one, else 20 random bytes. */
-  async createTotp(entity: EntityRow, friendlyName: string, config: TotpConfig, secret: Uint8Array = randomBytes(20)): Promise<{ row: FactorRow; secret: Uint8Array }> {
+  async createTotp(entity: EntityRow, friendlyName: string, config: TotpConfig, secret: Uint8Array = randomBytes(20), trx: Kysely<CoreDatabase> = this.db): Promise<{ row: FactorRow; secret: Uint8Array }> {
     const now = this.clock.now();
     const sid = newSid('YF');
     const row: FactorRow = { sid, entity_sid: entity.sid, friendly_name: friendlyName, factor_type: 'totp', status: 'unverified', sealed_secret: this.box.seal(Buffer.from(secret), secretAd(sid)), config: JSON.stringify(config), metadata: null, last_step: -1, created_at: now, updated_at: now };
-    await this.db.insertInto('verify_v2_factors').values(row).execute();
+    await trx.insertInto('verify_v2_factors').values(row).execute();
     return { row, secret };
   }
 
@@ -78,12 +78,18 @@ export class FactorStore {
     return this.db.selectFrom('verify_v2_factors').selectAll().where('entity_sid', '=', entitySid).orderBy('created_at').orderBy('sid').execute();
   }
 
-  async deleteFactor(sid: string): Promise<void> {
-    await this.db.deleteFrom('verify_v2_factors').where('sid', '=', sid).execute();
+  async deleteFactor(sid: string, trx: Kysely<CoreDatabase> = this.db): Promise<void> {
+    await trx.deleteFrom('verify_v2_factors').where('sid', '=', sid).execute();
   }
 
-  async updateFactor(sid: string, set: Partial<Pick<FactorRow, 'friendly_name' | 'config' | 'status'>>): Promise<void> {
+  async updateFactor(sid: string, set: Partial<Pick<FactorRow, 'friendly_name' | 'config'>>): Promise<void> {
     await this.db.updateTable('verify_v2_factors').set({ ...set, updated_at: this.clock.now() }).where('sid', '=', sid).execute();
+  }
+
+  /** unverified → verified, once (true for the request that made it). */
+  async markVerified(sid: string, trx: Kysely<CoreDatabase>): Promise<boolean> {
+    const r = await trx.updateTable('verify_v2_factors').set({ status: 'verified', updated_at: this.clock.now() }).where('sid', '=', sid).where('status', '=', 'unverified').executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   /**
@@ -128,6 +134,29 @@ export class FactorStore {
     return o.status ? rows.filter((r) => r.status === o.status) : rows;
   }
 
+  /** Pending challenges past their expiry (at most 100 a pass), with what their events name. */
+  dueToExpire(serviceSid?: string) {
+    let q = this.db
+      .selectFrom('verify_v2_challenges as c')
+      .innerJoin('verify_v2_factors as f', 'f.sid', 'c.factor_sid')
+      .innerJoin('verify_v2_entities as e', 'e.sid', 'f.entity_sid')
+      .innerJoin('verify_v2_services as s', 's.sid', 'e.service_sid')
+      .innerJoin('apps as a', 'a.id', 's.app_id')
+      .selectAll('c')
+      .select(['f.friendly_name as factor_name', 'f.status as factor_status', 'f.factor_type', 'e.identity', 'e.service_sid', 's.app_id', 'a.account_sid'])
+      .where('c.status', '=', 'pending')
+      .where('c.expires_at', '<=', this.clock.now());
+    if (serviceSid) q = q.where('e.service_sid', '=', serviceSid);
+    return q.limit(100).execute();
+  }
+
+  /** pending → expired, once (true for the caller that made it). */
+  async expireChallenge(sid: string, trx: Kysely<CoreDatabase>): Promise<boolean> {
+    const now = this.clock.now();
+    const r = await trx.updateTable('verify_v2_challenges').set({ status: 'expired', updated_at: now }).where('sid', '=', sid).where('status', '=', 'pending').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   private current(r: ChallengeRow): ChallengeRow {
     return r.status === 'pending' && r.expires_at <= this.clock.now() ? { ...r, status: 'expired' } : r;
   }
@@ -149,8 +178,8 @@ export class FactorStore {
   }
 
   /** pending → approved, once; the row after, or undefined. */
-  async approveChallenge(sid: string): Promise<ChallengeRow | undefined> {
+  async approveChallenge(sid: string, trx: Kysely<CoreDatabase> = this.db): Promise<ChallengeRow | undefined> {
     const now = this.clock.now();
-    return this.db.updateTable('verify_v2_challenges').set({ status: 'approved', responded_at: now, updated_at: now }).where('sid', '=', sid).where('status', '=', 'pending').where('expires_at', '>', now).returningAll().executeTakeFirst();
+    return trx.updateTable('verify_v2_challenges').set({ status: 'approved', responded_at: now, updated_at: now }).where('sid', '=', sid).where('status', '=', 'pending').where('expires_at', '>', now).returningAll().executeTakeFirst();
   }
 }

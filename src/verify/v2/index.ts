@@ -2,6 +2,10 @@ import type { Router } from 'express';
 import type { CorePlatform } from '../schema.js';
 import type { AppStore } from '../core/apps.js';
 import type { SmsGate } from '../core/sms-gate.js';
+import type { WebhookSink } from '../ports.js';
+import { Webhooks } from './webhook-store.js';
+import { expireChallenges } from './events.js';
+import type { V2Context } from './context.js';
 import { SMS_WINDOW_SECONDS } from '../core/sms-gate.js';
 import { verifyV2Router } from './routes.js';
 import { Services } from './service-store.js';
@@ -12,13 +16,15 @@ import { FactorStore } from './factor-store.js';
 export const SENDS_PER_DESTINATION = 5;
 
 /** The Verify v2-compatible API of the service (docs/verify-v2.md): its router and its sweep. */
-export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore): { router: Router; sweep: () => Promise<void> } {
+export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, sink?: WebhookSink): { router: Router; sweep: () => Promise<void> } {
   const db = p.db.db;
   const verifications = new Verifications(db, p.clock, p.secretBox);
-  const router = verifyV2Router({
+  const c: V2Context = {
     services: new Services(db, p.clock),
     verifications,
     factors: new FactorStore(db, p.clock, p.secretBox),
+    webhooks: new Webhooks(db, p.clock, sink, p.logger),
+    db,
     factorTries: p.limits.create({ name: 'v2:factor:tries', points: 5, durationSeconds: 10 * 60 }),
     clock: p.clock,
     gate,
@@ -27,6 +33,12 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore): 
     findApp: (hash) => apps.findWithAccountSid(hash),
     logger: p.logger,
     baseUrl: () => p.config.PUBLIC_URL,
-  });
-  return { router, sweep: () => verifications.sweep() };
+  };
+  return {
+    router: verifyV2Router(c, p.config.production),
+    async sweep() {
+      await verifications.sweep();
+      await expireChallenges(c);
+    },
+  };
 }

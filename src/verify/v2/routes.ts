@@ -11,6 +11,7 @@ import { checkResource, param, requiredParam, type ServiceRow, verificationResou
 import type { V2Context } from './context.js';
 import { serviceRoutes } from './services.js';
 import { factorRoutes } from './factor-routes.js';
+import { webhookRoutes } from './webhooks.js';
 import type { CheckOutcome } from './verifications.js';
 
 /** HTTP Basic with the app's Account SID as user and its API key as password; 401 20003 otherwise. */
@@ -136,7 +137,7 @@ function verificationRoutes(c: V2Context): Router {
 }
 
 /** `/v2`: the Verify v2-compatible API (docs/verify-v2.md). */
-export function verifyV2Router(c: V2Context): Router {
+export function verifyV2Router(c: V2Context, production: boolean): Router {
   const r = Router();
   r.use(basicAuth(c));
   // Twilio's clients send forms; repeated keys are refused by `param`.
@@ -144,6 +145,7 @@ export function verifyV2Router(c: V2Context): Router {
   r.use(serviceRoutes(c));
   r.use(verificationRoutes(c));
   r.use(factorRoutes(c));
+  r.use(webhookRoutes(c, production));
   r.use((req, _res, next) => next(notFound(req.path)));
   r.use(twilioErrorHandler(c.logger));
   return r;
