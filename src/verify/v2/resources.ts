@@ -77,7 +77,8 @@ export function serviceResource(s: ServiceRow, accountSid: string, base: string)
   };
 }
 
-export function verificationResource(v: VerificationRow, accountSid: string, base: string): Record<string, unknown> {
+/** What a Verification and a VerificationCheck both say of a verification. */
+function verificationFields(v: VerificationRow, accountSid: string) {
   return {
     sid: v.sid,
     service_sid: v.service_sid,
@@ -86,30 +87,23 @@ export function verificationResource(v: VerificationRow, accountSid: string, bas
     channel: v.channel,
     status: v.status,
     valid: v.status === 'approved',
-    lookup: { carrier: null },
     amount: null,
     payee: null,
-    send_code_attempts: JSON.parse(v.sends) as unknown[],
     date_created: isoDate(v.created_at),
     date_updated: isoDate(v.updated_at),
+  };
+}
+
+export function verificationResource(v: VerificationRow, accountSid: string, base: string): Record<string, unknown> {
+  return {
+    ...verificationFields(v, accountSid),
+    lookup: { carrier: null },
+    send_code_attempts: JSON.parse(v.sends) as unknown[],
     sna: null,
     url: `${base}/v2/Services/${v.service_sid}/Verifications/${v.sid}`,
   };
 }
 
 export function checkResource(v: VerificationRow, accountSid: string): Record<string, unknown> {
-  return {
-    sid: v.sid,
-    service_sid: v.service_sid,
-    account_sid: accountSid,
-    to: v.to,
-    channel: v.channel,
-    status: v.status,
-    valid: v.status === 'approved',
-    amount: null,
-    payee: null,
-    date_created: isoDate(v.created_at),
-    date_updated: isoDate(v.updated_at),
-    sna_attempts_error_codes: [],
-  };
+  return { ...verificationFields(v, accountSid), sna_attempts_error_codes: [] };
 }
