@@ -5,7 +5,7 @@
 // when connecting and refuse any address that is not public; subscriptions must use port 443.
 import https from 'node:https';
 import { describe, expect, it } from 'vitest';
-import { endpointHostAllowed, isPublicAddress, publicOnlyAgent } from '../../src/verify/onetouch/push-egress.js';
+import { endpointHostAllowed, isPublicAddress, publicOnlyAgent } from '../../src/platform/egress.js';
 import { parseSubscription } from '../../src/verify/onetouch/http-push-subscription.js';
 
 describe('which addresses a push delivery may reach', () => {

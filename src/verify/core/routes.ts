@@ -1,3 +1,4 @@
+import { clientNetwork } from '../../platform/client-network.js';
 import { Router } from 'express';
 import type { Logger } from '../../platform/logger.js';
 import { mountOps, type ApiAnswer, type ApiCall, type ApiRoute } from '../api.js';
@@ -331,7 +332,8 @@ function optionalInt(params: ParamObject, name: string, min: number, max: number
 function smsIpKey(c: ApiCall): string {
   const caller = c.ip ?? 'unknown';
   const userIp = param(c.params, 'user_ip');
-  return userIp !== undefined && userIp.length <= 45 && isIP(userIp) ? `${c.app.id}/${userIp}` : caller;
+  // The end user's network (an IPv6 address counted by its /64, as every per-IP limit does).
+  return userIp !== undefined && userIp.length <= 45 && isIP(userIp) ? `${c.app.id}/${clientNetwork(userIp)}` : caller;
 }
 
 function meta(c: ApiCall): { ip: string | null; userAgent: string | null } {

@@ -1,6 +1,8 @@
 import type { Selectable } from 'kysely';
 import { signCallback } from '../../platform/authy-signature.js';
 import { twilioSignature } from '../../platform/twilio-signature.js';
+import { publicOnlyAgent } from '../../platform/egress.js';
+import { postStatusOnly } from './webhook-sink.js';
 import { isDatabaseUnavailable } from '../../platform/db.js';
 import { sql } from '../../platform/kysely.js';
 import type { AppInfo, ServiceDirectory } from '../ports.js';
@@ -74,6 +76,16 @@ export function buildCallbackBody(o: { row: Row; deviceId: string; signature: st
   };
 }
 
+/** A v2 webhook's send ends after this. */
+export const WEBHOOK_TIMEOUT_MS = 5 * 1000;
+
+/** POST and read only the status: the body is never read (a receiver could send one without end), redirects are not followed. */
+async function fetchStatus(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<number> {
+  const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+  await res.body?.cancel().catch(() => undefined);
+  return res.status;
+}
+
 /** A Verify v2 webhook's headers: a form, signed as Twilio signs (X-Twilio-Signature). */
 function twilioHeaders(apiKey: string, url: string, body: string): Record<string, string> {
   return {
@@ -97,11 +109,19 @@ export class CallbackWorker {
   /** Outbox ids sent (2xx) whose delivery could not be recorded yet, with when they were sent. */
   private readonly unrecorded = new Map<number, number>();
 
+  /**
+   * Production: v2 webhooks (URLs an app chose, unlike the callback URLs operators set) connect to
+   * public addresses only, judged when connecting (DNS rebinding included).
+   */
+  private readonly publicOnly: ReturnType<typeof publicOnlyAgent> | undefined;
+
   constructor(
     private readonly p: OneTouchPlatform,
     private readonly directory: ServiceDirectory,
     private readonly intervalMs = 500,
-  ) {}
+  ) {
+    this.publicOnly = p.config.production ? publicOnlyAgent() : undefined;
+  }
 
   start(): void {
     this.stopped = false;
@@ -115,6 +135,7 @@ export class CallbackWorker {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
+    this.publicOnly?.destroy();
   }
 
   /** Run a delivery pass now (or right after the current one). */
@@ -258,16 +279,11 @@ export class CallbackWorker {
       }
       const budgetMs = Math.min(SEND_TIMEOUT_MS, leaseUntil - LEASE_MARGIN_MS - this.p.clock.now());
       if (budgetMs <= 0) throw new Error('lease lapsed before the send (slow database)');
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: row.format === 'twilio' ? twilioHeaders(apiKey, url, row.body) : this.authyHeaders(apiKey, url, row.body),
-        body: row.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(budgetMs),
-      });
-      // Only the status matters: the body is never read (a receiver could send one without end).
-      await res.body?.cancel().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) {
+      const headers = row.format === 'twilio' ? twilioHeaders(apiKey, url, row.body) : this.authyHeaders(apiKey, url, row.body);
+      // A webhook gets 5 s at most: a receiver that never answers holds up its batch no longer.
+      const timeoutMs = row.format === 'twilio' ? Math.min(budgetMs, WEBHOOK_TIMEOUT_MS) : budgetMs;
+      const status = row.format === 'twilio' && this.publicOnly ? await postStatusOnly(this.publicOnly, url, headers, row.body, timeoutMs) : await fetchStatus(url, headers, row.body, timeoutMs);
+      if (status >= 200 && status < 300) {
         const at = this.p.clock.now();
         try {
           await this.markDelivered(id, at);
@@ -281,7 +297,7 @@ export class CallbackWorker {
         this.p.logger.info({ outbox_id: id, app_id: row.app_id, attempts }, 'callback delivered');
         return true;
       }
-      error = `HTTP ${res.status}`;
+      error = `HTTP ${status}`;
     } catch (err) {
       error = err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 200) : 'unknown error';
     }

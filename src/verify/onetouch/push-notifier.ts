@@ -1,4 +1,4 @@
-import { endpointHostAllowed, publicOnlyAgent } from './push-egress.js';
+import { endpointHostAllowed, publicOnlyAgent } from '../../platform/egress.js';
 import type { ServiceDirectory } from '../ports.js';
 import type { OneTouchPlatform } from '../schema-onetouch.js';
 import type { PushSubscriptions, StoredSubscription } from './push-subscriptions.js';

@@ -36,6 +36,8 @@ export interface V2Context {
   mail: Mailer;
   /** 5 sends per service and destination per 10 minutes. */
   sendLimit: Limiter;
+  /** Codes mailed to one address per hour, across services and apps. */
+  emailLimit: Limiter;
   findApp: (apiKeyHash: string) => Promise<V2App | undefined>;
   logger: Logger;
   /** The address resources' `url`s start with (PUBLIC_URL). */

@@ -4,7 +4,8 @@ import type { V2Context } from './context.js';
 import { invalidParameter, notFound, TwilioError } from './errors.js';
 import { challengeResource, entityResource, factorResource } from './factor-resources.js';
 import { CHALLENGE_DEFAULT_MS, CHALLENGE_MAX_MS, type EntityRow, type FactorRow, type TotpConfig } from './factor-store.js';
-import { intParam, param, requiredParam } from './resources.js';
+import { intParam, param, plainName, requiredParam, sidPattern } from './resources.js';
+import { timeStepAt } from '../core/totp.js';
 import { eventOf, expireChallenges } from './events.js';
 import type { V2App } from './context.js';
 
@@ -12,6 +13,8 @@ import type { V2App } from './context.js';
 const IDENTITY = /^(?=.{8,64}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$/;
 const badIdentity = () => new TwilioError(400, 60366, 'Entity invalid or not provided: the Identity must be 8 to 64 dash-separated letters and digits');
 const ALGS = ['sha1', 'sha256', 'sha512'] as const;
+/** Factors one entity may have. */
+const MAX_FACTORS = 20;
 
 const notVerifiedChallenge = () => new TwilioError(400, 60200, 'Invalid parameter `FactorSid`: the factor is not verified');
 const challengeTries = () => new TwilioError(429, 60308, 'Challenge verification attempts limit reached');
@@ -24,7 +27,7 @@ function onePage(key: string, items: unknown[], url: string): Record<string, unk
 
 /** `Details.Fields` (JSON `{label, value}` objects, given once each) and `HiddenDetails` (a JSON object of strings). */
 function challengeDetails(req: Request, now: number): { details: string; hidden: string | null } {
-  const raw = (req.body as Record<string, unknown>)['Details.Fields'];
+  const raw = ((req.body ?? {}) as Record<string, unknown>)['Details.Fields'];
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
   if (list.length > 20) throw invalidParameter('Details.Fields', 'at most 20');
   const fields = list.map((f) => {
@@ -116,14 +119,21 @@ export function factorRoutes(c: V2Context): Router {
   });
   r.get('/Services/:sid/Entities/:identity', async (req, res) => res.json(entityResource(await entityOf(req), acct(req), base())));
   r.delete('/Services/:sid/Entities/:identity', async (req, res) => {
-    await c.factors.deleteEntity((await entityOf(req)).sid);
+    const e = await entityOf(req);
+    const factors = await c.factors.factors(e.sid);
+    // Its factors go with it, each told to the webhooks as factor.deleted.
+    await c.db.transaction().execute(async (trx) => {
+      for (const f of factors) await c.webhooks.emit(trx, eventOf('factor.deleted', req.v2App!, e, f));
+      await c.factors.deleteEntity(e.sid, trx);
+    });
+    c.webhooks.kick();
     res.status(204).end();
   });
 
   r.post('/Services/:sid/Entities/:identity/Factors', async (req, res) => {
     const s = await serviceOf(req);
     const identity = identityOf(req);
-    const name = requiredParam(req, 'FriendlyName', 64).trim();
+    const name = plainName(requiredParam(req, 'FriendlyName', 64), 'FriendlyName');
     const type = requiredParam(req, 'FactorType', 16);
     if (type !== 'totp') throw invalidParameter('FactorType', type === 'push' ? 'push factors are not offered yet' : 'totp');
     const config = totpConfig(req, { time_step: 30, skew: 1, code_length: 6, alg: 'sha1' });
@@ -138,6 +148,7 @@ export function factorRoutes(c: V2Context): Router {
       if (!secret || secret.length < 10 || secret.length > 64) throw invalidParameter('Binding.Secret', 'base32, 80 to 512 bits');
     }
     const e = await c.factors.ensureEntity(s.sid, identity);
+    if ((await c.factors.factors(e.sid)).length >= MAX_FACTORS) throw invalidParameter('FactorType', `an entity has at most ${MAX_FACTORS} factors`);
     const made = await c.db.transaction().execute(async (trx) => {
       const m = await c.factors.createTotp(e, name, config, secret, trx);
       await c.webhooks.emit(trx, eventOf('factor.created', req.v2App!, e, m.row));
@@ -162,8 +173,11 @@ export function factorRoutes(c: V2Context): Router {
     const f = await factorOf(req, e, String(req.params.fsid));
     const code = param(req, 'AuthPayload');
     const name = param(req, 'FriendlyName');
-    const config = JSON.stringify(totpConfig(req, JSON.parse(f.config) as TotpConfig));
-    await c.factors.updateFactor(f.sid, { ...(name !== undefined ? { friendly_name: name.trim().slice(0, 64) || f.friendly_name } : {}), config });
+    const before = JSON.parse(f.config) as TotpConfig;
+    const after = totpConfig(req, before);
+    // A new time step counts steps anew (no code of it was accepted yet): the window starts now.
+    const restep = after.time_step !== before.time_step ? { last_step: timeStepAt(c.clock.now(), after.time_step) - after.skew - 1 } : {};
+    await c.factors.updateFactor(f.sid, { ...(name !== undefined ? { friendly_name: plainName(name, 'FriendlyName') } : {}), config: JSON.stringify(after), ...restep });
     if (f.status === 'unverified' && code !== undefined && (await codeOk(f, code.trim()))) {
       // Verified once, with its factor.verified event in the same transaction.
       await c.db.transaction().execute(async (trx) => {
@@ -230,7 +244,11 @@ function challengeRoutes(r: Router, c: V2Context, h: Helpers): void {
     const e = await h.entityOf(req);
     await expireChallenges(c, e.service_sid);
     const factors = new Map((await c.factors.factors(e.sid)).map((f) => [f.sid, f]));
-    const rows = await c.factors.challenges(e.sid, { factorSid: param(req, 'FactorSid'), status: param(req, 'Status') });
+    const factorSid = param(req, 'FactorSid');
+    const status = param(req, 'Status');
+    if (factorSid !== undefined && !sidPattern('YF').test(factorSid)) throw invalidParameter('FactorSid');
+    if (status !== undefined && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw invalidParameter('Status', 'pending, approved, denied or expired');
+    const rows = await c.factors.challenges(e.sid, { factorSid, status });
     const url = `${h.base()}/v2/Services/${e.service_sid}/Entities/${encodeURIComponent(e.identity)}/Challenges`;
     res.json(onePage('challenges', rows.map((ch) => challengeResource(ch, factors.get(ch.factor_sid)!, e, h.acct(req), h.base())), url));
   });

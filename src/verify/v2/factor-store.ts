@@ -56,8 +56,8 @@ export class FactorStore {
     return this.db.selectFrom('verify_v2_entities').selectAll().where('service_sid', '=', serviceSid).orderBy('created_at').orderBy('sid').limit(size + 1).offset(page * size).execute();
   }
 
-  async deleteEntity(sid: string): Promise<void> {
-    await this.db.deleteFrom('verify_v2_entities').where('sid', '=', sid).execute();
+  async deleteEntity(sid: string, trx: Kysely<CoreDatabase> = this.db): Promise<void> {
+    await trx.deleteFrom('verify_v2_entities').where('sid', '=', sid).execute();
   }
 
   /** A new TOTP factor: `secret` when the app brings one, else 20 random bytes. */
@@ -82,7 +82,7 @@ export class FactorStore {
     await trx.deleteFrom('verify_v2_factors').where('sid', '=', sid).execute();
   }
 
-  async updateFactor(sid: string, set: Partial<Pick<FactorRow, 'friendly_name' | 'config'>>): Promise<void> {
+  async updateFactor(sid: string, set: Partial<Pick<FactorRow, 'friendly_name' | 'config' | 'last_step'>>): Promise<void> {
     await this.db.updateTable('verify_v2_factors').set({ ...set, updated_at: this.clock.now() }).where('sid', '=', sid).execute();
   }
 
@@ -175,6 +175,11 @@ export class FactorStore {
     if (Number(r.numUpdatedRows) === 1) return 'claimed';
     const row = await this.db.selectFrom('verify_v2_challenges').select(['status', 'expires_at', 'auth_attempts']).where('sid', '=', sid).executeTakeFirst();
     return row && row.status === 'pending' && row.expires_at > now ? 'exhausted' : 'ended';
+  }
+
+  /** Challenges ended (or expired) more than a day ago are forgotten. */
+  async sweep(): Promise<void> {
+    await this.db.deleteFrom('verify_v2_challenges').where('expires_at', '<', this.clock.now() - 86_400_000).execute();
   }
 
   /** pending → approved, once; the row after, or undefined. */

@@ -14,6 +14,8 @@ import { FactorStore } from './factor-store.js';
 
 /** Sends to one destination of one service per 10 minutes (Verify's limit; the 6th is 60203). */
 export const SENDS_PER_DESTINATION = 5;
+/** Codes mailed to one address per hour, whichever services or apps ask. */
+export const EMAILS_PER_ADDRESS = 10;
 
 /** The Verify v2-compatible API of the service (docs/verify-v2.md): its router and its sweep. */
 export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, sink?: WebhookSink): { router: Router; sweep: () => Promise<void> } {
@@ -30,6 +32,7 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
     gate,
     mail: p.mail,
     sendLimit: p.limits.create({ name: 'v2:send:to', points: SENDS_PER_DESTINATION, durationSeconds: SMS_WINDOW_SECONDS }),
+    emailLimit: p.limits.create({ name: 'v2:email:to', points: EMAILS_PER_ADDRESS, durationSeconds: 3600 }),
     findApp: (hash) => apps.findWithAccountSid(hash),
     logger: p.logger,
     baseUrl: () => p.config.PUBLIC_URL,
@@ -39,6 +42,7 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
     async sweep() {
       await verifications.sweep();
       await expireChallenges(c);
+      await c.factors.sweep();
     },
   };
 }

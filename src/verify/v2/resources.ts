@@ -16,6 +16,26 @@ export const isoDate = (ms: number): string => new Date(ms).toISOString().replac
 
 // ---- Parameters (form bodies; a repeated key is refused) ----
 
+/** A name shown to people (a factor's, a webhook's): 1 to 64 characters, no control or format characters (PostgreSQL refuses NUL). */
+export function plainName(v: string, name: string): string {
+  const t = v.trim();
+  if (t.length === 0 || t.length > 64 || /[\p{Cc}\p{Cf}]/u.test(t)) throw invalidParameter(name, '1 to 64 characters, without control characters');
+  return t;
+}
+
+/**
+ * The name a code's message goes out in: at most 30 letters, digits, spaces, dashes,
+ * underscores, apostrophes and dots, and at most 4 digits of any script (a name must not pass for
+ * a code or a phone number).
+ */
+export function messageName(v: string, name: string): string {
+  const t = v.trim();
+  if (t.length === 0 || t.length > 30) throw invalidParameter(name, '1 to 30 characters');
+  if (!/^[\p{L}\p{N} ._'-]+$/u.test(t)) throw invalidParameter(name, 'letters, digits, spaces, dashes, underscores and dots only');
+  if ((t.match(/\p{N}/gu) ?? []).length > 4) throw invalidParameter(name, 'at most 4 digits');
+  return t;
+}
+
 /** A parameter given once, or undefined. */
 export function param(req: Request, name: string): string | undefined {
   const body = (req.body ?? {}) as Record<string, unknown>;

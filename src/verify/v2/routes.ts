@@ -7,7 +7,8 @@ import { parsePhoneNumberFromString } from '../../platform/phone-numbers.js';
 import { AuthyError } from '../authy-errors.js';
 import { hashApiKey } from '../authy-http.js';
 import { authenticationError, channelDisabled, invalidParameter, maxCheckAttempts, maxSendAttempts, notFound, TwilioError, twilioErrorHandler } from './errors.js';
-import { checkResource, param, requiredParam, type ServiceRow, verificationResource } from './resources.js';
+import { checkResource, messageName, param, requiredParam, type ServiceRow, verificationResource } from './resources.js';
+import { clientNetwork } from '../../platform/client-network.js';
 import type { V2Context } from './context.js';
 import { serviceRoutes } from './services.js';
 import { factorRoutes } from './factor-routes.js';
@@ -18,7 +19,7 @@ import type { CheckOutcome } from './verifications.js';
 function basicAuth(c: V2Context): RequestHandler {
   return async (req, _res, next) => {
     const h = req.headers.authorization;
-    if (!h || !/^Basic [A-Za-z0-9+/=]{1,512}$/.test(h)) return next(authenticationError());
+    if (!h || !/^basic [A-Za-z0-9+/=]{1,512}$/i.test(h)) return next(authenticationError());
     const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
     const i = decoded.indexOf(':');
     const user = decoded.slice(0, i);
@@ -52,6 +53,19 @@ function destination(req: Request, channel: 'sms' | 'email'): { to: string; phon
   return { to: parsed.number, phone: { e164: parsed.number, region: parsed.country ?? '' } };
 }
 
+/** `To` of a check as its verification stored it (an address lower-cased, a number in E.164), or undefined when it is neither. */
+function checkedDestination(raw: string): string | undefined {
+  const t = raw.trim();
+  if (t.length > 320) return undefined;
+  if (t.includes('@')) return emailAddress.safeParse(t.toLowerCase()).success ? t.toLowerCase() : undefined;
+  try {
+    const p = t.startsWith('+') && t.length <= 20 ? parsePhoneNumberFromString(t) : undefined;
+    return p?.isValid() ? p.number : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The message that carries a code, in the service's name (or the request's CustomFriendlyName). */
 function codeText(name: string, code: string, warn: boolean): string {
   return `Your ${name} verification code is: ${code}${warn ? "\nDon't share this code with anyone; our employees will never ask for the code." : ''}`;
@@ -82,13 +96,20 @@ function verificationRoutes(c: V2Context): Router {
     if (param(req, 'CustomCode') !== undefined) throw invalidParameter('CustomCode', 'custom codes are not enabled for this service');
     const locale = param(req, 'Locale');
     if (locale !== undefined && !/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,4})?$/.test(locale)) throw invalidParameter('Locale');
-    const custom = param(req, 'CustomFriendlyName');
-    if (custom !== undefined && (custom.length > 30 || !/^[\p{L}\p{N} ._'-]+$/u.test(custom))) throw invalidParameter('CustomFriendlyName', 'at most 30 letters, digits, spaces, dashes and dots');
+    const customRaw = param(req, 'CustomFriendlyName');
+    const custom = customRaw === undefined ? undefined : messageName(customRaw, 'CustomFriendlyName');
     const { to, phone } = destination(req, channel);
     const deviceIp = param(req, 'DeviceIp');
     const sends = await c.sendLimit.consume(`${s.sid}:${to}`);
     if (!sends.allowed) throw maxSendAttempts(sends.retryAfterSeconds);
-    if (phone) await c.gate.admit(phone, deviceIp && isIP(deviceIp) ? `${app(req).id}/${deviceIp}` : `app:${app(req).id}`, 'verification').catch((e: unknown) => Promise.reject(fromGate(e)));
+    // Per end user when the app says who (an IPv6 address counted by its /64), else per app.
+    const caller = deviceIp && isIP(deviceIp) ? `${app(req).id}/${clientNetwork(deviceIp)}` : `app:${app(req).id}`;
+    if (phone) await c.gate.admit(phone, caller, 'verification').catch((e: unknown) => Promise.reject(fromGate(e)));
+    else {
+      // An address gets so many codes an hour whichever services or apps send them.
+      const mails = await c.emailLimit.consume(to);
+      if (!mails.allowed) throw maxSendAttempts(mails.retryAfterSeconds);
+    }
     const { row, code } = await c.verifications.start(s, to, channel, locale ?? null);
     const text = codeText(custom ?? s.friendly_name, code, s.do_not_share_warning_enabled === 1);
     if (phone) await c.gate.deliver(phone.e164, text).catch((e: unknown) => Promise.reject(fromGate(e)));
@@ -124,8 +145,8 @@ function verificationRoutes(c: V2Context): Router {
     let target;
     if (vsid !== undefined) target = await c.verifications.get(s.sid, vsid);
     else {
-      const trimmed = to!.trim();
-      target = await c.verifications.current(s.sid, trimmed.includes('@') ? trimmed.toLowerCase() : (parsePhoneNumberFromString(trimmed)?.number ?? trimmed));
+      const dest = checkedDestination(to!);
+      target = dest === undefined ? undefined : await c.verifications.current(s.sid, dest);
     }
     const outcome: CheckOutcome = target ? await c.verifications.check(target, code) : { kind: 'none' };
     if (outcome.kind === 'max_attempts') throw maxCheckAttempts();

@@ -1,20 +1,11 @@
 import { Router, type Request } from 'express';
 import { invalidParameter, notFound } from './errors.js';
-import { boolParam, intParam, param, requiredParam, serviceResource } from './resources.js';
+import { boolParam, intParam, messageName, param, requiredParam, serviceResource } from './resources.js';
 import type { Settings } from './service-store.js';
 import type { V2Context } from './context.js';
 
-/**
- * A service's name appears in every message: at most 30 characters of letters, digits, spaces,
- * dashes, underscores and dots, and at most 4 digits (a name must not pass for a code or a number).
- */
-function friendlyName(v: string): string {
-  const name = v.trim();
-  if (name.length === 0 || name.length > 30) throw invalidParameter('FriendlyName', '1 to 30 characters');
-  if (!/^[\p{L}\p{N} ._'-]+$/u.test(name)) throw invalidParameter('FriendlyName', 'letters, digits, spaces, dashes, underscores and dots only');
-  if ((name.match(/\d/g) ?? []).length > 4) throw invalidParameter('FriendlyName', 'at most 4 digits');
-  return name;
-}
+/** A service's name appears in every message it sends. */
+const friendlyName = (v: string) => messageName(v, 'FriendlyName');
 
 /** The settings a create or update request carries. */
 function settingsOf(req: Request): Settings {
@@ -34,6 +25,8 @@ function settingsOf(req: Request): Settings {
 }
 
 const PAGE_SIZE_MAX = 1000;
+/** Services one app may have. */
+const MAX_SERVICES = 100;
 
 /** `/v2/Services`: create, fetch, list (paged as Twilio pages), update, delete. */
 export function serviceRoutes(c: V2Context): Router {
@@ -42,6 +35,7 @@ export function serviceRoutes(c: V2Context): Router {
 
   r.post('/Services', async (req, res) => {
     const name = friendlyName(requiredParam(req, 'FriendlyName', 64));
+    if ((await c.services.page(req.v2App!.id, 0, MAX_SERVICES)).length >= MAX_SERVICES) throw invalidParameter('FriendlyName', `an app has at most ${MAX_SERVICES} services`);
     const s = await c.services.create(req.v2App!.id, { ...settingsOf(req), friendly_name: name });
     res.status(201).json(serviceResource(s, req.v2App!.accountSid, base()));
   });

@@ -64,9 +64,11 @@ export class Verifications {
     return { ...row, sends: JSON.stringify(sends), channel, updated_at: now };
   }
 
+  /** A verification of the service; one pending past its 10 minutes reads as `expired`. */
   async get(serviceSid: string, sid: string): Promise<VerificationRow | undefined> {
     if (!sidPattern('VE').test(sid)) return undefined;
-    return this.db.selectFrom('verify_v2_verifications').selectAll().where('service_sid', '=', serviceSid).where('sid', '=', sid).executeTakeFirst();
+    const row = await this.db.selectFrom('verify_v2_verifications').selectAll().where('service_sid', '=', serviceSid).where('sid', '=', sid).executeTakeFirst();
+    return row && row.status === 'pending' && row.expires_at <= this.clock.now() ? { ...row, status: 'expired' } : row;
   }
 
   /** The verification a check of `to` is for: the newest one still pending or out of checks. */
@@ -103,8 +105,8 @@ export class Verifications {
 
   /** pending → `status`, once; the row after, or undefined when it was no longer pending. */
   async setStatus(sid: string, status: 'approved' | 'canceled' | 'max_attempts_reached'): Promise<VerificationRow | undefined> {
-    const r = await this.db.updateTable('verify_v2_verifications').set({ status, updated_at: this.clock.now() }).where('sid', '=', sid).where('status', '=', 'pending').returningAll().executeTakeFirst();
-    return r;
+    const now = this.clock.now();
+    return this.db.updateTable('verify_v2_verifications').set({ status, updated_at: now }).where('sid', '=', sid).where('status', '=', 'pending').where('expires_at', '>', now).returningAll().executeTakeFirst();
   }
 
   /** Verifications ended more than a day ago are forgotten. */

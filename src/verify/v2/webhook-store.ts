@@ -12,6 +12,9 @@ export type WebhookRow = Selectable<VerifyTables['verify_v2_webhooks']>;
 export const EVENT_TYPES = ['factor.created', 'factor.verified', 'factor.deleted', 'challenge.approved', 'challenge.denied', 'challenge.expired'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** Webhooks one service may have. */
+export const MAX_WEBHOOKS = 10;
+
 /** What an event tells of: the service, the entity, the factor and maybe a challenge. */
 export interface V2Event {
   type: EventType;
@@ -64,9 +67,12 @@ export class Webhooks {
     if (!this.sink) return 0;
     const hooks = await trx.selectFrom('verify_v2_webhooks').selectAll().where('service_sid', '=', e.serviceSid).where('status', '=', 'enabled').execute();
     let n = 0;
+    const urls = new Set<string>();
     for (const h of hooks) {
       const types = JSON.parse(h.event_types) as string[];
-      if (!types.includes('*') && !types.includes(e.type)) continue;
+      // One POST per URL and event, however many webhooks name it.
+      if ((!types.includes('*') && !types.includes(e.type)) || urls.has(h.webhook_url)) continue;
+      urls.add(h.webhook_url);
       await this.sink.enqueue(trx as unknown as Kysely<unknown>, { eventId: `v2:${randomUUID()}`, appId: e.appId, url: h.webhook_url, params: eventParams(e, this.clock.now()) });
       n++;
     }

@@ -2,7 +2,9 @@ import { Router, type Request } from 'express';
 import type { V2Context } from './context.js';
 import { invalidParameter, notFound } from './errors.js';
 import { isoDate, param, requiredParam } from './resources.js';
-import { EVENT_TYPES, type WebhookRow } from './webhook-store.js';
+import { EVENT_TYPES, MAX_WEBHOOKS, type WebhookRow } from './webhook-store.js';
+import { endpointHostAllowed } from '../../platform/egress.js';
+import { plainName } from './resources.js';
 
 /** The Webhook as Verify answers it. */
 function webhookResource(w: WebhookRow, accountSid: string, base: string): Record<string, unknown> {
@@ -24,7 +26,7 @@ function webhookResource(w: WebhookRow, accountSid: string, base: string): Recor
 
 /** `EventTypes` (repeated), each a known event or `*`. */
 function eventTypes(req: Request, required: boolean): string[] | undefined {
-  const raw = (req.body as Record<string, unknown>)['EventTypes'];
+  const raw = ((req.body ?? {}) as Record<string, unknown>)['EventTypes'];
   if (raw === undefined) {
     if (required) throw invalidParameter('EventTypes', 'is required');
     return undefined;
@@ -34,7 +36,10 @@ function eventTypes(req: Request, required: boolean): string[] | undefined {
   return [...new Set(list)];
 }
 
-/** An https URL (http only to this machine, outside production), without credentials. */
+/**
+ * Where a webhook may point: without credentials or fragment; in production over https to a public
+ * host (an address literal is judged here, a name again when connecting), elsewhere http too.
+ */
 function webhookUrl(raw: string, production: boolean): string {
   let u: URL;
   try {
@@ -42,8 +47,8 @@ function webhookUrl(raw: string, production: boolean): string {
   } catch {
     throw invalidParameter('WebhookUrl', 'an absolute URL');
   }
-  const local = u.hostname === 'localhost' || u.hostname === '127.0.0.1' || u.hostname === '[::1]';
-  if (u.username || u.password || u.hash || !(u.protocol === 'https:' || (u.protocol === 'http:' && (!production || local)))) throw invalidParameter('WebhookUrl', 'https, without credentials or fragment');
+  if (u.username || u.password || u.hash || (u.protocol !== 'https:' && u.protocol !== 'http:')) throw invalidParameter('WebhookUrl', 'http(s), without credentials or fragment');
+  if (production && (u.protocol !== 'https:' || !endpointHostAllowed(u.toString()))) throw invalidParameter('WebhookUrl', 'https to a public address');
   return u.toString();
 }
 
@@ -77,8 +82,9 @@ export function webhookRoutes(c: V2Context, production: boolean): Router {
 
   r.post('/Services/:sid/Webhooks', async (req, res) => {
     const s = await serviceOf(req);
+    if ((await c.webhooks.list(s.sid)).length >= MAX_WEBHOOKS) throw invalidParameter('WebhookUrl', `a service has at most ${MAX_WEBHOOKS} webhooks`);
     const w = await c.webhooks.create(s.sid, {
-      friendly_name: requiredParam(req, 'FriendlyName', 64).trim(),
+      friendly_name: plainName(requiredParam(req, 'FriendlyName', 64), 'FriendlyName'),
       event_types: JSON.stringify(eventTypes(req, true)),
       webhook_url: webhookUrl(requiredParam(req, 'WebhookUrl', 2000), production),
       status: statusOf(req) ?? 'enabled',
@@ -101,7 +107,7 @@ export function webhookRoutes(c: V2Context, production: boolean): Router {
     const status = statusOf(req);
     const version = versionOf(req);
     await c.webhooks.update(w.sid, {
-      ...(name !== undefined ? { friendly_name: name.trim().slice(0, 64) } : {}),
+      ...(name !== undefined ? { friendly_name: plainName(name, 'FriendlyName') } : {}),
       ...(url !== undefined ? { webhook_url: webhookUrl(url, production) } : {}),
       ...(types ? { event_types: JSON.stringify(types) } : {}),
       ...(status ? { status } : {}),

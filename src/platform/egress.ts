@@ -3,10 +3,11 @@ import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 /**
- * Addresses a Web Push delivery may not reach: the server's own network. A subscription names any
- * URL its device likes, so without this the server would POST wherever a device points it (blind
- * SSRF): loopback, private, carrier-grade NAT, link-local (cloud metadata), unique-local,
- * multicast and reserved ranges.
+ * Addresses a delivery to a URL someone else chose may not reach: the server's own network. A
+ * Web Push subscription names any URL its device likes, and a Verify v2 webhook any URL its app
+ * likes, so without this the server would POST wherever they point it (blind SSRF): loopback,
+ * private, carrier-grade NAT, link-local (cloud metadata), unique-local, multicast and reserved
+ * ranges.
  */
 const blocked = new BlockList();
 for (const [net, prefix] of [
@@ -86,7 +87,7 @@ export function endpointHostAllowed(endpoint: string): boolean {
   return isIP(host) === 0 || isPublicAddress(host);
 }
 
-/** The HTTPS agent production Web Push deliveries go through: public addresses only. */
+/** The HTTPS agent production deliveries to chosen URLs (Web Push, v2 webhooks) go through: public addresses only. */
 export function publicOnlyAgent(): https.Agent {
   return new https.Agent({ keepAlive: true, lookup: publicOnlyLookup });
 }
