@@ -33,6 +33,8 @@ export interface AppTables {
     /** The client address and User-Agent (at most 512 characters) that started it; null before they were kept. */
     ip: string | null;
     user_agent: string | null;
+    /** The passkey this session was signed in with instead of the password (ended with it); null otherwise. */
+    passkey_id: Generated<string | null>;
   };
   app_login_attempts: {
     /** 128-bit random, hex (also the event-bus channel suffix and the OneTouch hidden detail). */

@@ -18,6 +18,8 @@ export interface Session {
   expiresAt: number;
   /** When the password and a second factor were last proved in this session (null: never). */
   reauthAt: number | null;
+  /** The passkey the session was signed in with instead of the password, if any. */
+  passkeyId?: string | null;
 }
 
 /** Where a session was started from, as the account page shows it. */
@@ -83,7 +85,7 @@ export class SessionStore {
   ) {}
 
   /** Create a session; returns the cookie token (shown once, never stored). */
-  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, client: SessionClient, trx: Kysely<AppDatabase> = this.db, proof = state === 'full'): Promise<string> {
+  async create(userId: number, state: 'half' | 'full', loginAttemptId: string | null, client: SessionClient, trx: Kysely<AppDatabase> = this.db, proof = state === 'full', passkeyId: string | null = null): Promise<string> {
     const token = randomToken(32);
     const now = this.clock.now();
     // A full session is born of both factors (login or signup): that is a fresh proof, unless
@@ -95,6 +97,7 @@ export class SessionStore {
         user_id: userId,
         state,
         login_attempt_id: loginAttemptId,
+        passkey_id: passkeyId,
         created_at: now,
         last_seen_at: now,
         expires_at: now + this.config.SESSION_ABSOLUTE_SECONDS * 1000,
@@ -129,6 +132,7 @@ export class SessionStore {
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       reauthAt: row.reauth_at,
+      passkeyId: row.passkey_id,
     };
   }
 
@@ -190,6 +194,12 @@ export class SessionStore {
     return Number(r.numDeletedRows);
   }
 
+  /** End the sessions (but `keep`) that were signed in with passkey `passkeyId`; how many ended. */
+  async endSignedInWith(passkeyId: string, keep: string): Promise<number> {
+    const r = await this.db.deleteFrom('app_sessions').where('passkey_id', '=', passkeyId).where('token_hash', '!=', keep).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   /** The account's live logged-in sessions, most recently used first. */
   async listFor(userId: number): Promise<ListedSession[]> {
     const now = this.clock.now();
@@ -217,7 +227,7 @@ export class SessionStore {
         .where('state', '=', 'half')
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) !== 1) return undefined;
-      return this.create(old.userId, 'full', null, client, trx);
+      return this.create(old.userId, 'full', null, client, trx, true, old.passkeyId ?? null);
     };
     // Inside the caller's transaction (with the attempt's completion), or in one of its own.
     return outer ? run(outer) : this.db.transaction().execute(run);

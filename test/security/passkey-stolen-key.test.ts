@@ -3,9 +3,10 @@
 // account. A passkey's user-verified sign-in is a whole login only when this account saw the
 // authenticator verify its user (at registration, or after the password); a password reset, a
 // password change and "end all other sessions" withdraw that from every passkey, so an intruder's
-// passkey needs the password again; and a passkey sign-in never cancels the owner's reset link.
+// passkey needs the password again; a passkey sign-in never cancels the owner's reset link; and
+// removing a passkey signs out every session signed in with it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awaitMail, Browser, resetTokenIn } from '../app/helpers.js';
+import { awaitMail, Browser, latestSmsCode, resetTokenIn } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { passkeySecondFactor, passkeySignIn, startLocalhostSystem, userWithPasskey } from '../helpers/passkeys.js';
 import type { TestSystem } from '../helpers/system.js';
@@ -50,6 +51,21 @@ forEachDatabase((kind) => {
       const after = new Browser(t.url);
       expect((await passkeySignIn(after, intruders)).body).toMatchObject({ state: 'code', passkey: false });
       expect((await after.get('/user')).status).toBe(401);
+    });
+
+    it('when the owner removes a passkey then the sessions signed in with it end, and the owner\'s stays', async () => {
+      const { u, auth, passkey } = await userWithPasskey(t, { userVerified: false });
+      // Signed in with the passkey and then a texted code: still a session the passkey opened.
+      const thief = new Browser(t.url);
+      expect((await passkeySignIn(thief, auth)).body.state).toBe('code');
+      const { code } = await latestSmsCode(t.url, `+1${u.phone}`);
+      expect((await thief.post('/session/verify', { code })).body.state).toBe('logged_in');
+      const owner = new Browser(t.url);
+      await owner.post('/session', { email: u.email, password: u.password });
+      expect((await passkeySecondFactor(owner, auth)).body.state).toBe('logged_in');
+      expect((await owner.del(`/user/passkeys/${passkey.id}`)).status).toBe(200);
+      expect((await thief.get('/user')).status).toBe(401);
+      expect((await owner.get('/user')).status).toBe(200);
     });
 
     it('when the owner ends all other sessions then every passkey needs the password again before it signs in alone', async () => {

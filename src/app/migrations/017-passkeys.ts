@@ -43,5 +43,7 @@ export const migration: Migration = {
       .execute();
     await db.schema.createIndex('app_webauthn_challenges_binding').on('app_webauthn_challenges').columns(['binding_hash', 'purpose']).execute();
     await db.schema.alterTable('app_login_attempts').addColumn('first_factor', 'text', (c) => c.notNull().defaultTo('password')).execute();
+    // The passkey a session was signed in with (no password): removing the passkey ends it.
+    await db.schema.alterTable('app_sessions').addColumn('passkey_id', 'text').execute();
   },
 };

@@ -102,7 +102,7 @@ export function passkeyLoginRoutes(k: RouteKit, sf: SecondFactor): Router {
     if (req.appSession) await sessions.delete(req.appSession.tokenHash);
     const returnTo = safeReturnTo(v.return_to, '/account');
     const attempt = await attempts.create(user.id, undefined, 'passkey');
-    const halfToken = await sessions.create(user.id, 'half', attempt.id, clientOf(req));
+    const halfToken = await sessions.create(user.id, 'half', attempt.id, clientOf(req), undefined, false, row.id);
     if (whole) {
       // Something held (the passkey) and something known or been (its PIN or biometric): a whole login.
       const [s, a] = await Promise.all([sessions.find(halfToken), attempts.get(attempt.id)]);

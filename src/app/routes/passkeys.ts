@@ -90,7 +90,9 @@ export function passkeyRoutes(k: RouteKit): Router {
     const id = parseId(req.params.id);
     const s = req.appSession!;
     if (!(await passkeys.remove(s.userId, id))) throw new HttpError(404, AppError.NOT_FOUND, 'No such passkey');
-    await record(req, { type: AuditType.PASSKEY_REMOVED, outcome: 'success', userRef: userRef(s.userId), detail: { passkey: id } });
+    // Whoever signed in with it (elsewhere) is signed out with it.
+    const ended = await sessions.endSignedInWith(id, s.tokenHash);
+    await record(req, { type: AuditType.PASSKEY_REMOVED, outcome: 'success', userRef: userRef(s.userId), detail: { passkey: id, sessions_ended: ended } });
     await factorChanged(req, s.userId, 'passkey_removed');
     res.json({ removed: id });
   });
