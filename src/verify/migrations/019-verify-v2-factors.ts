@@ -45,5 +45,7 @@ export const migration: Migration = {
       .addColumn('updated_at', big, notNull)
       .execute();
     await db.schema.createIndex('verify_v2_challenges_factor').on('verify_v2_challenges').columns(['factor_sid', 'created_at']).execute();
+    // The expiry sweep (and every read of a service's challenges) looks for pending ones past their time.
+    await db.schema.createIndex('verify_v2_challenges_due').on('verify_v2_challenges').columns(['status', 'expires_at']).execute();
   },
 };

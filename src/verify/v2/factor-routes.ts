@@ -4,7 +4,7 @@ import type { V2Context } from './context.js';
 import { invalidParameter, notFound, TwilioError } from './errors.js';
 import { challengeResource, entityResource, factorResource } from './factor-resources.js';
 import { CHALLENGE_DEFAULT_MS, CHALLENGE_MAX_MS, type EntityRow, type FactorRow, type TotpConfig } from './factor-store.js';
-import { intParam, param, plainName, requiredParam, sidPattern } from './resources.js';
+import { intParam, listPage, onePage, pageOf, param, plainName, requiredParam, sidPattern } from './resources.js';
 import { timeStepAt } from '../core/totp.js';
 import { eventOf, expireChallenges } from './events.js';
 import type { V2App } from './context.js';
@@ -19,11 +19,6 @@ const MAX_FACTORS = 20;
 const notVerifiedChallenge = () => new TwilioError(400, 60200, 'Invalid parameter `FactorSid`: the factor is not verified');
 const challengeTries = () => new TwilioError(429, 60308, 'Challenge verification attempts limit reached');
 const tooMany = (retryAfter: number) => new TwilioError(429, 20429, 'Too Many Requests', { headers: { 'Retry-After': String(retryAfter) } });
-
-/** One page holding every item (lists that are short by nature: an entity's factors and challenges). */
-function onePage(key: string, items: unknown[], url: string): Record<string, unknown> {
-  return { [key]: items, meta: { page: 0, page_size: Math.max(items.length, 1), first_page_url: url, previous_page_url: null, url, next_page_url: null, key } };
-}
 
 /** `Details.Fields` (JSON `{label, value}` objects, given once each) and `HiddenDetails` (a JSON object of strings). */
 function challengeDetails(req: Request, now: number): { details: string; hidden: string | null } {
@@ -74,11 +69,7 @@ export function factorRoutes(c: V2Context): Router {
   const r = Router();
   const base = () => c.baseUrl();
   const acct = (req: Request) => req.v2App!.accountSid;
-  const serviceOf = async (req: Request) => {
-    const s = await c.services.get(req.v2App!.id, String(req.params.sid));
-    if (!s) throw notFound(`/Services/${String(req.params.sid)}`);
-    return s;
-  };
+  const serviceOf = (req: Request) => c.services.ofRequest(req);
   const identityOf = (req: Request) => {
     const id = String(req.params.identity);
     if (!IDENTITY.test(id)) throw badIdentity();
@@ -111,11 +102,9 @@ export function factorRoutes(c: V2Context): Router {
   });
   r.get('/Services/:sid/Entities', async (req, res) => {
     const s = await serviceOf(req);
-    const size = intParam(req, 'PageSize', 1, 1000) ?? 50;
-    const page = intParam(req, 'Page', 0, 100_000) ?? 0;
-    const rows = await c.factors.entities(s.sid, page, size);
-    const url = (p: number) => `${base()}/v2/Services/${s.sid}/Entities?PageSize=${size}&Page=${p}`;
-    res.json({ entities: rows.slice(0, size).map((e) => entityResource(e, acct(req), base())), meta: { page, page_size: size, first_page_url: url(0), previous_page_url: page > 0 ? url(page - 1) : null, url: url(page), next_page_url: rows.length > size ? url(page + 1) : null, key: 'entities' } });
+    const p = pageOf(req);
+    const rows = await c.factors.entities(s.sid, p.page, p.size);
+    res.json(listPage('entities', rows, p, (n) => `${base()}/v2/Services/${s.sid}/Entities?PageSize=${p.size}&Page=${n}`, (e) => entityResource(e, acct(req), base())));
   });
   r.get('/Services/:sid/Entities/:identity', async (req, res) => res.json(entityResource(await entityOf(req), acct(req), base())));
   r.delete('/Services/:sid/Entities/:identity', async (req, res) => {

@@ -25,7 +25,7 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
     services: new Services(db, p.clock),
     verifications,
     factors: new FactorStore(db, p.clock, p.secretBox),
-    webhooks: new Webhooks(db, p.clock, sink, p.logger),
+    webhooks: new Webhooks(db, p.clock, sink),
     db,
     factorTries: p.limits.create({ name: 'v2:factor:tries', points: 5, durationSeconds: 10 * 60 }),
     clock: p.clock,

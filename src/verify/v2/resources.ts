@@ -68,6 +68,26 @@ export function intParam(req: Request, name: string, min: number, max: number): 
   return Number(v);
 }
 
+// ---- Lists as Verify pages them ----
+
+/** `PageSize` (1–1000, 50) and `Page` (from 0) of a list request. */
+export function pageOf(req: Request): { page: number; size: number } {
+  return { size: intParam(req, 'PageSize', 1, 1000) ?? 50, page: intParam(req, 'Page', 0, 100_000) ?? 0 };
+}
+
+/** One page of a list: `rows` is the page as read with one row more (its presence says a next page exists). */
+export function listPage<T>(key: string, rows: T[], p: { page: number; size: number }, url: (page: number) => string, render: (row: T) => unknown): Record<string, unknown> {
+  return {
+    [key]: rows.slice(0, p.size).map(render),
+    meta: { page: p.page, page_size: p.size, first_page_url: url(0), previous_page_url: p.page > 0 ? url(p.page - 1) : null, url: url(p.page), next_page_url: rows.length > p.size ? url(p.page + 1) : null, key },
+  };
+}
+
+/** A list that is short by nature (an entity's factors and challenges, a service's webhooks), in one page. */
+export function onePage(key: string, items: unknown[], url: string): Record<string, unknown> {
+  return { [key]: items, meta: { page: 0, page_size: Math.max(items.length, 1), first_page_url: url, previous_page_url: null, url, next_page_url: null, key } };
+}
+
 // ---- Resources as Verify answers them ----
 
 export function serviceResource(s: ServiceRow, accountSid: string, base: string): Record<string, unknown> {

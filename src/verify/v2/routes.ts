@@ -82,11 +82,7 @@ function fromGate(e: unknown): unknown {
 function verificationRoutes(c: V2Context): Router {
   const r = Router();
   const app = (req: Request) => req.v2App!;
-  const service = async (req: Request, path: string): Promise<ServiceRow> => {
-    const s = await c.services.get(app(req).id, String(req.params.sid));
-    if (!s) throw notFound(`/Services/${String(req.params.sid)}${path}`);
-    return s;
-  };
+  const service = (req: Request, path: string): Promise<ServiceRow> => c.services.ofRequest(req, path);
 
   r.post('/Services/:sid/Verifications', async (req, res) => {
     const s = await service(req, '/Verifications');

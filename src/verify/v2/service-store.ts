@@ -1,6 +1,8 @@
+import type { Request } from 'express';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../platform/clock.js';
 import type { CoreDatabase } from '../schema.js';
+import { notFound } from './errors.js';
 import { newSid, sidPattern, type ServiceRow } from './resources.js';
 
 /** What a create or update may change. */
@@ -16,6 +18,13 @@ export class Services {
   async get(appId: number, sid: string): Promise<ServiceRow | undefined> {
     if (!sidPattern('VA').test(sid)) return undefined;
     return this.db.selectFrom('verify_v2_services').selectAll().where('sid', '=', sid).where('app_id', '=', appId).executeTakeFirst();
+  }
+
+  /** The service `:sid` of the request's app, or 404 20404 naming `path` under it. */
+  async ofRequest(req: Request, path = ''): Promise<ServiceRow> {
+    const s = await this.get(req.v2App!.id, String(req.params['sid']));
+    if (!s) throw notFound(`/Services/${String(req.params['sid'])}${path}`);
+    return s;
   }
 
   async page(appId: number, page: number, size: number): Promise<ServiceRow[]> {

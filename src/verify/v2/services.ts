@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { invalidParameter, notFound } from './errors.js';
-import { boolParam, intParam, messageName, param, requiredParam, serviceResource } from './resources.js';
+import { boolParam, intParam, listPage, messageName, pageOf, param, requiredParam, serviceResource } from './resources.js';
 import type { Settings } from './service-store.js';
 import type { V2Context } from './context.js';
 
@@ -24,7 +24,6 @@ function settingsOf(req: Request): Settings {
   return out;
 }
 
-const PAGE_SIZE_MAX = 1000;
 /** Services one app may have. */
 const MAX_SERVICES = 100;
 
@@ -41,25 +40,18 @@ export function serviceRoutes(c: V2Context): Router {
   });
 
   r.get('/Services', async (req, res) => {
-    const size = intParam(req, 'PageSize', 1, PAGE_SIZE_MAX) ?? 50;
-    const page = intParam(req, 'Page', 0, 100_000) ?? 0;
-    const rows = await c.services.page(req.v2App!.id, page, size);
-    const url = (p: number) => `${base()}/v2/Services?PageSize=${size}&Page=${p}`;
-    res.json({
-      services: rows.slice(0, size).map((s) => serviceResource(s, req.v2App!.accountSid, base())),
-      meta: { page, page_size: size, first_page_url: url(0), previous_page_url: page > 0 ? url(page - 1) : null, url: url(page), next_page_url: rows.length > size ? url(page + 1) : null, key: 'services' },
-    });
+    const p = pageOf(req);
+    const rows = await c.services.page(req.v2App!.id, p.page, p.size);
+    res.json(listPage('services', rows, p, (n) => `${base()}/v2/Services?PageSize=${p.size}&Page=${n}`, (s) => serviceResource(s, req.v2App!.accountSid, base())));
   });
 
   r.get('/Services/:sid', async (req, res) => {
-    const s = await c.services.get(req.v2App!.id, String(req.params.sid));
-    if (!s) throw notFound(`/Services/${String(req.params.sid)}`);
-    res.json(serviceResource(s, req.v2App!.accountSid, base()));
+    res.json(serviceResource(await c.services.ofRequest(req), req.v2App!.accountSid, base()));
   });
 
+  // Update and delete touch the app's own service only (both statements name the app).
   r.post('/Services/:sid', async (req, res) => {
     const sid = String(req.params.sid);
-    if (!(await c.services.get(req.v2App!.id, sid))) throw notFound(`/Services/${sid}`);
     const s = await c.services.update(req.v2App!.id, sid, settingsOf(req));
     if (!s) throw notFound(`/Services/${sid}`);
     res.json(serviceResource(s, req.v2App!.accountSid, base()));
@@ -67,7 +59,7 @@ export function serviceRoutes(c: V2Context): Router {
 
   r.delete('/Services/:sid', async (req, res) => {
     const sid = String(req.params.sid);
-    if (!(await c.services.get(req.v2App!.id, sid)) || !(await c.services.remove(req.v2App!.id, sid))) throw notFound(`/Services/${sid}`);
+    if (!(await c.services.remove(req.v2App!.id, sid))) throw notFound(`/Services/${sid}`);
     res.status(204).end();
   });
 

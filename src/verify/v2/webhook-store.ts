@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../../platform/clock.js';
-import type { Logger } from '../../platform/logger.js';
 import type { WebhookSink } from '../ports.js';
 import type { CoreDatabase, VerifyTables } from '../schema.js';
 import { isoDate, newSid, sidPattern } from './resources.js';
@@ -35,7 +34,6 @@ export class Webhooks {
     private readonly db: Kysely<CoreDatabase>,
     private readonly clock: Clock,
     private readonly sink: WebhookSink | undefined,
-    private readonly logger: Logger,
   ) {}
 
   list(serviceSid: string): Promise<WebhookRow[]> {
@@ -82,7 +80,6 @@ export class Webhooks {
   /** Start delivering what `emit` queued (call once the transaction committed). */
   kick(): void {
     this.sink?.kick();
-    this.logger.debug('verify v2 webhooks queued');
   }
 }
 

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import type { V2Context } from './context.js';
 import { invalidParameter, notFound } from './errors.js';
-import { isoDate, param, requiredParam } from './resources.js';
+import { isoDate, onePage, param, requiredParam } from './resources.js';
 import { EVENT_TYPES, MAX_WEBHOOKS, type WebhookRow } from './webhook-store.js';
 import { endpointHostAllowed } from '../../platform/egress.js';
 import { plainName } from './resources.js';
@@ -68,11 +68,7 @@ function versionOf(req: Request): 'v1' | 'v2' | undefined {
 export function webhookRoutes(c: V2Context, production: boolean): Router {
   const r = Router();
   const acct = (req: Request) => req.v2App!.accountSid;
-  const serviceOf = async (req: Request) => {
-    const s = await c.services.get(req.v2App!.id, String(req.params.sid));
-    if (!s) throw notFound(`/Services/${String(req.params.sid)}/Webhooks`);
-    return s;
-  };
+  const serviceOf = (req: Request) => c.services.ofRequest(req, '/Webhooks');
   const hookOf = async (req: Request) => {
     const s = await serviceOf(req);
     const w = await c.webhooks.get(s.sid, String(req.params.wsid));
@@ -94,9 +90,8 @@ export function webhookRoutes(c: V2Context, production: boolean): Router {
   });
   r.get('/Services/:sid/Webhooks', async (req, res) => {
     const s = await serviceOf(req);
-    const url = `${c.baseUrl()}/v2/Services/${s.sid}/Webhooks`;
     const items = (await c.webhooks.list(s.sid)).map((w) => webhookResource(w, acct(req), c.baseUrl()));
-    res.json({ webhooks: items, meta: { page: 0, page_size: Math.max(1, items.length), first_page_url: url, previous_page_url: null, url, next_page_url: null, key: 'webhooks' } });
+    res.json(onePage('webhooks', items, `${c.baseUrl()}/v2/Services/${s.sid}/Webhooks`));
   });
   r.get('/Services/:sid/Webhooks/:wsid', async (req, res) => res.json(webhookResource(await hookOf(req), acct(req), c.baseUrl())));
   r.post('/Services/:sid/Webhooks/:wsid', async (req, res) => {
