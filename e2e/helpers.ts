@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -8,6 +9,13 @@ export async function launchChromium(): Promise<Browser> {
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run'],
   });
+}
+
+/** A new person to sign up: a fresh email and phone (US 201-555-xxxx) and a password of their own. */
+export function newPerson(name: string) {
+  const tag = randomBytes(3).toString('hex');
+  const phone = `201555${String(parseInt(tag, 16) % 10_000).padStart(4, '0')}`;
+  return { name, email: `${name.toLowerCase().replace(/\s+/g, '.')}.${tag}@example.com`, password: `tea and ${tag} biscuits`, phone, e164: `+1${phone}`, pretty: `+1 201 555 ${phone.slice(6)}` };
 }
 
 /** Screenshots of every page a test visits: test-results/e2e/<test>/NN-name.png. */

@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
-import { codeIn, completeSignup, fillSignup, launchChromium, Shots, smsTo, watchPage } from './helpers.js';
+import { codeIn, completeSignup, fillSignup, launchChromium, newPerson, Shots, smsTo, watchPage } from './helpers.js';
 
 /**
  * The tutorial's flows end to end in real Chromium: the SPA in one browser context (a 375 px wide
@@ -16,11 +15,7 @@ describe('Twofold in Chromium', () => {
   let pwa: Page;
   const viewport = { width: 375, height: 800 };
 
-  const person = (name: string) => {
-    const tag = randomBytes(3).toString('hex');
-    const phone = `201555${String(parseInt(tag, 16) % 10_000).padStart(4, '0')}`;
-    return { name, email: `${name.toLowerCase().replace(/\s+/g, '.')}.${tag}@example.com`, password: `tea and ${tag} biscuits`, phone, e164: `+1${phone}` };
-  };
+  const person = newPerson;
   const withDevice = person('Grace Hopper');
 
   beforeAll(async () => {

@@ -1,22 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import type { Clock } from '../src/platform/clock.js';
+import { freePort } from '../test/helpers/passkeys.js';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
-import { codeIn, completeSignup, fillSignup, launchChromium, nextSms, Shots, smsTo, watchPage } from './helpers.js';
-
-/** A port nobody listens on right now (WebAuthn needs a name, so the site is http://localhost:PORT). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { codeIn, completeSignup, fillSignup, launchChromium, newPerson, nextSms, Shots, smsTo, watchPage } from './helpers.js';
 
 /**
  * Passkeys in real Chromium, with the DevTools protocol's virtual authenticator standing in for a
@@ -48,11 +35,7 @@ describe('Passkeys in Chromium', () => {
     await t?.stop();
   });
 
-  const person = (name: string) => {
-    const tag = randomBytes(3).toString('hex');
-    const phone = `201555${String(parseInt(tag, 16) % 10_000).padStart(4, '0')}`;
-    return { name, email: `${name.toLowerCase().replace(/\s+/g, '.')}.${tag}@example.com`, password: `tea and ${tag} biscuits`, phone, e164: `+1${phone}` };
-  };
+  const person = newPerson;
   type Person = ReturnType<typeof person>;
 
   /**

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { eventually, TestDevice } from '../test/app/helpers.js';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
 import type { Clock } from '../src/platform/clock.js';
-import { codeIn, completeSignup, fillSignup, launchChromium, nextSms, onPhoneStep, Shots, smsTo, watchPage, signupLink } from './helpers.js';
+import { codeIn, completeSignup, fillSignup, launchChromium, newPerson, nextSms, onPhoneStep, Shots, smsTo, watchPage, signupLink } from './helpers.js';
 
 /**
  * Signup's phone step and the step-up ("Confirm it's you") before a factor change, in real
@@ -42,11 +41,7 @@ describe('Signup phone step and step-up in Chromium', () => {
     return { ctx, page };
   }
 
-  const person = (name: string) => {
-    const tag = randomBytes(3).toString('hex');
-    const phone = `201555${String(parseInt(tag, 16) % 10_000).padStart(4, '0')}`;
-    return { name, email: `${name.toLowerCase().replace(/\s+/g, '.')}.${tag}@example.com`, password: `tea and ${tag} biscuits`, phone, e164: `+1${phone}`, pretty: `+1 201 555 ${phone.slice(6)}` };
-  };
+  const person = newPerson;
   const fitsWidth = async (page: Page) => expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(viewport.width);
   const focusedId = (page: Page) => page.evaluate<string | undefined>('document.activeElement?.id');
 

@@ -4,27 +4,20 @@
 // webhooks, or send inputs that break the server. Each is refused with Twilio's 4xx.
 import { randomUUID } from 'node:crypto';
 import { TOTP } from 'otpauth';
-import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { builtinVerifyClient, type VerifyClient } from '../helpers/twilio-verify.js';
 
-type Client = ReturnType<typeof twilio>;
+/** 0 when `p` succeeds, else the Twilio error code it was refused with. */
 const codeOf = (p: Promise<unknown>) => p.then(() => 0, (e: { code: number }) => e.code);
-
-async function clientOf(t: TestSystem): Promise<{ client: Client; auth: string }> {
-  const accountSid = (await t.system.db.selectFrom('apps').select('account_sid').where('builtin', '=', 1).executeTakeFirstOrThrow()).account_sid;
-  const client = twilio(accountSid, t.apiKey, { autoRetry: false });
-  client.verify.baseUrl = t.url;
-  return { client, auth: `Basic ${Buffer.from(`${accountSid}:${t.apiKey}`).toString('base64')}` };
-}
 
 describe('Verify v2 webhooks in production (SSRF)', () => {
   let t: TestSystem;
-  let client: Client;
+  let client: VerifyClient;
   beforeAll(async () => {
     t = await startTestSystem({ env: { NODE_ENV: 'production' } });
-    ({ client } = await clientOf(t));
+    ({ client } = await builtinVerifyClient(t));
   });
   afterAll(() => t.stop());
 
@@ -42,11 +35,11 @@ describe('Verify v2 webhooks in production (SSRF)', () => {
 forEachDatabase((kind) => {
   describe(`Verify v2 abuse on ${kind}`, () => {
     let t: TestSystem;
-    let client: Client;
+    let client: VerifyClient;
     let auth: string;
     beforeAll(async () => {
       t = await startTestSystem({ db: kind, env: { SMS_PER_IP_LIMIT: '3', SMS_PER_PHONE_LIMIT: '50' } });
-      ({ client, auth } = await clientOf(t));
+      ({ client, auth } = await builtinVerifyClient(t));
     });
     afterAll(() => t.stop());
 

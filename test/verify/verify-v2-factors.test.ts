@@ -2,20 +2,11 @@
 // enrolled authenticator apps with Twilio's Verify TOTP keeps its code when it moves to Twofold.
 import { randomUUID } from 'node:crypto';
 import { TOTP } from 'otpauth';
-import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { builtinVerifyClient, refusal, type VerifyClient } from '../helpers/twilio-verify.js';
 
-type RestError = { status: number; code: number };
-async function refusal(p: Promise<unknown>): Promise<RestError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as RestError;
-  }
-  throw new Error('expected a refusal');
-}
 
 /** The code of `uri` (an otpauth:// URI) at `at` ms. */
 function codeOf(uri: string, at = Date.now()): string {
@@ -26,14 +17,12 @@ function codeOf(uri: string, at = Date.now()): string {
 forEachDatabase((kind) => {
   describe(`Verify v2 TOTP factors and challenges through the twilio package on ${kind}`, () => {
     let t: TestSystem;
-    let client: ReturnType<typeof twilio>;
+    let client: VerifyClient;
     let serviceSid: string;
     let accountSid: string;
     beforeAll(async () => {
       t = await startTestSystem({ db: kind });
-      accountSid = (await t.system.db.selectFrom('apps').select('account_sid').where('builtin', '=', 1).executeTakeFirstOrThrow()).account_sid;
-      client = twilio(accountSid, t.apiKey, { autoRetry: false });
-      client.verify.baseUrl = t.url;
+      ({ client, accountSid } = await builtinVerifyClient(t));
       serviceSid = (await client.verify.v2.services.create({ friendlyName: 'Acme Bank' })).sid;
     });
     afterAll(() => t.stop());

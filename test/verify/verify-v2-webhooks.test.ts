@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { builtinVerifyClient, type VerifyClient } from '../helpers/twilio-verify.js';
 
 interface Received {
   path: string;
@@ -42,13 +43,11 @@ const codeOf = (uri: string, at = Date.now()) => {
 forEachDatabase((kind) => {
   describe(`Verify v2 webhooks on ${kind}`, () => {
     let t: TestSystem;
-    let client: ReturnType<typeof twilio>;
+    let client: VerifyClient;
     let hooks: Awaited<ReturnType<typeof receiver>>;
     beforeAll(async () => {
       t = await startTestSystem({ db: kind });
-      const accountSid = (await t.system.db.selectFrom('apps').select('account_sid').where('builtin', '=', 1).executeTakeFirstOrThrow()).account_sid;
-      client = twilio(accountSid, t.apiKey, { autoRetry: false });
-      client.verify.baseUrl = t.url;
+      ({ client } = await builtinVerifyClient(t));
       hooks = await receiver();
     });
     afterAll(async () => {

@@ -1,25 +1,13 @@
 // The Verify v2-compatible API driven by the real `twilio` package, its Verify domain pointed at
 // Twofold: what an app written for Twilio Verify does, with only the base URL changed.
-import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitMail, latestSmsCode } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { corePlatform } from '../helpers/contexts.js';
 import { AppStore } from '../../src/verify/core/apps.js';
+import { builtinVerifyClient, refusal, verifyClientAt, type VerifyClient } from '../helpers/twilio-verify.js';
 
-type Client = ReturnType<typeof twilio>;
-type RestError = { status: number; code: number; message: string; moreInfo: string };
-
-/** The rejection of `p` (a Twilio RestException), or a failure when it succeeded. */
-async function refusal(p: Promise<unknown>): Promise<RestError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as RestError;
-  }
-  throw new Error('expected a refusal');
-}
 
 let phoneSeq = 0;
 const newPhone = () => `+1201555${String(2000 + ((process.pid * 7 + phoneSeq++ * 13) % 7000)).padStart(4, '0')}`;
@@ -27,13 +15,11 @@ const newPhone = () => `+1201555${String(2000 + ((process.pid * 7 + phoneSeq++ *
 forEachDatabase((kind) => {
   describe(`Twilio Verify v2 API through the twilio package on ${kind}`, () => {
     let t: TestSystem;
-    let client: Client;
+    let client: VerifyClient;
     let accountSid: string;
     beforeAll(async () => {
       t = await startTestSystem({ db: kind, env: { SMS_PER_PHONE_LIMIT: '50' } });
-      accountSid = (await t.system.db.selectFrom('apps').select('account_sid').where('builtin', '=', 1).executeTakeFirstOrThrow()).account_sid;
-      client = twilio(accountSid, t.apiKey, { autoRetry: false });
-      client.verify.baseUrl = t.url;
+      ({ client, accountSid } = await builtinVerifyClient(t));
     });
     afterAll(() => t.stop());
 
@@ -61,11 +47,9 @@ forEachDatabase((kind) => {
     });
 
     it('when the credentials are wrong then 401 with Twilio error 20003', async () => {
-      const wrongKey = twilio(accountSid, 'not-the-key', { autoRetry: false });
-      wrongKey.verify.baseUrl = t.url;
+      const wrongKey = verifyClientAt(t.url, accountSid, 'not-the-key');
       expect(await refusal(wrongKey.verify.v2.services.list())).toMatchObject({ status: 401, code: 20003 });
-      const wrongSid = twilio(`AC${'0'.repeat(32)}`, t.apiKey, { autoRetry: false });
-      wrongSid.verify.baseUrl = t.url;
+      const wrongSid = verifyClientAt(t.url, `AC${'0'.repeat(32)}`, t.apiKey);
       expect(await refusal(wrongSid.verify.v2.services.list())).toMatchObject({ status: 401, code: 20003 });
       const res = await fetch(`${t.url}/v2/Services`);
       expect(res.status).toBe(401);
@@ -174,8 +158,7 @@ forEachDatabase((kind) => {
       const s = await service();
       const cp = corePlatform(t.system.platform);
       const { app, apiKey } = await new AppStore(cp.db.db, cp.clock).create({ name: 'Other shop', callbackUrl: null });
-      const other = twilio(app.accountSid, apiKey, { autoRetry: false });
-      other.verify.baseUrl = t.url;
+      const other = verifyClientAt(t.url, app.accountSid, apiKey);
       expect(await refusal(other.verify.v2.services(s.sid).fetch())).toMatchObject({ status: 404, code: 20404 });
       expect(await refusal(other.verify.v2.services(s.sid).verifications.create({ to: newPhone(), channel: 'sms' }))).toMatchObject({ status: 404 });
       expect((await other.verify.v2.services.list()).map((x) => x.sid)).not.toContain(s.sid);
