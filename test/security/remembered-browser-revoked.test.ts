@@ -1,10 +1,10 @@
 // Threat: a browser that was told "don't ask again" keeps skipping the second factor after the
-// owner has acted against whoever might hold it — reset the password, changed a factor, ended
-// every other session, removed it from the list — or after its 30 days; or a browser remembered
-// for one account skips the second factor of another.
+// owner has acted against whoever might hold it — reset or changed the password, changed a factor
+// or the phone, ended every other session, removed it from the list — or after its 30 days; or a
+// browser remembered for one account skips the second factor of another.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/platform/clock.js';
-import { awaitMail, Browser, latestSmsCode, newUser, resetTokenIn, signUp } from '../app/helpers.js';
+import { awaitMail, Browser, e164Of, latestSmsCode, newUser, resetTokenIn, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -71,6 +71,23 @@ forEachDatabase((kind) => {
       expect((await b.del('/session')).status).toBe(200);
       expect((await owner.del(`/user/remembered-browsers/${list[0]!.id}`)).status).toBe(200);
       expect(await skips(b, u)).toBe(false);
+    });
+
+    it('when the owner changes the password on the account page then every remembered browser is forgotten', async () => {
+      const { u, owner, b } = await remembered();
+      expect((await owner.post('/user/password', { current_password: u.password, password: 'a brand new passphrase' })).status).toBe(200);
+      expect(await skips(b, { email: u.email, password: 'a brand new passphrase' })).toBe(false);
+      expect((await owner.get('/user/remembered-browsers')).body.browsers).toEqual([]);
+    });
+
+    it('when the owner changes the phone then every remembered browser is forgotten', async () => {
+      const { u, owner, b } = await remembered();
+      const next = newUser().phone;
+      expect((await owner.post('/user/phone', { countryCode: 'US', phone: next })).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of({ phone: next }));
+      expect((await owner.post('/user/phone/verify', { code })).status).toBe(200);
+      expect(await skips(b, u)).toBe(false);
+      expect((await owner.get('/user/remembered-browsers')).body.browsers).toEqual([]);
     });
 
     it("when a browser remembered for one account logs in to another then the other's second factor is still asked", async () => {

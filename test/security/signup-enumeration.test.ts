@@ -67,5 +67,26 @@ forEachDatabase((kind) => {
         expect((await mailTo(t.url, o.email)).filter((m) => m.subject.includes('Confirm your email address'))).toHaveLength(1);
       }
     }, 120_000);
+
+    it('when a taken address signs up then the notice to its owner says what happened and from where, and carries no link, no code and no token', async () => {
+      const owner = newUser();
+      await signUp(new Browser(t.url), owner);
+      const b = new Browser(t.url);
+      const u = newUser({ email: owner.email });
+      expect((await b.post('/user', u)).status).toBe(202);
+      const { code } = await latestSmsCode(t.url, e164Of(u));
+      expect((await b.post('/user/verify-phone', { code })).status).toBe(202);
+      const m = await awaitMail(t.url, owner.email, 'Someone tried to sign up with your address');
+      expect(m.text).toContain('Browser: Chrome on Linux');
+      expect(m.text).toContain('IP address: 127.0.0.1');
+      expect(m.text).toMatch(/When: \w{3}, \d{2} \w{3} \d{4}/);
+      expect(m.text).toContain('If this was not you:');
+      // Nothing in it finishes the signup or logs anyone in.
+      expect(m.text).not.toMatch(/https?:\/\//);
+      expect(m.html).not.toMatch(/href=/);
+      expect(m.text).not.toMatch(/\b\d{6,10}\b/);
+      expect(`${m.text}\n${m.html}`).not.toContain(code);
+      expect(`${m.text}\n${m.html}`).not.toMatch(/[A-Za-z0-9_-]{43}/);
+    });
   });
 });

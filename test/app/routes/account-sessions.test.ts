@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../../helpers/system.js';
-import { Browser, latestSmsCode, newUser, signUp } from '../helpers.js';
-import { expectError } from './fixtures.js';
+import { Browser, eventually, latestSmsCode, newUser, signUp } from '../helpers.js';
+import { expectError, passwordStep, pendingFor, userWithDevice } from './fixtures.js';
 
 const FIREFOX = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0';
 
@@ -150,6 +150,37 @@ forEachDatabase((kind) => {
       const listed = (await b.get('/user/remembered-browsers')).body.browsers as { expires_at: number; created_at: number }[];
       expect(listed).toHaveLength(1);
       expect(listed[0]!.expires_at - listed[0]!.created_at).toBe(30 * 86_400_000);
+    });
+
+    it('when a push approval is completed with "remember" then that browser\'s next login is the password alone, and no approval is asked', async () => {
+      const { u, device } = await userWithDevice(t);
+      const { b, number } = await passwordStep(t, u);
+      const [req] = await pendingFor(device, 1);
+      expect((await device.answer(req!, 'approve', number)).status).toBe(200);
+      // The service's callback records the answer on the login shortly after.
+      await eventually(async () => (await b.get('/authy/status')).body.status === 'approved');
+      expect(await b.post('/session/complete', { remember: true })).toMatchObject({ status: 200, body: { state: 'logged_in', remembered_until: expect.any(Number) } });
+      expect(b.rememberCookie).toBeDefined();
+      expect((await b.del('/session')).status).toBe(200);
+      expect(await b.post('/session', { email: u.email, password: u.password })).toMatchObject({ status: 200, body: { state: 'logged_in' } });
+      expect((await b.get('/user')).status).toBe(200);
+      expect(await device.pending()).toEqual([]);
+      // Another browser is still asked.
+      expect((await new Browser(t.url).post('/session', { email: u.email, password: u.password })).body.state).toBe('approve');
+    });
+
+    it('when a recovery code logs in with "remember" then that browser\'s next login is the password alone', async () => {
+      const u = newUser();
+      const owner = new Browser(t.url);
+      await signUp(owner, u);
+      const codes = (await owner.post('/user/recovery-codes', {})).body.codes as string[];
+      const b = new Browser(t.url, FIREFOX);
+      expect((await b.post('/session', { email: u.email, password: u.password })).body.state).toBe('code');
+      expect(await b.post('/session/recover', { code: codes[0], remember: true })).toMatchObject({ status: 200, body: { state: 'logged_in', remembered_until: expect.any(Number) } });
+      expect(b.rememberCookie).toBeDefined();
+      expect((await b.del('/session')).status).toBe(200);
+      expect(await b.post('/session', { email: u.email, password: u.password })).toMatchObject({ status: 200, body: { state: 'logged_in' } });
+      expect((await owner.get('/user/remembered-browsers')).body.browsers).toEqual([expect.objectContaining({ browser: 'Firefox on Windows' })]);
     });
 
     it('when a step-up asks to remember then nothing is remembered', async () => {
