@@ -10,7 +10,7 @@ import type { Config } from './platform/config.js';
 import { cryptoFor, type Platform } from './platform/context.js';
 import { ensurePgSchema, openDatabase, ping, withTables, type Db } from './platform/db.js';
 import { MemoryEventBus, PgEventBus, RedisEventBus, type EventBus } from './platform/events.js';
-import { accessLog, trustProxySetting } from './platform/http.js';
+import { accessLog, trustProxySetting, type EarlyHandler } from './platform/http.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { migrations, type SystemDatabase } from './migrations.js';
 import { migrateToLatest } from './platform/migrations/index.js';
@@ -101,6 +101,8 @@ export async function createSystem(options: SystemOptions): Promise<System> {
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
   app.set('query parser', 'extended');
+  // Every answer is an API answer or a fresh page: no conditional requests, no body hashed for an ETag.
+  app.set('etag', false);
   app.use(accessLog(logger));
   const responseHeaders = (res: ServerResponse) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -131,7 +133,7 @@ export async function createSystem(options: SystemOptions): Promise<System> {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
-  const verify = only === 'app' ? undefined : createVerifyService(platform);
+  const verify = only === 'app' ? undefined : createVerifyService(platform, { responseHeaders });
   const web =
     only === 'verify'
       ? undefined
@@ -158,6 +160,7 @@ export async function createSystem(options: SystemOptions): Promise<System> {
   });
 
   const servers: Server[] = [];
+  const earlyHandlers: EarlyHandler[] = [...(web ? [web.tryServeStatusStream] : []), ...(verify ? [verify.tryServeApi] : [])];
   return {
     db: withTables<SystemDatabase>(platform.db).db,
     app,
@@ -177,8 +180,11 @@ export async function createSystem(options: SystemOptions): Promise<System> {
               requestTimeout: Math.max(config.REQUEST_TIMEOUT_SECONDS, config.HEADERS_TIMEOUT_SECONDS) * 1000,
               connectionsCheckingInterval: 1000,
             },
-            // Waiting browsers' status streams are answered before Express (see the web app).
-            web ? (req, res) => web.tryServeStatusStream(req, res, app) || app(req, res) : app,
+            // Waiting browsers' status streams and the Authy API's GETs are answered before Express.
+            (req, res) => {
+              for (const early of earlyHandlers) if (early(req, res, app)) return;
+              app(req, res);
+            },
           );
           s.once('error', reject);
           s.listen(p, h, () => {

@@ -62,6 +62,13 @@ export function routeOf(req: Request): string {
   return `${req.method} ${req.baseUrl}${typeof route?.path === 'string' ? route.path : '(unmatched)'}`;
 }
 
+/**
+ * A handler that may answer a request before Express (a status stream, the Authy API's GETs):
+ * true when it has taken the request; false, and untouched, otherwise. A request it takes and then
+ * cannot answer itself it hands to `fallback` (the Express app) as it arrived.
+ */
+export type EarlyHandler = (req: IncomingMessage, res: ServerResponse, fallback: (req: IncomingMessage, res: ServerResponse) => void) => boolean;
+
 /** Access log: method, route pattern, status, duration. No URL, query, body or headers. */
 export function accessLog(logger: Logger): RequestHandler {
   return (req, res, next) => {

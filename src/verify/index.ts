@@ -1,6 +1,9 @@
+import type { ServerResponse } from 'node:http';
 import { Router } from 'express';
 import type { Platform } from '../platform/context.js';
+import type { EarlyHandler } from '../platform/http.js';
 import { ApiExchange } from './api.js';
+import { apiFastPath } from './api-fast-path.js';
 import { createCore } from './core/index.js';
 import { createOneTouch } from './onetouch/index.js';
 
@@ -9,12 +12,14 @@ export interface VerifyService {
   router: Router;
   /** The API for relying apps, for a web app in this process to call without a socket. */
   exchange: ApiExchange;
+  /** The Authy-compatible API's GET operations, answered before Express (`apiFastPath`). */
+  tryServeApi: EarlyHandler;
   /** Called once the server listens; `baseUrl` is this process's own origin. */
   start(baseUrl: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-export function createVerifyService(p: Platform): VerifyService {
+export function createVerifyService(p: Platform, o: { responseHeaders?: ((res: ServerResponse) => void) | undefined } = {}): VerifyService {
   // The core needs to know about devices (SMS "ignored", user status) and OneTouch needs the
   // core's TOTP secrets and API key lookup: the directory is handed over lazily.
   let devices: import('./ports.js').DeviceDirectory | undefined;
@@ -35,9 +40,11 @@ export function createVerifyService(p: Platform): VerifyService {
   const router = Router();
   core.mount(router);
   onetouch.mount(router);
+  const api = [...core.api, ...onetouch.api];
   return {
     router,
-    exchange: new ApiExchange([...core.api, ...onetouch.api], core.appLookup, p.logger),
+    exchange: new ApiExchange(api, core.appLookup, p.logger),
+    tryServeApi: apiFastPath(api, core.appLookup, p.logger, { trustProxyHops: p.config.TRUST_PROXY, responseHeaders: o.responseHeaders }),
     async start(baseUrl) {
       await core.start(baseUrl);
       await onetouch.start(baseUrl);

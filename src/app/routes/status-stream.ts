@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Request, Router } from 'express';
 import { HttpError } from '../../platform/errors.js';
-import { logAccess } from '../../platform/http.js';
+import { logAccess, type EarlyHandler } from '../../platform/http.js';
 import { requireSecondFactorSession } from '../guards.js';
 import { attemptChannel, type ApprovalState, type LoginAttempt } from '../login-attempts.js';
 import { cookiePolicy, readSessionCookie } from '../sessions.js';
@@ -58,12 +58,8 @@ const STREAM_HEAD = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-
 /** Whether a `GET /authy/status` request asks for the event stream rather than JSON. */
 const wantsStream = (accept: string | undefined) => (accept ?? '').includes('text/event-stream');
 
-/**
- * The status stream answered before Express (`WebApp.tryServeStatusStream`): true when it has
- * taken the request; false, and untouched, for every other request. A request it takes and cannot
- * answer with a stream it hands to `fallback` (the Express app) as it arrived.
- */
-export type StatusStreamHook = (req: IncomingMessage, res: ServerResponse, fallback: (req: IncomingMessage, res: ServerResponse) => void) => boolean;
+/** The status stream answered before Express (`WebApp.tryServeStatusStream`). */
+export type StatusStreamHook = EarlyHandler;
 
 export interface StatusStreamRoutes {
   router: Router;
