@@ -52,12 +52,12 @@ export interface VerifyTables {
     created_at: number;
     updated_at: number;
   };
-  /** A Verify v2 Factor (`YF…`): a TOTP secret of an entity, `unverified` until a first code. */
+  /** A Verify v2 Factor (`YF…`): a TOTP secret or a device's key (push), `unverified` until first proved. */
   verify_v2_factors: {
     sid: string;
     entity_sid: string;
     friendly_name: string;
-    factor_type: 'totp';
+    factor_type: 'totp' | 'push';
     status: 'unverified' | 'verified';
     /** SecretBox-sealed secret bytes, AD = verify_v2_factors/sealed_secret/<sid>. */
     sealed_secret: string;
@@ -66,8 +66,32 @@ export interface VerifyTables {
     metadata: string | null;
     /** The newest time step accepted (each step once). */
     last_step: Generated<number>;
+    /** push: base64 SPKI DER of the device's P-256 public key (null for totp). */
+    public_key: string | null;
     created_at: number;
     updated_at: number;
+  };
+  /** A Verify v2 AccessToken (`YK…`): lets one device create one push factor for one identity; hashed, single use. */
+  verify_v2_access_tokens: {
+    sid: string;
+    service_sid: string;
+    identity: string;
+    factor_type: 'push';
+    factor_friendly_name: string | null;
+    /** Hex SHA-256 of the token. */
+    token_hash: string;
+    ttl: number;
+    expires_at: number;
+    consumed_at: number | null;
+    /** The factor it created. */
+    factor_sid: string | null;
+    created_at: number;
+  };
+  /** Nonces of push factors' signed requests (each once; kept 10 minutes). */
+  verify_v2_push_nonces: {
+    factor_sid: string;
+    nonce: string;
+    seen_at: number;
   };
   /** A Verify v2 Challenge (`YC…`) of a factor: pending until a code approves it or it expires. */
   verify_v2_challenges: {

@@ -9,6 +9,7 @@ import type { Clock } from '../../platform/clock.js';
 import type { Kysely } from 'kysely';
 import type { CoreDatabase } from '../schema.js';
 import type { Webhooks } from './webhook-store.js';
+import type { PushStore } from './push-store.js';
 
 /** The app a request authenticated as (HTTP Basic: Account SID and API key). */
 export interface V2App {
@@ -40,6 +41,12 @@ export interface V2Context {
   emailLimit: Limiter;
   findApp: (apiKeyHash: string) => Promise<V2App | undefined>;
   logger: Logger;
+  /** Push factors: access tokens, keys, nonces, the device's answers. */
+  push: PushStore;
+  /** Access tokens made for one entity: 10 per 10 minutes. */
+  tokenLimit: Limiter;
+  /** Refused device requests (bad token or signature, replayed nonce) per client network: 30 per 10 minutes. */
+  pushFailures: Limiter;
   /** The address resources' `url`s start with (PUBLIC_URL). */
   baseUrl: () => string;
 }

@@ -1,5 +1,6 @@
 import type { ChallengeRow, EntityRow, FactorRow, TotpConfig } from './factor-store.js';
 import { isoDate } from './resources.js';
+import type { PushConfig } from './push-store.js';
 
 /** The Entity as Verify answers it. */
 export function entityResource(e: EntityRow, accountSid: string, base: string): Record<string, unknown> {
@@ -18,7 +19,7 @@ export function entityResource(e: EntityRow, accountSid: string, base: string): 
 
 /** The Factor as Verify answers it; `binding` only in the answer that creates it (the secret is shown once). */
 export function factorResource(f: FactorRow, e: EntityRow, accountSid: string, base: string, binding?: { secret: string; uri: string }): Record<string, unknown> {
-  const c = JSON.parse(f.config) as TotpConfig;
+  const c = JSON.parse(f.config) as TotpConfig & PushConfig;
   return {
     sid: f.sid,
     account_sid: accountSid,
@@ -31,7 +32,10 @@ export function factorResource(f: FactorRow, e: EntityRow, accountSid: string, b
     friendly_name: f.friendly_name,
     status: f.status,
     factor_type: f.factor_type,
-    config: { alg: c.alg, skew: c.skew, code_length: c.code_length, time_step: c.time_step },
+    config:
+      f.factor_type === 'push'
+        ? { sdk_version: c.sdk_version, app_id: c.app_id, notification_platform: c.notification_platform, notification_token: c.notification_token }
+        : { alg: c.alg, skew: c.skew, code_length: c.code_length, time_step: c.time_step },
     metadata: f.metadata === null ? null : (JSON.parse(f.metadata) as unknown),
     url: `${base}/v2/Services/${e.service_sid}/Entities/${encodeURIComponent(e.identity)}/Factors/${f.sid}`,
   };

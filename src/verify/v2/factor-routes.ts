@@ -10,12 +10,13 @@ import { eventOf, expireChallenges } from './events.js';
 import type { V2App } from './context.js';
 
 /** Verify's rule: 8 to 64 characters, dash-separated letters and digits (a UUID, say; never an email or phone). */
-const IDENTITY = /^(?=.{8,64}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$/;
-const badIdentity = () => new TwilioError(400, 60366, 'Entity invalid or not provided: the Identity must be 8 to 64 dash-separated letters and digits');
+export const IDENTITY = /^(?=.{8,64}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$/;
+export const badIdentity = () => new TwilioError(400, 60366, 'Entity invalid or not provided: the Identity must be 8 to 64 dash-separated letters and digits');
 const ALGS = ['sha1', 'sha256', 'sha512'] as const;
 /** Factors one entity may have. */
-const MAX_FACTORS = 20;
+export const MAX_FACTORS = 20;
 
+const pushByDevice = () => new TwilioError(400, 60200, 'Invalid parameter `AuthPayload`: a push factor and its challenges are answered by its device');
 const notVerifiedChallenge = () => new TwilioError(400, 60200, 'Invalid parameter `FactorSid`: the factor is not verified');
 const challengeTries = () => new TwilioError(429, 60308, 'Challenge verification attempts limit reached');
 const tooMany = (retryAfter: number) => new TwilioError(429, 20429, 'Too Many Requests', { headers: { 'Retry-After': String(retryAfter) } });
@@ -124,7 +125,7 @@ export function factorRoutes(c: V2Context): Router {
     const identity = identityOf(req);
     const name = plainName(requiredParam(req, 'FriendlyName', 64), 'FriendlyName');
     const type = requiredParam(req, 'FactorType', 16);
-    if (type !== 'totp') throw invalidParameter('FactorType', type === 'push' ? 'push factors are not offered yet' : 'totp');
+    if (type !== 'totp') throw invalidParameter('FactorType', type === 'push' ? 'a push factor is created by its device, with an access token (AccessTokens)' : 'totp');
     const config = totpConfig(req, { time_step: 30, skew: 1, code_length: 6, alg: 'sha1' });
     const given = param(req, 'Binding.Secret');
     let secret: Uint8Array | undefined;
@@ -162,6 +163,12 @@ export function factorRoutes(c: V2Context): Router {
     const f = await factorOf(req, e, String(req.params.fsid));
     const code = param(req, 'AuthPayload');
     const name = param(req, 'FriendlyName');
+    if (f.factor_type === 'push') {
+      // Only its device proves a push factor; the app may rename it.
+      if (code !== undefined) throw pushByDevice();
+      if (name !== undefined) await c.factors.updateFactor(f.sid, { friendly_name: plainName(name, 'FriendlyName') });
+      return void res.json(factorResource((await c.factors.factor(e.sid, f.sid))!, e, acct(req), base()));
+    }
     const before = JSON.parse(f.config) as TotpConfig;
     const after = totpConfig(req, before);
     // A new time step counts steps anew (no code of it was accepted yet): the window starts now.
@@ -204,6 +211,7 @@ type Helpers = {
  * with its challenge.approved event in the same transaction.
  */
 async function answer(c: V2Context, h: Helpers, app: V2App, e: EntityRow, f: FactorRow, sid: string, code: string): Promise<void> {
+  if (f.factor_type === 'push') throw pushByDevice();
   const claim = await c.factors.claimChallengeTry(sid);
   if (claim === 'exhausted') throw challengeTries();
   if (claim === 'ended') throw new TwilioError(400, 60200, 'Invalid parameter `AuthPayload`: the challenge is no longer pending');
@@ -220,6 +228,7 @@ function challengeRoutes(r: Router, c: V2Context, h: Helpers): void {
     const e = await h.entityOf(req);
     const f = await h.factorOf(req, e, requiredParam(req, 'FactorSid', 34));
     if (f.status !== 'verified') throw notVerifiedChallenge();
+    if (f.factor_type === 'push' && param(req, 'AuthPayload') !== undefined) throw pushByDevice();
     const now = c.clock.now();
     const until = param(req, 'ExpirationDate');
     const expiresAt = until === undefined ? now + CHALLENGE_DEFAULT_MS : Date.parse(until);

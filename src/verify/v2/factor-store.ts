@@ -64,7 +64,7 @@ export class FactorStore {
   async createTotp(entity: EntityRow, friendlyName: string, config: TotpConfig, secret: Uint8Array = randomBytes(20), trx: Kysely<CoreDatabase> = this.db): Promise<{ row: FactorRow; secret: Uint8Array }> {
     const now = this.clock.now();
     const sid = newSid('YF');
-    const row: FactorRow = { sid, entity_sid: entity.sid, friendly_name: friendlyName, factor_type: 'totp', status: 'unverified', sealed_secret: this.box.seal(Buffer.from(secret), secretAd(sid)), config: JSON.stringify(config), metadata: null, last_step: -1, created_at: now, updated_at: now };
+    const row: FactorRow = { sid, entity_sid: entity.sid, friendly_name: friendlyName, factor_type: 'totp', status: 'unverified', sealed_secret: this.box.seal(Buffer.from(secret), secretAd(sid)), config: JSON.stringify(config), metadata: null, last_step: -1, public_key: null, created_at: now, updated_at: now };
     await trx.insertInto('verify_v2_factors').values(row).execute();
     return { row, secret };
   }

@@ -11,6 +11,8 @@ import { verifyV2Router } from './routes.js';
 import { Services } from './service-store.js';
 import { Verifications } from './verifications.js';
 import { FactorStore } from './factor-store.js';
+import { PushStore } from './push-store.js';
+import { PUSH_FAILURES_PER_NETWORK, TOKENS_PER_ENTITY } from './push-auth.js';
 
 /** Sends to one destination of one service per 10 minutes (Verify's limit; the 6th is 60203). */
 export const SENDS_PER_DESTINATION = 5;
@@ -35,6 +37,9 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
     emailLimit: p.limits.create({ name: 'v2:email:to', points: EMAILS_PER_ADDRESS, durationSeconds: 3600 }),
     findApp: (hash) => apps.findWithAccountSid(hash),
     logger: p.logger,
+    push: new PushStore(db, p.clock),
+    tokenLimit: p.limits.create({ name: 'v2:push:tokens', points: TOKENS_PER_ENTITY, durationSeconds: 10 * 60 }),
+    pushFailures: p.limits.create({ name: 'v2:push:failures', points: PUSH_FAILURES_PER_NETWORK, durationSeconds: 10 * 60 }),
     baseUrl: () => p.config.PUBLIC_URL,
   };
   return {
@@ -43,6 +48,7 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
       await verifications.sweep();
       await expireChallenges(c);
       await c.factors.sweep();
+      await c.push.sweep();
     },
   };
 }

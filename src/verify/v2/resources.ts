@@ -8,7 +8,7 @@ export type ServiceRow = Selectable<VerifyTables['verify_v2_services']>;
 export type VerificationRow = Selectable<VerifyTables['verify_v2_verifications']>;
 
 /** A Twilio SID: two letters and 32 lower-case hex digits. */
-export const newSid = (prefix: 'VA' | 'VE' | 'VL' | 'YE' | 'YF' | 'YC' | 'YW'): string => `${prefix}${randomBytes(16).toString('hex')}`;
+export const newSid = (prefix: 'VA' | 'VE' | 'VL' | 'YE' | 'YF' | 'YC' | 'YW' | 'YK'): string => `${prefix}${randomBytes(16).toString('hex')}`;
 export const sidPattern = (prefix: string) => new RegExp(`^${prefix}[0-9a-f]{32}$`);
 
 /** ISO 8601 in UTC to the second, as Verify writes its dates. */

@@ -13,6 +13,8 @@ import type { V2Context } from './context.js';
 import { serviceRoutes } from './services.js';
 import { factorRoutes } from './factor-routes.js';
 import { webhookRoutes } from './webhooks.js';
+import { pushDeviceRoutes } from './push-routes.js';
+import { accessTokenRoutes } from './access-tokens.js';
 import type { CheckOutcome } from './verifications.js';
 
 /** HTTP Basic with the app's Account SID as user and its API key as password; 401 20003 otherwise. */
@@ -156,12 +158,15 @@ function verificationRoutes(c: V2Context): Router {
 /** `/v2`: the Verify v2-compatible API (docs/verify-v2.md). */
 export function verifyV2Router(c: V2Context, production: boolean): Router {
   const r = Router();
+  // A device's requests (an access token, or a push factor's signature) never reach the app's routes.
+  r.use(pushDeviceRoutes(c));
   r.use(basicAuth(c));
   // Twilio's clients send forms; repeated keys are refused by `param`.
   r.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
   r.use(serviceRoutes(c));
   r.use(verificationRoutes(c));
   r.use(factorRoutes(c));
+  r.use(accessTokenRoutes(c));
   r.use(webhookRoutes(c, production));
   r.use((req, _res, next) => next(notFound(req.path)));
   r.use(twilioErrorHandler(c.logger));
