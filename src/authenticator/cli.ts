@@ -1,8 +1,9 @@
-import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CliIo } from '../platform/cli-io.js';
 import { activateDevice, DeviceApiError, parseActivationLink, DeviceClient, type ApprovalForDevice, type DeviceState } from './client.js';
+import { runVerifyPush, VERIFY_PUSH_USAGE } from './verify-push-cli.js';
 
 const USAGE = `Usage: twofold authenticator <command> [--state FILE]
 
@@ -12,6 +13,7 @@ const USAGE = `Usage: twofold authenticator <command> [--state FILE]
   approve <uuid> [--number NN]               approve a request (NN: the number shown on the login page)
   deny <uuid>                                deny a request
   watch [--count N] [--timeout SECONDS]      stream approval requests as they arrive
+${VERIFY_PUSH_USAGE}
 
 The state file (default $TWOFOLD_STATE or ./twofold-authenticator.json) holds the device's
 private key: it is written with mode 0600.`;
@@ -32,12 +34,21 @@ function readState(path: string): DeviceState {
   } catch {
     throw new UsageError(`No authenticator state at ${path}: run "twofold authenticator activate <link>" first`);
   }
-  return JSON.parse(text) as DeviceState;
+  const state = JSON.parse(text) as DeviceState;
+  if (!state.device_id) throw new UsageError(`${path} holds no activated device: run "twofold authenticator activate <link>" first`);
+  return state;
 }
 
 function writeState(path: string, state: DeviceState): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  // The Verify push factors kept in the same file stay.
+  let kept: { verify_push?: unknown } = {};
+  try {
+    if (existsSync(path)) kept = { verify_push: (JSON.parse(readFileSync(path, 'utf8')) as { verify_push?: unknown }).verify_push };
+  } catch {
+    /* not JSON: nothing to keep */
+  }
+  writeFileSync(tmp, `${JSON.stringify({ ...state, ...kept }, null, 2)}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, path);
 }
@@ -89,6 +100,10 @@ async function run(args: string[], io: CliIo): Promise<number> {
         number: { type: 'string' },
         count: { type: 'string' },
         timeout: { type: 'string' },
+        url: { type: 'string' },
+        identity: { type: 'string' },
+        token: { type: 'string' },
+        factor: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -152,6 +167,11 @@ async function run(args: string[], io: CliIo): Promise<number> {
       io.out(`Request ${arg}: ${status}`);
       return 0;
     }
+    case 'verify-enrol':
+    case 'verify-pending':
+    case 'verify-approve':
+    case 'verify-deny':
+      return runVerifyPush(command, arg, values, path, io, (m) => new UsageError(m));
     case 'watch':
       return watch(new DeviceClient(readState(path)), io, values.count, values.timeout);
     default:
