@@ -1,7 +1,7 @@
 // Threats to Verify v2 push factors: a replayed or foreign access token, a challenge answered by
 // another factor's key, a replayed signed request, a burst of approvals of one challenge, and
 // networks that keep failing signatures.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -71,6 +71,28 @@ forEachDatabase((kind) => {
       // A made-up token.
       expect((await enrol('x'.repeat(43), late)).code).toBe(1);
       expect(await factorCount(late)).toBe(0);
+    });
+
+    it('when a device sends malformed inputs then 4xx with Twilio\'s body, never 500, and the token stays usable; it is stored only as its SHA-256', async () => {
+      const identity = randomUUID();
+      const tok = await client.verify.v2.services(svc).accessTokens.create({ identity, factorType: 'push' });
+      const url = `${t.url}/v2/Services/${svc}/Entities/${identity}/Factors`;
+      const auth = { authorization: `Basic ${Buffer.from(`token:${tok.token}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' };
+      const post = (body: string) => fetch(url, { method: 'POST', headers: auth, body }).then(async (r) => [r.status, ((await r.json()) as { code: number }).code]);
+      const good = { FactorType: 'push', FriendlyName: 'Phone', 'Binding.Alg': 'ES256', 'Binding.PublicKey': 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE' + 'A'.repeat(88), 'Config.NotificationPlatform': 'none' };
+      expect(await post(formOf({ ...good, 'Binding.Alg': 'RS256' }))).toEqual([400, 60200]);
+      expect(await post(formOf(good))).toEqual([400, 60200]);
+      expect(await post(formOf({ ...good, 'Binding.PublicKey': 'x'.repeat(300) }))).toEqual([400, 60200]);
+      expect(await post(formOf({ ...good, 'Config.NotificationPlatform': 'fcm' }))).toEqual([400, 60200]);
+      expect(await post(formOf({ ...good, FriendlyName: 'a\u0000b' }))).toEqual([400, 60200]);
+      expect(await post(`${formOf(good)}&FactorType=push`)).toEqual([400, 60200]);
+      expect(await post(Array.from({ length: 60 }, (_, i) => `p${i}=1`).join('&'))).toEqual([400, 20001]);
+      expect(await post('x='.padEnd(20_000, 'y'))).toEqual([413, 20001]);
+      const row = await t.system.db.selectFrom('verify_v2_access_tokens').selectAll().where('sid', '=', tok.sid).executeTakeFirstOrThrow();
+      expect(row.token_hash).toBe(createHash('sha256').update(tok.token).digest('hex'));
+      expect(JSON.stringify(row)).not.toContain(tok.token);
+      expect(row.consumed_at).toBeNull();
+      expect((await authenticator(['verify-enrol', '--url', t.url, '--service', svc, '--identity', identity, '--token', tok.token], freshStateFile())).code).toBe(0);
     });
 
     it("when a challenge is answered with another factor's key then it is refused and stays pending", async () => {
