@@ -62,21 +62,22 @@ export class ChallengeStore {
     return { ok: true, id: String(row.id), expiresAt };
   }
 
-  async check(subject: Subject, purpose: string, code: string, now: number): Promise<ChallengeCheck> {
+  /** `q`: the caller's transaction, when the check is part of one. */
+  async check(subject: Subject, purpose: string, code: string, now: number, q: Kysely<CoreDatabase> = this.db): Promise<ChallengeCheck> {
     const table = sql.table(this.t.table);
     const id = sql.ref(this.t.id);
     const claimed = (
       await sql<{ id: string | number; code_hash: string }>`
         UPDATE ${table} SET attempts = attempts + 1
         WHERE ${this.where(subject)} AND consumed_at IS NULL AND expires_at > ${now} AND attempts < max_attempts
-        RETURNING ${id} AS id, code_hash`.execute(this.db)
+        RETURNING ${id} AS id, code_hash`.execute(q)
     ).rows[0];
     if (!claimed) return 'none';
     if (!this.hasher.matches(purpose, code, claimed.code_hash)) return 'wrong';
     const consumed = await sql`
       UPDATE ${table} SET consumed_at = ${now}
       WHERE ${id} = ${claimed.id} AND consumed_at IS NULL AND code_hash = ${claimed.code_hash}
-      RETURNING ${id}`.execute(this.db);
+      RETURNING ${id}`.execute(q);
     return consumed.rows.length ? 'valid' : 'wrong';
   }
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { sql } from '../../platform/kysely.js';
+import { firstRow, prepared } from '../../platform/prepared-query.js';
 import type { CoreDatabase } from '../schema.js';
 
 /** After this many consecutive failures the user stays locked until an operator resets the counter. */
@@ -29,23 +30,12 @@ export class SecondFactorLockout {
   ) {}
 
   async claim(userId: number, now: number): Promise<AttemptClaim> {
-    const lockUntil = now + this.policy.lockSeconds * 1000;
-    const row = await this.db
-      .updateTable('verify_users')
-      .set({
-        failed_verifications: sql<number>`failed_verifications + 1`,
-        locked_until: sql<number | null>`CASE WHEN failed_verifications + 1 >= ${this.policy.threshold} THEN ${lockUntil} ELSE locked_until END`,
-      })
-      .where('id', '=', userId)
-      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
-      .where('failed_verifications', '<', PERMANENT_LOCK_FAILURES)
-      .returning('failed_verifications')
-      .executeTakeFirst();
+    const row = await firstRow(claimTry(this.db, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
     return row ? { allowed: true, failuresIfWrong: row.failed_verifications } : { allowed: false };
   }
 
-  async succeeded(userId: number): Promise<void> {
-    await this.db.updateTable('verify_users').set({ failed_verifications: 0, locked_until: null }).where('id', '=', userId).execute();
+  async succeeded(userId: number, q: Kysely<CoreDatabase> = this.db): Promise<void> {
+    await clearFailures(q, { userId });
   }
 
   /** True when a failure with this count locked the user (the claim already stored the lock). */
@@ -59,3 +49,21 @@ export class SecondFactorLockout {
     return Number(r.numUpdatedRows) > 0;
   }
 }
+
+/** Count a try in advance, unless the user is locked (the lock set when the count reaches the threshold). */
+const claimTry = prepared<CoreDatabase, { failed_verifications: number }, { userId: number; now: number; lockUntil: number; threshold: number }>((db, slot) =>
+  db
+    .updateTable('verify_users')
+    .set({
+      failed_verifications: sql<number>`failed_verifications + 1`,
+      locked_until: sql<number | null>`CASE WHEN failed_verifications + 1 >= ${slot('threshold')} THEN ${slot('lockUntil')} ELSE locked_until END`,
+    })
+    .where('id', '=', slot('userId'))
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', slot('now'))]))
+    .where('failed_verifications', '<', PERMANENT_LOCK_FAILURES)
+    .returning('failed_verifications'),
+);
+
+const clearFailures = prepared<CoreDatabase, unknown, { userId: number }>((db, slot) =>
+  db.updateTable('verify_users').set({ failed_verifications: 0, locked_until: null }).where('id', '=', slot('userId')),
+);

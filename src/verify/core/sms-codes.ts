@@ -34,7 +34,7 @@ export class SmsCodes {
   }
 
   /** Check a code: the try is counted before comparing, and a match is consumed once. */
-  check(userId: number, code: string, now: number): Promise<CheckResult> {
-    return this.store.check({ user_id: userId }, this.purpose(userId), code, now);
+  check(userId: number, code: string, now: number, q?: Kysely<CoreDatabase>): Promise<CheckResult> {
+    return this.store.check({ user_id: userId }, this.purpose(userId), code, now, q);
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Insertable, Kysely } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { AuditType } from '../../platform/audit.js';
+import { prepared } from '../../platform/prepared-query.js';
 import { SecretBox } from '../../platform/crypto.js';
 import type { OneTouchDatabase } from '../schema-onetouch.js';
 import { inSharedTransaction } from './directory.js';
@@ -113,9 +114,9 @@ export class TotpSecrets implements TotpSecretStore {
    * app secrets are deleted, in one transaction. 'activated' once (conditional update); 'active'
    * when it already was; 'gone' when it was removed meanwhile.
    */
-  async confirmApp(userId: number, id: string, meta: AuditMeta): Promise<'activated' | 'active' | 'gone'> {
+  async confirmApp(userId: number, id: string, meta: AuditMeta, within?: Kysely<CoreDatabase>): Promise<'activated' | 'active' | 'gone'> {
     const now = this.p.clock.now();
-    return this.db.transaction().execute(async (trx) => {
+    const confirm = async (trx: Kysely<CoreDatabase>): Promise<'activated' | 'active' | 'gone'> => {
       const r = await trx
         .updateTable('totp_secrets')
         .set({ state: 'active', confirmed_at: now, last_used_at: now })
@@ -131,7 +132,9 @@ export class TotpSecrets implements TotpSecretStore {
       const older = await trx.deleteFrom('totp_secrets').where('user_id', '=', userId).where('kind', '=', 'app').where('id', '!=', id).returning('id').execute();
       for (const o of older) await this.audit(trx, AuditType.TOTP_SECRET_REMOVED, userId, { secret_id: o.id, kind: 'app', reason: 'superseded' }, meta);
       return 'activated';
-    });
+    };
+    // In the caller's transaction when given (a verification's writes commit together).
+    return within ? confirm(within) : this.db.transaction().execute(confirm);
   }
 
   async listApps(userId: number): Promise<TotpAppView[]> {
@@ -170,15 +173,7 @@ export class TotpSecrets implements TotpSecretStore {
    */
   async candidates(user: VerifyUser, includePending: boolean): Promise<TotpCandidate[]> {
     const pendingSince = this.p.clock.now() - PENDING_APP_SECRET_TTL_MS;
-    const rows = await this.db
-      .selectFrom('totp_secrets')
-      .select(['id', 'kind', 'device_id', 'state', 'sealed', 'last_used_at'])
-      .where('user_id', '=', user.id)
-      .where((eb) => (includePending ? eb.or([eb('state', '=', 'active'), eb('created_at', '>', pendingSince)]) : eb('state', '=', 'active')))
-      // Active first: should a pending secret ever give the same code, the active one is credited.
-      .orderBy('state', 'asc')
-      .orderBy('created_at', 'asc')
-      .execute();
+    const { rows } = await (includePending ? candidatesWithPending : activeCandidates)(this.db, { userId: user.id, pendingSince });
     const out: TotpCandidate[] = [];
     const add = (c: Omit<TotpCandidate, 'secret'>, open: () => Uint8Array) => {
       try {
@@ -201,9 +196,9 @@ export class TotpSecrets implements TotpSecretStore {
   }
 
   /** Record a use, at most once per LAST_USED_RESOLUTION_MS per secret. */
-  async touch(c: TotpCandidate, now: number): Promise<void> {
+  async touch(c: TotpCandidate, now: number, q: Kysely<CoreDatabase> = this.db): Promise<void> {
     if (c.factor === 'legacy' || (c.lastUsedAt !== null && now - c.lastUsedAt < LAST_USED_RESOLUTION_MS)) return;
-    await this.db.updateTable('totp_secrets').set({ last_used_at: now }).where('id', '=', c.id).execute();
+    await touchSecret(q, { id: c.id, now });
   }
 
   /** A new random secret and its row (the random id is known before the insert, for the sealing). */
@@ -243,3 +238,22 @@ export function parametersFor(secret: Uint8Array, issuer: string, label: string)
     uri: totpUri(secret, issuer, label, { digits: TOTP_DIGITS, periodInSeconds: TOTP_PERIOD_SECONDS, algorithm: 'SHA1' }),
   };
 }
+
+const candidateColumns = ['id', 'kind', 'device_id', 'state', 'sealed', 'last_used_at'] as const;
+
+/** A user's active secrets, and pending app secrets created since `pendingSince`; active first: should a pending secret ever give the same code, the active one is credited. */
+const candidatesWithPending = prepared<CoreDatabase, Pick<Selectable<CoreDatabase['totp_secrets']>, (typeof candidateColumns)[number]>, { userId: number; pendingSince: number }>((db, slot) =>
+  db
+    .selectFrom('totp_secrets')
+    .select(candidateColumns)
+    .where('user_id', '=', slot('userId'))
+    .where((eb) => eb.or([eb('state', '=', 'active'), eb('created_at', '>', slot('pendingSince'))]))
+    .orderBy('state', 'asc')
+    .orderBy('created_at', 'asc'),
+);
+
+const activeCandidates = prepared<CoreDatabase, Pick<Selectable<CoreDatabase['totp_secrets']>, (typeof candidateColumns)[number]>, { userId: number; pendingSince: number }>((db, slot) =>
+  db.selectFrom('totp_secrets').select(candidateColumns).where('user_id', '=', slot('userId')).where('state', '=', 'active').orderBy('created_at', 'asc'),
+);
+
+const touchSecret = prepared<CoreDatabase, unknown, { id: string; now: number }>((db, slot) => db.updateTable('totp_secrets').set({ last_used_at: slot('now') }).where('id', '=', slot('id')));

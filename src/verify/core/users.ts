@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../../platform/clock.js';
 import { isUniqueViolation } from '../../platform/db.js';
+import { firstRow, prepared } from '../../platform/prepared-query.js';
 import type { CoreDatabase, VerifyTables } from '../schema.js';
 import type { Phone } from './phone.js';
 
@@ -61,12 +62,7 @@ export class UserStore {
   }
 
   async find(appId: number, id: number): Promise<VerifyUser | undefined> {
-    const r = await this.db
-      .selectFrom('verify_users')
-      .selectAll()
-      .where('id', '=', id)
-      .where('app_id', '=', appId)
-      .executeTakeFirst();
+    const r = await firstRow(findUser(this.db, { id, appId }));
     return r ? toUser(r) : undefined;
   }
 
@@ -112,3 +108,7 @@ function toUser(r: Selectable<VerifyTables['verify_users']>): VerifyUser {
     createdAt: r.created_at,
   };
 }
+
+const findUser = prepared<CoreDatabase, Selectable<CoreDatabase['verify_users']>, { id: number; appId: number }>((db, slot) =>
+  db.selectFrom('verify_users').selectAll().where('id', '=', slot('id')).where('app_id', '=', slot('appId')),
+);

@@ -1,5 +1,7 @@
-import type { CorePlatform } from '../schema.js';
-import { AuditType } from '../../platform/audit.js';
+import type { CoreDatabase, CorePlatform } from '../schema.js';
+import type { Kysely } from 'kysely';
+import { AuditType, type AuditEvent } from '../../platform/audit.js';
+import { firstRow, prepared } from '../../platform/prepared-query.js';
 import type { SecondFactorLockout } from './lockout.js';
 import { PERMANENT_LOCK_FAILURES } from './lockout.js';
 import type { SmsCodes } from './sms-codes.js';
@@ -50,70 +52,71 @@ export class TokenVerifier {
     }
 
     const candidates = await this.totp.candidates(user, o.includePending);
+    // Every candidate is computed and compared in full, so the time taken does not say which of
+    // the user's secrets matched.
+    let match: { candidate: TotpCandidate; step: number } | undefined;
     if (token.length === TOTP_DIGITS) {
-      // Every candidate is computed and compared in full, so the time taken does not say which
-      // of the user's secrets matched.
-      let match: { candidate: TotpCandidate; step: number } | undefined;
       for (const candidate of candidates) {
         const step = matchTotpStep(candidate.secret, token, now, { digits: TOTP_DIGITS, periodInSeconds: TOTP_PERIOD_SECONDS, window: 1 });
         if (step !== null && match === undefined) match = { candidate, step };
       }
-      if (match) {
-        const { candidate, step } = match;
-        const inserted = await this.p.db.db
-          .insertInto('totp_used_steps')
-          .values({ user_id: user.id, step, used_at: now })
-          .onConflict((oc) => oc.columns(['user_id', 'step']).doNothing())
-          .returning('step')
-          .executeTakeFirst();
-        if (!inserted) {
-          await this.fail(user.id, 'totp', 'reused', claim.failuresIfWrong, meta);
-          return { ok: false, reason: 'reused' };
-        }
-        // Steps older than the ±1 window can never match again: keep the table bounded.
-        await this.p.db.db.deleteFrom('totp_used_steps').where('user_id', '=', user.id).where('step', '<', step - 2).execute();
-        let enrolled = false;
-        if (candidate.pending) {
-          const confirmed = await this.totp.confirmApp(user.id, candidate.id, meta);
-          if (confirmed === 'gone') {
-            // Replaced or removed between our read and now: its codes no longer count.
-            await this.fail(user.id, 'totp', 'removed', claim.failuresIfWrong, meta);
-            return { ok: false, reason: 'invalid' };
-          }
-          enrolled = confirmed === 'activated';
-        } else {
-          await this.totp.touch(candidate, now);
-        }
-        return this.succeed(user.id, { kind: 'totp', factor: candidate.factor, factorId: candidate.id, deviceId: candidate.deviceId, enrolled }, meta);
-      }
     }
-
-    const sms = await this.sms.check(user.id, token, now);
-    if (sms === 'valid') return this.succeed(user.id, SMS, meta);
-    // Which factor the failed token was most likely meant for: a live SMS challenge, else TOTP
-    // when the user has a secret, else SMS (an expired or used code).
-    const kind = sms === 'wrong' || candidates.length === 0 ? 'sms' : 'totp';
-    await this.fail(user.id, kind, 'invalid', claim.failuresIfWrong, meta);
-    return { ok: false, reason: 'invalid' };
+    // The claim above is already committed (the try is counted whatever happens next); what this
+    // verification writes after it commits together: one commit instead of up to six.
+    return this.p.db.db.transaction().execute(async (trx) => {
+      if (match) return this.totpMatched(trx, user.id, match, claim.failuresIfWrong, meta, now);
+      const sms = await this.sms.check(user.id, token, now, trx);
+      if (sms === 'valid') return this.succeed(trx, user.id, SMS, meta);
+      // Which factor the failed token was most likely meant for: a live SMS challenge, else TOTP
+      // when the user has a secret, else SMS (an expired or used code).
+      const kind = sms === 'wrong' || candidates.length === 0 ? 'sms' : 'totp';
+      await this.fail(trx, user.id, kind, 'invalid', claim.failuresIfWrong, meta);
+      return { ok: false, reason: 'invalid' };
+    });
   }
 
-  private async succeed(userId: number, f: VerifiedFactor, meta: RequestMeta): Promise<VerifyOutcome> {
-    await this.lockout.succeeded(userId);
+  /** A code matched one of the user's secrets: its time step is spent once, then the factor is credited. */
+  private async totpMatched(trx: Kysely<CoreDatabase>, userId: number, match: { candidate: TotpCandidate; step: number }, failures: number, meta: RequestMeta, now: number): Promise<VerifyOutcome> {
+    const { candidate, step } = match;
+    const inserted = await firstRow(spendStep(trx, { userId, step, now }));
+    if (!inserted) {
+      await this.fail(trx, userId, 'totp', 'reused', failures, meta);
+      return { ok: false, reason: 'reused' };
+    }
+    // Steps older than the ±1 window can never match again: keep the table bounded.
+    await forgetSteps(trx, { userId, before: step - 2 });
+    let enrolled = false;
+    if (candidate.pending) {
+      const confirmed = await this.totp.confirmApp(userId, candidate.id, meta, trx);
+      if (confirmed === 'gone') {
+        // Replaced or removed between our read and now: its codes no longer count.
+        await this.fail(trx, userId, 'totp', 'removed', failures, meta);
+        return { ok: false, reason: 'invalid' };
+      }
+      enrolled = confirmed === 'activated';
+    } else {
+      await this.totp.touch(candidate, now, trx);
+    }
+    return this.succeed(trx, userId, { kind: 'totp', factor: candidate.factor, factorId: candidate.id, deviceId: candidate.deviceId, enrolled }, meta);
+  }
+
+  private async succeed(trx: Kysely<CoreDatabase>, userId: number, f: VerifiedFactor, meta: RequestMeta): Promise<VerifyOutcome> {
+    await this.lockout.succeeded(userId, trx);
     await this.p.audit.record({
       type: AuditType.SECOND_FACTOR,
       outcome: 'success',
       userRef: `authy:${userId}`,
       ...meta,
       detail: { kind: f.kind, factor: f.factor, factor_id: f.factorId },
-    });
+    }, trx);
     return { ok: true, ...f };
   }
 
-  private async fail(userId: number, kind: 'totp' | 'sms', reason: string, failures: number, meta: RequestMeta): Promise<void> {
+  private async fail(trx: Kysely<CoreDatabase>, userId: number, kind: 'totp' | 'sms', reason: string, failures: number, meta: RequestMeta): Promise<void> {
     const userRef = `authy:${userId}`;
-    await this.p.audit.record({ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef, ...meta, detail: { kind, reason } });
+    const events: AuditEvent[] = [{ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef, ...meta, detail: { kind, reason } }];
     if (this.lockout.locksAt(failures)) {
-      await this.p.audit.record({
+      events.push({
         type: AuditType.LOCKOUT,
         outcome: 'info',
         userRef,
@@ -121,5 +124,19 @@ export class TokenVerifier {
         detail: { failures, permanent: failures >= PERMANENT_LOCK_FAILURES, seconds: this.p.config.OTP_LOCKOUT_SECONDS },
       });
     }
+    await this.p.audit.recordMany(events, trx);
   }
 }
+
+/** A (user, time step) spent: the primary key lets each be spent once, across all the user's secrets. */
+const spendStep = prepared<CoreDatabase, { step: number }, { userId: number; step: number; now: number }>((db, slot) =>
+  db
+    .insertInto('totp_used_steps')
+    .values({ user_id: slot('userId'), step: slot('step'), used_at: slot('now') })
+    .onConflict((oc) => oc.columns(['user_id', 'step']).doNothing())
+    .returning('step'),
+);
+
+const forgetSteps = prepared<CoreDatabase, unknown, { userId: number; before: number }>((db, slot) =>
+  db.deleteFrom('totp_used_steps').where('user_id', '=', slot('userId')).where('step', '<', slot('before')),
+);
