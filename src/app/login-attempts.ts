@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
+import { firstRow, prepared } from '../platform/prepared-query.js';
 import type { AppDatabase } from './schema.js';
 import type { AppTables } from './schema.js';
 
@@ -51,13 +52,7 @@ export class LoginAttempts {
 
   /** The attempt, with its user's id at the service (read in the same statement). */
   async get(id: string): Promise<AttemptWithUser | undefined> {
-    return this.db
-      .selectFrom('app_login_attempts as a')
-      .innerJoin('app_users as u', 'u.id', 'a.user_id')
-      .selectAll('a')
-      .select(['u.authy_id', 'u.email'])
-      .where('a.id', '=', id)
-      .executeTakeFirst();
+    return firstRow(attemptWithUser(this.db, { id }));
   }
 
   /** Open and not past its lifetime. */
@@ -105,15 +100,7 @@ export class LoginAttempts {
    * Returns the tries used including this one, or undefined when none is left.
    */
   async reserveCodeTry(id: string, max: number): Promise<number | undefined> {
-    const row = await this.db
-      .updateTable('app_login_attempts')
-      .set((eb) => ({ code_tries: eb('code_tries', '+', 1) }))
-      .where('id', '=', id)
-      .where('state', '=', 'open')
-      .where('code_tries', '<', max)
-      .where('expires_at', '>', this.clock.now())
-      .returning('code_tries')
-      .executeTakeFirst();
+    const row = await firstRow(claimCodeTry(this.db, { id, max, now: this.clock.now() }));
     return row?.code_tries;
   }
 
@@ -179,3 +166,19 @@ export class LoginAttempts {
     await this.db.deleteFrom('app_login_attempts').where('expires_at', '<', cutoff).execute();
   }
 }
+
+// The second factor's hot statements, compiled once (src/platform/prepared-query.ts).
+const attemptWithUser = prepared<AppDatabase, AttemptWithUser, { id: string }>((db, slot) =>
+  db.selectFrom('app_login_attempts as a').innerJoin('app_users as u', 'u.id', 'a.user_id').selectAll('a').select(['u.authy_id', 'u.email']).where('a.id', '=', slot('id')),
+);
+
+const claimCodeTry = prepared<AppDatabase, { code_tries: number }, { id: string; max: number; now: number }>((db, slot) =>
+  db
+    .updateTable('app_login_attempts')
+    .set((eb) => ({ code_tries: eb('code_tries', '+', 1) }))
+    .where('id', '=', slot('id'))
+    .where('state', '=', 'open')
+    .where('code_tries', '<', slot('max'))
+    .where('expires_at', '>', slot('now'))
+    .returning('code_tries'),
+);

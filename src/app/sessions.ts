@@ -1,8 +1,9 @@
 import type { Request, Response } from 'express';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import { publicIdOf, randomToken, sha256Hex } from '../platform/crypto.js';
+import { firstRow, prepared } from '../platform/prepared-query.js';
 import type { AppDatabase } from './schema.js';
 
 export interface Session {
@@ -112,7 +113,7 @@ export class SessionStore {
   /** The live session for `token`, touching its idle timer; expired rows are deleted. */
   async find(token: string): Promise<Session | undefined> {
     const tokenHash = sha256Hex(token);
-    const row = await this.db.selectFrom('app_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    const row = await firstRow(sessionByHash(this.db, { tokenHash }));
     if (!row) return undefined;
     const now = this.clock.now();
     if (now >= row.expires_at || now - row.last_seen_at >= this.config.SESSION_IDLE_SECONDS * 1000) {
@@ -122,7 +123,7 @@ export class SessionStore {
     // Touch at most every few seconds (and at least ten times per idle period, so that a short
     // configured idle timeout still restarts at every use).
     if (now - row.last_seen_at > Math.min(5000, (this.config.SESSION_IDLE_SECONDS * 1000) / 10)) {
-      await this.db.updateTable('app_sessions').set({ last_seen_at: now }).where('token_hash', '=', tokenHash).execute();
+      await touchSession(this.db, { tokenHash, now });
     }
     return {
       tokenHash,
@@ -254,3 +255,12 @@ export class SessionStore {
     await this.db.deleteFrom('app_sessions').where('expires_at', '<=', this.clock.now()).execute();
   }
 }
+
+// Every request of a signed-in browser reads its session: compiled once (src/platform/prepared-query.ts).
+const sessionByHash = prepared<AppDatabase, Selectable<AppDatabase['app_sessions']>, { tokenHash: string }>((db, slot) =>
+  db.selectFrom('app_sessions').selectAll().where('token_hash', '=', slot('tokenHash')),
+);
+
+const touchSession = prepared<AppDatabase, unknown, { tokenHash: string; now: number }>((db, slot) =>
+  db.updateTable('app_sessions').set({ last_seen_at: slot('now') }).where('token_hash', '=', slot('tokenHash')),
+);

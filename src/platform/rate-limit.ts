@@ -7,7 +7,13 @@ import {
   RateLimiterSQLite,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
+import type SqliteDatabase from 'better-sqlite3';
 import type { Db } from './db.js';
+import { cachingStatements } from './sqlite-statements.js';
+
+type SqliteHandle = SqliteDatabase.Database;
+/** What RateLimiterSQLite ('better-sqlite3') calls on its client. */
+type LimiterSqliteClient = Pick<SqliteHandle, 'prepare' | 'transaction'>;
 
 export interface LimitOptions {
   /** Unique name of this counter, e.g. "sms:phone". */
@@ -54,6 +60,21 @@ export class LimiterFactory {
     private readonly redisPrefix = 'twofold',
   ) {}
 
+  private limiterSqlite: LimiterSqliteClient | undefined;
+
+  /**
+   * The SQLite handle as the limiters use it, with their statements kept: the library prepares
+   * each of its few statements anew at every count (a login counts five to seven times), and
+   * preparing cost as much as running. Its transactions are the handle's own.
+   */
+  private sqliteClient(sqlite: SqliteHandle): LimiterSqliteClient {
+    if (!this.limiterSqlite) {
+      const statements = cachingStatements(sqlite, 50);
+      this.limiterSqlite = { prepare: (source: string) => statements.prepare(source), transaction: (fn) => sqlite.transaction(fn) };
+    }
+    return this.limiterSqlite;
+  }
+
   create(o: LimitOptions): Limiter {
     const common = { keyPrefix: o.name, points: o.points, duration: o.durationSeconds, blockDuration: o.blockSeconds ?? 0 };
     let rl: RateLimiterAbstract;
@@ -66,7 +87,7 @@ export class LimiterFactory {
       rl =
         raw.kind === 'postgres'
           ? new RateLimiterPostgres({ ...common, storeClient: raw.pool, storeType: 'pool', tableName: 'rate_limits', tableCreated: true })
-          : new RateLimiterSQLite({ ...common, storeClient: raw.sqlite, storeType: 'better-sqlite3', tableName: 'rate_limits', tableCreated: true });
+          : new RateLimiterSQLite({ ...common, storeClient: this.sqliteClient(raw.sqlite), storeType: 'better-sqlite3', tableName: 'rate_limits', tableCreated: true });
     } else {
       rl = new RateLimiterMemory(common);
     }
