@@ -2,10 +2,12 @@ import './styles.css';
 import { h, mount } from '../shared/dom.js';
 import { activate, DeviceApiError } from './protocol.js';
 import { disablePush } from './push.js';
-import { forgetDevice, loadDevice, saveDevice, type DeviceState } from './store.js';
+import { forgetDevice, loadDevice, loadPushFactors, saveDevice, type DeviceState, type VerifyPushFactor } from './store.js';
 import { codeCard } from './code-card.js';
 import { pushSection } from './push-section.js';
 import { requestsSection } from './requests-section.js';
+import { showPushEnrolment } from './verify-push-enrol.js';
+import { verifyPushSection } from './verify-push-section.js';
 
 const root = document.getElementById('auth')!;
 let stopAll: (() => void)[] = [];
@@ -46,12 +48,55 @@ function defaultName(): string {
   return `Browser on ${os}`;
 }
 
-async function start(): Promise<void> {
+async function start(welcome?: { text: string; kind: 'info' | 'error' }): Promise<void> {
   stop();
+  if (location.hash.startsWith('#verify-push')) {
+    showPushEnrolment(root, {
+      defaultName: defaultName(),
+      done: (text, kind) => void start({ text, kind }),
+      cancel: () => {
+        history.replaceState(null, '', '/authenticator/');
+        void start();
+      },
+    });
+    return;
+  }
   const device = await loadDevice().catch(() => undefined);
+  const factors = await loadPushFactors().catch(() => [] as VerifyPushFactor[]);
   const fromHash = tokenFrom(location.hash);
-  if (device && !fromHash) return showDevice(device, undefined, requestFromHash());
+  if (device && !fromHash) return showDevice(device, factors, welcome, requestFromHash());
+  if (factors.length && !fromHash) return showPushFactorsOnly(factors, welcome);
   showActivation(fromHash, device);
+}
+
+/** A flash message line: `say` shows text in it. */
+function flashLine(welcome?: { text: string; kind: 'info' | 'error' }): { flash: HTMLElement; say(text: string, kind?: 'info' | 'error'): void } {
+  const flash = h('div', { class: 'alert', role: 'alert' });
+  const say = (text: string, kind: 'info' | 'error' = 'info') => {
+    flash.textContent = text;
+    flash.dataset.kind = kind;
+    flash.hidden = false;
+  };
+  flash.hidden = true;
+  if (welcome) say(welcome.text, welcome.kind);
+  return { flash, say };
+}
+
+/** Only app push factors here (no Twofold account authenticator in this browser). */
+function showPushFactorsOnly(factors: VerifyPushFactor[], welcome?: { text: string; kind: 'info' | 'error' }): void {
+  const { flash, say } = flashLine(welcome);
+  mount(
+    root,
+    h('header', { class: 'top' }, h('span', {}, 'Twofold Authenticator')),
+    h(
+      'main',
+      { class: 'card' },
+      h('h1', { tabindex: '-1' }, 'Push factors'),
+      flash,
+      verifyPushSection(factors, { say, onStop: (fn) => stopAll.push(fn), removed: (text) => void start({ text, kind: 'info' }) }),
+      h('p', { class: 'hint' }, 'To use this browser as the authenticator of your Twofold account too, open the activation link from your account page.'),
+    ),
+  );
 }
 
 function showActivation(token: string | null, existing: DeviceState | undefined): void {
@@ -80,7 +125,7 @@ function showActivation(token: string | null, existing: DeviceState | undefined)
           const d = await activate(t, nameInput.value.trim() || defaultName());
           await saveDevice(d);
           history.replaceState(null, '', '/authenticator/');
-          showDevice(d, 'This browser is now your authenticator.');
+          showDevice(d, await loadPushFactors().catch(() => []), { text: 'This browser is now your authenticator.', kind: 'info' });
         } catch (err) {
           submit.disabled = false;
           submit.textContent = 'Activate';
@@ -108,6 +153,7 @@ function showActivation(token: string | null, existing: DeviceState | undefined)
       h('p', {}, token ? 'Your account page sent you here. Give this authenticator a name and activate it. A key is created in this browser and never leaves it.' : 'On your account page choose “Add authenticator”, then open or paste its link here (or scan its QR code).'),
       existing ? h('p', { class: 'hint' }, `This browser is already the authenticator “${existing.name}”. Activating replaces it here.`) : null,
       form,
+      h('p', { class: 'hint' }, 'Adding a push factor for another app? ', h('a', { href: '#verify-push' }, 'Open or paste its link')),
     ),
   );
   (token ? nameInput : linkInput).focus();
@@ -153,18 +199,9 @@ function scanButton(target: HTMLInputElement, area: HTMLElement): HTMLElement | 
   }, 'Scan QR code');
 }
 
-function showDevice(d: DeviceState, welcome?: string, focusUuid: string | null = null): void {
+function showDevice(d: DeviceState, factors: VerifyPushFactor[], welcome?: { text: string; kind: 'info' | 'error' }, focusUuid: string | null = null): void {
   stop();
-  const flash = h('div', { class: 'alert', role: 'alert' });
-  flash.hidden = !welcome;
-  flash.dataset.kind = 'info';
-  flash.textContent = welcome ?? '';
-
-  const say = (text: string, kind: 'info' | 'error' = 'info') => {
-    flash.textContent = text;
-    flash.dataset.kind = kind;
-    flash.hidden = false;
-  };
+  const { flash, say } = flashLine(welcome);
 
   const forget = h('button', {
     type: 'button',
@@ -190,6 +227,7 @@ function showDevice(d: DeviceState, welcome?: string, focusUuid: string | null =
       codeCard(d, (fn) => stopAll.push(fn)),
       requestsSection(d, { say, focusUuid, onStop: (fn) => stopAll.push(fn) }),
       pushSection(d),
+      verifyPushSection(factors, { say, onStop: (fn) => stopAll.push(fn), removed: (text) => void start({ text, kind: 'info' }) }),
       h('div', { class: 'actions' }, forget),
     ),
   );

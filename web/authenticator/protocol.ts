@@ -13,32 +13,46 @@ export async function detailsHash(message: string, details: Record<string, strin
 
 const enc = new TextEncoder();
 
-function base64url(bytes: ArrayBuffer | Uint8Array): string {
+export function base64url(bytes: ArrayBuffer | Uint8Array): string {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   let s = '';
   for (const x of b) s += String.fromCharCode(x);
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-async function sha256Hex(text: string): Promise<string> {
+export async function sha256Hex(text: string): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(text)));
   return Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-async function signText(key: CryptoKey, text: string): Promise<string> {
+export async function signText(key: CryptoKey, text: string): Promise<string> {
   // WebCrypto's ECDSA signature is already IEEE P1363 (r‖s), as the protocol wants.
   return base64url(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, enc.encode(text)));
 }
 
-function randomNonce(): string {
+export function randomNonce(): string {
   return base64url(crypto.getRandomValues(new Uint8Array(18)));
 }
 
 /** Server clock minus ours, learnt from the Date header of a refused request. */
 let skewSeconds = 0;
 
+/** Unix seconds by the service's clock, as far as it was learnt: what a signed request's timestamp says. */
+export const serviceNow = (): number => Math.floor(Date.now() / 1000) + skewSeconds;
+
+/**
+ * After a refused (401) signed request: when its Date header shows our clock far off, learn the
+ * offset and say so (the caller retries once); else false.
+ */
+export function learnSkew(res: Response): boolean {
+  const date = Date.parse(res.headers.get('date') ?? '');
+  if (res.status !== 401 || !Number.isFinite(date) || Math.abs(date / 1000 - Date.now() / 1000) <= 30) return false;
+  skewSeconds = Math.round(date / 1000 - Date.now() / 1000);
+  return true;
+}
+
 async function signedHeaders(d: DeviceState, method: string, path: string, raw: string): Promise<Record<string, string>> {
-  const ts = String(Math.floor(Date.now() / 1000) + skewSeconds);
+  const ts = String(serviceNow());
   const nonce = randomNonce();
   const bodyHash = raw ? await sha256Hex(raw) : '';
   const signature = await signText(d.keyPair.privateKey, requestSigningString({ method, path, bodyDigest: bodyHash, timestamp: ts, nonce }));
@@ -70,11 +84,7 @@ export async function signedFetch(d: DeviceState, method: 'GET' | 'POST' | 'PUT'
     const headers = { ...(await signedHeaders(d, method, path, raw)), ...(raw ? { 'content-type': 'application/json' } : {}), ...extra };
     const res = await fetch(base(d) + path, { method, headers, ...(raw ? { body: raw } : {}), cache: 'no-store', ...(signal ? { signal } : {}) });
     // A clock far off makes every request fail: learn the offset once and retry.
-    const date = Date.parse(res.headers.get('date') ?? '');
-    if (res.status === 401 && attempt === 0 && Number.isFinite(date) && Math.abs(date / 1000 - Date.now() / 1000) > 30) {
-      skewSeconds = Math.round(date / 1000 - Date.now() / 1000);
-      continue;
-    }
+    if (attempt === 0 && learnSkew(res)) continue;
     return res;
   }
 }
