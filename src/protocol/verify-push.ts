@@ -1,6 +1,6 @@
 /**
  * The byte-exact strings of Verify v2 push factors (docs/verify-v2.md "Push factors"): the
- * service verifies them, the CLI authenticator signs them. Requests themselves are signed as the
+ * service verifies them, the CLI authenticator and the PWA sign them. Requests themselves are signed as the
  * device API signs them (`requestSigningString` of ./device.ts, the factor SID in the device
  * header); these are the two proofs a push factor adds. Plain TypeScript, no platform import.
  */
