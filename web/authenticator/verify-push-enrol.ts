@@ -50,9 +50,9 @@ export function showPushEnrolment(root: HTMLElement, o: { defaultName: string; d
   const enrol = async (e: SubmitEvent) => {
     e.preventDefault();
     alert.hidden = true;
-    let input;
+    let fields;
     try {
-      input = enrolmentOf({ service: service.value, identity: identity.value, token: token.value, name: name.value }, o.defaultName);
+      fields = enrolmentOf({ service: service.value, identity: identity.value, token: token.value, name: name.value }, o.defaultName);
     } catch (err) {
       return fail(err instanceof EnrolmentInputError ? err.message : 'Check the fields.');
     }
@@ -60,7 +60,7 @@ export function showPushEnrolment(root: HTMLElement, o: { defaultName: string; d
     submit.textContent = 'Adding…';
     let f;
     try {
-      f = await createPushFactor(input);
+      f = await createPushFactor(fields);
       // Kept before it is verified: the key must not be lost if verifying fails.
       await savePushFactor(f);
     } catch (err) {
