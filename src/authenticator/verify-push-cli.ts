@@ -19,8 +19,14 @@ export interface VerifyPushOptions {
   factor?: string | undefined;
 }
 
-/** Terminal-safe text: a challenge's message and fields come from the relying app. */
-const clean = (s: string) => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '?');
+/**
+ * Terminal-safe text on one line: a challenge's message and fields come from the relying app (and
+ * whoever it quotes), the rest from the service. Control characters (escapes, C1, and line breaks
+ * and tabs too: a message must not print lines that pass for the display's own), format characters
+ * (bidi marks, overrides and isolates, zero-width characters), line and paragraph separators and
+ * lone surrogates are shown as `?`.
+ */
+const clean = (s: string) => String(s).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu, '?');
 
 /** The state file as JSON: the OneTouch device's fields (when activated) and `verify_push`, this machine's push factors. */
 function readFile(path: string): Record<string, unknown> & { verify_push?: PushFactorState[] } {
@@ -40,10 +46,10 @@ function writeFile(path: string, state: Record<string, unknown>): void {
 }
 
 export function describeChallenge(ch: PushChallenge, f: PushFactorState): string[] {
-  const lines = [`Challenge ${ch.sid} for ${clean(f.identity)} (factor ${f.factor_sid} "${clean(f.friendly_name)}", ${f.url})`];
+  const lines = [`Challenge ${clean(ch.sid)} for ${clean(f.identity)} (factor ${clean(f.factor_sid)} "${clean(f.friendly_name)}", ${clean(f.url)})`];
   lines.push(`  ${clean(ch.details.message ?? '(no message)')}`);
   for (const field of ch.details.fields ?? []) lines.push(`  ${clean(field.label)}: ${clean(field.value)}`);
-  lines.push(`  Status: ${ch.status}; expires ${ch.expiration_date}`);
+  lines.push(`  Status: ${clean(ch.status)}; expires ${clean(ch.expiration_date)}`);
   return lines;
 }
 
@@ -69,8 +75,8 @@ export async function runVerifyPush(command: string, arg: string | undefined, o:
       for (const ch of await new PushFactorClient(f).pending()) {
         n++;
         for (const l of describeChallenge(ch, f)) io.out(l);
-        io.out(`  Approve: twofold authenticator verify-approve ${ch.sid}`);
-        io.out(`  Deny:    twofold authenticator verify-deny ${ch.sid}`);
+        io.out(`  Approve: twofold authenticator verify-approve ${clean(ch.sid)}`);
+        io.out(`  Deny:    twofold authenticator verify-deny ${clean(ch.sid)}`);
       }
     }
     if (n === 0) io.out('No pending push challenges.');

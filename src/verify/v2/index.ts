@@ -12,7 +12,7 @@ import { Services } from './service-store.js';
 import { Verifications } from './verifications.js';
 import { FactorStore } from './factor-store.js';
 import { PushStore } from './push-store.js';
-import { PUSH_FAILURES_PER_NETWORK, TOKENS_PER_ENTITY } from './push-auth.js';
+import { PUSH_FAILURES_PER_NETWORK, PUSH_REQUESTS_PER_FACTOR, TOKENS_PER_ENTITY } from './push-auth.js';
 
 /** Sends to one destination of one service per 10 minutes (Verify's limit; the 6th is 60203). */
 export const SENDS_PER_DESTINATION = 5;
@@ -40,6 +40,7 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
     push: new PushStore(db, p.clock),
     tokenLimit: p.limits.create({ name: 'v2:push:tokens', points: TOKENS_PER_ENTITY, durationSeconds: 10 * 60 }),
     pushFailures: p.limits.create({ name: 'v2:push:failures', points: PUSH_FAILURES_PER_NETWORK, durationSeconds: 10 * 60 }),
+    pushRequests: p.limits.create({ name: 'v2:push:requests', points: PUSH_REQUESTS_PER_FACTOR, durationSeconds: 10 * 60 }),
     baseUrl: () => p.config.PUBLIC_URL,
   };
   return {

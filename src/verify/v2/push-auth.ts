@@ -11,6 +11,12 @@ import type { SignerRow } from './push-store.js';
 export const TOKENS_PER_ENTITY = 10;
 /** Refused device requests per client network per 10 minutes; then 429 until the window ends. */
 export const PUSH_FAILURES_PER_NETWORK = 30;
+/**
+ * Signed requests one push factor may make per 10 minutes (a device polling every 2 s stays
+ * within it); beyond, 429, counted as its network's failure. Each stored its nonce: this bounds
+ * the nonce table by factor, and the verifications its own key can make the service run.
+ */
+export const PUSH_REQUESTS_PER_FACTOR = 300;
 /** A signed request's timestamp may differ from the service's clock by this much (as the device API's). */
 export const PUSH_TIMESTAMP_SKEW_MS = 60 * 1000;
 
@@ -32,15 +38,33 @@ export function isDeviceRequest(req: Request): boolean {
 const networkOf = (req: Request) => `net:${clientNetwork(req.ip ?? 'unknown')}`;
 const tooManyFailures = (retryAfter: number) => new TwilioError(429, 20429, 'Too Many Requests', { headers: { 'Retry-After': String(retryAfter) } });
 
-/** Refuse a network that failed too often lately (before any work). */
+/** Device requests whose network's failure point is held for them (taken on arrival, given back once they authenticate). */
+const held = new WeakSet<Request>();
+
+/**
+ * Admit a device request: its network's failure budget is charged before any work (a lookup, an
+ * ECDSA verification), so a burst of requests racing in at once cannot each find the budget unspent;
+ * `deviceAuthenticated` gives the point back. A network that failed too often lately is refused.
+ */
 export async function admitDevice(c: V2Context, req: Request): Promise<void> {
-  const p = await c.pushFailures.peek(networkOf(req));
+  const net = networkOf(req);
+  // A network already refused costs a read, not a write.
+  const p = await c.pushFailures.peek(net);
   if (p.consumed >= PUSH_FAILURES_PER_NETWORK) throw tooManyFailures(p.retryAfterSeconds);
+  const r = await c.pushFailures.consume(net);
+  if (!r.allowed) throw tooManyFailures(r.retryAfterSeconds);
+  held.add(req);
+}
+
+/** The request proved itself (a valid access token, a valid signature): its network's point is given back. */
+export async function deviceAuthenticated(c: V2Context, req: Request): Promise<void> {
+  if (held.delete(req)) await c.pushFailures.reward(networkOf(req));
 }
 
 /** A refused device request: counted against its network, answered 401 20003 (the reason goes to the log only). */
 export async function deviceFailure(c: V2Context, req: Request, reason: string, status: 400 | 401 = 401): Promise<TwilioError> {
-  await c.pushFailures.consume(networkOf(req));
+  // Counted on arrival already, unless it authenticated first (then it counts now).
+  if (!held.delete(req)) await c.pushFailures.consume(networkOf(req));
   return status === 401 ? new TwilioError(401, 20003, 'Authenticate', { reason }) : new TwilioError(400, 60200, 'Invalid parameter `AuthPayload`', { reason });
 }
 
@@ -95,7 +119,14 @@ export async function authenticateFactor(c: V2Context, req: Request, raw: Buffer
   if (s.entity.service_sid !== String(req.params['sid']) || s.entity.identity !== String(req.params['identity'])) return fail('factor of another entity');
   const data = requestSigningString({ method: req.method, path: req.originalUrl, bodyDigest: bodyDigest(raw), timestamp, nonce });
   if (!signedBy(s.factor, data, signature)) return fail('bad signature');
-  // Only signed requests reach the nonce table, so nobody else can fill it.
+  // Only signed requests reach the nonce table, so nobody else can fill it, and its own factor
+  // only so many times (counted after the signature: nobody else can spend a factor's budget).
+  const budget = await c.pushRequests.consume(s.factor.sid);
+  if (!budget.allowed) {
+    await deviceFailure(c, req, 'factor over its request budget');
+    throw tooManyFailures(budget.retryAfterSeconds);
+  }
   if (!(await c.push.claimNonce(s.factor.sid, nonce))) return fail('replayed nonce');
+  await deviceAuthenticated(c, req);
   return s;
 }

@@ -7,7 +7,7 @@ import { eventOf, expireChallenges } from './events.js';
 import { challengeResource, factorResource } from './factor-resources.js';
 import { MAX_FACTORS } from './factor-routes.js';
 import type { ChallengeRow } from './factor-store.js';
-import { accessTokenOf, admitDevice, authenticateFactor, deviceFailure, isDeviceRequest, parseSpki, signedBy } from './push-auth.js';
+import { accessTokenOf, admitDevice, authenticateFactor, deviceAuthenticated, deviceFailure, isDeviceRequest, parseSpki, signedBy } from './push-auth.js';
 import type { PushConfig, SignerRow } from './push-store.js';
 import { onePage, param, plainName, requiredParam } from './resources.js';
 
@@ -82,6 +82,7 @@ export function pushDeviceRoutes(c: V2Context): Router {
     const t = token === undefined ? undefined : await c.push.tokenByValue(token);
     if (!t || t.service_sid !== String(req.params.sid) || t.identity !== String(req.params.identity)) throw await deviceFailure(c, req, 'access token unknown or for another entity');
     if (t.consumed_at !== null || t.expires_at <= c.clock.now()) throw await deviceFailure(c, req, 'access token used or expired');
+    await deviceAuthenticated(c, req);
     if (requiredParam(req, 'FactorType', 16) !== 'push') throw invalidParameter('FactorType', 'push');
     const name = t.factor_friendly_name ?? plainName(requiredParam(req, 'FriendlyName', 64), 'FriendlyName');
     const binding = bindingOf(req);
