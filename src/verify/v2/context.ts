@@ -47,7 +47,7 @@ export interface V2Context {
   tokenLimit: Limiter;
   /** Refused device requests (bad token or signature, replayed nonce) per client network: 30 per 10 minutes. */
   pushFailures: Limiter;
-  /** Signed requests per push factor: PUSH_REQUESTS_PER_FACTOR per 10 minutes. */
+  /** Signed requests per push factor (each stores a nonce): PUSH_REQUESTS_PER_FACTOR per 10 minutes. */
   pushRequests: Limiter;
   /** The address resources' `url`s start with (PUBLIC_URL). */
   baseUrl: () => string;
