@@ -23,7 +23,14 @@ export function isValidEmail(email: string | undefined): email is string {
   return email !== undefined && email.length <= 254 && EMAIL.test(email);
 }
 
-/** Users of the verification service; every lookup is scoped to the app that owns the user. */
+/**
+ * Users of the verification service; every lookup is scoped to the app that owns the user.
+ *
+ * LOCK ORDER: a transaction that writes both a user's SMS code and the user's row takes the code's
+ * row first. A token check does (src/verify/core/verification.ts: the code's try, then the
+ * failures cleared, in one transaction); a phone change or a removal taking the user's row first
+ * would deadlock with it on PostgreSQL.
+ */
 export class UserStore {
   constructor(
     private readonly db: Kysely<CoreDatabase>,
@@ -73,14 +80,15 @@ export class UserStore {
   async changePhone(appId: number, id: number, phone: Phone): Promise<boolean> {
     try {
       return await this.db.transaction().execute(async (trx) => {
+        // Codes texted to the old number stop working: that phone may be lost, or someone else's.
+        // The code's row before the user's, as a token check takes them (LOCK ORDER below).
+        await trx.deleteFrom('sms_codes').where('user_id', '=', id).where('user_id', 'in', (eb) => eb.selectFrom('verify_users').select('id').where('app_id', '=', appId)).execute();
         const r = await trx
           .updateTable('verify_users')
           .set({ country_code: phone.countryCode, region: phone.region, phone_e164: phone.e164 })
           .where('id', '=', id)
           .where('app_id', '=', appId)
           .executeTakeFirst();
-        // Codes texted to the old number stop working: that phone may be lost, or someone else's.
-        await trx.deleteFrom('sms_codes').where('user_id', '=', id).execute();
         return Number(r.numUpdatedRows) === 1;
       });
     } catch (e) {
@@ -91,8 +99,12 @@ export class UserStore {
 
   /** True when a row was deleted. Dependent rows (TOTP secrets, used steps, SMS codes) go with it. */
   async remove(appId: number, id: number): Promise<boolean> {
-    const r = await this.db.deleteFrom('verify_users').where('id', '=', id).where('app_id', '=', appId).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.db.transaction().execute(async (trx) => {
+      // The SMS code's row first, as a token check takes them (LOCK ORDER below); the rest cascades.
+      await trx.deleteFrom('sms_codes').where('user_id', '=', id).where('user_id', 'in', (eb) => eb.selectFrom('verify_users').select('id').where('app_id', '=', appId)).execute();
+      const r = await trx.deleteFrom('verify_users').where('id', '=', id).where('app_id', '=', appId).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
   }
 }
 
