@@ -68,7 +68,12 @@ export function apiFastPath(routes: ApiRoute[], lookup: AppLookup, logger: Logge
         const f = renderFailure(err, 'authy', logger, name);
         send(res, f.status, f.headers, f.body);
       },
-    );
+    )
+      // Sending itself failing (a socket gone mid-write) must never become an unhandled rejection.
+      .catch((err: unknown) => {
+        logger.error({ err, route: name }, 'request failed');
+        if (!res.headersSent) res.destroy();
+      });
     return true;
   };
 }
