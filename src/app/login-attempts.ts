@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
-import { firstRow, prepared } from '../platform/prepared-query.js';
+import { changedRows, firstRow, prepared } from '../platform/prepared-query.js';
 import type { AppDatabase } from './schema.js';
 import type { AppTables } from './schema.js';
 
@@ -121,16 +121,7 @@ export class LoginAttempts {
 
   /** open → done, once. With `requireApproved`, only when this attempt's own approval is approved. */
   async complete(id: string, userId: number, requireApproved: boolean, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
-    let q = trx
-      .updateTable('app_login_attempts')
-      .set({ state: 'done' })
-      .where('id', '=', id)
-      .where('user_id', '=', userId)
-      .where('state', '=', 'open')
-      .where('expires_at', '>', this.clock.now());
-    if (requireApproved) q = q.where('approval_status', '=', 'approved');
-    const r = await q.executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    return (await changedRows((requireApproved ? completeApproved : completeOpen)(trx, { id, userId, now: this.clock.now() }))) === 1;
   }
 
   /**
@@ -181,4 +172,19 @@ const claimCodeTry = prepared<AppDatabase, { code_tries: number }, { id: string;
     .where('code_tries', '<', slot('max'))
     .where('expires_at', '>', slot('now'))
     .returning('code_tries'),
+);
+
+type CompleteBindings = { id: string; userId: number; now: number };
+const completeOpen = prepared<AppDatabase, unknown, CompleteBindings>((db, slot) =>
+  db.updateTable('app_login_attempts').set({ state: 'done' }).where('id', '=', slot('id')).where('user_id', '=', slot('userId')).where('state', '=', 'open').where('expires_at', '>', slot('now')),
+);
+const completeApproved = prepared<AppDatabase, unknown, CompleteBindings>((db, slot) =>
+  db
+    .updateTable('app_login_attempts')
+    .set({ state: 'done' })
+    .where('id', '=', slot('id'))
+    .where('user_id', '=', slot('userId'))
+    .where('state', '=', 'open')
+    .where('expires_at', '>', slot('now'))
+    .where('approval_status', '=', 'approved'),
 );

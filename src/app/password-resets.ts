@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
+import { prepared } from '../platform/prepared-query.js';
 import type { AppDatabase } from './schema.js';
 
 /** How long a reset link works. */
@@ -22,7 +23,7 @@ export class PasswordResets {
     const token = randomToken(32);
     const now = this.clock.now();
     await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('app_password_resets').where('user_id', '=', userId).execute();
+      await endResets(trx, { userId });
       await trx
         .insertInto('app_password_resets')
         .values({ token_hash: sha256Hex(token), user_id: userId, created_at: now, expires_at: now + RESET_LINK_MINUTES * 60_000 })
@@ -50,10 +51,13 @@ export class PasswordResets {
 
   /** End the account's links (it logged in, or its password was reset). */
   async endFor(userId: number, trx: Kysely<AppDatabase> = this.db): Promise<void> {
-    await trx.deleteFrom('app_password_resets').where('user_id', '=', userId).execute();
+    await endResets(trx, { userId });
   }
 
   async sweep(): Promise<void> {
     await this.db.deleteFrom('app_password_resets').where('expires_at', '<=', this.clock.now()).execute();
   }
 }
+
+// Every complete login ends the account's reset links: compiled once (src/platform/prepared-query.ts).
+const endResets = prepared<AppDatabase, unknown, { userId: number }>((db, slot) => db.deleteFrom('app_password_resets').where('user_id', '=', slot('userId')));

@@ -4,6 +4,7 @@ import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import { clientNetwork } from '../platform/client-network.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
+import { firstRow, prepared } from '../platform/prepared-query.js';
 import type { LimiterFactory } from '../platform/rate-limit.js';
 import type { AppDatabase } from './schema.js';
 import { cookiePolicy, readSessionCookie } from './sessions.js';
@@ -183,16 +184,26 @@ export class PasswordThrottle {
   async remember(req: Request, res: Response, userId: number, trx: Kysely<AppDatabase> = this.db): Promise<{ newToAccount: boolean }> {
     const hash = sha256Hex(this.browserToken(req, res));
     const now = this.clock.now();
-    const row = await trx
-      .insertInto('app_known_browsers')
-      .values({ user_id: userId, browser_hash: hash, created_at: now, last_login_at: now })
-      .onConflict((oc) => oc.columns(['user_id', 'browser_hash']).doUpdateSet({ last_login_at: now }))
-      .returning('created_at')
-      .executeTakeFirst();
+    const row = await firstRow(rememberBrowser(trx, { userId, hash, now }));
     // Only a browser new to the account can take the list past its size.
     if (row?.created_at !== now) return { newToAccount: false };
-    const keep = trx.selectFrom('app_known_browsers').select('browser_hash').where('user_id', '=', userId).orderBy('last_login_at', 'desc').orderBy('browser_hash').limit(KNOWN_BROWSERS_PER_USER);
-    await trx.deleteFrom('app_known_browsers').where('user_id', '=', userId).where('browser_hash', 'not in', keep).execute();
+    await forgetOldBrowsers(trx, { userId });
     return { newToAccount: true };
   }
 }
+
+// A completed login's statements, compiled once (src/platform/prepared-query.ts).
+const rememberBrowser = prepared<AppDatabase, { created_at: number }, { userId: number; hash: string; now: number }>((db, slot) =>
+  db
+    .insertInto('app_known_browsers')
+    .values({ user_id: slot('userId'), browser_hash: slot('hash'), created_at: slot('now'), last_login_at: slot('now') })
+    .onConflict((oc) => oc.columns(['user_id', 'browser_hash']).doUpdateSet({ last_login_at: slot('now') }))
+    .returning('created_at'),
+);
+
+const forgetOldBrowsers = prepared<AppDatabase, unknown, { userId: number }>((db, slot) =>
+  db
+    .deleteFrom('app_known_browsers')
+    .where('user_id', '=', slot('userId'))
+    .where('browser_hash', 'not in', db.selectFrom('app_known_browsers').select('browser_hash').where('user_id', '=', slot('userId')).orderBy('last_login_at', 'desc').orderBy('browser_hash').limit(KNOWN_BROWSERS_PER_USER)),
+);

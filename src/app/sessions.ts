@@ -1,9 +1,9 @@
 import type { Request, Response } from 'express';
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Clock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import { publicIdOf, randomToken, sha256Hex } from '../platform/crypto.js';
-import { firstRow, prepared } from '../platform/prepared-query.js';
+import { changedRows, firstRow, prepared } from '../platform/prepared-query.js';
 import type { AppDatabase } from './schema.js';
 
 export interface Session {
@@ -91,22 +91,19 @@ export class SessionStore {
     const now = this.clock.now();
     // A full session is born of both factors (login or signup): that is a fresh proof, unless
     // the second factor was skipped (a remembered browser: `proof` false).
-    await trx
-      .insertInto('app_sessions')
-      .values({
-        token_hash: sha256Hex(token),
-        user_id: userId,
-        state,
-        login_attempt_id: loginAttemptId,
-        passkey_id: passkeyId,
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + this.config.SESSION_ABSOLUTE_SECONDS * 1000,
-        reauth_at: proof ? now : null,
-        ip: client.ip,
-        user_agent: client.userAgent?.slice(0, 512) ?? null,
-      })
-      .execute();
+    await insertSession(trx, {
+      token_hash: sha256Hex(token),
+      user_id: userId,
+      state,
+      login_attempt_id: loginAttemptId,
+      passkey_id: passkeyId,
+      created_at: now,
+      last_seen_at: now,
+      expires_at: now + this.config.SESSION_ABSOLUTE_SECONDS * 1000,
+      reauth_at: proof ? now : null,
+      ip: client.ip,
+      user_agent: client.userAgent?.slice(0, 512) ?? null,
+    });
     return token;
   }
 
@@ -222,12 +219,7 @@ export class SessionStore {
    */
   async promote(old: Session, client: SessionClient, outer?: Kysely<AppDatabase>): Promise<string | undefined> {
     const run = async (trx: Kysely<AppDatabase>) => {
-      const deleted = await trx
-        .deleteFrom('app_sessions')
-        .where('token_hash', '=', old.tokenHash)
-        .where('state', '=', 'half')
-        .executeTakeFirst();
-      if (Number(deleted.numDeletedRows) !== 1) return undefined;
+      if ((await changedRows(deleteHalfSession(trx, { tokenHash: old.tokenHash }))) !== 1) return undefined;
       return this.create(old.userId, 'full', null, client, trx, true, old.passkeyId ?? null);
     };
     // Inside the caller's transaction (with the attempt's completion), or in one of its own.
@@ -263,4 +255,25 @@ const sessionByHash = prepared<AppDatabase, Selectable<AppDatabase['app_sessions
 
 const touchSession = prepared<AppDatabase, unknown, { tokenHash: string; now: number }>((db, slot) =>
   db.updateTable('app_sessions').set({ last_seen_at: slot('now') }).where('token_hash', '=', slot('tokenHash')),
+);
+
+type SessionRow = Insertable<AppDatabase['app_sessions']>;
+const insertSession = prepared<AppDatabase, unknown, Required<SessionRow>>((db, slot) =>
+  db.insertInto('app_sessions').values({
+    token_hash: slot('token_hash'),
+    user_id: slot('user_id'),
+    state: slot('state'),
+    login_attempt_id: slot('login_attempt_id'),
+    passkey_id: slot('passkey_id'),
+    created_at: slot('created_at'),
+    last_seen_at: slot('last_seen_at'),
+    expires_at: slot('expires_at'),
+    reauth_at: slot('reauth_at'),
+    ip: slot('ip'),
+    user_agent: slot('user_agent'),
+  }),
+);
+
+const deleteHalfSession = prepared<AppDatabase, unknown, { tokenHash: string }>((db, slot) =>
+  db.deleteFrom('app_sessions').where('token_hash', '=', slot('tokenHash')).where('state', '=', 'half'),
 );
