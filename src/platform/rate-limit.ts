@@ -63,14 +63,36 @@ export class LimiterFactory {
   private limiterSqlite: LimiterSqliteClient | undefined;
 
   /**
-   * The SQLite handle as the limiters use it, with their statements kept: the library prepares
-   * each of its few statements anew at every count (a login counts five to seven times), and
-   * preparing cost as much as running. Its transactions are the handle's own.
+   * The SQLite handle as the limiters use it:
+   * - Their statements are kept: the library prepares each of its few statements anew at every
+   *   count (a login counts five to seven times), and preparing cost as much as running.
+   * - They never run inside another's transaction. Kysely shares this one connection; a count
+   *   made while a request's transaction is open on it would join that transaction, and vanish
+   *   with it when it rolls back (threat test `limiter-rollback`). While one is open, the
+   *   library's call throws `ConnectionInTransaction` and `untilFree` runs it again once it ends.
    */
   private sqliteClient(sqlite: SqliteHandle): LimiterSqliteClient {
     if (!this.limiterSqlite) {
       const statements = cachingStatements(sqlite, 50);
-      this.limiterSqlite = { prepare: (source: string) => statements.prepare(source), transaction: (fn) => sqlite.transaction(fn) };
+      let own = false;
+      this.limiterSqlite = {
+        prepare: (source: string) => {
+          if (sqlite.inTransaction && !own) throw new ConnectionInTransaction();
+          return statements.prepare(source);
+        },
+        transaction: (fn) => {
+          const run = sqlite.transaction(fn);
+          return Object.assign((...args: unknown[]) => {
+            if (sqlite.inTransaction) throw new ConnectionInTransaction();
+            own = true;
+            try {
+              return run(...(args as Parameters<typeof run>));
+            } finally {
+              own = false;
+            }
+          }, run);
+        },
+      };
     }
     return this.limiterSqlite;
   }
@@ -94,7 +116,7 @@ export class LimiterFactory {
     return {
       async consume(key, points = 1, opts) {
         try {
-          const r = await rl.consume(key, points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds });
+          const r = await untilFree(() => rl.consume(key, points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds }));
           return { allowed: true, retryAfterSeconds: 0, remaining: r.remainingPoints };
         } catch (e) {
           if (e instanceof RateLimiterRes) {
@@ -104,14 +126,14 @@ export class LimiterFactory {
         }
       },
       async peek(key) {
-        const r = await rl.get(key);
+        const r = await untilFree(() => rl.get(key));
         return { consumed: r?.consumedPoints ?? 0, retryAfterSeconds: r ? Math.ceil(r.msBeforeNext / 1000) : 0 };
       },
       async reward(key, points = 1) {
-        await rl.reward(key, points);
+        await untilFree(() => rl.reward(key, points));
       },
       async reset(key) {
-        await rl.delete(key);
+        await untilFree(() => rl.delete(key));
       },
     };
   }
@@ -128,5 +150,27 @@ export class LimiterFactory {
 
   async close(): Promise<void> {
     this.redis?.disconnect();
+  }
+}
+
+/** Thrown by the limiters' SQLite client while a transaction of another request is open on the connection. */
+class ConnectionInTransaction extends Error {
+  override name = 'ConnectionInTransaction';
+}
+
+/** Transactions end within milliseconds; past this a count fails (503) rather than wait on. */
+const CONNECTION_WAIT_MS = 5000;
+
+/** Run a limiter call, again each time it found the SQLite connection inside another transaction. */
+async function untilFree<T>(call: () => Promise<T>): Promise<T> {
+  const until = Date.now() + CONNECTION_WAIT_MS;
+  for (let tries = 0; ; tries++) {
+    try {
+      return await call();
+    } catch (e) {
+      if (!(e instanceof ConnectionInTransaction) || Date.now() > until) throw e;
+      // At once first (the transaction is usually one turn from its end), then every millisecond.
+      await (tries < 10 ? new Promise((r) => setImmediate(r)) : new Promise((r) => setTimeout(r, 1)));
+    }
   }
 }

@@ -1,0 +1,48 @@
+// Threat: on SQLite the rate limiters and Kysely share one connection. A limiter's count that runs
+// while another request's transaction is open on it becomes part of that transaction, and when that
+// transaction rolls back (a refused change: the 21st passkey, a lost race) the count is undone: an
+// attacker who makes their own changes fail at the right moments guesses for free.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+const AUDIT_ROW = { at: 0, type: 'test', outcome: 'info', user_ref: null, ip: null, user_agent: null, detail: null };
+
+describe('limiter counts and rolled-back transactions (sqlite)', () => {
+  let t: TestSystem;
+  beforeAll(async () => {
+    t = await startTestSystem({ db: 'sqlite' });
+  });
+  afterAll(() => t.stop());
+
+  it('when a limiter counts while another transaction is open and that transaction rolls back then the count stays', async () => {
+    const limiter = t.system.platform.limits.create({ name: 'test:rollback', points: 100, durationSeconds: 600 });
+    let counted: Promise<unknown> | undefined;
+    const refused = t.system.platform.db.db
+      .transaction()
+      .execute(async (trx) => {
+        // The transaction has written: it is open on the connection.
+        await trx.insertInto('audit_events').values(AUDIT_ROW).execute();
+        // Another request's guess is counted while this transaction is open...
+        counted = Promise.all([limiter.consume('victim'), limiter.consume('victim'), limiter.consume('victim')]);
+        await new Promise((r) => setTimeout(r, 20));
+        // ...and this change is then refused.
+        throw new Error('refused change');
+      })
+      .catch((e: Error) => e.message);
+    expect(await refused).toBe('refused change');
+    await counted;
+    expect((await limiter.peek('victim')).consumed).toBe(3);
+  });
+
+  it('when many counts race with a transaction that commits then every count is kept, once', async () => {
+    const limiter = t.system.platform.limits.create({ name: 'test:commit', points: 1000, durationSeconds: 600 });
+    const burst: Promise<unknown>[] = [];
+    await t.system.platform.db.db.transaction().execute(async (trx) => {
+      await trx.insertInto('audit_events').values(AUDIT_ROW).execute();
+      for (let i = 0; i < 50; i++) burst.push(limiter.consume('k'));
+      await new Promise((r) => setTimeout(r, 10));
+    });
+    await Promise.all(burst);
+    expect((await limiter.peek('k')).consumed).toBe(50);
+  });
+});
