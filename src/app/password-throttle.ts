@@ -187,7 +187,9 @@ export class PasswordThrottle {
     const row = await firstRow(rememberBrowser(trx, { userId, hash, now }));
     // Only a browser new to the account can take the list past its size.
     if (row?.created_at !== now) return { newToAccount: false };
-    await forgetOldBrowsers(trx, { userId });
+    // Counting is an index range; the prune's sort only runs when there is something to forget.
+    const known = await firstRow(countBrowsers(trx, { userId }));
+    if (Number(known?.n ?? 0) > KNOWN_BROWSERS_PER_USER) await forgetOldBrowsers(trx, { userId });
     return { newToAccount: true };
   }
 }
@@ -199,6 +201,10 @@ const rememberBrowser = prepared<AppDatabase, { created_at: number }, { userId: 
     .values({ user_id: slot('userId'), browser_hash: slot('hash'), created_at: slot('now'), last_login_at: slot('now') })
     .onConflict((oc) => oc.columns(['user_id', 'browser_hash']).doUpdateSet({ last_login_at: slot('now') }))
     .returning('created_at'),
+);
+
+const countBrowsers = prepared<AppDatabase, { n: number | string | bigint }, { userId: number }>((db, slot) =>
+  db.selectFrom('app_known_browsers').select((eb) => eb.fn.countAll().as('n')).where('user_id', '=', slot('userId')),
 );
 
 const forgetOldBrowsers = prepared<AppDatabase, unknown, { userId: number }>((db, slot) =>
