@@ -288,7 +288,9 @@ forEachDatabase((kind) => {
         },
       };
       const p: Platform = { ...ts.system.platform, clock, db: stalls ? { ...db, db: db.db.withPlugin(stall) } : db };
-      return { worker: new CallbackWorker(oneTouchPlatform(p), directoryOf(ts.system.platform)), resume, stalled: () => state.stalled };
+      // One app here: its share is a whole batch (50), so one claim may take every row.
+      const worker = new CallbackWorker(oneTouchPlatform(p), directoryOf(ts.system.platform), 500, { total: 50, perApp: 50 });
+      return { worker, resume, stalled: () => state.stalled };
     }
 
     async function queue(n: number, tag: string): Promise<string[]> {

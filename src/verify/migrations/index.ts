@@ -7,6 +7,7 @@ import { migration as m018 } from './018-verify-v2.js';
 import { migration as m019 } from './019-verify-v2-factors.js';
 import { migration as m020 } from './020-verify-v2-webhooks.js';
 import { migration as m021 } from './021-verify-v2-push.js';
+import { migration as m022 } from './022-callback-fairness.js';
 
 /** The verification service's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const verifyMigrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const verifyMigrations: Record<string, Migration> = {
   '019-verify-v2-factors': m019,
   '020-verify-v2-webhooks': m020,
   '021-verify-v2-push': m021,
+  '022-callback-fairness': m022,
 };

@@ -1,10 +1,10 @@
 import type { Selectable } from 'kysely';
+import { claimDue, purgeOutbox, type OutboxRow } from './callback-outbox.js';
 import { signCallback } from '../../platform/authy-signature.js';
 import { twilioSignature } from '../../platform/twilio-signature.js';
 import { publicOnlyAgent } from '../../platform/egress.js';
 import { postStatusOnly } from './webhook-sink.js';
 import { isDatabaseUnavailable } from '../../platform/db.js';
-import { sql } from '../../platform/kysely.js';
 import type { AppInfo, ServiceDirectory } from '../ports.js';
 import type { OneTouchPlatform, OneTouchTables } from '../schema-onetouch.js';
 import { loadAppSigningKey } from './signing-keys.js';
@@ -25,8 +25,13 @@ export const LEASE_MS = SEND_TIMEOUT_MS + 5 * 1000;
  * little between instances): a holder never sends once another instance may have the row.
  */
 export const LEASE_MARGIN_MS = 2 * 1000;
-/** Rows one delivery pass claims at most. */
-const CLAIM_BATCH = 50;
+/**
+ * Sends in flight at once, in all and per app (per instance). A pass claims only as many rows as
+ * there are free slots, and of each app only what its share leaves: an app whose receiver hangs
+ * (each send may last its timeout) or that floods the outbox never delays another app's callbacks.
+ */
+export const MAX_IN_FLIGHT = 50;
+export const MAX_IN_FLIGHT_PER_APP = 5;
 
 export function retryDelayMs(attempts: number): number {
   return Math.min(RETRY_BASE_MS * 2 ** Math.max(0, Math.min(attempts - 1, 30)), RETRY_MAX_MS);
@@ -39,7 +44,6 @@ export function callbackUrlFor(app: Pick<AppInfo, 'callbackUrl' | 'builtin'>, pu
 }
 
 type Row = Selectable<OneTouchTables['approval_requests']>;
-type OutboxRow = Selectable<OneTouchTables['callback_outbox']>;
 
 /** The OneTouch callback body (docs/authy-compat.md) (times in Unix seconds). */
 export function buildCallbackBody(o: { row: Row; deviceId: string; signature: string; answeredAt: number }) {
@@ -97,8 +101,10 @@ function twilioHeaders(apiKey: string, url: string, body: string): Record<string
 
 /**
  * Delivers the callback outbox: claims due rows with a lease (so two instances never send the
- * same row at once), POSTs them signed, retries with backoff for a day. Runs on a timer and is
- * kicked right after an answer commits.
+ * same row at once), POSTs them signed, retries with backoff for a day. Runs on a timer, is
+ * kicked right after an answer commits and when a send ends while rows wait for a slot. A pass
+ * does not wait for its sends: they run in bounded slots (50, at most 5 per app), so one app's
+ * slow receiver or flood holds only its own slots.
  */
 export class CallbackWorker {
   private timer: NodeJS.Timeout | undefined;
@@ -108,6 +114,11 @@ export class CallbackWorker {
   private unavailable = false;
   /** Outbox ids sent (2xx) whose delivery could not be recorded yet, with when they were sent. */
   private readonly unrecorded = new Map<number, number>();
+  /** Sends in flight, and how many of them each app has. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly busy = new Map<number, number>();
+  /** The last claim may have left due rows behind (no free slot, or an app at its share): a send that ends wakes the loop. */
+  private backlog = false;
 
   /**
    * Production: v2 webhooks (URLs an app chose, unlike the callback URLs operators set) connect to
@@ -119,6 +130,7 @@ export class CallbackWorker {
     private readonly p: OneTouchPlatform,
     private readonly directory: ServiceDirectory,
     private readonly intervalMs = 500,
+    private readonly limits = { total: MAX_IN_FLIGHT, perApp: MAX_IN_FLIGHT_PER_APP },
   ) {
     this.publicOnly = p.config.production ? publicOnlyAgent() : undefined;
   }
@@ -130,11 +142,13 @@ export class CallbackWorker {
     this.kick();
   }
 
+  /** No new claims; resolves once the sends in flight ended (each within its timeout). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
+    await Promise.allSettled([...this.inFlight]);
     this.publicOnly?.destroy();
   }
 
@@ -154,28 +168,62 @@ export class CallbackWorker {
     do {
       this.again = false;
       try {
-        await this.deliverDue();
+        await this.claimAndSend();
         if (this.unavailable) this.p.logger.info('callback delivery resumed: the database is back');
         this.unavailable = false;
       } catch (err) {
-        if (!isDatabaseUnavailable(err)) this.p.logger.error({ err }, 'callback delivery pass failed');
-        else if (!this.unavailable) {
-          // Once per outage, not every half second; the timer retries until the database is back.
-          this.unavailable = true;
-          this.p.logger.warn({ err: String(err) }, 'callback delivery paused: the database is unavailable');
-        }
+        this.failed(err, 'callback delivery pass failed');
       }
     } while (this.again && !this.stopped);
   }
 
-  /** One pass: claim and send every due row (at most 50). Returns how many were delivered. */
+  private failed(err: unknown, what: string): void {
+    if (!isDatabaseUnavailable(err)) this.p.logger.error({ err }, what);
+    else if (!this.unavailable) {
+      // Once per outage, not every half second; the timer retries until the database is back.
+      this.unavailable = true;
+      this.p.logger.warn({ err: String(err) }, 'callback delivery paused: the database is unavailable');
+    }
+  }
+
+  /** One pass, waited for: claim what the limits allow and send it. Returns how many were delivered. */
   async deliverDue(): Promise<number> {
-    await this.recordDelivered();
-    const claimed = this.p.db.kind === 'postgres' ? await this.claimPostgres() : await this.claimEach();
-    // A full batch means more may be due: go round again.
-    if (claimed.length === CLAIM_BATCH) this.again = true;
-    const results = await Promise.all(claimed.map((r) => this.send(r)));
+    const results = await Promise.all(await this.claimAndSend());
     return results.filter(Boolean).length;
+  }
+
+  /** Delete old delivered and given-up rows (the maintenance sweep). */
+  purge(): Promise<number> {
+    return purgeOutbox(this.p);
+  }
+
+  /** Claim due rows for the free slots and start their sends, without waiting for them. */
+  private async claimAndSend(): Promise<Promise<boolean>[]> {
+    await this.recordDelivered();
+    const { total, perApp } = this.limits;
+    const free = total - this.inFlight.size;
+    const claimed = await claimDue(this.p, { free, perApp, busy: this.busy, leaseMs: LEASE_MS });
+    const sends = claimed.map((row) => this.track(row));
+    this.backlog = claimed.length >= free || [...this.busy.values()].some((n) => n >= perApp);
+    return sends;
+  }
+
+  /** Send a claimed row in its app's slot; the slot is freed when the send ends. */
+  private track(row: OutboxRow): Promise<boolean> {
+    const app = row.app_id;
+    this.busy.set(app, (this.busy.get(app) ?? 0) + 1);
+    const send = this.send(row).finally(() => {
+      this.inFlight.delete(watched);
+      const left = (this.busy.get(app) ?? 1) - 1;
+      if (left > 0) this.busy.set(app, left);
+      else this.busy.delete(app);
+      if (this.backlog) this.kick();
+    });
+    // Nobody else may wait for it (the loop does not): a failure to release the row is logged here,
+    // and the row's lease lapses so it is retried.
+    const watched = send.catch((err: unknown) => this.failed(err, 'callback send failed'));
+    this.inFlight.add(watched);
+    return send;
   }
 
   /** Record deliveries whose UPDATE failed while the database was away; throws while it still is. */
@@ -188,58 +236,6 @@ export class CallbackWorker {
 
   private async markDelivered(id: number, at: number): Promise<void> {
     await this.p.db.db.updateTable('callback_outbox').set({ delivered_at: at, lease_until: null, last_error: null }).where('id', '=', id).where('delivered_at', 'is', null).execute();
-  }
-
-  /**
-   * PostgreSQL: one statement claims a batch. Rows another instance is claiming at this moment are
-   * skipped (SKIP LOCKED) rather than waited for, so instances draining together never block on
-   * each other nor take the same row; the lease then keeps the row theirs while it is sent.
-   */
-  private async claimPostgres(): Promise<OutboxRow[]> {
-    const now = this.p.clock.now();
-    const { rows } = await sql<OutboxRow>`
-      update callback_outbox set lease_until = ${now + LEASE_MS}, attempts = attempts + 1
-      where id in (
-        select id from callback_outbox
-        where delivered_at is null and gave_up_at is null and next_attempt_at <= ${now}
-          and (lease_until is null or lease_until <= ${now})
-        order by next_attempt_at
-        limit ${CLAIM_BATCH}
-        for update skip locked
-      )
-      returning *`.execute(this.p.db.db);
-    return rows;
-  }
-
-  /** SQLite (one writer at a time): select due rows, then claim each by a conditional update. */
-  private async claimEach(): Promise<OutboxRow[]> {
-    const db = this.p.db.db;
-    const now = this.p.clock.now();
-    const due = await db
-      .selectFrom('callback_outbox')
-      .select('id')
-      .where('delivered_at', 'is', null)
-      .where('gave_up_at', 'is', null)
-      .where('next_attempt_at', '<=', now)
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
-      .orderBy('next_attempt_at')
-      .limit(CLAIM_BATCH)
-      .execute();
-    const claimed: OutboxRow[] = [];
-    for (const { id } of due) {
-      const row = await db
-        .updateTable('callback_outbox')
-        .set((eb) => ({ lease_until: now + LEASE_MS, attempts: eb('attempts', '+', 1) }))
-        .where('id', '=', id)
-        .where('delivered_at', 'is', null)
-        .where('gave_up_at', 'is', null)
-        .where('next_attempt_at', '<=', now)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
-        .returningAll()
-        .executeTakeFirst();
-      if (row) claimed.push(row);
-    }
-    return claimed;
   }
 
   /** A OneTouch callback's headers: JSON signed as Authy signs (nonce and X-Authy-Signature). */
@@ -280,7 +276,7 @@ export class CallbackWorker {
       const budgetMs = Math.min(SEND_TIMEOUT_MS, leaseUntil - LEASE_MARGIN_MS - this.p.clock.now());
       if (budgetMs <= 0) throw new Error('lease lapsed before the send (slow database)');
       const headers = row.format === 'twilio' ? twilioHeaders(apiKey, url, row.body) : this.authyHeaders(apiKey, url, row.body);
-      // A webhook gets 5 s at most: a receiver that never answers holds up its batch no longer.
+      // A webhook gets 5 s at most: a receiver that never answers holds its app's slot no longer.
       const timeoutMs = row.format === 'twilio' ? Math.min(budgetMs, WEBHOOK_TIMEOUT_MS) : budgetMs;
       const status = row.format === 'twilio' && this.publicOnly ? await postStatusOnly(this.publicOnly, url, headers, row.body, timeoutMs) : await fetchStatus(url, headers, row.body, timeoutMs);
       if (status >= 200 && status < 300) {

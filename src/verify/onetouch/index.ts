@@ -16,7 +16,7 @@ import { webhookSink } from './webhook-sink.js';
 
 export { storeAppSigningKey } from './signing-keys.js';
 
-/** Expiry sweep and nonce pruning run this often. */
+/** Expiry sweep, nonce pruning and the callback outbox's purge run this often. */
 const MAINTENANCE_INTERVAL_MS = 5_000;
 
 /**
@@ -40,6 +40,13 @@ export function createOneTouch(platform: Platform, deps: { totp: TotpSecretStore
       await devices.prune();
     } catch (err) {
       p.logger.warn({ err }, 'onetouch maintenance failed');
+    }
+    try {
+      // Delivered callbacks older than 7 days, given-up ones older than 30 (bounded batches).
+      const purged = await worker.purge();
+      if (purged > 0) p.logger.info({ purged }, 'old callbacks purged from the outbox');
+    } catch (err) {
+      p.logger.warn({ err }, 'callback outbox purge failed');
     }
   };
 
