@@ -41,6 +41,8 @@ export async function countStatements(log: string[], work: () => Promise<unknown
 
 const BACKGROUND = [
   /^select "id" from "callback_outbox" where "delivered_at" is null/,
+  /^\s*with recursive apps\(app_id\) as \(/,
+  /^delete from callback_outbox where id in \(select id from callback_outbox where/,
   /^\s*update callback_outbox set lease_until/,
   /^select "uuid" from "approval_requests" where "status" = /,
   /^delete from "device_nonces" where "seen_at" </,
