@@ -31,7 +31,8 @@ export class OutboxFile<T extends { to: string }> {
     const write = this.queue.then(async () => {
       this.handle ??= open(this.file, 'a', 0o600);
       try {
-        await (await this.handle).write(line);
+        // appendFile writes the whole line (write() may write part of it, on a full disk).
+        await (await this.handle).appendFile(line);
       } catch (e) {
         await this.close();
         throw e;

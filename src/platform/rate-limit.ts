@@ -63,38 +63,49 @@ export class LimiterFactory {
   private limiterSqlite: LimiterSqliteClient | undefined;
 
   /**
-   * The SQLite handle as the limiters use it:
-   * - Their statements are kept: the library prepares each of its few statements anew at every
-   *   count (a login counts five to seven times), and preparing cost as much as running.
-   * - They never run inside another's transaction. Kysely shares this one connection; a count
-   *   made while a request's transaction is open on it would join that transaction, and vanish
-   *   with it when it rolls back (threat test `limiter-rollback`). While one is open, the
-   *   library's call throws `ConnectionInTransaction` and `untilFree` runs it again once it ends.
+   * The SQLite handle as the limiters use it, with their statements kept: the library prepares
+   * each of its few statements anew at every count (a login counts five to seven times), and
+   * preparing cost as much as running.
    */
   private sqliteClient(sqlite: SqliteHandle): LimiterSqliteClient {
     if (!this.limiterSqlite) {
       const statements = cachingStatements(sqlite, 50);
-      let own = false;
-      this.limiterSqlite = {
-        prepare: (source: string) => {
-          if (sqlite.inTransaction && !own) throw new ConnectionInTransaction();
-          return statements.prepare(source);
-        },
-        transaction: (fn) => {
-          const run = sqlite.transaction(fn);
-          return Object.assign((...args: unknown[]) => {
-            if (sqlite.inTransaction) throw new ConnectionInTransaction();
-            own = true;
-            try {
-              return run(...(args as Parameters<typeof run>));
-            } finally {
-              own = false;
-            }
-          }, run);
-        },
-      };
+      this.limiterSqlite = { prepare: (source: string) => statements.prepare(source), transaction: (fn) => sqlite.transaction(fn) };
     }
     return this.limiterSqlite;
+  }
+
+  /**
+   * Each limiter call on SQLite, holding Kysely's one connection for its whole length. The limiters
+   * write through the same handle; a count made while a request's transaction was open on it
+   * would join that transaction and vanish when it rolled back (threat test `limiter-rollback`).
+   * Holding the connection, no transaction can open in the middle of a call either (the library's
+   * count and its block are two writes). A call waits at most CONNECTION_WAIT_MS for the
+   * connection, then fails as a busy database (503): a limiter call made inside a transaction
+   * callback would otherwise wait for itself.
+   */
+  private serialized(): (<T>(call: () => Promise<T>) => Promise<T>) | undefined {
+    const db = this.db;
+    if (this.redis || db?.raw.kind !== 'sqlite') return undefined;
+    return <T>(call: () => Promise<T>) =>
+      new Promise<T>((resolve, reject) => {
+        let gaveUp = false;
+        const timer = setTimeout(() => {
+          gaveUp = true;
+          reject(Object.assign(new Error('rate limit store busy: the connection stayed in a transaction'), { code: 'SQLITE_BUSY' }));
+        }, CONNECTION_WAIT_MS);
+        db.db
+          .connection()
+          .execute(async () => {
+            if (gaveUp) return;
+            clearTimeout(timer);
+            await call().then(resolve, reject);
+          })
+          .catch((e: unknown) => {
+            clearTimeout(timer);
+            reject(e);
+          });
+      });
   }
 
   create(o: LimitOptions): Limiter {
@@ -113,6 +124,8 @@ export class LimiterFactory {
     } else {
       rl = new RateLimiterMemory(common);
     }
+    const serial = this.serialized();
+    const untilFree = <T>(call: () => Promise<T>): Promise<T> => (serial ? serial(call) : call());
     return {
       async consume(key, points = 1, opts) {
         try {
@@ -153,24 +166,5 @@ export class LimiterFactory {
   }
 }
 
-/** Thrown by the limiters' SQLite client while a transaction of another request is open on the connection. */
-class ConnectionInTransaction extends Error {
-  override name = 'ConnectionInTransaction';
-}
-
-/** Transactions end within milliseconds; past this a count fails (503) rather than wait on. */
+/** How long a limiter call on SQLite waits for the connection before it fails as a busy database. */
 const CONNECTION_WAIT_MS = 5000;
-
-/** Run a limiter call, again each time it found the SQLite connection inside another transaction. */
-async function untilFree<T>(call: () => Promise<T>): Promise<T> {
-  const until = Date.now() + CONNECTION_WAIT_MS;
-  for (let tries = 0; ; tries++) {
-    try {
-      return await call();
-    } catch (e) {
-      if (!(e instanceof ConnectionInTransaction) || Date.now() > until) throw e;
-      // At once first (the transaction is usually one turn from its end), then every millisecond.
-      await (tries < 10 ? new Promise((r) => setImmediate(r)) : new Promise((r) => setTimeout(r, 1)));
-    }
-  }
-}

@@ -62,14 +62,14 @@ export function apiFastPath(routes: ApiRoute[], lookup: AppLookup, logger: Logge
     const params = mergeParams(query, undefined);
     const ip = proxyaddr(req, trust);
     const userAgent = req.headers['user-agent'] ?? null;
-    answer(route, params, path, ip, userAgent, req, lookup).then(
-      (a) => send(res, a.status ?? 200, a.headers ?? {}, successBody(a, 'authy')),
-      (err: unknown) => {
+    answer(route, params, path, ip, userAgent, req, lookup)
+      .then((a) => send(res, a.status ?? 200, a.headers ?? {}, successBody(a, 'authy')))
+      // A refusal, or a failure while making the answer: rendered as Express's error handler does.
+      .catch((err: unknown) => {
         const f = renderFailure(err, 'authy', logger, name);
         send(res, f.status, f.headers, f.body);
-      },
-    )
-      // Sending itself failing (a socket gone mid-write) must never become an unhandled rejection.
+      })
+      // Sending the refusal itself failing (a socket gone mid-write) is never an unhandled rejection.
       .catch((err: unknown) => {
         logger.error({ err, route: name }, 'request failed');
         if (!res.headersSent) res.destroy();

@@ -45,4 +45,19 @@ describe('limiter counts and rolled-back transactions (sqlite)', () => {
     await Promise.all(burst);
     expect((await limiter.peek('k')).consumed).toBe(50);
   });
+
+  it('when a count that goes over the limit races with transactions then the block is written, once', async () => {
+    const limiter = t.system.platform.limits.create({ name: 'test:block', points: 2, durationSeconds: 1, blockSeconds: 600 });
+    const transactions = Array.from({ length: 20 }, (_, i) =>
+      t.system.platform.db.db.transaction().execute(async (trx) => {
+        await trx.insertInto('audit_events').values(AUDIT_ROW).execute();
+        await new Promise((r) => setTimeout(r, i % 3));
+      }),
+    );
+    const counts = await Promise.all(Array.from({ length: 6 }, () => limiter.consume('blocked')));
+    await Promise.all(transactions);
+    expect(counts.filter((c) => c.allowed)).toHaveLength(2);
+    // Blocked for its 600 s, not only until the 1-second window ends.
+    expect((await limiter.peek('blocked')).retryAfterSeconds).toBeGreaterThan(500);
+  });
 });
