@@ -2,6 +2,7 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOTP } from 'otpauth';
+import { expect } from 'vitest';
 import { canonicalJson } from '../../src/protocol/device.js';
 
 /** A browser stand-in: keeps the session cookie, sends JSON with this site's Origin. */
@@ -354,4 +355,16 @@ export function resetTokenIn(m: SentMail): string {
   const token = /\/password\/reset#token=([A-Za-z0-9_-]{43})/.exec(m.text)?.[1];
   if (!token) throw new Error(`no reset link in "${m.subject}"`);
   return token;
+}
+
+/** A notice (src/app/account-mail.ts) says when, from which browser and address, what to do if it was not you, and carries no link or code. */
+export function expectNotice(m: SentMail, browser: string) {
+  expect(m.text).toContain(`Browser: ${browser}`);
+  expect(m.text).toContain('IP address: 127.0.0.1');
+  expect(m.text).toMatch(/When: \w{3}, \d{2} \w{3} \d{4}/);
+  expect(m.text).toContain('If this was not you:');
+  // Nothing in a notice logs anyone in: no link, no code.
+  expect(m.text).not.toMatch(/https?:\/\//);
+  expect(m.html).not.toMatch(/href=/);
+  expect(m.text).not.toMatch(/\b\d{6,10}\b/);
 }

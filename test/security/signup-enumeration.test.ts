@@ -3,7 +3,7 @@
 // new email and 401 for every existing one. Now both are told a link was mailed, and only the
 // mailbox learns which it was: a link for a new address, a notice for a taken one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awaitMail, Browser, e164Of, latestSmsCode, mailTo, newUser, signUp } from '../app/helpers.js';
+import { awaitMail, Browser, e164Of, expectNotice, latestSmsCode, mailTo, newUser, signUp } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -77,14 +77,8 @@ forEachDatabase((kind) => {
       const { code } = await latestSmsCode(t.url, e164Of(u));
       expect((await b.post('/user/verify-phone', { code })).status).toBe(202);
       const m = await awaitMail(t.url, owner.email, 'Someone tried to sign up with your address');
-      expect(m.text).toContain('Browser: Chrome on Linux');
-      expect(m.text).toContain('IP address: 127.0.0.1');
-      expect(m.text).toMatch(/When: \w{3}, \d{2} \w{3} \d{4}/);
-      expect(m.text).toContain('If this was not you:');
       // Nothing in it finishes the signup or logs anyone in.
-      expect(m.text).not.toMatch(/https?:\/\//);
-      expect(m.html).not.toMatch(/href=/);
-      expect(m.text).not.toMatch(/\b\d{6,10}\b/);
+      expectNotice(m, 'Chrome on Linux');
       expect(`${m.text}\n${m.html}`).not.toContain(code);
       expect(`${m.text}\n${m.html}`).not.toMatch(/[A-Za-z0-9_-]{43}/);
     });

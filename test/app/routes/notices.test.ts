@@ -4,20 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDatabase } from '../../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../../helpers/system.js';
-import { addTotpApp, awaitMail, Browser, latestSmsCode, mailTo, newUser, signUp, TestDevice, type SentMail } from '../helpers.js';
+import { addTotpApp, awaitMail, Browser, expectNotice, latestSmsCode, mailTo, newUser, signUp, TestDevice } from '../helpers.js';
 
 const FIREFOX = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:140.0) Gecko/20100101 Firefox/140.0';
 
-function expectNotice(m: SentMail, browser: string) {
-  expect(m.text).toContain(`Browser: ${browser}`);
-  expect(m.text).toContain('IP address: 127.0.0.1');
-  expect(m.text).toMatch(/When: \w{3}, \d{2} \w{3} \d{4}/);
-  expect(m.text).toContain('If this was not you:');
-  // Nothing in a notice logs anyone in: no link, no code.
-  expect(m.text).not.toMatch(/https?:\/\//);
-  expect(m.html).not.toMatch(/href=/);
-  expect(m.text).not.toMatch(/\b\d{6,10}\b/);
-}
 
 forEachDatabase((kind) => {
   describe(`notices on ${kind}`, () => {
