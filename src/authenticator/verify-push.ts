@@ -85,7 +85,7 @@ export class PushFactorClient {
   }
 
   /** A request signed by the factor key to `path` under the factor's entity (e.g. `/Challenges`), with a form body. */
-  async request(method: 'GET' | 'POST', path: string, body?: Record<string, string>, headers?: Record<string, string>): Promise<Response> {
+  async request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: Record<string, string>, headers?: Record<string, string>): Promise<Response> {
     const url = new URL(`${this.state.url}${this.entityPath}${path}`);
     const text = body === undefined ? undefined : form(body);
     const h = headers ?? this.signedHeaders(method, url.pathname + url.search, text);

@@ -88,6 +88,13 @@ export interface VerifyTables {
     created_at: number;
   };
   /** Nonces of push factors' signed requests (each once; kept 10 minutes). */
+  /** The Web Push subscription of a push factor's device (sealed JSON), one per factor. */
+  verify_v2_push_subscriptions: {
+    factor_sid: string;
+    sealed: string;
+    created_at: number;
+    updated_at: number;
+  };
   verify_v2_push_nonces: {
     factor_sid: string;
     nonce: string;

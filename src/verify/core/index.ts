@@ -74,6 +74,7 @@ export function createCore(platform: Platform, devices: DeviceDirectory, o: Core
     },
     async stop() {
       if (sweeper) clearInterval(sweeper);
+      await v2.stop();
     },
   };
 }

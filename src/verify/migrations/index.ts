@@ -8,6 +8,7 @@ import { migration as m019 } from './019-verify-v2-factors.js';
 import { migration as m020 } from './020-verify-v2-webhooks.js';
 import { migration as m021 } from './021-verify-v2-push.js';
 import { migration as m022 } from './022-callback-fairness.js';
+import { migration as m023 } from './023-verify-v2-push-subscriptions.js';
 
 /** The verification service's tables. Numbers are the system's (`src/migrations.ts` orders every context's). */
 export const verifyMigrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const verifyMigrations: Record<string, Migration> = {
   '020-verify-v2-webhooks': m020,
   '021-verify-v2-push': m021,
   '022-callback-fairness': m022,
+  '023-verify-v2-push-subscriptions': m023,
 };

@@ -1,19 +1,7 @@
-import { endpointHostAllowed, publicOnlyAgent } from '../../platform/egress.js';
 import type { ServiceDirectory } from '../ports.js';
 import type { OneTouchPlatform } from '../schema-onetouch.js';
+import { MAX_PUSH_TTL_SECONDS, PUSH_TIMEOUT_MS, WebPushSender } from '../web-push.js';
 import type { PushSubscriptions, StoredSubscription } from './push-subscriptions.js';
-
-/**
- * `web-push`, loaded when the first push is sent (only users with a subscribed PWA get pushes;
- * it holds about 8 MB that a process without them need not carry).
- */
-let webPush: Promise<typeof import('web-push')> | undefined;
-const loadWebPush = () => (webPush ??= import('web-push').then((m) => m.default));
-
-/** Push services keep a message at most about four weeks; used when a request never expires. */
-export const MAX_PUSH_TTL_SECONDS = 28 * 86_400;
-/** A push service that has not answered by then is given up on (the device still has SSE). */
-export const PUSH_TIMEOUT_MS = 10_000;
 
 /**
  * What a push carries: enough for a lock-screen notification and to open the request, nothing
@@ -33,22 +21,14 @@ export interface ApprovalPush {
  */
 export class PushNotifier {
   private readonly inFlight = new Set<Promise<void>>();
-  // Production deliveries reach public addresses only, judged when connecting (tests run a local
-  // fake push service, as for the endpoint check at subscription time).
-  private readonly agent: ReturnType<typeof publicOnlyAgent> | undefined;
+  private readonly sender: WebPushSender;
 
   constructor(
     private readonly p: OneTouchPlatform,
     private readonly subscriptions: PushSubscriptions,
     private readonly directory: ServiceDirectory,
   ) {
-    this.agent = p.config.production ? publicOnlyAgent() : undefined;
-  }
-
-  /** The VAPID `sub` claim: VAPID_SUBJECT, else an https PUBLIC_URL, else a placeholder contact. */
-  private subject(): string {
-    if (this.p.config.VAPID_SUBJECT) return this.p.config.VAPID_SUBJECT;
-    return this.p.config.PUBLIC_URL.startsWith('https://') ? this.p.config.PUBLIC_URL : 'mailto:webmaster@localhost';
+    this.sender = new WebPushSender(p);
   }
 
   /** Fire and forget: notify every subscribed active device of the user about request `uuid`. */
@@ -81,32 +61,11 @@ export class PushNotifier {
   }
 
   private async send(s: StoredSubscription, payload: string, ttlSeconds: number): Promise<void> {
-    if (this.agent && !endpointHostAllowed(s.subscription.endpoint)) {
-      this.p.logger.warn({ device_id: s.deviceId }, 'web push not sent: the endpoint is not a public address');
-      return;
-    }
-    const webpush = await loadWebPush();
-    try {
-      await webpush.sendNotification(s.subscription, payload, {
-        vapidDetails: { subject: this.subject(), publicKey: this.p.config.vapid.publicKey, privateKey: this.p.config.vapid.privateKey },
-        TTL: ttlSeconds,
-        urgency: 'high',
-        contentEncoding: 'aes128gcm',
-        timeout: PUSH_TIMEOUT_MS,
-        ...(this.agent ? { agent: this.agent } : {}),
-      });
-    } catch (err) {
-      // Only the status: the endpoint is a capability URL and the response body is the service's.
-      const status = err instanceof webpush.WebPushError ? err.statusCode : undefined;
-      if (status === 404 || status === 410) {
-        // RFC 8030 §7.3: the subscription is gone for good.
-        const removed = await this.subscriptions.removeStale(s);
-        this.p.logger.info({ device_id: s.deviceId, status, removed }, 'web push subscription expired; removed');
-        return;
-      }
-      // A network failure has no status: log its errno name (`code` is a redacted log key).
-      const error = status === undefined && err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.name) : undefined;
-      this.p.logger.warn({ device_id: s.deviceId, status, error }, 'web push delivery failed');
+    const { result, status } = await this.sender.send(s.subscription, payload, ttlSeconds, { device_id: s.deviceId });
+    if (result === 'gone') {
+      // RFC 8030 §7.3: the subscription is gone for good.
+      const removed = await this.subscriptions.removeStale(s);
+      this.p.logger.info({ device_id: s.deviceId, status, removed }, 'web push subscription expired; removed');
     }
   }
 
@@ -115,6 +74,6 @@ export class PushNotifier {
     if (this.inFlight.size > 0) {
       await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, PUSH_TIMEOUT_MS + 1000).unref())]);
     }
-    this.agent?.destroy();
+    this.sender.stop();
   }
 }

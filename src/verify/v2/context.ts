@@ -10,6 +10,7 @@ import type { Kysely } from 'kysely';
 import type { CoreDatabase } from '../schema.js';
 import type { Webhooks } from './webhook-store.js';
 import type { PushStore } from './push-store.js';
+import type { VerifyPushNotifier } from './push-notify.js';
 
 /** The app a request authenticated as (HTTP Basic: Account SID and API key). */
 export interface V2App {
@@ -49,6 +50,10 @@ export interface V2Context {
   pushFailures: Limiter;
   /** Signed requests per push factor (each stores a nonce): PUSH_REQUESTS_PER_FACTOR per 10 minutes. */
   pushRequests: Limiter;
+  /** Push factors' Web Push subscriptions and the push of each new challenge (a Twofold extension). */
+  webPush: VerifyPushNotifier;
+  /** Whether this is a production process (push endpoints must then be public). */
+  production: boolean;
   /** The address resources' `url`s start with (PUBLIC_URL). */
   baseUrl: () => string;
 }

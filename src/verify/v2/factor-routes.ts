@@ -234,6 +234,8 @@ function challengeRoutes(r: Router, c: V2Context, h: Helpers): void {
     const expiresAt = until === undefined ? now + CHALLENGE_DEFAULT_MS : Date.parse(until);
     if (!Number.isFinite(expiresAt) || expiresAt <= now || expiresAt > now + CHALLENGE_MAX_MS) throw invalidParameter('ExpirationDate', 'a time within the next 60 minutes');
     const ch = await c.factors.createChallenge(f, { ...challengeDetails(req, now), expiresAt });
+    // Committed: the factor's device (if it registered a Web Push subscription) hears of it, once.
+    c.webPush.challengeCreated(f, e, ch);
     const code = param(req, 'AuthPayload');
     if (code !== undefined) await answer(c, h, req.v2App!, e, f, ch.sid, code.trim());
     res.status(201).json(challengeResource((await c.factors.challenge(e.sid, ch.sid))!, f, e, h.acct(req), h.base()));

@@ -12,6 +12,8 @@ import { Services } from './service-store.js';
 import { Verifications } from './verifications.js';
 import { FactorStore } from './factor-store.js';
 import { PushStore } from './push-store.js';
+import { VerifyPushNotifier } from './push-notify.js';
+import { WebPushSender } from '../web-push.js';
 import { PUSH_FAILURES_PER_NETWORK, PUSH_REQUESTS_PER_FACTOR, TOKENS_PER_ENTITY } from './push-auth.js';
 
 /** Sends to one destination of one service per 10 minutes (Verify's limit; the 6th is 60203). */
@@ -20,7 +22,7 @@ export const SENDS_PER_DESTINATION = 5;
 export const EMAILS_PER_ADDRESS = 10;
 
 /** The Verify v2-compatible API of the service (docs/verify-v2.md): its router and its sweep. */
-export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, sink?: WebhookSink): { router: Router; sweep: () => Promise<void> } {
+export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, sink?: WebhookSink): { router: Router; sweep: () => Promise<void>; stop: () => Promise<void> } {
   const db = p.db.db;
   const verifications = new Verifications(db, p.clock, p.secretBox);
   const c: V2Context = {
@@ -41,6 +43,8 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
     tokenLimit: p.limits.create({ name: 'v2:push:tokens', points: TOKENS_PER_ENTITY, durationSeconds: 10 * 60 }),
     pushFailures: p.limits.create({ name: 'v2:push:failures', points: PUSH_FAILURES_PER_NETWORK, durationSeconds: 10 * 60 }),
     pushRequests: p.limits.create({ name: 'v2:push:requests', points: PUSH_REQUESTS_PER_FACTOR, durationSeconds: 10 * 60 }),
+    webPush: new VerifyPushNotifier({ db, clock: p.clock, secretBox: p.secretBox, logger: p.logger }, new WebPushSender(p)),
+    production: p.config.production,
     baseUrl: () => p.config.PUBLIC_URL,
   };
   return {
@@ -51,5 +55,6 @@ export function createVerifyV2(p: CorePlatform, gate: SmsGate, apps: AppStore, s
       await c.factors.sweep();
       await c.push.sweep();
     },
+    stop: () => c.webPush.stop(),
   };
 }

@@ -9,6 +9,7 @@ import { MAX_FACTORS } from './factor-routes.js';
 import type { ChallengeRow } from './factor-store.js';
 import { accessTokenOf, admitDevice, authenticateFactor, deviceAuthenticated, deviceFailure, isDeviceRequest, parseSpki, signedBy } from './push-auth.js';
 import type { PushConfig, SignerRow } from './push-store.js';
+import { pushSubscriptionRoutes } from './push-subscription-routes.js';
 import { onePage, param, plainName, requiredParam } from './resources.js';
 
 /** A form body (as Twilio's clients send), parsed from the raw bytes the signature covers; a repeated key becomes a list (`param` refuses it). */
@@ -105,6 +106,7 @@ export function pushDeviceRoutes(c: V2Context): Router {
     if (String(req.params.fsid) !== s.factor.sid) throw notFound(`/Services/${s.entity.service_sid}/Entities/${s.entity.identity}/Factors/${String(req.params.fsid)}`);
     return s;
   };
+  pushSubscriptionRoutes(r, c, factorUrl, ownFactor);
   r.get(`${factorUrl}/:fsid`, async (req, res) => {
     const s = await ownFactor(req, res);
     res.json(factorResource(s.factor, s.entity, s.app.accountSid, base()));
