@@ -3,6 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSystem, type TestSystem } from '../test/helpers/system.js';
 import { builtinVerifyClient, type VerifyClient } from '../test/helpers/twilio-verify.js';
+import { FakePushService, FakeSubscriber } from '../test/onetouch/fake-push-service.js';
 import { launchChromium, Shots, watchPage } from './helpers.js';
 
 /**
@@ -154,5 +155,75 @@ describe('the authenticator PWA as a Verify push device in Chromium', () => {
     expect(await page.locator('article.factor').count()).toBe(1);
     expect((await client.verify.v2.services(svc.sid).entities(identity).factors.list()).map((x) => x.sid)).toEqual([f!.sid]);
     expect(problems).toEqual([]);
+  });
+
+  it('when notifications are allowed then the PWA registers its push subscription for the new factor, a challenge is pushed to it, and its notification leads to the factor', async () => {
+    // Headless Chromium has no push service (see pwa-push.e2e.ts): the page's PushManager hands out
+    // a subscription of a local fake push service instead; all the rest is the PWA's own code.
+    const push = new FakePushService();
+    await push.start();
+    push.trustInThisProcess();
+    const sub = new FakeSubscriber(push);
+    const ctx = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    await ctx.grantPermissions(['notifications'], { origin: t.url });
+    await ctx.addInitScript((json) => {
+      const w = globalThis as unknown as { PushManager?: { prototype: Record<string, unknown> }; __sub?: unknown };
+      if (!w.PushManager) return;
+      w.PushManager.prototype['getSubscription'] = async () => w.__sub ?? null;
+      w.PushManager.prototype['subscribe'] = async (o: { applicationServerKey: unknown }) =>
+        (w.__sub = { endpoint: json.endpoint, options: { applicationServerKey: o.applicationServerKey }, toJSON: () => json, unsubscribe: async () => true });
+    }, sub.json());
+    const p2 = watchPage(await ctx.newPage(), problems);
+    try {
+      const svc = await client.verify.v2.services.create({ friendlyName: 'Acme Notify' });
+      const identity = randomUUID();
+      const tok = await client.verify.v2.services(svc.sid).accessTokens.create({ identity, factorType: 'push', ttl: 120 });
+      await p2.goto(linkFor(svc.sid, identity, tok.token, 'Notified browser'));
+      await p2.getByRole('button', { name: 'Add push factor' }).click();
+      await p2.getByText('Requests from the app appear here and as notifications.', { exact: false }).waitFor();
+      const [f] = await client.verify.v2.services(svc.sid).entities(identity).factors.list();
+      const rows = await t.system.db.selectFrom('verify_v2_push_subscriptions').selectAll().where('factor_sid', '=', f!.sid).execute();
+      expect(rows).toHaveLength(1);
+
+      const ch = await client.verify.v2.services(svc.sid).entities(identity).challenges.create({ factorSid: f!.sid, 'details.message': 'Log in to Acme', hiddenDetails: { session: 's-hidden-9' } });
+      for (const end = Date.now() + 5000; push.to(sub.path).length === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      const got = push.to(sub.path);
+      expect(got).toHaveLength(1);
+      const payload = sub.decrypt(got[0]!.body);
+      expect(JSON.parse(payload)).toEqual({ type: 'verify_challenge', service_sid: svc.sid, factor_sid: f!.sid, challenge_sid: ch.sid, message: 'Log in to Acme' });
+
+      // The push handed to the service worker (as pwa-push.e2e.ts does) becomes a notification tagged with the challenge.
+      const cdp = await ctx.newCDPSession(p2);
+      const registrationId = await new Promise<string>((resolve) => {
+        cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
+          const r = e.registrations.find((x) => x.scopeURL === `${t.url}/authenticator/` && !x.isDeleted);
+          if (r) resolve(r.registrationId);
+        });
+        void cdp.send('ServiceWorker.enable');
+      });
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin: t.url, registrationId, data: payload });
+      const read = () =>
+        p2.evaluate(async (tag) => {
+          const nav = (globalThis as unknown as { navigator: { serviceWorker: { ready: Promise<{ getNotifications(o: { tag: string }): Promise<{ title: string; body: string; data: unknown }[]> }> } } }).navigator;
+          const [n] = await (await nav.serviceWorker.ready).getNotifications({ tag });
+          return n ? { title: n.title, body: n.body, data: n.data } : null;
+        }, ch.sid);
+      let shown = await read();
+      for (const end = Date.now() + 10_000; !shown && Date.now() < end; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        shown = await read();
+      }
+      expect(shown).toEqual({ title: 'Log in to Acme', body: 'Tap to approve or deny', data: { type: 'verify_challenge', factor_sid: f!.sid, challenge_sid: ch.sid, message: 'Log in to Acme' } });
+
+      // Where a tap leads: the factor's card, focused, with the challenge in it.
+      await p2.goto(`${t.url}/authenticator/#factor=${f!.sid}`);
+      const card = p2.locator(`article.factor.focused[data-factor="${f!.sid}"]`);
+      await card.waitFor();
+      await card.locator(`article[data-challenge="${ch.sid}"]`).waitFor({ timeout: 15_000 });
+      expect(problems).toEqual([]);
+    } finally {
+      await ctx.close();
+      await push.stop();
+    }
   });
 });

@@ -22,7 +22,22 @@ if ('serviceWorker' in navigator) {
 navigator.serviceWorker?.addEventListener('message', (e: MessageEvent) => {
   const msg = e.data as { type?: unknown; uuid?: unknown } | null;
   if (msg?.type === 'open_request' && typeof msg.uuid === 'string' && UUID.test(msg.uuid)) location.hash = `#request=${msg.uuid}`;
+  const f = e.data as { type?: unknown; factor_sid?: unknown } | null;
+  if (f?.type === 'open_factor' && typeof f.factor_sid === 'string' && FACTOR_SID.test(f.factor_sid)) location.hash = `#factor=${f.factor_sid}`;
 });
+
+const FACTOR_SID = /^YF[0-9a-f]{32}$/;
+
+/** `#factor=YF…` (a tapped Verify challenge notification): bring that push factor's challenges into view. */
+function focusFactorFromHash(): void {
+  const m = /^#factor=(YF[0-9a-f]{32})$/.exec(location.hash);
+  const el = m ? document.querySelector<HTMLElement>(`[data-factor="${m[1]!}"]`) : null;
+  if (!el) return;
+  el.classList.add('focused');
+  el.tabIndex = -1;
+  el.scrollIntoView({ block: 'start' });
+  el.focus();
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -97,6 +112,7 @@ function showPushFactorsOnly(factors: VerifyPushFactor[], welcome?: { text: stri
       h('p', { class: 'hint' }, 'To use this browser as the authenticator of your Twofold account too, open the activation link from your account page.'),
     ),
   );
+  focusFactorFromHash();
 }
 
 function showActivation(token: string | null, existing: DeviceState | undefined): void {
@@ -231,6 +247,7 @@ function showDevice(d: DeviceState, factors: VerifyPushFactor[], welcome?: { tex
       h('div', { class: 'actions' }, forget),
     ),
   );
+  focusFactorFromHash();
 }
 
 window.addEventListener('hashchange', () => void start());

@@ -202,7 +202,7 @@ export async function pendingRequests(d: DeviceState): Promise<ApprovalForDevice
 }
 
 /** The service's VAPID public key (raw P-256 point), the `applicationServerKey` to subscribe with. */
-export async function vapidPublicKey(d: DeviceState): Promise<Uint8Array<ArrayBuffer>> {
+export async function vapidPublicKey(d: { serviceUrl: string }): Promise<Uint8Array<ArrayBuffer>> {
   const res = await fetch(`${base(d)}/v1/push/vapid-public-key`, { cache: 'no-store' });
   if (!res.ok) throw await readError(res);
   const { key } = (await res.json()) as { key: string };

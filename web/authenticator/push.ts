@@ -1,5 +1,6 @@
 import { deletePushSubscription, savePushSubscription, vapidPublicKey } from './protocol.js';
-import type { DeviceState } from './store.js';
+import type { DeviceState, VerifyPushFactor } from './store.js';
+import { savePushFactorSubscription } from './verify-push.js';
 
 /**
  * Web Push for the closed PWA (docs/device-api.md "Web Push"): subscribe with the service's VAPID
@@ -30,18 +31,38 @@ export async function pushState(): Promise<PushState> {
   return sub ? 'on' : 'off';
 }
 
-/** Subscribe (or keep the current subscription when it uses the service's key) and register it. */
-async function subscribeAndRegister(d: DeviceState): Promise<void> {
+/**
+ * This browser's one push subscription (kept when it uses the service's key, else made): the
+ * authenticator device and every Verify push factor of this PWA register the same one.
+ */
+async function browserSubscription(where: { serviceUrl: string }): Promise<PushSubscription> {
   const reg = await registration();
-  const key = await vapidPublicKey(d);
+  const key = await vapidPublicKey(where);
   let sub = await reg.pushManager.getSubscription();
   if (sub && !sameKey(sub.options.applicationServerKey, key)) {
     // The service's VAPID key changed: the old subscription can never be used again.
     await sub.unsubscribe();
     sub = null;
   }
-  sub ??= await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
-  await savePushSubscription(d, sub.toJSON());
+  return sub ?? (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }));
+}
+
+/** Subscribe (or keep the current subscription) and register it for the device. */
+async function subscribeAndRegister(d: DeviceState): Promise<void> {
+  await savePushSubscription(d, (await browserSubscription(d)).toJSON());
+}
+
+/**
+ * After a Verify push factor is enrolled: ask permission if not asked yet, then register this
+ * browser's subscription for the factor. False when notifications are off or unavailable (the
+ * PWA still lists the factor's challenges while open).
+ */
+export async function registerFactorPush(f: VerifyPushFactor): Promise<boolean> {
+  if (!pushSupported()) return false;
+  const permission = Notification.permission === 'default' ? await Notification.requestPermission() : Notification.permission;
+  if (permission !== 'granted') return false;
+  await savePushFactorSubscription(f, (await browserSubscription(f)).toJSON());
+  return true;
 }
 
 /** After a click on "Notify me of login requests": ask permission, subscribe, register. */

@@ -1,4 +1,5 @@
 import { h, mount } from '../shared/dom.js';
+import { registerFactorPush } from './push.js';
 import { savePushFactor } from './store.js';
 import { createPushFactor, DeviceApiError, enrolmentLinkFields, enrolmentOf, EnrolmentInputError, verifyPushFactor } from './verify-push.js';
 
@@ -70,7 +71,9 @@ export function showPushEnrolment(root: HTMLElement, o: { defaultName: string; d
     try {
       f.status = await verifyPushFactor(f);
       await savePushFactor(f);
-      o.done(`Push factor “${f.friendlyName}” added for ${f.identity}. Requests from the app appear here.`, 'info');
+      // Notifications of its challenges while the PWA is closed (never holds up enrolment).
+      const notified = await registerFactorPush(f).catch(() => false);
+      o.done(notified ? `Push factor “${f.friendlyName}” added for ${f.identity}. Requests from the app appear here and as notifications.` : `Push factor “${f.friendlyName}” added for ${f.identity}. Requests from the app appear here.`, 'info');
     } catch {
       o.done(`Push factor “${f.friendlyName}” was added but not verified yet. Use “Verify this factor” below.`, 'error');
     }

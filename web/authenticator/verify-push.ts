@@ -121,7 +121,7 @@ export async function createPushFactor(e: PushEnrolment): Promise<VerifyPushFact
 }
 
 /** A request under the factor's entity (`path` e.g. `/Challenges?…`), signed as the device API signs, with a form body. */
-async function signedRequest(f: VerifyPushFactor, method: 'GET' | 'POST', path: string, form?: Record<string, string>): Promise<Response> {
+async function signedRequest(f: VerifyPushFactor, method: 'GET' | 'POST' | 'PUT', path: string, form?: Record<string, string>): Promise<Response> {
   const target = `${entityPath(f.serviceSid, f.identity)}${path}`;
   const body = form === undefined ? '' : new URLSearchParams(form).toString();
   for (let attempt = 0; ; attempt++) {
@@ -163,4 +163,13 @@ export async function answerChallenge(f: VerifyPushFactor, ch: PushChallenge, st
   const detailsHash = await pushDetailsHash(ch.details);
   const proof = await signText(f.keyPair.privateKey, pushChallengeSigningString({ challengeSid: ch.sid, factorSid: f.factorSid, status, detailsHash }));
   return (await okJson<{ status: string }>(await signedRequest(f, 'POST', `/Challenges/${encodeURIComponent(ch.sid)}`, { Status: status, AuthPayload: proof }))).status;
+}
+
+/**
+ * Register this browser's Web Push subscription for the factor (a Twofold extension,
+ * docs/verify-v2.md "Notifications"): a new challenge then wakes the service worker.
+ */
+export async function savePushFactorSubscription(f: VerifyPushFactor, sub: PushSubscriptionJSON): Promise<void> {
+  const subscription = JSON.stringify({ endpoint: sub.endpoint, keys: { p256dh: sub.keys?.['p256dh'], auth: sub.keys?.['auth'] } });
+  await okJson<unknown>(await signedRequest(f, 'PUT', `/Factors/${f.factorSid}/PushSubscription`, { Subscription: subscription }));
 }

@@ -52,6 +52,16 @@ self.addEventListener('fetch', (event) => {
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const FACTOR = /^YF[0-9a-f]{32}$/;
+const CHALLENGE = /^YC[0-9a-f]{32}$/;
+
+// A Verify v2 challenge's push carries { type: 'verify_challenge', service_sid, factor_sid,
+// challenge_sid, message } (docs/verify-v2.md "Notifications"): no fields, no hidden details.
+function verifyChallenge(data) {
+  if (!data || data.type !== 'verify_challenge' || !FACTOR.test(String(data.factor_sid)) || !CHALLENGE.test(String(data.challenge_sid))) return null;
+  const message = typeof data.message === 'string' && data.message ? data.message.slice(0, 200) : 'Sign-in request';
+  return { type: 'verify_challenge', factor_sid: data.factor_sid, challenge_sid: data.challenge_sid, message };
+}
 
 // A push carries { type: 'approval_request', uuid, message, app_name } and nothing secret
 // (docs/device-api.md "Web Push"). With userVisibleOnly every push must show a notification.
@@ -61,6 +71,20 @@ self.addEventListener('push', (event) => {
     data = event.data ? event.data.json() : null;
   } catch {
     data = null;
+  }
+  const vc = verifyChallenge(data);
+  if (vc) {
+    event.waitUntil(
+      self.registration.showNotification(vc.message, {
+        body: 'Tap to approve or deny',
+        tag: vc.challenge_sid,
+        data: vc,
+        icon: '/authenticator/icon-192.png',
+        badge: '/authenticator/icon-192.png',
+        requireInteraction: true,
+      }),
+    );
+    return;
   }
   const ok = data && data.type === 'approval_request' && typeof data.uuid === 'string' && UUID.test(data.uuid);
   const message = ok && typeof data.message === 'string' && data.message ? data.message.slice(0, 200) : 'Login request';
@@ -77,9 +101,15 @@ self.addEventListener('push', (event) => {
   );
 });
 
-// A tap: focus an open authenticator and tell it which request, or open one at #request=<uuid>.
+// A tap: focus an open authenticator and tell it which request (or which Verify push factor's
+// challenges), or open one at #request=<uuid> (#factor=<YF…>).
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
+  const vc = verifyChallenge(event.notification.data);
+  if (vc) {
+    event.waitUntil(focusOrOpen(`/authenticator/#factor=${vc.factor_sid}`, { type: 'open_factor', factor_sid: vc.factor_sid }));
+    return;
+  }
   const uuid = event.notification.data && UUID.test(event.notification.data.uuid) ? event.notification.data.uuid : null;
   const url = uuid ? `/authenticator/#request=${uuid}` : '/authenticator/';
   event.waitUntil(
@@ -94,3 +124,15 @@ self.addEventListener('notificationclick', (event) => {
     }),
   );
 });
+
+function focusOrOpen(url, message) {
+  return self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then(async (windows) => {
+    const open = windows.find((w) => new URL(w.url).pathname.startsWith('/authenticator'));
+    if (open) {
+      await open.focus();
+      open.postMessage(message);
+      return;
+    }
+    await self.clients.openWindow(url);
+  });
+}
