@@ -220,6 +220,15 @@ describe('the authenticator PWA as a Verify push device in Chromium', () => {
       const card = p2.locator(`article.factor.focused[data-factor="${f!.sid}"]`);
       await card.waitFor();
       await card.locator(`article[data-challenge="${ch.sid}"]`).waitFor({ timeout: 15_000 });
+
+      // The service dropped the subscription (its push service said gone): the next start of the PWA registers the browser's current one again.
+      await t.system.db.deleteFrom('verify_v2_push_subscriptions').where('factor_sid', '=', f!.sid).execute();
+      await p2.goto(`${t.url}/authenticator/`);
+      let again: unknown[] = [];
+      for (const end = Date.now() + 5000; again.length === 0 && Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+        again = await t.system.db.selectFrom('verify_v2_push_subscriptions').select('factor_sid').where('factor_sid', '=', f!.sid).execute();
+      }
+      expect(again).toHaveLength(1);
       expect(problems).toEqual([]);
     } finally {
       await ctx.close();

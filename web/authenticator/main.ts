@@ -1,7 +1,7 @@
 import './styles.css';
 import { h, mount } from '../shared/dom.js';
 import { activate, DeviceApiError } from './protocol.js';
-import { disablePush } from './push.js';
+import { forgetDevicePush, refreshFactorPush } from './push.js';
 import { forgetDevice, loadDevice, loadPushFactors, saveDevice, type DeviceState, type VerifyPushFactor } from './store.js';
 import { codeCard } from './code-card.js';
 import { pushSection } from './push-section.js';
@@ -78,6 +78,8 @@ async function start(welcome?: { text: string; kind: 'info' | 'error' }): Promis
   }
   const device = await loadDevice().catch(() => undefined);
   const factors = await loadPushFactors().catch(() => [] as VerifyPushFactor[]);
+  // Notifications on: the factors get the browser's current subscription (it may have changed).
+  void refreshFactorPush(factors).catch(() => undefined);
   const fromHash = tokenFrom(location.hash);
   if (device && !fromHash) return showDevice(device, factors, welcome, requestFromHash());
   if (factors.length && !fromHash) return showPushFactorsOnly(factors, welcome);
@@ -225,7 +227,7 @@ function showDevice(d: DeviceState, factors: VerifyPushFactor[], welcome?: { tex
     onclick: async () => {
       if (!window.confirm('Remove this authenticator from this browser? You will need a new activation link to use it again.')) return;
       stop();
-      await disablePush(d).catch(() => undefined);
+      await forgetDevicePush(d, factors.length > 0).catch(() => undefined);
       await forgetDevice();
       void start();
     },
@@ -242,7 +244,7 @@ function showDevice(d: DeviceState, factors: VerifyPushFactor[], welcome?: { tex
       h('p', { class: 'hint' }, `${d.totp.issuer} · ${d.userHint}`),
       codeCard(d, (fn) => stopAll.push(fn)),
       requestsSection(d, { say, focusUuid, onStop: (fn) => stopAll.push(fn) }),
-      pushSection(d),
+      pushSection(d, factors),
       verifyPushSection(factors, { say, onStop: (fn) => stopAll.push(fn), removed: (text) => void start({ text, kind: 'info' }) }),
       h('div', { class: 'actions' }, forget),
     ),

@@ -1,9 +1,9 @@
 import { h } from '../shared/dom.js';
 import { disablePush, enablePush, pushState, pushSupported, refreshPush, type PushState } from './push.js';
-import type { DeviceState } from './store.js';
+import type { DeviceState, VerifyPushFactor } from './store.js';
 
 /** Notifications when the app is closed (Web Push): on and off buttons and the state. Subscribing needs a click (a user gesture). */
-export function pushSection(d: DeviceState): HTMLElement {
+export function pushSection(d: DeviceState, factors: VerifyPushFactor[] = []): HTMLElement {
   const pushStatus = h('p', { class: 'hint', role: 'status', 'data-testid': 'push-status' });
   const pushButton = h('button', { type: 'button', class: 'secondary', 'data-testid': 'push-enable' }, 'Notify me of login requests');
   const pushOff = h('button', { type: 'button', class: 'secondary', 'data-testid': 'push-disable' }, 'Turn off notifications');
@@ -22,7 +22,7 @@ export function pushSection(d: DeviceState): HTMLElement {
   };
   pushButton.addEventListener('click', () => {
     pushButton.disabled = true;
-    enablePush(d)
+    enablePush(d, factors)
       .then(showPush)
       .catch(() => {
         showPush('off');
@@ -31,7 +31,7 @@ export function pushSection(d: DeviceState): HTMLElement {
   });
   pushOff.addEventListener('click', () => {
     pushOff.disabled = true;
-    disablePush(d)
+    disablePush(d, factors)
       .then(() => showPush('off'))
       .catch(() => {
         pushOff.disabled = false;

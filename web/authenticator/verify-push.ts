@@ -121,7 +121,7 @@ export async function createPushFactor(e: PushEnrolment): Promise<VerifyPushFact
 }
 
 /** A request under the factor's entity (`path` e.g. `/Challenges?…`), signed as the device API signs, with a form body. */
-async function signedRequest(f: VerifyPushFactor, method: 'GET' | 'POST' | 'PUT', path: string, form?: Record<string, string>): Promise<Response> {
+async function signedRequest(f: VerifyPushFactor, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, form?: Record<string, string>): Promise<Response> {
   const target = `${entityPath(f.serviceSid, f.identity)}${path}`;
   const body = form === undefined ? '' : new URLSearchParams(form).toString();
   for (let attempt = 0; ; attempt++) {
@@ -172,4 +172,10 @@ export async function answerChallenge(f: VerifyPushFactor, ch: PushChallenge, st
 export async function savePushFactorSubscription(f: VerifyPushFactor, sub: PushSubscriptionJSON): Promise<void> {
   const subscription = JSON.stringify({ endpoint: sub.endpoint, keys: { p256dh: sub.keys?.['p256dh'], auth: sub.keys?.['auth'] } });
   await okJson<unknown>(await signedRequest(f, 'PUT', `/Factors/${f.factorSid}/PushSubscription`, { Subscription: subscription }));
+}
+
+/** Stop Web Push for the factor (notifications turned off in this browser). */
+export async function deletePushFactorSubscription(f: VerifyPushFactor): Promise<void> {
+  const res = await signedRequest(f, 'DELETE', `/Factors/${f.factorSid}/PushSubscription`);
+  if (!res.ok && res.status !== 404) throw await refusalOf(res);
 }
