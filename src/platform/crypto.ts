@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomInt, timingSafeEqual, verify as verifySignature, type KeyObject } from 'node:crypto';
 
 /** A random token of `bytes` bytes (default 32 = 256 bits), base64url. */
 export function randomToken(bytes = 32): string {
@@ -25,6 +25,15 @@ export function hmacSha256(key: Buffer | string, input: string | Buffer): Buffer
 }
 
 /** Constant-time equality of two strings (length leak only). */
+/**
+ * Whether `signature` (base64url of the 64-byte IEEE P1363 r‖s, as WebCrypto makes it) is `key`'s
+ * ES256 signature of `data`: the devices' and push factors' signatures.
+ */
+export function es256Verifies(key: KeyObject, data: string, signature: string): boolean {
+  const sig = Buffer.from(signature, 'base64url');
+  return sig.length === 64 && verifySignature('sha256', Buffer.from(data, 'utf8'), { key, dsaEncoding: 'ieee-p1363' }, sig);
+}
+
 export function constantTimeEqual(a: string | Buffer, b: string | Buffer): boolean {
   const x = typeof a === 'string' ? Buffer.from(a) : a;
   const y = typeof b === 'string' ? Buffer.from(b) : b;

@@ -14,6 +14,32 @@ export const DEVICE_HEADERS = {
 
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
+/** How far a signed request's timestamp may be from the service's clock (docs/device-api.md). */
+export const SIGNED_REQUEST_SKEW_MS = 60 * 1000;
+
+/** The signing headers of a request. */
+export interface SigningHeaderValues {
+  device: string;
+  timestamp: string;
+  nonce: string;
+  signature: string;
+}
+
+/** The signing headers of a request, as received (any may be missing). */
+export type ReceivedSigningHeaders = { [K in keyof SigningHeaderValues]?: string | undefined };
+
+/**
+ * Why a signed request is refused before any lookup (a header missing or malformed, a timestamp
+ * too far from `nowMs`), or undefined: the checks the device API and Verify push factors share.
+ */
+export function signingHeadersFault(h: ReceivedSigningHeaders, nowMs: number): string | undefined {
+  if (!h.device || !h.timestamp || !h.nonce || !h.signature) return 'missing header';
+  if (!/^\d{1,12}$/.test(h.timestamp)) return 'malformed timestamp';
+  if (!NONCE_PATTERN.test(h.nonce)) return 'malformed nonce';
+  if (Math.abs(Number(h.timestamp) * 1000 - nowMs) > SIGNED_REQUEST_SKEW_MS) return 'stale timestamp';
+  return undefined;
+}
+
 export type Decision = 'approve' | 'deny';
 
 /** A request as the service shows it to a device (docs/device-api.md `ApprovalForDevice`). */

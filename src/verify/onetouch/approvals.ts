@@ -1,7 +1,7 @@
-import { randomInt, randomUUID, verify as verifySignature } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { AuditType } from '../../platform/audit.js';
-import { constantTimeEqual } from '../../platform/crypto.js';
+import { constantTimeEqual, es256Verifies } from '../../platform/crypto.js';
 import type { OneTouchPlatform, OneTouchTables } from '../schema-onetouch.js';
 import { buildCallbackBody, callbackUrlFor } from './callbacks.js';
 import type { ServiceDirectory } from '../ports.js';
@@ -211,9 +211,8 @@ export class Approvals {
     // Another user's request looks exactly like a missing one.
     if (!row || row.user_id !== device.userId) throw notFound('no such request for this device');
     const key = await this.devices.publicKeyOf(device.id);
-    const sig = Buffer.from(input.signature, 'base64url');
     const signed = approvalSigningString({ uuid, decision: input.decision, number: input.number, detailsHash: input.detailsHash });
-    if (!key || sig.length !== 64 || !verifySignature('sha256', Buffer.from(signed, 'utf8'), { key, dsaEncoding: 'ieee-p1363' }, sig)) {
+    if (!key || !es256Verifies(key, signed, input.signature)) {
       throw approvalRefused('bad approval signature');
     }
     const expected = detailsHash(row.message, parseJson<Record<string, string>>(row.details, {}));

@@ -1,10 +1,10 @@
-import { createPublicKey, randomUUID, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { qrCodeDataUrl } from '../../platform/qr-code.js';
 import { AuditType } from '../../platform/audit.js';
 import type { OneTouchPlatform } from '../schema-onetouch.js';
-import { randomToken, sha256Hex } from '../../platform/crypto.js';
+import { es256Verifies, randomToken, sha256Hex } from '../../platform/crypto.js';
 import type { ActiveDevice, DeviceDirectory, ServiceDirectory, TotpSecretStore } from '../ports.js';
-import { NONCE_PATTERN, requestSigningString } from '../../protocol/device.js';
+import { requestSigningString, signingHeadersFault, type ReceivedSigningHeaders, type SigningHeaderValues } from '../../protocol/device.js';
 import { emailHint, parsePublicJwk, totpView } from './device-keys.js';
 import { userChannel } from './user-events.js';
 
@@ -15,7 +15,6 @@ export const MAX_LIVE_ACTIVATIONS = 5;
 /** Active devices per user: activation beyond this is refused until one is revoked. */
 export const MAX_DEVICES_PER_USER = 10;
 /** Signed requests are accepted within this distance of the server's clock. */
-export const TIMESTAMP_SKEW_MS = 60 * 1000;
 /** Nonces are remembered at least this long (the skew window both ways, doubled). */
 export const NONCE_RETENTION_MS = 10 * 60 * 1000;
 
@@ -268,19 +267,18 @@ export class Devices implements DeviceDirectory {
    * the same 401 to the client; the reason goes to the log.
    */
   async authenticate(o: {
-    headers: { device?: string | undefined; timestamp?: string | undefined; nonce?: string | undefined; signature?: string | undefined };
+    headers: ReceivedSigningHeaders;
     method: string;
     path: string;
     bodyDigest: string;
   }): Promise<AuthenticatedDevice | DeviceRefusal> {
-    const { device: deviceId, timestamp, nonce, signature } = o.headers;
-    if (!deviceId || !timestamp || !nonce || !signature) return refusal('auth_failed', 'missing header');
-    if (!/^[0-9a-f-]{36}$/.test(deviceId)) return refusal('auth_failed', 'malformed device id');
-    if (!/^\d{1,12}$/.test(timestamp)) return refusal('auth_failed', 'malformed timestamp');
-    if (!NONCE_PATTERN.test(nonce)) return refusal('auth_failed', 'malformed nonce');
-    if (!/^[A-Za-z0-9_-]{80,90}$/.test(signature)) return refusal('auth_failed', 'malformed signature');
     const now = this.p.clock.now();
-    if (Math.abs(Number(timestamp) * 1000 - now) > TIMESTAMP_SKEW_MS) return refusal('auth_failed', 'stale timestamp');
+    const fault = signingHeadersFault(o.headers, now);
+    if (fault) return refusal('auth_failed', fault);
+    // Present, as signingHeadersFault checked.
+    const { device: deviceId, timestamp, nonce, signature } = o.headers as SigningHeaderValues;
+    if (!/^[0-9a-f-]{36}$/.test(deviceId)) return refusal('auth_failed', 'malformed device id');
+    if (!/^[A-Za-z0-9_-]{80,90}$/.test(signature)) return refusal('auth_failed', 'malformed signature');
     const row = await this.p.db.db
       .selectFrom('devices')
       .select(['id', 'user_id', 'name', 'public_key', 'revoked_at', 'last_seen_at'])
@@ -289,10 +287,8 @@ export class Devices implements DeviceDirectory {
     if (!row) return refusal('auth_failed', 'unknown device');
     if (row.revoked_at !== null) return refusal('auth_failed', 'revoked device');
     const key = this.publicKey(row.id, row.public_key);
-    const sig = Buffer.from(signature, 'base64url');
-    if (sig.length !== 64) return refusal('auth_failed', 'signature length');
-    const data = Buffer.from(requestSigningString({ method: o.method, path: o.path, bodyDigest: o.bodyDigest, timestamp, nonce }), 'utf8');
-    if (!verifySignature('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig)) return refusal('auth_failed', 'bad signature');
+    const data = requestSigningString({ method: o.method, path: o.path, bodyDigest: o.bodyDigest, timestamp, nonce });
+    if (!es256Verifies(key, data, signature)) return refusal('auth_failed', 'bad signature');
     // Only authenticated requests reach the nonce table, so nobody else can fill it. The
     // primary key (device_id, nonce) refuses a replay even when both copies race.
     const inserted = await this.p.db.db

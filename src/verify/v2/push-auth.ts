@@ -1,7 +1,8 @@
-import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Request } from 'express';
 import { clientNetwork } from '../../platform/client-network.js';
-import { DEVICE_HEADERS, NONCE_PATTERN, requestSigningString } from '../../protocol/device.js';
+import { es256Verifies } from '../../platform/crypto.js';
+import { DEVICE_HEADERS, requestSigningString, signingHeadersFault, type SigningHeaderValues } from '../../protocol/device.js';
 import { bodyDigest } from '../../protocol/node-hash.js';
 import type { V2Context } from './context.js';
 import { TwilioError } from './errors.js';
@@ -17,9 +18,6 @@ export const PUSH_FAILURES_PER_NETWORK = 30;
  * nonce: this bounds the nonce table by factor, whatever the factor's own device sends.
  */
 export const PUSH_REQUESTS_PER_FACTOR = 1200;
-/** A signed request's timestamp may differ from the service's clock by this much (as the device API's). */
-export const PUSH_TIMESTAMP_SKEW_MS = 60 * 1000;
-
 const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
 
 /** The access token of `Authorization: Basic base64("token:<access token>")` (the Verify Push SDKs' shape), or undefined. */
@@ -94,9 +92,7 @@ function keyOf(factorSid: string, spki: string): KeyObject {
 
 /** Whether `signature` (base64url of the 64-byte IEEE P1363 r‖s) is the factor key's ES256 signature of `data`. */
 export function signedBy(f: { sid: string; public_key: string | null }, data: string, signature: string): boolean {
-  if (f.public_key === null || !SIGNATURE.test(signature)) return false;
-  const sig = Buffer.from(signature, 'base64url');
-  return sig.length === 64 && verifySignature('sha256', Buffer.from(data, 'utf8'), { key: keyOf(f.sid, f.public_key), dsaEncoding: 'ieee-p1363' }, sig);
+  return f.public_key !== null && SIGNATURE.test(signature) && es256Verifies(keyOf(f.sid, f.public_key), data, signature);
 }
 
 /**
@@ -106,14 +102,12 @@ export function signedBy(f: { sid: string; public_key: string | null }, data: st
  * path names. Every failure is the same counted 401.
  */
 export async function authenticateFactor(c: V2Context, req: Request, raw: Buffer | undefined): Promise<SignerRow> {
-  const factorSid = req.get(DEVICE_HEADERS.device);
-  const timestamp = req.get(DEVICE_HEADERS.timestamp);
-  const nonce = req.get(DEVICE_HEADERS.nonce);
-  const signature = req.get(DEVICE_HEADERS.signature);
+  const h = { device: req.get(DEVICE_HEADERS.device), timestamp: req.get(DEVICE_HEADERS.timestamp), nonce: req.get(DEVICE_HEADERS.nonce), signature: req.get(DEVICE_HEADERS.signature) };
   const fail = (reason: string) => deviceFailure(c, req, reason).then((e) => Promise.reject(e));
-  if (!factorSid || !timestamp || !nonce || !signature) return fail('missing header');
-  if (!/^\d{1,12}$/.test(timestamp) || !NONCE_PATTERN.test(nonce)) return fail('malformed timestamp or nonce');
-  if (Math.abs(Number(timestamp) * 1000 - c.clock.now()) > PUSH_TIMESTAMP_SKEW_MS) return fail('stale timestamp');
+  const fault = signingHeadersFault(h, c.clock.now());
+  if (fault) return fail(fault);
+  // Present, as signingHeadersFault checked.
+  const { device: factorSid, timestamp, nonce, signature } = h as SigningHeaderValues;
   const s = await c.push.signer(factorSid);
   if (!s) return fail('unknown factor');
   if (s.entity.service_sid !== String(req.params['sid']) || s.entity.identity !== String(req.params['identity'])) return fail('factor of another entity');
