@@ -1,10 +1,11 @@
-import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type JsonWebKey } from 'node:crypto';
+import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
-import { approvalSigningString, DEVICE_HEADERS, DeviceApiError, requestSigningString, type ApprovalForDevice, type Decision } from '../protocol/device.js';
+import { approvalSigningString, DeviceApiError, type ApprovalForDevice, type Decision } from '../protocol/device.js';
 
 export { DeviceApiError, type ApprovalForDevice };
-import { bodyDigest, detailsHash } from '../protocol/node-hash.js';
+import { detailsHash } from '../protocol/node-hash.js';
 import { SseParser } from '../protocol/sse.js';
+import { RequestSigner, refusalOf } from './signer.js';
 
 /** What an authenticator keeps between runs (the CLI stores it in a 0600 JSON file). */
 export interface DeviceState {
@@ -31,19 +32,6 @@ export function parseActivationLink(link: string): { serviceUrl: string; token: 
   return { serviceUrl: `${url.origin}${prefix}`, token: m[1]! };
 }
 
-async function errorOf(res: Response): Promise<DeviceApiError> {
-  let code = 'HTTP_' + res.status;
-  let message = res.statusText;
-  try {
-    const b = (await res.json()) as { code?: string; message?: string };
-    code = b.code ?? code;
-    message = b.message ?? message;
-  } catch {
-    /* not JSON */
-  }
-  return new DeviceApiError(res.status, code, message);
-}
-
 /** Generate a key pair on this device and redeem the activation link. */
 export async function activateDevice(link: string, o: { name: string; serviceUrl?: string }): Promise<DeviceState> {
   const parsed = parseActivationLink(link);
@@ -55,7 +43,7 @@ export async function activateDevice(link: string, o: { name: string; serviceUrl
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ token: parsed.token, name: o.name, public_key: { kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y } }),
   });
-  if (res.status !== 201) throw await errorOf(res);
+  if (res.status !== 201) throw await refusalOf(res);
   const b = (await res.json()) as { device: { id: string; name: string }; user: DeviceState['user']; totp: DeviceState['totp'] };
   return {
     service_url: serviceUrl,
@@ -69,27 +57,19 @@ export async function activateDevice(link: string, o: { name: string; serviceUrl
 
 /** The device side of the protocol: signed requests, the pending list, answers, events, codes. */
 export class DeviceClient {
-  private readonly key;
+  private readonly signer: RequestSigner;
 
   constructor(readonly state: DeviceState) {
-    this.key = createPrivateKey({ key: state.private_key, format: 'jwk' });
+    this.signer = new RequestSigner(state.private_key, state.device_id);
   }
 
   private sign(data: string): string {
-    return sign('sha256', Buffer.from(data, 'utf8'), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    return this.signer.sign(data);
   }
 
   /** The four signing headers for a request (exposed for tests that tamper with them). */
   signedHeaders(method: string, path: string, body: string | undefined, o: { timestamp?: number; nonce?: string } = {}): Record<string, string> {
-    const timestamp = String(o.timestamp ?? Math.floor(Date.now() / 1000));
-    const nonce = o.nonce ?? randomBytes(18).toString('base64url');
-    const signature = this.sign(requestSigningString({ method, path, bodyDigest: bodyDigest(body), timestamp, nonce }));
-    return {
-      [DEVICE_HEADERS.device]: this.state.device_id,
-      [DEVICE_HEADERS.timestamp]: timestamp,
-      [DEVICE_HEADERS.nonce]: nonce,
-      [DEVICE_HEADERS.signature]: signature,
-    };
+    return this.signer.headers(method, path, body, o);
   }
 
   /** A signed request to `path` (relative to the service, e.g. `/v1/devices/<id>`). */
@@ -107,13 +87,13 @@ export class DeviceClient {
 
   async describe(): Promise<{ device: { id: string; name: string }; totp: DeviceState['totp'] }> {
     const res = await this.request('GET', this.base);
-    if (!res.ok) throw await errorOf(res);
+    if (!res.ok) throw await refusalOf(res);
     return (await res.json()) as { device: { id: string; name: string }; totp: DeviceState['totp'] };
   }
 
   async pending(): Promise<ApprovalForDevice[]> {
     const res = await this.request('GET', `${this.base}/approval_requests`);
-    if (!res.ok) throw await errorOf(res);
+    if (!res.ok) throw await refusalOf(res);
     return ((await res.json()) as { approval_requests: ApprovalForDevice[] }).approval_requests;
   }
 
@@ -131,7 +111,7 @@ export class DeviceClient {
   /** Answer a request the device displayed; resolves with the new status, throws DeviceApiError on refusal. */
   async respond(uuid: string, decision: Decision, number: string | null, shown: { message: string; details: Record<string, string> }): Promise<string> {
     const res = await this.request('POST', `${this.base}/approval_requests/${uuid}/response`, this.answerBody(uuid, decision, number, shown));
-    if (!res.ok) throw await errorOf(res);
+    if (!res.ok) throw await refusalOf(res);
     return ((await res.json()) as { approval_request: { status: string } }).approval_request.status;
   }
 
@@ -141,7 +121,7 @@ export class DeviceClient {
    */
   async streamEvents(o: { lastEventId?: string | undefined; signal?: AbortSignal; onEvent: (e: DeviceEvent) => void }): Promise<string | undefined> {
     const res = await this.request('GET', `${this.base}/events`, undefined, o.lastEventId ? { 'last-event-id': o.lastEventId } : {}, o.signal);
-    if (!res.ok || !res.body) throw await errorOf(res);
+    if (!res.ok || !res.body) throw await refusalOf(res);
     const decoder = new TextDecoder();
     const parser = new SseParser();
     const reader = res.body.getReader();

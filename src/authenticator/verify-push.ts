@@ -1,6 +1,5 @@
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, type JsonWebKey } from 'node:crypto';
-import { DEVICE_HEADERS, DeviceApiError, requestSigningString } from '../protocol/device.js';
-import { bodyDigest } from '../protocol/node-hash.js';
+import { createHash, generateKeyPairSync, type JsonWebKey } from 'node:crypto';
+import { RequestSigner, refusalOf } from './signer.js';
 import { pushChallengeSigningString, pushDetailsPayload, pushFactorProofString, type PushDecision, type PushDetails } from '../protocol/verify-push.js';
 
 /**
@@ -34,19 +33,6 @@ export interface PushChallenge {
 export const SDK_VERSION = 'twofold-cli-1';
 export const APP_ID = 'dev.twofold.authenticator.cli';
 
-async function refusalOf(res: Response): Promise<DeviceApiError> {
-  let code = `HTTP_${res.status}`;
-  let message = res.statusText;
-  try {
-    const b = (await res.json()) as { code?: number; message?: string };
-    if (b.code !== undefined) code = String(b.code);
-    message = b.message ?? message;
-  } catch {
-    /* not JSON */
-  }
-  return new DeviceApiError(res.status, code, message);
-}
-
 const form = (o: Record<string, string>) => new URLSearchParams(o).toString();
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -57,15 +43,15 @@ export function pushDetailsHash(d: PushDetails): string {
 
 /** The device side of one push factor: signed requests, its challenges, its answers. */
 export class PushFactorClient {
-  private readonly key;
+  private readonly signer: RequestSigner;
 
   constructor(readonly state: PushFactorState) {
-    this.key = createPrivateKey({ key: state.private_key, format: 'jwk' });
+    this.signer = new RequestSigner(state.private_key, state.factor_sid);
   }
 
   /** ES256 (IEEE P1363 r‖s, base64url) by the factor key. */
   sign(data: string): string {
-    return sign('sha256', Buffer.from(data, 'utf8'), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    return this.signer.sign(data);
   }
 
   private get entityPath(): string {
@@ -74,14 +60,7 @@ export class PushFactorClient {
 
   /** The signing headers of a request (exposed for tests that replay or tamper with them). */
   signedHeaders(method: string, path: string, body: string | undefined, o: { timestamp?: number; nonce?: string; factorSid?: string } = {}): Record<string, string> {
-    const timestamp = String(o.timestamp ?? Math.floor(Date.now() / 1000));
-    const nonce = o.nonce ?? randomBytes(18).toString('base64url');
-    return {
-      [DEVICE_HEADERS.device]: o.factorSid ?? this.state.factor_sid,
-      [DEVICE_HEADERS.timestamp]: timestamp,
-      [DEVICE_HEADERS.nonce]: nonce,
-      [DEVICE_HEADERS.signature]: this.sign(requestSigningString({ method, path, bodyDigest: bodyDigest(body), timestamp, nonce })),
-    };
+    return this.signer.headers(method, path, body, { ...o, ...(o.factorSid !== undefined ? { id: o.factorSid } : {}) });
   }
 
   /** A request signed by the factor key to `path` under the factor's entity (e.g. `/Challenges`), with a form body. */
