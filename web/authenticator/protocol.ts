@@ -51,12 +51,25 @@ export function learnSkew(res: Response): boolean {
   return true;
 }
 
-async function signedHeaders(d: DeviceState, method: string, path: string, raw: string): Promise<Record<string, string>> {
+/** The four signing headers of a request (docs/device-api.md "Signed requests"), `id` in `X-Twofold-Device`: an authenticator device's or a Verify push factor's. */
+export async function signedHeaders(key: CryptoKey, id: string, method: string, path: string, raw: string): Promise<Record<string, string>> {
   const ts = String(serviceNow());
   const nonce = randomNonce();
   const bodyHash = raw ? await sha256Hex(raw) : '';
-  const signature = await signText(d.keyPair.privateKey, requestSigningString({ method, path, bodyDigest: bodyHash, timestamp: ts, nonce }));
-  return { [DEVICE_HEADERS.device]: d.deviceId, [DEVICE_HEADERS.timestamp]: ts, [DEVICE_HEADERS.nonce]: nonce, [DEVICE_HEADERS.signature]: signature };
+  const signature = await signText(key, requestSigningString({ method, path, bodyDigest: bodyHash, timestamp: ts, nonce }));
+  return { [DEVICE_HEADERS.device]: id, [DEVICE_HEADERS.timestamp]: ts, [DEVICE_HEADERS.nonce]: nonce, [DEVICE_HEADERS.signature]: signature };
+}
+
+/**
+ * Send a signed request (headers made anew for each try by `sign`). A clock far off makes every
+ * request fail: the offset is learned from the first answer and the request tried once more.
+ */
+export async function fetchSigned(url: string, sign: () => Promise<Record<string, string>>, init: RequestInit & { headers?: Record<string, string> }): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(url, { ...init, headers: { ...(await sign()), ...init.headers } });
+    if (attempt === 0 && learnSkew(res)) continue;
+    return res;
+  }
 }
 
 function base(d: { serviceUrl: string }): string {
@@ -68,25 +81,27 @@ function base(d: { serviceUrl: string }): string {
   }
 }
 
-async function readError(res: Response): Promise<DeviceApiError> {
-  let body: { code?: string; message?: string } = {};
+/** A refusal as an error: the body's `code` (the device API's word, or Twilio's number) and `message`, else the HTTP status. */
+export async function readError(res: Response): Promise<DeviceApiError> {
+  let body: { code?: unknown; message?: unknown } = {};
   try {
     body = (await res.json()) as typeof body;
   } catch {
     /* not JSON */
   }
-  return new DeviceApiError(res.status, body.code ?? `HTTP_${res.status}`, body.message ?? `Request failed (${res.status})`);
+  const code = body.code === undefined || body.code === null ? `HTTP_${res.status}` : String(body.code);
+  return new DeviceApiError(res.status, code, typeof body.message === 'string' ? body.message : `Request failed (${res.status})`);
 }
 
 export async function signedFetch(d: DeviceState, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
   const raw = body === undefined ? '' : JSON.stringify(body);
-  for (let attempt = 0; ; attempt++) {
-    const headers = { ...(await signedHeaders(d, method, path, raw)), ...(raw ? { 'content-type': 'application/json' } : {}), ...extra };
-    const res = await fetch(base(d) + path, { method, headers, ...(raw ? { body: raw } : {}), cache: 'no-store', ...(signal ? { signal } : {}) });
-    // A clock far off makes every request fail: learn the offset once and retry.
-    if (attempt === 0 && learnSkew(res)) continue;
-    return res;
-  }
+  return fetchSigned(base(d) + path, () => signedHeaders(d.keyPair.privateKey, d.deviceId, method, path, raw), {
+    method,
+    headers: { ...(raw ? { 'content-type': 'application/json' } : {}), ...extra },
+    ...(raw ? { body: raw } : {}),
+    cache: 'no-store',
+    ...(signal ? { signal } : {}),
+  });
 }
 
 export interface ActivationResult {

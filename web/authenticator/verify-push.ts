@@ -5,9 +5,9 @@
  * that key. The strings signed are the service's (src/protocol/verify-push.ts, ./device.ts); the
  * CLI's twin is src/authenticator/verify-push.ts.
  */
-import { DEVICE_HEADERS, DeviceApiError, requestSigningString } from '../../src/protocol/device.js';
+import { DeviceApiError } from '../../src/protocol/device.js';
 import { pushChallengeSigningString, pushDetailsPayload, pushFactorProofString, type PushDecision, type PushDetails } from '../../src/protocol/verify-push.js';
-import { learnSkew, randomNonce, serviceNow, sha256Hex, signText } from './protocol.js';
+import { fetchSigned, readError, sha256Hex, signText, signedHeaders } from './protocol.js';
 import type { VerifyPushFactor } from './store.js';
 
 export { DeviceApiError, type PushDecision, type PushDetails };
@@ -79,16 +79,6 @@ export function enrolmentLinkFields(text: string): Record<'service' | 'identity'
 }
 
 /** A refusal as Verify words it: `{ code, message, status }`. */
-async function refusalOf(res: Response): Promise<DeviceApiError> {
-  let body: { code?: unknown; message?: unknown } = {};
-  try {
-    body = (await res.json()) as typeof body;
-  } catch {
-    /* not JSON */
-  }
-  return new DeviceApiError(res.status, body.code === undefined ? `HTTP_${res.status}` : String(body.code), typeof body.message === 'string' ? body.message : `Request failed (${res.status})`);
-}
-
 const entityPath = (serviceSid: string, identity: string) => `/v2/Services/${encodeURIComponent(serviceSid)}/Entities/${encodeURIComponent(identity)}`;
 
 /**
@@ -115,7 +105,7 @@ export async function createPushFactor(e: PushEnrolment): Promise<VerifyPushFact
     // No cookies, and no browser password prompt on a 401.
     credentials: 'omit',
   });
-  if (res.status !== 201) throw await refusalOf(res);
+  if (res.status !== 201) throw await readError(res);
   const f = (await res.json()) as { sid: string; friendly_name: string; status: string };
   return { factorSid: f.sid, serviceSid: e.serviceSid, identity: e.identity, friendlyName: f.friendly_name, status: f.status, serviceUrl: location.origin, createdAt: Date.now(), keyPair };
 }
@@ -124,20 +114,17 @@ export async function createPushFactor(e: PushEnrolment): Promise<VerifyPushFact
 async function signedRequest(f: VerifyPushFactor, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, form?: Record<string, string>): Promise<Response> {
   const target = `${entityPath(f.serviceSid, f.identity)}${path}`;
   const body = form === undefined ? '' : new URLSearchParams(form).toString();
-  for (let attempt = 0; ; attempt++) {
-    const timestamp = String(serviceNow());
-    const nonce = randomNonce();
-    const signature = await signText(f.keyPair.privateKey, requestSigningString({ method, path: target, bodyDigest: body ? await sha256Hex(body) : '', timestamp, nonce }));
-    const headers: Record<string, string> = { [DEVICE_HEADERS.device]: f.factorSid, [DEVICE_HEADERS.timestamp]: timestamp, [DEVICE_HEADERS.nonce]: nonce, [DEVICE_HEADERS.signature]: signature };
-    if (body) headers['content-type'] = FORM;
-    const res = await fetch(target, { method, headers, ...(body ? { body } : {}), cache: 'no-store', credentials: 'omit' });
-    if (attempt === 0 && learnSkew(res)) continue;
-    return res;
-  }
+  return fetchSigned(target, () => signedHeaders(f.keyPair.privateKey, f.factorSid, method, target, body), {
+    method,
+    headers: body ? { 'content-type': FORM } : {},
+    ...(body ? { body } : {}),
+    cache: 'no-store',
+    credentials: 'omit',
+  });
 }
 
 async function okJson<T>(res: Response): Promise<T> {
-  if (!res.ok) throw await refusalOf(res);
+  if (!res.ok) throw await readError(res);
   return (await res.json()) as T;
 }
 
@@ -177,5 +164,5 @@ export async function savePushFactorSubscription(f: VerifyPushFactor, sub: PushS
 /** Stop Web Push for the factor (notifications turned off in this browser). */
 export async function deletePushFactorSubscription(f: VerifyPushFactor): Promise<void> {
   const res = await signedRequest(f, 'DELETE', `/Factors/${f.factorSid}/PushSubscription`);
-  if (!res.ok && res.status !== 404) throw await refusalOf(res);
+  if (!res.ok && res.status !== 404) throw await readError(res);
 }
