@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import twilio from 'twilio';
 import type { TestSystem } from './system.js';
 
@@ -33,4 +34,29 @@ export async function refusal(p: Promise<unknown>): Promise<RestError> {
     return e as RestError;
   }
   throw new Error('expected a refusal');
+}
+
+/** A webhook as a receiver got it. */
+export interface ReceivedWebhook {
+  path: string;
+  signature: string | undefined;
+  contentType: string | undefined;
+  params: Record<string, string>;
+}
+
+/** A receiver of webhooks on 127.0.0.1: records each POST and answers `status()` (200). */
+export async function webhookReceiver(status: () => number = () => 200): Promise<{ url: string; got: ReceivedWebhook[]; close: () => Promise<void> }> {
+  const got: ReceivedWebhook[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('end', () => {
+      got.push({ path: req.url ?? '', signature: req.headers['x-twilio-signature'] as string | undefined, contentType: req.headers['content-type'], params: Object.fromEntries(new URLSearchParams(body)) });
+      res.statusCode = status();
+      res.end();
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, got, close: () => new Promise((ok) => server.close(() => ok())) };
 }

@@ -1,35 +1,14 @@
-// Helpers of the Verify v2 push suites: a webhook receiver, the real `twofold authenticator`
+// Helpers of the Verify v2 push suites: the webhook receiver (test/helpers/twilio-verify.ts), the real `twofold authenticator`
 // command run in-process, and an enrolled push factor.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main, type CliIo } from '../../src/cli.js';
 import { PushFactorClient, type PushFactorState } from '../../src/authenticator/verify-push.js';
 import type { VerifyClient } from '../helpers/twilio-verify.js';
 
-export interface Received {
-  path: string;
-  signature: string | undefined;
-  params: Record<string, string>;
-}
-
-/** A receiver of webhooks: records each POST, answers 200. */
-export async function webhookReceiver(): Promise<{ url: string; got: Received[]; close: () => Promise<void> }> {
-  const got: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
-    req.on('end', () => {
-      got.push({ path: req.url ?? '', signature: req.headers['x-twilio-signature'] as string | undefined, params: Object.fromEntries(new URLSearchParams(body)) });
-      res.end();
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, got, close: () => new Promise((ok) => server.close(() => ok())) };
-}
+export { webhookReceiver } from '../helpers/twilio-verify.js';
 
 /** `twofold authenticator …` as the shell runs it (src/cli.ts main), with its output. */
 export async function authenticator(args: string[], state: string): Promise<{ code: number; out: string[]; err: string[] }> {

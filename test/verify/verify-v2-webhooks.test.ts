@@ -2,38 +2,13 @@
 // Twilio signs (X-Twilio-Signature, which twilio.validateRequest accepts), through the durable
 // callback outbox (retried until the receiver takes them).
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { TOTP } from 'otpauth';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../app/helpers.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { builtinVerifyClient, type VerifyClient } from '../helpers/twilio-verify.js';
-
-interface Received {
-  path: string;
-  signature: string | undefined;
-  contentType: string | undefined;
-  params: Record<string, string>;
-}
-
-/** A receiver of webhooks: records each POST; answers `status()` (200 unless told otherwise). */
-async function receiver(status: () => number = () => 200): Promise<{ url: string; got: Received[]; close: () => Promise<void> }> {
-  const got: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
-    req.on('end', () => {
-      got.push({ path: req.url ?? '', signature: req.headers['x-twilio-signature'] as string | undefined, contentType: req.headers['content-type'], params: Object.fromEntries(new URLSearchParams(body)) });
-      res.statusCode = status();
-      res.end();
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, got, close: () => new Promise((ok) => server.close(() => ok())) };
-}
+import { builtinVerifyClient, webhookReceiver, type VerifyClient } from '../helpers/twilio-verify.js';
 
 const codeOf = (uri: string, at = Date.now()) => {
   const q = new URL(uri).searchParams;
@@ -44,11 +19,11 @@ forEachDatabase((kind) => {
   describe(`Verify v2 webhooks on ${kind}`, () => {
     let t: TestSystem;
     let client: VerifyClient;
-    let hooks: Awaited<ReturnType<typeof receiver>>;
+    let hooks: Awaited<ReturnType<typeof webhookReceiver>>;
     beforeAll(async () => {
       t = await startTestSystem({ db: kind });
       ({ client } = await builtinVerifyClient(t));
-      hooks = await receiver();
+      hooks = await webhookReceiver();
     });
     afterAll(async () => {
       await hooks.close();
@@ -110,7 +85,7 @@ forEachDatabase((kind) => {
 
     it('when the receiver fails at first then the event is delivered again until it takes it', async () => {
       let calls = 0;
-      const flaky = await receiver(() => (++calls === 1 ? 503 : 200));
+      const flaky = await webhookReceiver(() => (++calls === 1 ? 503 : 200));
       try {
         const svc = await client.verify.v2.services.create({ friendlyName: 'Acme Retry' });
         await client.verify.v2.services(svc.sid).webhooks.create({ friendlyName: 'Flaky', eventTypes: ['factor.created'], webhookUrl: `${flaky.url}/hook` });
