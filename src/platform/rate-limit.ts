@@ -125,11 +125,11 @@ export class LimiterFactory {
       rl = new RateLimiterMemory(common);
     }
     const serial = this.serialized();
-    const untilFree = <T>(call: () => Promise<T>): Promise<T> => (serial ? serial(call) : call());
+    const run = <T>(call: () => Promise<T>): Promise<T> => (serial ? serial(call) : call());
     return {
       async consume(key, points = 1, opts) {
         try {
-          const r = await untilFree(() => rl.consume(key, points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds }));
+          const r = await run(() => rl.consume(key, points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds }));
           return { allowed: true, retryAfterSeconds: 0, remaining: r.remainingPoints };
         } catch (e) {
           if (e instanceof RateLimiterRes) {
@@ -139,14 +139,14 @@ export class LimiterFactory {
         }
       },
       async peek(key) {
-        const r = await untilFree(() => rl.get(key));
+        const r = await run(() => rl.get(key));
         return { consumed: r?.consumedPoints ?? 0, retryAfterSeconds: r ? Math.ceil(r.msBeforeNext / 1000) : 0 };
       },
       async reward(key, points = 1) {
-        await untilFree(() => rl.reward(key, points));
+        await run(() => rl.reward(key, points));
       },
       async reset(key) {
-        await untilFree(() => rl.delete(key));
+        await run(() => rl.delete(key));
       },
     };
   }
