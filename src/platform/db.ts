@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -162,17 +163,17 @@ export async function ping<T extends object>(db: Kysely<T>): Promise<boolean> {
   }
 }
 
-/**
- * True when `err` means "the database cannot be reached right now" (server down, connection
- * dropped or refused, pool timed out, SQLite busy) rather than a bug or a client's mistake:
- * such requests are answered 503 and may be retried.
- */
 /** A unique index refused the write (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_*). */
 export function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: unknown } | undefined)?.code;
   return code === '23505' || (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
 }
 
+/**
+ * True when `err` means "the database cannot be reached right now" (server down, connection
+ * dropped or refused, pool timed out, SQLite busy) rather than a bug or a client's mistake:
+ * such requests are answered 503 and may be retried.
+ */
 export function isDatabaseUnavailable(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const { code, message } = e as { code?: unknown; message?: unknown };
@@ -196,3 +197,24 @@ const UNAVAILABLE_MESSAGES = [
   'Client has encountered a connection error',
   'Client was closed and is not queryable',
 ];
+
+/** The waits between tries of work that `retryWhileUnavailable` repeats: about a minute in all. */
+export const UNAVAILABLE_RETRY_DELAYS_MS: readonly number[] = [500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000];
+
+/**
+ * Runs `work`, and again after each of `delaysMs` while it fails because the database is
+ * unavailable. For work done after the answer, which no client will retry: a signup's email link
+ * must not be lost to a database that was away for a few seconds. Any other failure, or the last
+ * one, is thrown. The waits do not keep the process alive.
+ */
+export async function retryWhileUnavailable<T>(work: () => Promise<T>, delaysMs: readonly number[] = UNAVAILABLE_RETRY_DELAYS_MS): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await work();
+    } catch (err) {
+      const delay = delaysMs[tries];
+      if (delay === undefined || !isDatabaseUnavailable(err)) throw err;
+      await sleep(delay, undefined, { ref: false });
+    }
+  }
+}

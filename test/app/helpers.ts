@@ -194,7 +194,7 @@ export function signupTokenIn(m: { text: string; subject: string }): string {
  * The newest signup link mailed to `email`, read from the mail outbox files in `dataDir` (for a
  * production-mode server, which does not serve /dev/mail, or several instances).
  */
-export async function outboxFileSignupToken(dataDir: string | string[], email: string): Promise<string> {
+export async function outboxFileSignupToken(dataDir: string | string[], email: string, timeoutMs?: number): Promise<string> {
   return eventually(async () => {
     const mine = (Array.isArray(dataDir) ? dataDir : [dataDir])
       .flatMap((dir) => {
@@ -206,7 +206,7 @@ export async function outboxFileSignupToken(dataDir: string | string[], email: s
       .sort((a, b) => a.created_at.localeCompare(b.created_at));
     const last = mine.at(-1);
     return last ? signupTokenIn(last) : undefined;
-  });
+  }, timeoutMs);
 }
 
 /**

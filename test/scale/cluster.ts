@@ -142,7 +142,8 @@ export class Cluster {
     return signUp(b, u, {
       ...o,
       code: async (to) => outboxFileCode(this.verifies.map((i) => i.dataDir), to ?? ''),
-      emailToken: (email) => outboxFileSignupToken(this.apps.map((i) => i.dataDir), email),
+      // A link mailed while the database was away goes out when it is back (up to a minute).
+      emailToken: (email) => outboxFileSignupToken(this.apps.map((i) => i.dataDir), email, 60_000),
     });
   }
 

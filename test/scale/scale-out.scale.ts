@@ -415,6 +415,7 @@ for (const redis of [false, true]) {
 
       const acknowledged: { email: string; password: string }[] = [];
       const statuses = new Map<number, number>();
+      const thrown: string[] = [];
       let stop = false;
       // API-side work: approval requests created and answered through the service balancer.
       const createdAck: string[] = [];
@@ -471,8 +472,9 @@ for (const redis of [false, true]) {
               const r = await c.signUp(b, u, { expectStatus: 201 });
               status = r.status;
               if (r.status === 201) acknowledged.push(u);
-            } catch {
+            } catch (e) {
               status = -1;
+              thrown.push((e as Error).message);
             }
             statuses.set(status, (statuses.get(status) ?? 0) + 1);
             if (status !== 201) await new Promise((r) => setTimeout(r, 50));
@@ -502,7 +504,7 @@ for (const redis of [false, true]) {
 
       // Clients saw successes and 503s, never a 500 or a dropped connection.
       const seen = Object.fromEntries(statuses);
-      expect(Object.keys(seen).filter((k) => k !== '201' && k !== '503')).toEqual([]);
+      expect(Object.keys(seen).filter((k) => k !== '201' && k !== '503'), thrown.join('; ')).toEqual([]);
       expect(seen['503']).toBeGreaterThan(0);
       expect(acknowledged.length).toBeGreaterThan(before);
 

@@ -2,7 +2,7 @@ import { type Request, type Response, Router } from 'express';
 import { parsePhoneNumberFromString } from '../../platform/phone-numbers.js';
 import { AuditType } from '../../platform/audit.js';
 import { clientNetwork } from '../../platform/client-network.js';
-import { isUniqueViolation } from '../../platform/db.js';
+import { isUniqueViolation, retryWhileUnavailable } from '../../platform/db.js';
 import { HttpError } from '../../platform/errors.js';
 import { ServiceCode, VerifyServiceError } from '../authy-client.js';
 import { hashPassword, verifyPassword } from '../passwords.js';
@@ -195,7 +195,7 @@ export function signupRoutes(k: RouteKit): Router {
     const moved = { ...row, phone_verified_at: now, last_sent_at: now, expires_at: now + EMAIL_LINK_TTL_MS };
     setSignupCookie(res, readSessionCookie(req, signupCookie.name)!, EMAIL_LINK_TTL_MS);
     res.status(202).json(pendingView(moved));
-    void mailLink(req, moved, token).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
+    void retryWhileUnavailable(() => mailLink(req, moved, token)).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
   });
 
   // Another email link, at most one per PHONE_CODE_COOL_DOWN_MS (the earlier link stops working).
@@ -208,7 +208,7 @@ export function signupRoutes(k: RouteKit): Router {
     const token = await pending.newEmailToken(row.token_hash);
     if (token === undefined) throw new HttpError(401, AppError.SIGNUP_EXPIRED, 'This signup has ended; please fill in the form again');
     res.json({ sent: true, via: 'email', retry_after: PHONE_CODE_COOL_DOWN_MS / 1000 });
-    void mailLink(req, row, token).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
+    void retryWhileUnavailable(() => mailLink(req, row, token)).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
   });
 
   // The email link: the account is created and this browser logged in. Whoever opens it holds
