@@ -14,7 +14,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DIR, fmt, median, RUNS, type Sample, type SuiteOutput } from './lib.js';
 
-const BENCHES = ['push-approval', 'totp-verify', 'password-login', 'authy-verify', 'waiting-browsers', 'cold-start'];
+const BENCHES = ['push-approval', 'totp-verify', 'password-login', 'authy-verify', 'token-check-cost', 'waiting-browsers', 'cold-start'];
 const BENCH_TIMEOUT_SECONDS = Number(process.env['BENCH_TIMEOUT_SECONDS'] ?? 300);
 
 interface Stat {

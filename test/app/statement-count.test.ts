@@ -90,6 +90,7 @@ forEachDatabase((kind) => {
         expect(r.status).toBe(200);
       });
       console.log(`[statements] ${kind} GET /protected/json/verify: ${counted.statements} statements, ${counted.transactions} transactions, ${counted.commits} commits`);
+      if (process.env['SHOW_SQL']) console.log(counted.ran.join('\n'));
       expect(counted.statements, counted.ran.join('\n')).toBeLessThanOrEqual(BUDGET.authyVerify.statements);
       expect(counted.commits, counted.ran.join('\n')).toBeLessThanOrEqual(BUDGET.authyVerify.commits);
     });
