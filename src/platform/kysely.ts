@@ -5,6 +5,6 @@ import * as kysely from 'kysely';
  * Import them from here rather than from 'kysely', so the one module that loads its code stays
  * this one; its types may come from 'kysely'.
  */
-export const { sql, Migrator, PostgresDialect, SqliteDialect } = kysely;
+export const { sql, CompiledQuery, Migrator, PostgresDialect, SqliteDialect } = kysely;
 export const Kysely = kysely.Kysely;
 export type Kysely<DB> = kysely.Kysely<DB>;
