@@ -94,17 +94,24 @@ export class LimiterFactory {
           gaveUp = true;
           reject(Object.assign(new Error('rate limit store busy: the connection stayed in a transaction'), { code: 'SQLITE_BUSY' }));
         }, CONNECTION_WAIT_MS);
+        // Settled once the connection is given back: with SQLite's group commit, that is once
+        // the count is committed (a count a failed commit took back fails the call).
         db.db
           .connection()
           .execute(async () => {
-            if (gaveUp) return;
+            if (gaveUp) return undefined;
             clearTimeout(timer);
-            await call().then(resolve, reject);
+            return { value: await call() };
           })
-          .catch((e: unknown) => {
-            clearTimeout(timer);
-            reject(e);
-          });
+          .then(
+            (done) => {
+              if (done) resolve(done.value);
+            },
+            (e: unknown) => {
+              clearTimeout(timer);
+              reject(e);
+            },
+          );
       });
   }
 

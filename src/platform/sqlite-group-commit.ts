@@ -41,6 +41,13 @@ function openGroup(): Group {
  * group's error if the commit fails. So a caller never acts on a write, or on a read of another's
  * write, that a crash could still take back. Without a request waiting, a transaction is
  * `BEGIN IMMEDIATE … COMMIT` as before.
+ *
+ * What follows from it, for code on SQLite:
+ * - Inside a transaction's callback, never await a query promise made outside it: that query
+ *   resolves with its group's commit, which needs the connection the callback holds.
+ * - `startTransaction()` (a controlled transaction, and with it `savepoint()`) and `stream()` are
+ *   not for SQLite: the first would resolve `commit()` before the group's commit, the second hands
+ *   out rows before it. Twofold uses neither.
  */
 export class GroupCommitDriver implements Driver {
   private connection!: DatabaseConnection;
@@ -63,6 +70,9 @@ export class GroupCommitDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.lock();
+    // A group that SQLite rolled back on its own (a full disk, say) fails its members; this
+    // holder's statements then run on their own, outside it.
+    if (this.group && !this.sqlite.inTransaction) this.fail(new Error('the group transaction was rolled back'));
     return this.connection;
   }
 
@@ -72,7 +82,6 @@ export class GroupCommitDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection, _settings: TransactionSettings): Promise<void> {
-    // A group that SQLite rolled back on its own (a full disk, say) fails its members.
     if (this.group && !this.sqlite.inTransaction) this.fail(new Error('the group transaction was rolled back'));
     if (this.group) {
       await run(connection, 'savepoint twofold_group');
@@ -93,8 +102,15 @@ export class GroupCommitDriver implements Driver {
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     if (this.inSavepoint) {
       this.inSavepoint = false;
-      await run(connection, 'rollback to twofold_group');
-      await run(connection, 'release twofold_group');
+      try {
+        await run(connection, 'rollback to twofold_group');
+        await run(connection, 'release twofold_group');
+      } catch (err) {
+        // Its writes could not be taken back alone: the whole group goes, and fails.
+        if (this.sqlite.inTransaction) await run(connection, 'rollback').catch(() => undefined);
+        this.fail(err);
+        throw err;
+      }
       return;
     }
     // The group's opener: nothing else is in the group yet (others join only after it).
@@ -146,13 +162,15 @@ export class GroupCommitDriver implements Driver {
     }
   }
 
+  /** Waits for the holder of the connection (a transaction half done is never committed), commits the open group, closes. */
   async destroy(): Promise<void> {
-    if (this.group && this.sqlite.inTransaction) await run(this.connection, 'commit').then(() => this.group?.settle(), (err: unknown) => this.group?.settle(err));
-    this.group = undefined;
+    await this.lock();
+    const g = this.group;
+    if (g) await this.commit(this.connection, g).catch(() => undefined);
     await this.inner.destroy();
   }
 
-  private fail(err: Error): void {
+  private fail(err: unknown): void {
     this.group?.settle(err);
     this.group = undefined;
   }

@@ -5,6 +5,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../src/platform/db.js';
+import { LimiterFactory } from '../../src/platform/rate-limit.js';
 import { MAX_GROUP } from '../../src/platform/sqlite-group-commit.js';
 
 interface Tables {
@@ -29,6 +30,7 @@ describe('SQLite group commit (transactions of waiting requests share one commit
     await sql`create table t (id integer primary key, v text not null)`.execute(db);
     await sql`create table parent (id integer primary key)`.execute(db);
     await sql`create table child (id integer primary key, parent_id integer not null references parent(id) deferrable initially deferred)`.execute(db);
+    await sql`create table rate_limits (key text primary key, points integer not null default 0, expire integer)`.execute(db);
     other = new SqliteDatabase(join(dir, 'db.sqlite'), { readonly: true });
     log.length = 0;
   });
@@ -113,6 +115,47 @@ describe('SQLite group commit (transactions of waiting requests share one commit
     expect(committed(4).n).toBe(1);
   });
 
+  it('when a rate-limit count runs inside a group whose commit fails then the count fails too, not allowed and then lost', async () => {
+    const limiter = new LimiterFactory(d).create({ name: 'guess', points: 3, durationSeconds: 600 });
+    const counts = () => other.prepare('select count(*) as n from rate_limits').get() as { n: number };
+    const results = await Promise.allSettled([
+      db.transaction().execute((trx) => trx.insertInto('t').values({ id: 1, v: 'x' }).execute()),
+      limiter.consume('victim').then((r) => ({ ...r, committedAtResume: counts().n })),
+      db.transaction().execute((trx) => trx.insertInto('child').values({ id: 1, parent_id: 999 }).execute()),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(counts().n).toBe(0);
+    // And in a group that commits, the caller resumes with its count committed.
+    const [, counted] = await Promise.all([
+      db.transaction().execute((trx) => trx.insertInto('t').values({ id: 2, v: 'x' }).execute()),
+      limiter.consume('victim').then((r) => ({ allowed: r.allowed, committedAtResume: counts().n })),
+    ]);
+    expect(counted).toEqual({ allowed: true, committedAtResume: 1 });
+  });
+
+  it('when the database is closed while a transaction is half done then closing waits for it: never half of it committed', async () => {
+    let wrote!: () => void;
+    const halfway = new Promise<void>((r) => (wrote = r));
+    const tx = db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.insertInto('t').values({ id: 1, v: 'first' }).execute();
+        wrote();
+        await new Promise((r) => setTimeout(r, 50));
+        await trx.insertInto('t').values({ id: 2, v: 'second' }).execute();
+      })
+      .then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
+    await halfway;
+    await d.close();
+    // Closing waited for the transaction; it committed whole.
+    expect(await tx).toBe('ok');
+    expect((other.prepare('select id from t order by id').all() as { id: number }[]).map((r) => r.id)).toEqual([1, 2]);
+    d = openDatabase({ sqliteFile: join(dir, 'db.sqlite') });
+  });
+
   it('when SQLite rolls the group back by itself then the members fail rather than report writes that are gone', async () => {
     const results = await Promise.allSettled([
       db.transaction().execute((trx) => trx.insertInto('t').values({ id: 1, v: 'x' }).execute()),
@@ -124,6 +167,16 @@ describe('SQLite group commit (transactions of waiting requests share one commit
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(other.prepare('select count(*) as n from t').get()).toEqual({ n: 0 });
+    // A plain write that comes after such a rollback runs on its own, and says so truly.
+    const after = await Promise.allSettled([
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('t').values({ id: 6, v: 'x' }).execute();
+        await sql`rollback`.execute(trx);
+      }),
+      db.insertInto('t').values({ id: 7, v: 'plain' }).execute(),
+    ]);
+    expect(after.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+    expect(committed(7).n).toBe(1);
     await db.insertInto('t').values({ id: 5, v: 'after' }).execute();
     expect(committed(5).n).toBe(1);
   });
