@@ -5,6 +5,9 @@ import { CompiledQuery, SqliteDialect } from './kysely.js';
 /** Transactions that share one commit, at most. */
 export const MAX_GROUP = 16;
 
+/** How long closing waits for the connection's holder. */
+const CLOSE_WAIT_MS = 5_000;
+
 interface Group {
   /** Holders of the connection whose work is in the group and who wait for its commit. */
   members: number;
@@ -162,11 +165,21 @@ export class GroupCommitDriver implements Driver {
     }
   }
 
-  /** Waits for the holder of the connection (a transaction half done is never committed), commits the open group, closes. */
+  /**
+   * Waits for the holder of the connection (a transaction half done is never committed), commits
+   * the open group, closes. A holder that keeps the connection past CLOSE_WAIT_MS does not hold up
+   * the shutdown: closing rolls back what is not committed, and the group's members fail.
+   */
   async destroy(): Promise<void> {
-    await this.lock();
+    let timer: NodeJS.Timeout | undefined;
+    const locked = await Promise.race([
+      this.lock().then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
     const g = this.group;
-    if (g) await this.commit(this.connection, g).catch(() => undefined);
+    if (g && locked) await this.commit(this.connection, g).catch(() => undefined);
+    else this.fail(new Error('the database was closed before the group committed'));
     await this.inner.destroy();
   }
 
