@@ -34,10 +34,10 @@ function openGroup(): Group {
  * back the file locks (`npm run bench -- token-check`).
  *
  * Requests take the connection in turn, as with Kysely's own SQLite driver. The first transaction
- * opens a real one (`BEGIN IMMEDIATE`); when it ends and another request is already waiting, the
- * real transaction stays open and the next holder works inside it, each later transaction in a
- * savepoint of its own, so its rollback undoes its own writes only. The last holder, the one that
- * finds nobody waiting (or the MAX_GROUP-th), commits for all of them.
+ * opens a real one (`BEGIN IMMEDIATE`), the group; it stays open for the holders that come in the
+ * same turn of the event loop, each later transaction in a savepoint of its own, so its rollback
+ * undoes its own writes only. The commit comes once that turn's holders are done (a setImmediate
+ * that waits for the connection like any holder), or at the MAX_GROUP-th holder.
  *
  * Nobody resumes before the commit that holds its work: a holder that ran inside an open group,
  * in a transaction or not, gets its answer only once the group is committed, and fails with the
@@ -73,10 +73,16 @@ export class GroupCommitDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.lock();
-    // A group that SQLite rolled back on its own (a full disk, say) fails its members; this
-    // holder's statements then run on their own, outside it.
-    if (this.group && !this.sqlite.inTransaction) this.fail(new Error('the group transaction was rolled back'));
+    this.dropRolledBackGroup();
     return this.connection;
+  }
+
+  /**
+   * A group that SQLite rolled back on its own (a full disk, say) fails its members; the holder's
+   * statements then run on their own, outside it.
+   */
+  private dropRolledBackGroup(): void {
+    if (this.group && !this.sqlite.inTransaction) this.fail(new Error('the group transaction was rolled back'));
   }
 
   private async lock(): Promise<void> {
@@ -85,7 +91,7 @@ export class GroupCommitDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection, _settings: TransactionSettings): Promise<void> {
-    if (this.group && !this.sqlite.inTransaction) this.fail(new Error('the group transaction was rolled back'));
+    this.dropRolledBackGroup();
     if (this.group) {
       await run(connection, 'savepoint twofold_group');
       this.inSavepoint = true;
