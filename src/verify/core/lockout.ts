@@ -29,8 +29,8 @@ export class SecondFactorLockout {
     private readonly policy: LockoutPolicy,
   ) {}
 
-  async claim(userId: number, now: number): Promise<AttemptClaim> {
-    const row = await firstRow(claimTry(this.db, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
+  async claim(userId: number, now: number, q: Kysely<CoreDatabase> = this.db): Promise<AttemptClaim> {
+    const row = await firstRow(claimTry(q, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
     return row ? { allowed: true, failuresIfWrong: row.failed_verifications } : { allowed: false };
   }
 

@@ -171,9 +171,9 @@ export class TotpSecrets implements TotpSecretStore {
    * that does not open (tampered, or copied from another row) is left out (fail closed) and logged
    * for the operator.
    */
-  async candidates(user: VerifyUser, includePending: boolean): Promise<TotpCandidate[]> {
+  async candidates(user: VerifyUser, includePending: boolean, q: Kysely<CoreDatabase> = this.db): Promise<TotpCandidate[]> {
     const pendingSince = this.p.clock.now() - PENDING_APP_SECRET_TTL_MS;
-    const { rows } = await (includePending ? candidatesWithPending : activeCandidates)(this.db, { userId: user.id, pendingSince });
+    const { rows } = await (includePending ? candidatesWithPending : activeCandidates)(q, { userId: user.id, pendingSince });
     const out: TotpCandidate[] = [];
     const add = (c: Omit<TotpCandidate, 'secret'>, open: () => Uint8Array) => {
       try {

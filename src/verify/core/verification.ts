@@ -44,14 +44,27 @@ export class TokenVerifier {
    */
   async verify(user: VerifyUser, token: string, meta: RequestMeta, o: { includePending: boolean } = { includePending: true }): Promise<VerifyOutcome> {
     const now = this.p.clock.now();
-    const userRef = `authy:${user.id}`;
-    const claim = await this.lockout.claim(user.id, now);
+    const db = this.p.db;
+    // SQLite has one writer: the claim, the comparison and what follows run in one transaction
+    // (one commit), and no other check of the user can come between the claim and its outcome.
+    // On PostgreSQL the claim commits alone first: its row lock held through the check would
+    // come before the SMS code's, against the order every transaction keeps (see
+    // test/security/verification-lock-order.test.ts).
+    if (db.raw.kind === 'sqlite') return db.db.transaction().execute((trx) => this.check(trx, trx, user, token, meta, o.includePending, now));
+    return this.check(db.db, undefined, user, token, meta, o.includePending, now);
+  }
+
+  /**
+   * The claim on `q`, then the rest in `trx`, or in a transaction of its own after the claim has
+   * committed when there is none.
+   */
+  private async check(q: Kysely<CoreDatabase>, trx: Kysely<CoreDatabase> | undefined, user: VerifyUser, token: string, meta: RequestMeta, includePending: boolean, now: number): Promise<VerifyOutcome> {
+    const claim = await this.lockout.claim(user.id, now, q);
     if (!claim.allowed) {
-      await this.p.audit.record({ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef, ...meta, detail: { reason: 'locked' } });
+      await this.p.audit.record({ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: `authy:${user.id}`, ...meta, detail: { reason: 'locked' } }, q);
       return { ok: false, reason: 'locked' };
     }
-
-    const candidates = await this.totp.candidates(user, o.includePending);
+    const candidates = await this.totp.candidates(user, includePending, q);
     // Every candidate is computed and compared in full, so the time taken does not say which of
     // the user's secrets matched.
     let match: { candidate: TotpCandidate; step: number } | undefined;
@@ -61,18 +74,19 @@ export class TokenVerifier {
         if (step !== null && match === undefined) match = { candidate, step };
       }
     }
-    // The claim above is already committed (the try is counted whatever happens next); what this
-    // verification writes after it commits together: one commit instead of up to six.
-    return this.p.db.db.transaction().execute(async (trx) => {
-      if (match) return this.totpMatched(trx, user.id, match, claim.failuresIfWrong, meta, now);
-      const sms = await this.sms.check(user.id, token, now, trx);
-      if (sms === 'valid') return this.succeed(trx, user.id, SMS, meta);
+    // The try is counted whatever happens next; what this verification writes after the claim
+    // commits together.
+    const rest = async (t: Kysely<CoreDatabase>): Promise<VerifyOutcome> => {
+      if (match) return this.totpMatched(t, user.id, match, claim.failuresIfWrong, meta, now);
+      const sms = await this.sms.check(user.id, token, now, t);
+      if (sms === 'valid') return this.succeed(t, user.id, SMS, meta);
       // Which factor the failed token was most likely meant for: a live SMS challenge, else TOTP
       // when the user has a secret, else SMS (an expired or used code).
       const kind = sms === 'wrong' || candidates.length === 0 ? 'sms' : 'totp';
-      await this.fail(trx, user.id, kind, 'invalid', claim.failuresIfWrong, meta);
+      await this.fail(t, user.id, kind, 'invalid', claim.failuresIfWrong, meta);
       return { ok: false, reason: 'invalid' };
-    });
+    };
+    return trx ? rest(trx) : this.p.db.db.transaction().execute(rest);
   }
 
   /** A code matched one of the user's secrets: its time step is spent once, then the factor is credited. */
