@@ -67,8 +67,8 @@ export class LoginAttempts {
     return a.approval_status;
   }
 
-  async attachApproval(id: string, o: { uuid: string; number: string | null; expiresAt: number; details: Record<string, string> }): Promise<void> {
-    await this.db
+  async attachApproval(id: string, o: { uuid: string; number: string | null; expiresAt: number; details: Record<string, string> }, trx: Kysely<AppDatabase> = this.db): Promise<void> {
+    await trx
       .updateTable('app_login_attempts')
       .set({
         approval_uuid: o.uuid,

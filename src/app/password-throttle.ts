@@ -5,7 +5,7 @@ import type { Config } from '../platform/config.js';
 import { clientNetwork } from '../platform/client-network.js';
 import { randomToken, sha256Hex } from '../platform/crypto.js';
 import { firstRow, prepared } from '../platform/prepared-query.js';
-import type { LimiterFactory } from '../platform/rate-limit.js';
+import type { LimiterBatch, LimiterFactory } from '../platform/rate-limit.js';
 import type { AppDatabase } from './schema.js';
 import { cookiePolicy, readSessionCookie } from './sessions.js';
 
@@ -77,7 +77,7 @@ export class PasswordThrottle {
   private readonly secure: boolean;
 
   constructor(
-    limits: LimiterFactory,
+    private readonly limits: LimiterFactory,
     private readonly config: Config,
     private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
@@ -118,13 +118,19 @@ export class PasswordThrottle {
    * `ipLimits`: false where the per-IP windows do not apply (a logged-in session's step-up).
    */
   async consume(email: string, given: PasswordClient, o: { ipLimits: boolean }): Promise<PasswordRefusal | undefined> {
+    // Every count of a try commits together (one write instead of up to five).
+    return this.limits.batch((b) => this.count(b, email, given, o));
+  }
+
+  private async count(b: LimiterBatch, email: string, given: PasswordClient, o: { ipLimits: boolean }): Promise<PasswordRefusal | undefined> {
     let client = given;
     if (client.known) {
       // A known browser's own consecutive failures: past the free tries it is known no more (a
       // copied cookie must not be a guessing channel that skips the account-wide ceiling).
-      const k = await this.knownFailures.consume(`${email}|${client.key}`);
+      const known = this.knownFailures.in(b);
+      const k = await known.consume(`${email}|${client.key}`);
       if (!k.allowed) {
-        await this.knownFailures.reward(`${email}|${client.key}`);
+        await known.reward(`${email}|${client.key}`);
         client = { known: false, key: `ip:${client.network}`, network: client.network };
       }
     }
@@ -132,28 +138,29 @@ export class PasswordThrottle {
       // The day-long counter first: every try counts toward it, also those the 15-minute window
       // then refuses, so a day block is reported as soon as it applies.
       for (const l of [this.ipLong, this.ipShort]) {
-        const r = await l.consume(client.key);
+        const r = await l.in(b).consume(client.key);
         if (!r.allowed) return { retryAfterSeconds: r.retryAfterSeconds, reason: 'ip' };
       }
     }
-    const c = await this.perClient.consume(`${email}|${client.key}`);
+    const c = await this.perClient.in(b).consume(`${email}|${client.key}`);
     if (!c.allowed) return { retryAfterSeconds: c.retryAfterSeconds, reason: 'client' };
     if (client.known) return undefined;
     // Account-wide, unknown clients: counted first (one atomic increment, so a burst gets
     // distinct counts), then past the free tries one try per delay (the gate lets one through
     // per window, whoever asks at once); a try the gate refuses is given back.
-    const f = await this.accountFailures.consume(email);
+    const failures = this.accountFailures.in(b);
+    const f = await failures.consume(email);
     if (!f.allowed) {
       // Given back too, so that the count stays the number of passwords actually checked.
-      await this.accountFailures.reward(email);
+      await failures.reward(email);
       return { retryAfterSeconds: f.retryAfterSeconds, reason: 'account_ceiling' };
     }
     const before = this.config.LOGIN_ACCOUNT_CEILING - f.remaining - 1;
     const delay = accountDelaySeconds(before, this.free);
     if (delay > 0) {
-      const g = await this.accountGate.consume(email, 1, { durationSeconds: delay });
+      const g = await this.accountGate.in(b).consume(email, 1, { durationSeconds: delay });
       if (!g.allowed) {
-        await this.accountFailures.reward(email);
+        await failures.reward(email);
         return { retryAfterSeconds: g.retryAfterSeconds, reason: 'account_delay' };
       }
     }
@@ -162,9 +169,11 @@ export class PasswordThrottle {
 
   /** A correct password: the account's and this browser's consecutive failures start again from zero. */
   async succeeded(email: string, client: PasswordClient): Promise<void> {
-    await this.accountFailures.reset(email);
-    await this.accountGate.reset(email);
-    if (client.known) await this.knownFailures.reset(`${email}|${client.key}`);
+    await this.limits.batch(async (b) => {
+      await this.accountFailures.in(b).reset(email);
+      await this.accountGate.in(b).reset(email);
+      if (client.known) await this.knownFailures.in(b).reset(`${email}|${client.key}`);
+    });
   }
 
   /** This browser's token, setting its cookie when it has none (see `remember`). */

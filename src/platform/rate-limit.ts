@@ -8,7 +8,9 @@ import {
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
 import type SqliteDatabase from 'better-sqlite3';
+import type { Kysely } from 'kysely';
 import type { Db } from './db.js';
+import type { PlatformTables } from './schema.js';
 import { cachingStatements } from './sqlite-statements.js';
 
 type SqliteHandle = SqliteDatabase.Database;
@@ -37,6 +39,14 @@ export interface Limiter {
   /** Give back `points` counted for `key` (an event that was refused further on). */
   reward(key: string, points?: number): Promise<void>;
   reset(key: string): Promise<void>;
+  /** The same counter, for calls made inside `batch` (they run in its transaction). */
+  in(batch: LimiterBatch): Limiter;
+}
+
+/** What `LimiterFactory.batch` hands its work: pass it to `Limiter.in`. */
+export interface LimiterBatch {
+  /** Run a limiter call in the batch; refused once the batch is over. */
+  run<T>(call: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -84,10 +94,10 @@ export class LimiterFactory {
    * connection, then fails as a busy database (503): a limiter call made inside a transaction
    * callback would otherwise wait for itself.
    */
-  private serialized(): (<T>(call: () => Promise<T>) => Promise<T>) | undefined {
+  private serialized(): (<T>(call: (conn: Kysely<PlatformTables>) => Promise<T>) => Promise<T>) | undefined {
     const db = this.db;
     if (this.redis || db?.raw.kind !== 'sqlite') return undefined;
-    return <T>(call: () => Promise<T>) =>
+    return <T>(call: (conn: Kysely<PlatformTables>) => Promise<T>) =>
       new Promise<T>((resolve, reject) => {
         let gaveUp = false;
         const timer = setTimeout(() => {
@@ -98,10 +108,10 @@ export class LimiterFactory {
         // the count is committed (a count a failed commit took back fails the call).
         db.db
           .connection()
-          .execute(async () => {
+          .execute(async (conn) => {
             if (gaveUp) return undefined;
             clearTimeout(timer);
-            return { value: await call() };
+            return { value: await call(conn) };
           })
           .then(
             (done) => {
@@ -132,8 +142,7 @@ export class LimiterFactory {
       rl = new RateLimiterMemory(common);
     }
     const serial = this.serialized();
-    const run = <T>(call: () => Promise<T>): Promise<T> => (serial ? serial(call) : call());
-    return {
+    const view = (run: <T>(call: () => Promise<T>) => Promise<T>): Limiter => ({
       async consume(key, points = 1, opts) {
         try {
           const r = await run(() => rl.consume(key, points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds }));
@@ -155,7 +164,35 @@ export class LimiterFactory {
       async reset(key) {
         await run(() => rl.delete(key));
       },
+      in: (batch) => view((call) => batch.run(call)),
+    });
+    return view((call) => (serial ? serial(() => call()) : call()));
+  }
+
+  /**
+   * Several limiter calls as one write: on SQLite they run in one transaction, holding the
+   * connection throughout (one commit instead of one per call; no other count comes between
+   * them). `work` makes its calls through `limiter.in(batch)` and nothing else on the database:
+   * a query through Kysely would wait for the connection the batch holds. A refusal is an
+   * answer, not an error, so it commits; a thrown error rolls the batch's counts back and fails
+   * the request (503). Elsewhere (PostgreSQL, Redis) each call stands alone, as outside a batch.
+   */
+  async batch<T>(work: (batch: LimiterBatch) => Promise<T>): Promise<T> {
+    const db = this.db;
+    if (this.redis || db?.raw.kind !== 'sqlite') return work({ run: (call) => call() });
+    const serial = this.serialized()!;
+    let open = true;
+    const batch: LimiterBatch = {
+      run: (call) => (open ? call() : Promise.reject(new Error('a limiter batch was used after it ended'))),
     };
+    return serial((conn) =>
+      conn
+        .transaction()
+        .execute(() => work(batch))
+        .finally(() => {
+          open = false;
+        }),
+    );
   }
 
   /** Whether Redis answers (true when counters are not kept in Redis). */

@@ -60,4 +60,71 @@ describe('limiter counts and rolled-back transactions (sqlite)', () => {
     // Blocked for its 600 s, not only until the 1-second window ends.
     expect((await limiter.peek('blocked')).retryAfterSeconds).toBeGreaterThan(500);
   });
+
+  // A batch (LimiterFactory.batch) runs several counts in one transaction of its own: the same
+  // threats hold for it, and its counts stand or fall together.
+  it('when a batch counts while another transaction is open and that transaction rolls back then the batch\'s counts stay', async () => {
+    const { limits, db } = t.system.platform;
+    const a = limits.create({ name: 'test:batch:a', points: 100, durationSeconds: 600 });
+    const b = limits.create({ name: 'test:batch:b', points: 100, durationSeconds: 600 });
+    let counted: Promise<unknown> | undefined;
+    const refused = db.db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.insertInto('audit_events').values(AUDIT_ROW).execute();
+        counted = limits.batch(async (batch) => {
+          await a.in(batch).consume('victim');
+          await b.in(batch).consume('victim');
+        });
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error('refused change');
+      })
+      .catch((e: Error) => e.message);
+    expect(await refused).toBe('refused change');
+    await counted;
+    expect([(await a.peek('victim')).consumed, (await b.peek('victim')).consumed]).toEqual([1, 1]);
+  });
+
+  it('when 30 batches race on one counter with failing transactions between them then every count is kept and each batch saw its own', async () => {
+    const { limits, db } = t.system.platform;
+    const l = limits.create({ name: 'test:batch:race', points: 10, durationSeconds: 600, blockSeconds: 600 });
+    const failing = Array.from({ length: 10 }, () =>
+      db.db
+        .transaction()
+        .execute(async (trx) => {
+          await trx.insertInto('audit_events').values(AUDIT_ROW).execute();
+          throw new Error('refused');
+        })
+        .catch(() => undefined),
+    );
+    const seen = await Promise.all(Array.from({ length: 30 }, () => limits.batch(async (batch) => (await l.in(batch).consume('k')).allowed)));
+    await Promise.all(failing);
+    // A refusal is an answer, so it commits: exactly the limit's 10 got through, and the block stands.
+    expect(seen.filter(Boolean)).toHaveLength(10);
+    expect((await l.peek('k')).retryAfterSeconds).toBeGreaterThan(500);
+  });
+
+  it('when the work of a batch throws then its counts are taken back together and the error reaches the caller', async () => {
+    const { limits } = t.system.platform;
+    const l = limits.create({ name: 'test:batch:throw', points: 100, durationSeconds: 600 });
+    const failed = limits
+      .batch(async (batch) => {
+        await l.in(batch).consume('k');
+        throw new Error('store failed');
+      })
+      .catch((e: Error) => e.message);
+    expect(await failed).toBe('store failed');
+    expect((await l.peek('k')).consumed).toBe(0);
+  });
+
+  it('when a counter is used through a batch that has ended then the call is refused', async () => {
+    const { limits } = t.system.platform;
+    const l = limits.create({ name: 'test:batch:late', points: 100, durationSeconds: 600 });
+    let kept: Parameters<typeof l.in>[0] | undefined;
+    await limits.batch(async (batch) => {
+      kept = batch;
+    });
+    await expect(l.in(kept!).consume('k')).rejects.toThrow(/after it ended/);
+    expect((await l.peek('k')).consumed).toBe(0);
+  });
 });

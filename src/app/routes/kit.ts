@@ -90,8 +90,11 @@ export function routeKit(d: AppRoutesDeps) {
   const codeIp = p.limits.create({ name: 'app:code:ip', points: config.CODE_PER_IP_LIMIT, durationSeconds: 15 * 60, blockSeconds: 15 * 60 });
 
   const ipOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
-  const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) =>
-    audit.record({ ...e, ip: ipOf(req), userAgent: req.get('user-agent') ?? null }).catch((err: unknown) => logger.error({ err }, 'audit write failed'));
+  const eventOf = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>): AuditEvent => ({ ...e, ip: ipOf(req), userAgent: req.get('user-agent') ?? null });
+  /** Record an event on its own: a failure to write it is logged, never the request's failure. */
+  const record = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>) => audit.record(eventOf(req, e)).catch((err: unknown) => logger.error({ err }, 'audit write failed'));
+  /** Record an event in `trx`, with the writes it reports: a failure fails them all. */
+  const recordIn = (req: Request, e: Omit<AuditEvent, 'ip' | 'userAgent'>, trx: Kysely<AppDatabase>) => audit.record(eventOf(req, e), trx);
 
   const tooMany = (retryAfterSeconds: number, reason: string) =>
     new HttpError(429, AppError.RATE_LIMITED, 'Too many attempts; please wait before trying again', {
@@ -193,7 +196,7 @@ export function routeKit(d: AppRoutesDeps) {
     notify(req, userId, kind);
   }
 
-  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, passkeys, factorChanged, endOtherAccess, currentAccount, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
+  return { p, client, sessions, attempts, recovery, pending, resets, remembered, emailChanges, phoneChanges, passkeys, factorChanged, endOtherAccess, currentAccount, config, clock, audit, logger, db, mutate, noParams, passwords, consumeCodeIp, ipOf, record, recordIn, eventOf, tooMany, coolingDown, consumeLimits, consumeLinkIp, throttlePassword, users, callbackNonces, originOf, clientOf, notify, apiKey: d.apiKey, streams: d.streams };
 }
 
 export type RouteKit = ReturnType<typeof routeKit>;

@@ -13,7 +13,7 @@ import { AppError } from '../error-codes.js';
 
 /** Login: the password step, the second factor's routes (also a step-up's), logout. */
 export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
-  const { p, client, sessions, attempts, recovery, resets, remembered, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, tooMany, coolingDown, throttlePassword, users, passkeys } = k;
+  const { p, client, sessions, attempts, recovery, resets, remembered, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, recordIn, eventOf, db, audit, tooMany, coolingDown, throttlePassword, users, passkeys } = k;
   const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
   const r = Router();
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
@@ -39,22 +39,28 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     if (req.appSession) await sessions.delete(req.appSession.tokenHash);
     // A browser the owner asked not to be asked again on: the password was the login.
     if (user.authy_id !== null && (await remembered.recognises(req, user.id))) {
-      const token = await sessions.create(user.id, 'full', null, clientOf(req), undefined, false);
+      const token = await db.transaction().execute(async (trx) => {
+        const t = await sessions.create(user.id, 'full', null, clientOf(req), trx, false);
+        await passwords.remember(req, res, user.id, trx);
+        await resets.endFor(user.id, trx);
+        await audit.recordMany([eventOf(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) }), eventOf(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(user.id), detail: { kind: 'remembered' } })], trx);
+        return t;
+      });
       sessions.setCookie(res, token);
-      await passwords.remember(req, res, user.id);
-      await resets.endFor(user.id);
-      await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
-      await record(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(user.id), detail: { kind: 'remembered' } });
       res.json({ state: 'logged_in', return_to: returnTo });
       return;
     }
     // An account split off a shared service user has none: a fresh one has no authenticator, so
     // this login proves the phone by SMS before anything else.
     const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
-    const attempt = await attempts.create(user.id);
-    const token = await sessions.create(user.id, 'half', attempt.id, clientOf(req));
+    // The attempt, its half session and the record of the password commit together.
+    const { attempt, token } = await db.transaction().execute(async (trx) => {
+      const a = await attempts.create(user.id, trx);
+      const t = await sessions.create(user.id, 'half', a.id, clientOf(req), trx);
+      await recordIn(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) }, trx);
+      return { attempt: a, token: t };
+    });
     sessions.setCookie(res, token);
-    await record(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) });
     const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: authyId }, attempt, 'login');
     res.json({ ...next, return_to: returnTo, passkey: await passkeys.hasUsable(user.id) });
   });

@@ -29,7 +29,7 @@ type Completed = ({ token: string; newBrowser: boolean; rememberToken: string | 
 
 /** The second factor of a login or a step-up: asking for it, checking the attempt, completing it. */
 export function secondFactor(k: RouteKit) {
-  const { client, sessions, attempts, config, clock, logger, db, audit, passwords, ipOf, record, users, notify, clientOf, remembered, resets } = k;
+  const { client, sessions, attempts, config, clock, logger, db, audit, passwords, ipOf, record, recordIn, users, notify, clientOf, remembered, resets } = k;
   /**
    * The session's live attempt: a half session's login, or a full session's step-up. When it is
    * over, a half session ends (401); a full session stays logged in and is told to start the
@@ -126,8 +126,10 @@ export function secondFactor(k: RouteKit) {
         numberMatching: true,
       });
       const expiresAt = clock.now() + APPROVAL_SECONDS * 1000;
-      await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details });
-      await record(req, { type: AuditType.APPROVAL_REQUESTED, outcome: 'info', userRef: userRef(u.id), detail: { kind: 'push', purpose } });
+      await db.transaction().execute(async (trx) => {
+        await attempts.attachApproval(attempt.id, { uuid: approval.uuid, number: approval.number, expiresAt, details }, trx);
+        await recordIn(req, { type: AuditType.APPROVAL_REQUESTED, outcome: 'info', userRef: userRef(u.id), detail: { kind: 'push', purpose } }, trx);
+      });
       return { state: 'approve', number: approval.number, details, expires_at: expiresAt };
     } catch (e) {
       if (!(e instanceof VerifyServiceError) || e.status === 0 || e.status >= 500) throw fromService(e);
