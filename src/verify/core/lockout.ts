@@ -13,7 +13,18 @@ export interface LockoutPolicy {
   lockSeconds: number;
 }
 
-export type AttemptClaim = { allowed: false } | { allowed: true; failuresIfWrong: number };
+/**
+ * A try let through or not. `written`: the try is already counted (`claim`); otherwise
+ * (`inspect`) the outcome writes it, and `clean` says there is nothing for a success to clear.
+ */
+export type AttemptClaim = { allowed: false } | AllowedClaim;
+export interface AllowedClaim {
+  allowed: true;
+  /** The count a wrong try makes (the lock comes at the threshold). */
+  failuresIfWrong: number;
+  written: boolean;
+  clean: boolean;
+}
 
 /**
  * Account-wide second-factor lockout, across challenges and factors (TOTP and SMS).
@@ -31,10 +42,31 @@ export class SecondFactorLockout {
 
   async claim(userId: number, now: number, q: Kysely<CoreDatabase> = this.db): Promise<AttemptClaim> {
     const row = await firstRow(claimTry(q, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
-    return row ? { allowed: true, failuresIfWrong: row.failed_verifications } : { allowed: false };
+    return row ? { allowed: true, failuresIfWrong: row.failed_verifications, written: true, clean: false } : { allowed: false };
   }
 
-  async succeeded(userId: number, q: Kysely<CoreDatabase> = this.db): Promise<void> {
+  /**
+   * The claim's decision without its write, for a transaction that holds the database's only
+   * writer until the outcome is written (SQLite): no other try can come between this read and
+   * `failed` or `succeeded`, so the count is the same as `claim`'s, and a right code of a user
+   * with no failures writes nothing here.
+   */
+  async inspect(userId: number, now: number, trx: Kysely<CoreDatabase>): Promise<AttemptClaim> {
+    const row = await firstRow(lockState(trx, { userId }));
+    if (!row || (row.locked_until !== null && row.locked_until > now) || row.failed_verifications >= PERMANENT_LOCK_FAILURES) return { allowed: false };
+    return { allowed: true, failuresIfWrong: row.failed_verifications + 1, written: false, clean: row.failed_verifications === 0 && row.locked_until === null };
+  }
+
+  /** A wrong try: counted now when its claim was only inspected (and the lock set at the threshold). */
+  async failed(userId: number, claim: AllowedClaim, now: number, trx: Kysely<CoreDatabase>): Promise<void> {
+    if (claim.written) return;
+    const row = await firstRow(claimTry(trx, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
+    if (row?.failed_verifications !== claim.failuresIfWrong) throw new Error('the second-factor count changed within its transaction');
+  }
+
+  /** A right try: the consecutive failures end (nothing to write after an inspection that found none). */
+  async succeeded(userId: number, q: Kysely<CoreDatabase> = this.db, claim?: AllowedClaim): Promise<void> {
+    if (claim && !claim.written && claim.clean) return;
     await clearFailures(q, { userId });
   }
 
@@ -62,6 +94,10 @@ const claimTry = prepared<CoreDatabase, { failed_verifications: number }, { user
     .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', slot('now'))]))
     .where('failed_verifications', '<', PERMANENT_LOCK_FAILURES)
     .returning('failed_verifications'),
+);
+
+const lockState = prepared<CoreDatabase, { failed_verifications: number; locked_until: number | null }, { userId: number }>((db, slot) =>
+  db.selectFrom('verify_users').select(['failed_verifications', 'locked_until']).where('id', '=', slot('userId')),
 );
 
 const clearFailures = prepared<CoreDatabase, unknown, { userId: number }>((db, slot) =>

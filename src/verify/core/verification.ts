@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { AuditType, type AuditEvent } from '../../platform/audit.js';
 import { firstRow, prepared } from '../../platform/prepared-query.js';
 import type { SecondFactorLockout } from './lockout.js';
-import { PERMANENT_LOCK_FAILURES } from './lockout.js';
+import { PERMANENT_LOCK_FAILURES, type AllowedClaim } from './lockout.js';
 import type { SmsCodes } from './sms-codes.js';
 import { TOTP_DIGITS, TOTP_PERIOD_SECONDS, type TotpCandidate, type TotpFactor, type TotpSecrets } from './totp-secrets.js';
 import { matchTotpStep } from './totp.js';
@@ -45,21 +45,23 @@ export class TokenVerifier {
   async verify(user: VerifyUser, token: string, meta: RequestMeta, o: { includePending: boolean } = { includePending: true }): Promise<VerifyOutcome> {
     const now = this.p.clock.now();
     const db = this.p.db;
-    // SQLite has one writer: the claim, the comparison and what follows run in one transaction
-    // (one commit), and no other check of the user can come between the claim and its outcome.
-    // On PostgreSQL the claim commits alone first: its row lock held through the check would
-    // come before the SMS code's, against the order every transaction keeps (see
+    // SQLite has one writer: the lockout state is read, the code compared and the outcome
+    // written in one transaction that holds it throughout (one commit; a right code of a user
+    // without failures leaves the user's row alone), so no other check of the user can come
+    // between the read and the write. On PostgreSQL the claim (the try counted in advance, one
+    // conditional UPDATE) commits alone first: its row lock held through the check would come
+    // before the SMS code's, against the order every transaction keeps (see
     // test/security/verification-lock-order.test.ts).
     if (db.raw.kind === 'sqlite') return db.db.transaction().execute((trx) => this.check(trx, trx, user, token, meta, o.includePending, now));
     return this.check(db.db, undefined, user, token, meta, o.includePending, now);
   }
 
   /**
-   * The claim on `q`, then the rest in `trx`, or in a transaction of its own after the claim has
-   * committed when there is none.
+   * In `trx` (SQLite): the claim inspected, then the rest. Without (PostgreSQL): the claim
+   * committed on `q`, then the rest in a transaction of its own.
    */
   private async check(q: Kysely<CoreDatabase>, trx: Kysely<CoreDatabase> | undefined, user: VerifyUser, token: string, meta: RequestMeta, includePending: boolean, now: number): Promise<VerifyOutcome> {
-    const claim = await this.lockout.claim(user.id, now, q);
+    const claim = trx ? await this.lockout.inspect(user.id, now, trx) : await this.lockout.claim(user.id, now, q);
     if (!claim.allowed) {
       await this.p.audit.record({ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: `authy:${user.id}`, ...meta, detail: { reason: 'locked' } }, q);
       return { ok: false, reason: 'locked' };
@@ -77,24 +79,24 @@ export class TokenVerifier {
     // The try is counted whatever happens next; what this verification writes after the claim
     // commits together.
     const rest = async (t: Kysely<CoreDatabase>): Promise<VerifyOutcome> => {
-      if (match) return this.totpMatched(t, user.id, match, claim.failuresIfWrong, meta, now);
+      if (match) return this.totpMatched(t, user.id, match, claim, meta, now);
       const sms = await this.sms.check(user.id, token, now, t);
-      if (sms === 'valid') return this.succeed(t, user.id, SMS, meta);
+      if (sms === 'valid') return this.succeed(t, user.id, SMS, meta, claim);
       // Which factor the failed token was most likely meant for: a live SMS challenge, else TOTP
       // when the user has a secret, else SMS (an expired or used code).
       const kind = sms === 'wrong' || candidates.length === 0 ? 'sms' : 'totp';
-      await this.fail(t, user.id, kind, 'invalid', claim.failuresIfWrong, meta);
+      await this.fail(t, user.id, kind, 'invalid', claim, meta, now);
       return { ok: false, reason: 'invalid' };
     };
     return trx ? rest(trx) : this.p.db.db.transaction().execute(rest);
   }
 
   /** A code matched one of the user's secrets: its time step is spent once, then the factor is credited. */
-  private async totpMatched(trx: Kysely<CoreDatabase>, userId: number, match: { candidate: TotpCandidate; step: number }, failures: number, meta: RequestMeta, now: number): Promise<VerifyOutcome> {
+  private async totpMatched(trx: Kysely<CoreDatabase>, userId: number, match: { candidate: TotpCandidate; step: number }, claim: AllowedClaim, meta: RequestMeta, now: number): Promise<VerifyOutcome> {
     const { candidate, step } = match;
     const inserted = await firstRow(spendStep(trx, { userId, step, now }));
     if (!inserted) {
-      await this.fail(trx, userId, 'totp', 'reused', failures, meta);
+      await this.fail(trx, userId, 'totp', 'reused', claim, meta, now);
       return { ok: false, reason: 'reused' };
     }
     // Steps older than the ±1 window can never match again: keep the table bounded.
@@ -104,18 +106,18 @@ export class TokenVerifier {
       const confirmed = await this.totp.confirmApp(userId, candidate.id, meta, trx);
       if (confirmed === 'gone') {
         // Replaced or removed between our read and now: its codes no longer count.
-        await this.fail(trx, userId, 'totp', 'removed', failures, meta);
+        await this.fail(trx, userId, 'totp', 'removed', claim, meta, now);
         return { ok: false, reason: 'invalid' };
       }
       enrolled = confirmed === 'activated';
     } else {
       await this.totp.touch(candidate, now, trx);
     }
-    return this.succeed(trx, userId, { kind: 'totp', factor: candidate.factor, factorId: candidate.id, deviceId: candidate.deviceId, enrolled }, meta);
+    return this.succeed(trx, userId, { kind: 'totp', factor: candidate.factor, factorId: candidate.id, deviceId: candidate.deviceId, enrolled }, meta, claim);
   }
 
-  private async succeed(trx: Kysely<CoreDatabase>, userId: number, f: VerifiedFactor, meta: RequestMeta): Promise<VerifyOutcome> {
-    await this.lockout.succeeded(userId, trx);
+  private async succeed(trx: Kysely<CoreDatabase>, userId: number, f: VerifiedFactor, meta: RequestMeta, claim: AllowedClaim): Promise<VerifyOutcome> {
+    await this.lockout.succeeded(userId, trx, claim);
     await this.p.audit.record({
       type: AuditType.SECOND_FACTOR,
       outcome: 'success',
@@ -126,7 +128,9 @@ export class TokenVerifier {
     return { ok: true, ...f };
   }
 
-  private async fail(trx: Kysely<CoreDatabase>, userId: number, kind: 'totp' | 'sms', reason: string, failures: number, meta: RequestMeta): Promise<void> {
+  private async fail(trx: Kysely<CoreDatabase>, userId: number, kind: 'totp' | 'sms', reason: string, claim: AllowedClaim, meta: RequestMeta, now: number): Promise<void> {
+    await this.lockout.failed(userId, claim, now, trx);
+    const failures = claim.failuresIfWrong;
     const userRef = `authy:${userId}`;
     const events: AuditEvent[] = [{ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef, ...meta, detail: { kind, reason } }];
     if (this.lockout.locksAt(failures)) {
