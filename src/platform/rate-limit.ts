@@ -11,6 +11,7 @@ import type SqliteDatabase from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { Db } from './db.js';
 import type { PlatformTables } from './schema.js';
+import { sha256Hex } from './crypto.js';
 import { cachingStatements } from './sqlite-statements.js';
 
 type SqliteHandle = SqliteDatabase.Database;
@@ -102,7 +103,7 @@ export class LimiterFactory {
         let gaveUp = false;
         const timer = setTimeout(() => {
           gaveUp = true;
-          reject(Object.assign(new Error('rate limit store busy: the connection stayed in a transaction'), { code: 'SQLITE_BUSY' }));
+          reject(busy('rate limit store busy: the connection stayed in a transaction'));
         }, CONNECTION_WAIT_MS);
         // Settled once the connection is given back: with SQLite's group commit, that is once
         // the count is committed (a count a failed commit took back fails the call).
@@ -145,7 +146,7 @@ export class LimiterFactory {
     const view = (run: <T>(call: () => Promise<T>) => Promise<T>): Limiter => ({
       async consume(key, points = 1, opts) {
         try {
-          const r = await run(() => rl.consume(key, points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds }));
+          const r = await run(() => rl.consume(storedKey(key), points, opts?.durationSeconds === undefined ? {} : { customDuration: opts.durationSeconds }));
           return { allowed: true, retryAfterSeconds: 0, remaining: r.remainingPoints };
         } catch (e) {
           if (e instanceof RateLimiterRes) {
@@ -155,14 +156,14 @@ export class LimiterFactory {
         }
       },
       async peek(key) {
-        const r = await run(() => rl.get(key));
+        const r = await run(() => rl.get(storedKey(key)));
         return { consumed: r?.consumedPoints ?? 0, retryAfterSeconds: r ? Math.ceil(r.msBeforeNext / 1000) : 0 };
       },
       async reward(key, points = 1) {
-        await run(() => rl.reward(key, points));
+        await run(() => rl.reward(storedKey(key), points));
       },
       async reset(key) {
-        await run(() => rl.delete(key));
+        await run(() => rl.delete(storedKey(key)));
       },
       in: (batch) => view((call) => batch.run(call)),
     });
@@ -173,9 +174,11 @@ export class LimiterFactory {
    * Several limiter calls as one write: on SQLite they run in one transaction, holding the
    * connection throughout (one commit instead of one per call; no other count comes between
    * them). `work` makes its calls through `limiter.in(batch)` and nothing else on the database:
-   * a query through Kysely would wait for the connection the batch holds. A refusal is an
-   * answer, not an error, so it commits; a thrown error rolls the batch's counts back and fails
-   * the request (503). Elsewhere (PostgreSQL, Redis) each call stands alone, as outside a batch.
+   * a query through Kysely would wait for the connection the batch holds (the batch then fails
+   * as busy after CONNECTION_WAIT_MS). A refusal is an answer, not an error, so it commits; a
+   * thrown error rolls the batch's counts back and fails the request (no answer is given on
+   * counts that were taken back). Elsewhere (PostgreSQL, Redis) each call stands alone, as
+   * outside a batch.
    */
   async batch<T>(work: (batch: LimiterBatch) => Promise<T>): Promise<T> {
     const db = this.db;
@@ -188,7 +191,7 @@ export class LimiterFactory {
     return serial((conn) =>
       conn
         .transaction()
-        .execute(() => work(batch))
+        .execute(() => withinConnectionWait(work(batch)))
         .finally(() => {
           open = false;
         }),
@@ -208,6 +211,35 @@ export class LimiterFactory {
   async close(): Promise<void> {
     this.redis?.disconnect();
   }
+}
+
+/**
+ * Keys are what clients send (an email of up to 254 characters, with an address or a browser's
+ * hash): past this length a counter is kept under the key's SHA-256, as PostgreSQL's key column
+ * holds 255 characters with the counter's name, and Redis keys stay short.
+ */
+const MAX_PLAIN_KEY = 150;
+
+/**
+ * A batch's work, failed as a busy database (503) if it has not finished within
+ * CONNECTION_WAIT_MS: work that waits for the connection its own batch holds (a query through
+ * Kysely in it) would otherwise hold every request of the process up for good. Its transaction
+ * then rolls back and the connection is free; the stuck work's later limiter calls are refused.
+ */
+function withinConnectionWait<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(busy('rate limit store busy: a limiter batch did not finish')), CONNECTION_WAIT_MS);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+function busy(message: string): Error {
+  return Object.assign(new Error(message), { code: 'SQLITE_BUSY' });
+}
+
+function storedKey(key: string): string {
+  return key.length > MAX_PLAIN_KEY ? `sha256:${sha256Hex(key)}` : key;
 }
 
 /** How long a limiter call on SQLite waits for the connection before it fails as a busy database. */

@@ -127,4 +127,24 @@ describe('limiter counts and rolled-back transactions (sqlite)', () => {
     await expect(l.in(kept!).consume('k')).rejects.toThrow(/after it ended/);
     expect((await l.peek('k')).consumed).toBe(0);
   });
+
+  it('when the work of a batch waits for the database it holds (a Kysely query in it) then it fails as busy within 5 s, its counts are taken back, and the database serves again', async () => {
+    const { limits, db } = t.system.platform;
+    const l = limits.create({ name: 'test:batch:stuck', points: 100, durationSeconds: 600 });
+    const started = Date.now();
+    const failed = await limits
+      .batch(async (batch) => {
+        await l.in(batch).consume('k');
+        await db.db.selectFrom('audit_events').select('id').limit(1).execute();
+        await l.in(batch).consume('k');
+      })
+      .then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+    expect(failed?.code).toBe('SQLITE_BUSY');
+    expect(Date.now() - started).toBeLessThan(7000);
+    expect((await l.peek('k')).consumed).toBe(0);
+    expect(await db.db.selectFrom('audit_events').select('id').limit(1).execute()).toBeDefined();
+  }, 15_000);
 });

@@ -35,11 +35,12 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     // accepted password opens a fresh budget of code tries, so it also caps second-factor guessing
     // by someone who has the password.
     await passwords.succeeded(v.email, client);
-    // Rotation: whatever session the browser had ends here.
-    if (req.appSession) await sessions.delete(req.appSession.tokenHash);
+    // Rotation: whatever session the browser had ends with the commit that starts the new one.
+    const rotated = req.appSession?.tokenHash;
     // A browser the owner asked not to be asked again on: the password was the login.
     if (user.authy_id !== null && (await remembered.recognises(req, user.id))) {
       const token = await db.transaction().execute(async (trx) => {
+        if (rotated) await sessions.delete(rotated, trx);
         const t = await sessions.create(user.id, 'full', null, clientOf(req), trx, false);
         await passwords.remember(req, res, user.id, trx);
         await resets.endFor(user.id, trx);
@@ -55,6 +56,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
     // The attempt, its half session and the record of the password commit together.
     const { attempt, token } = await db.transaction().execute(async (trx) => {
+      if (rotated) await sessions.delete(rotated, trx);
       const a = await attempts.create(user.id, trx);
       const t = await sessions.create(user.id, 'half', a.id, clientOf(req), trx);
       await recordIn(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) }, trx);

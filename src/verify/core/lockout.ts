@@ -32,7 +32,10 @@ export interface AllowedClaim {
  * Each verification first claims an attempt with one conditional UPDATE that counts it as a
  * failure in advance (and sets the lock when the count reaches the threshold); a success then
  * resets the counter. Counting before comparing means a burst of parallel guesses can never get
- * more than `threshold` comparisons, whatever the interleaving.
+ * more than `threshold` comparisons, whatever the interleaving. Where one transaction holds the
+ * database's only writer from before the comparison to after the outcome (SQLite), `inspect`
+ * reads the same decision and the outcome writes the count: the guesses are then one after
+ * another, and the bound is the same.
  */
 export class SecondFactorLockout {
   constructor(

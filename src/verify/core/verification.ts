@@ -76,8 +76,9 @@ export class TokenVerifier {
         if (step !== null && match === undefined) match = { candidate, step };
       }
     }
-    // The try is counted whatever happens next; what this verification writes after the claim
-    // commits together.
+    // The outcome and what it writes commit together. A claimed try (PostgreSQL) stays counted
+    // whatever happens next; an inspected one (SQLite) is counted with its outcome, so a failure
+    // of the database between the two counts nothing, and answers nothing either (503).
     const rest = async (t: Kysely<CoreDatabase>): Promise<VerifyOutcome> => {
       if (match) return this.totpMatched(t, user.id, match, claim, meta, now);
       const sms = await this.sms.check(user.id, token, now, t);
