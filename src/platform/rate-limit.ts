@@ -191,7 +191,11 @@ export class LimiterFactory {
     return serial((conn) =>
       conn
         .transaction()
-        .execute(() => withinConnectionWait(work(batch)))
+        .execute(() =>
+          withinConnectionWait(work(batch), () => {
+            open = false;
+          }),
+        )
         .finally(() => {
           open = false;
         }),
@@ -226,10 +230,13 @@ const MAX_PLAIN_KEY = 150;
  * Kysely in it) would otherwise hold every request of the process up for good. Its transaction
  * then rolls back and the connection is free; the stuck work's later limiter calls are refused.
  */
-function withinConnectionWait<T>(work: Promise<T>): Promise<T> {
+function withinConnectionWait<T>(work: Promise<T>, onLate: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(busy('rate limit store busy: a limiter batch did not finish')), CONNECTION_WAIT_MS);
+    timer = setTimeout(() => {
+      onLate();
+      reject(busy('rate limit store busy: a limiter batch did not finish'));
+    }, CONNECTION_WAIT_MS);
   });
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
