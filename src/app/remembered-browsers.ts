@@ -53,11 +53,11 @@ export class RememberedBrowsers {
   }
 
   /** Whether the request's cookie is a live remembered browser of this account (its use is recorded). */
-  async recognises(req: Request, userId: number): Promise<boolean> {
+  async recognises(req: Request, userId: number, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
     const token = readSessionCookie(req, this.cookieName);
     if (!token) return false;
     const now = this.clock.now();
-    const r = await this.db
+    const r = await trx
       .updateTable('app_remembered_browsers')
       .set({ last_used_at: now })
       .where('token_hash', '=', sha256Hex(token))

@@ -36,6 +36,17 @@ export class AppUsers {
     return row.id;
   }
 
+  /** The account's password hash as `trx` sees it; `lock`: held to its commit (PostgreSQL's FOR UPDATE). */
+  async passwordHashFor(id: number, trx: Kysely<AppDatabase>, o: { lock: boolean }): Promise<string | undefined> {
+    const row = await trx
+      .selectFrom('app_users')
+      .select('password_hash')
+      .where('id', '=', id)
+      .$if(o.lock, (q) => q.forUpdate())
+      .executeTakeFirst();
+    return row?.password_hash;
+  }
+
   async setPasswordHash(id: number, passwordHash: string, trx: Kysely<AppDatabase> = this.db): Promise<boolean> {
     const r = await trx.updateTable('app_users').set({ password_hash: passwordHash }).where('id', '=', id).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;

@@ -173,7 +173,8 @@ export function isUniqueViolation(e: unknown): boolean {
 
 /**
  * True when `err` means "the database cannot be reached right now" (server down, connection
- * dropped or refused, pool timed out, SQLite busy) rather than a bug or a client's mistake:
+ * dropped or refused, pool timed out, SQLite busy, a transaction that lost a deadlock) rather
+ * than a bug or a client's mistake:
  * such requests are answered 503 and may be retried.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
@@ -184,6 +185,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
       // SQLSTATE class 08 (connection exception), 57P01-03 (shutdown, cannot connect now),
       // 53300 (too many connections).
       if (/^08...$/.test(code) || /^57P0[1-3]$/.test(code) || code === '53300') return true;
+      // 40P01 (deadlock detected), 40001 (serialization failure): the transaction was rolled back
+      // and the same request may be tried again.
+      if (code === '40P01' || code === '40001') return true;
       if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return true;
     }
     if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;

@@ -16,6 +16,8 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
   const { p, client, sessions, attempts, recovery, resets, remembered, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, recordIn, eventOf, db, audit, tooMany, coolingDown, throttlePassword, users, passkeys } = k;
   const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
   const r = Router();
+  // Row locks where the database has them (SQLite's transactions hold its only writer instead).
+  const lockRows = p.db.raw.kind === 'postgres';
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
   // Password step.
   r.post('/session', ...mutate, async (req, res) => {
@@ -37,31 +39,37 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
     await passwords.succeeded(v.email, client);
     // Rotation: whatever session the browser had ends with the commit that starts the new one.
     const rotated = req.appSession?.tokenHash;
-    // A browser the owner asked not to be asked again on: the password was the login.
-    if (user.authy_id !== null && (await remembered.recognises(req, user.id))) {
-      const token = await db.transaction().execute(async (trx) => {
-        if (rotated) await sessions.delete(rotated, trx);
+    // An account split off a shared service user has none: a fresh one has no authenticator, so
+    // this login proves the phone by SMS before anything else.
+    const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
+    const started = await db.transaction().execute(async (trx) => {
+      // The password checked must still be the account's when the login commits: a reset or a
+      // change that committed meanwhile ended every session, and this one must not outlive it.
+      // On PostgreSQL the row stays locked to the commit, so a change waits for this login and
+      // then ends its session; on SQLite this transaction holds the only writer.
+      if ((await users.passwordHashFor(user.id, trx, { lock: lockRows })) !== user.password_hash) return undefined;
+      if (rotated) await sessions.delete(rotated, trx);
+      // A browser the owner asked not to be asked again on: the password was the login.
+      if (user.authy_id !== null && (await remembered.recognises(req, user.id, trx))) {
         const t = await sessions.create(user.id, 'full', null, clientOf(req), trx, false);
         await passwords.remember(req, res, user.id, trx);
         await resets.endFor(user.id, trx);
         await audit.recordMany([eventOf(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) }), eventOf(req, { type: AuditType.LOGIN, outcome: 'success', userRef: userRef(user.id), detail: { kind: 'remembered' } })], trx);
-        return t;
-      });
+        return { token: t };
+      }
+      // The attempt, its half session and the record of the password commit together.
+      const a = await attempts.create(user.id, trx);
+      const t = await sessions.create(user.id, 'half', a.id, clientOf(req), trx);
+      await recordIn(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) }, trx);
+      return { token: t, attempt: a };
+    });
+    if (!started) throw new HttpError(401, AppError.INVALID_CREDENTIALS, 'Email or password is incorrect', { reason: 'password changed during the login' });
+    const { token, attempt } = started;
+    if (!attempt) {
       sessions.setCookie(res, token);
       res.json({ state: 'logged_in', return_to: returnTo });
       return;
     }
-    // An account split off a shared service user has none: a fresh one has no authenticator, so
-    // this login proves the phone by SMS before anything else.
-    const authyId = user.authy_id ?? (await bindFreshServiceUser(user));
-    // The attempt, its half session and the record of the password commit together.
-    const { attempt, token } = await db.transaction().execute(async (trx) => {
-      if (rotated) await sessions.delete(rotated, trx);
-      const a = await attempts.create(user.id, trx);
-      const t = await sessions.create(user.id, 'half', a.id, clientOf(req), trx);
-      await recordIn(req, { type: AuditType.PASSWORD, outcome: 'success', userRef: userRef(user.id) }, trx);
-      return { attempt: a, token: t };
-    });
     sessions.setCookie(res, token);
     const next = await startSecondFactor(req, { id: user.id, email: user.email, authy_id: authyId }, attempt, 'login');
     res.json({ ...next, return_to: returnTo, passkey: await passkeys.hasUsable(user.id) });

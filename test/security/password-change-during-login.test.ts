@@ -1,0 +1,63 @@
+// Threat: a login made with the old password outlives the reset (or change) that was meant to end
+// every session. Someone who holds the old password and a remembered browser logs in at the
+// moment the owner resets it: the password is checked, the reset commits and ends every session,
+// and only then does the login commit its own, a full one, that nothing ends.
+//
+// The login re-reads the password in the transaction that starts its session: on PostgreSQL it
+// locks the account's row to its commit (a reset then waits, and ends the new session after), on
+// SQLite the transaction holds the only writer. Here another connection holds the row while the
+// login is past its password check, and changes the password as a reset does.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { hashPassword } from '../../src/app/passwords.js';
+import { Browser, latestSmsCode, newUser, signUp } from '../app/helpers.js';
+import { pgAvailable } from '../helpers/databases.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { appUserId } from './helpers.js';
+
+describe.skipIf(!pgAvailable())('password changed during a login on postgres', () => {
+  let t: TestSystem;
+  beforeAll(async () => {
+    t = await startTestSystem({ db: 'postgres' });
+  });
+  afterAll(() => t.stop());
+
+  it('when a reset commits while a remembered browser\'s login with the old password is past its check then the login is refused and no session of the account is left', async () => {
+    const u = newUser();
+    await signUp(new Browser(t.url), u);
+    const b = new Browser(t.url);
+    expect((await b.post('/session', { email: u.email, password: u.password })).body.state).toBe('code');
+    const { code } = await latestSmsCode(t.url, `+1${u.phone}`);
+    expect((await b.post('/session/verify', { code, remember: true })).body.state).toBe('logged_in');
+    expect((await b.del('/session')).status).toBe(200);
+    const id = await appUserId(t, u.email);
+    const newHash = await hashPassword('a brand new password 42');
+
+    let release!: () => void;
+    const released = new Promise<void>((ok) => (release = ok));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((ok) => (locked = ok));
+    const reset = t.system.db.connection().execute(async (conn) => {
+      await sql`BEGIN`.execute(conn);
+      await sql`SELECT id FROM app_users WHERE id = ${id} FOR UPDATE`.execute(conn);
+      locked();
+      await released;
+      // What a reset writes: the new password, then every session and remembered browser ended.
+      await sql`UPDATE app_users SET password_hash = ${newHash} WHERE id = ${id}`.execute(conn);
+      await sql`DELETE FROM app_sessions WHERE user_id = ${id}`.execute(conn);
+      await sql`DELETE FROM app_remembered_browsers WHERE user_id = ${id}`.execute(conn);
+      await sql`COMMIT`.execute(conn);
+    });
+    await isLocked;
+    const login = b.post('/session', { email: u.email, password: u.password });
+    // The password check (argon2id) is over well within this; the login then waits for the row.
+    await new Promise((r) => setTimeout(r, 500));
+    release();
+    await reset;
+    const r = await login;
+    expect(r.status).toBe(401);
+    expect(r.body).toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    const left = await t.system.db.selectFrom('app_sessions').select('token_hash').where('user_id', '=', id).execute();
+    expect(left).toEqual([]);
+  });
+});
