@@ -33,9 +33,10 @@ export class PasswordResets {
   }
 
   /** Whether `token` is a live link (a cheap check before the password is hashed). */
-  async isLive(token: string): Promise<boolean> {
-    const row = await this.db.selectFrom('app_password_resets').select('expires_at').where('token_hash', '=', sha256Hex(token)).executeTakeFirst();
-    return row !== undefined && row.expires_at > this.clock.now();
+  /** The account a live link is for, or undefined (unknown, expired or used). */
+  async liveOwner(token: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('app_password_resets').select(['user_id', 'expires_at']).where('token_hash', '=', sha256Hex(token)).executeTakeFirst();
+    return row !== undefined && row.expires_at > this.clock.now() ? row.user_id : undefined;
   }
 
   /** Use the link: its account, once; undefined when it is unknown, expired or already used. */

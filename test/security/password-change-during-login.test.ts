@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { hashPassword } from '../../src/app/passwords.js';
-import { Browser, latestSmsCode, newUser, signUp } from '../app/helpers.js';
+import { awaitMail, Browser, latestSmsCode, newUser, resetTokenIn, signUp } from '../app/helpers.js';
 import { pgAvailable } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { appUserId } from './helpers.js';
@@ -18,7 +18,7 @@ import { appUserId } from './helpers.js';
 describe.skipIf(!pgAvailable())('password changed during a login on postgres', () => {
   let t: TestSystem;
   beforeAll(async () => {
-    t = await startTestSystem({ db: 'postgres' });
+    t = await startTestSystem({ db: 'postgres', env: { MAIL_PER_ADDRESS_LIMIT: '20', SMS_PER_PHONE_LIMIT: '20' } });
   });
   afterAll(() => t.stop());
 
@@ -60,4 +60,38 @@ describe.skipIf(!pgAvailable())('password changed during a login on postgres', (
     const left = await t.system.db.selectFrom('app_sessions').select('token_hash').where('user_id', '=', id).execute();
     expect(left).toEqual([]);
   });
+
+  it('when resets and remembered-browser logins with the old password race, 4 times, then none answers 5xx and no session of the account is left', async () => {
+    const u = newUser();
+    const signedUp = new Browser(t.url);
+    await signUp(signedUp, u);
+    expect((await signedUp.del('/session')).status).toBe(200);
+    const id = await appUserId(t, u.email);
+    let password = u.password;
+    for (let i = 0; i < 4; i++) {
+      // A browser remembered with the current password, and a reset link.
+      const b = new Browser(t.url);
+      expect((await b.post('/session', { email: u.email, password })).body.state).toBe('code');
+      const { code } = await latestSmsCode(t.url, `+1${u.phone}`);
+      expect((await b.post('/session/verify', { code, remember: true })).body.state).toBe('logged_in');
+      expect((await b.del('/session')).status).toBe(200);
+      expect((await new Browser(t.url).post('/password/forgot', { email: u.email })).status).toBe(202);
+      const token = resetTokenIn(await awaitMail(t.url, u.email, 'Reset your password', i + 1));
+      const next = `a brand new passphrase ${i}`;
+      const [reset, login] = await Promise.all([new Browser(t.url).post('/password/reset', { token, password: next }), b.post('/session', { email: u.email, password })]);
+      const left = await t.system.db.selectFrom('app_sessions').select('token_hash').where('user_id', '=', id).execute();
+      const what = `round ${i}: reset ${reset.status}, login ${login.status}, ${left.length} sessions left`;
+      if (reset.status === 200) {
+        // The login came before the reset (and was ended by it) or after (and was refused).
+        expect([200, 401], what).toContain(login.status);
+        expect(left, what).toEqual([]);
+        password = next;
+      } else {
+        // The login committed first and, as a complete login does, ended the reset link.
+        expect([reset.status, reset.body['code'], login.status], what).toEqual([400, 'RESET_LINK_INVALID', 200]);
+        expect(left, what).toHaveLength(1);
+        expect((await b.del('/session')).status).toBe(200);
+      }
+    }
+  }, 60_000);
 });

@@ -41,9 +41,13 @@ export function passwordRoutes(k: RouteKit): Router {
     const v = parseBody(resetPasswordSchema, req.body);
     await consumeLinkIp(req);
     const invalid = () => new HttpError(400, AppError.RESET_LINK_INVALID, 'This link has expired or was already used. Ask for a new one from the login page.');
-    if (!(await resets.isLive(v.token))) throw invalid();
+    const owner = await resets.liveOwner(v.token);
+    if (owner === undefined) throw invalid();
     const hash = await hashPassword(v.password);
     const userId = await db.transaction().execute(async (trx) => {
+      // The account's row first, then the link: the order a login takes them in (it locks the row
+      // to check its password, then may end the account's links), so the two never deadlock.
+      await users.passwordHashFor(owner, trx, { lock: p.db.raw.kind === 'postgres' });
       const id = await resets.redeem(v.token, trx);
       if (id === undefined) return undefined;
       await users.setPasswordHash(id, hash, trx);
