@@ -191,17 +191,27 @@ export function signupTokenIn(m: { text: string; subject: string }): string {
 }
 
 /**
+ * The entries of an outbox file (JSON lines). A server may be appending a line as the file is
+ * read: what follows the last newline is not a whole line yet and is left for the next read.
+ */
+function completeJsonLines<T>(file: string): T[] {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
+}
+
+/**
  * The newest signup link mailed to `email`, read from the mail outbox files in `dataDir` (for a
  * production-mode server, which does not serve /dev/mail, or several instances).
  */
 export async function outboxFileSignupToken(dataDir: string | string[], email: string, timeoutMs?: number): Promise<string> {
   return eventually(async () => {
     const mine = (Array.isArray(dataDir) ? dataDir : [dataDir])
-      .flatMap((dir) => {
-        const file = join(dir, 'mail-outbox.jsonl');
-        return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-      })
-      .map((l) => JSON.parse(l) as { to: string; subject: string; text: string; created_at: string })
+      .flatMap((dir) => completeJsonLines<{ to: string; subject: string; text: string; created_at: string }>(join(dir, 'mail-outbox.jsonl')))
       .filter((m) => m.to === email && m.subject.includes('Confirm your email address'))
       .sort((a, b) => a.created_at.localeCompare(b.created_at));
     const last = mine.at(-1);
@@ -215,11 +225,7 @@ export async function outboxFileSignupToken(dataDir: string | string[], email: s
  */
 export function outboxFileCode(dataDir: string | string[], to: string): string {
   const mine = (Array.isArray(dataDir) ? dataDir : [dataDir])
-    .flatMap((dir) => {
-      const file = join(dir, 'sms-outbox.jsonl');
-      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-    })
-    .map((l) => JSON.parse(l) as { to: string; body: string; created_at: string })
+    .flatMap((dir) => completeJsonLines<{ to: string; body: string; created_at: string }>(join(dir, 'sms-outbox.jsonl')))
     .filter((m) => m.to === to)
     .sort((a, b) => a.created_at.localeCompare(b.created_at));
   const code = mine.at(-1)?.body.match(/\b(\d{6,10})\b/)?.[1];
