@@ -163,11 +163,22 @@ export function signupRoutes(k: RouteKit): Router {
    * MAIL_PER_ADDRESS_LIMIT an hour to one address, whichever it gets (a signup's resends must not
    * flood a stranger's mailbox); past that nothing is sent, and the answer, given before, is the same.
    */
+  /**
+   * Mail the signup link (or, for a taken address, its notice), after the answer, through a
+   * database that may be away for a while: the address is counted once, the rest is tried again
+   * until it goes through (a count repeated with each try would, with counters in Redis, have used
+   * up the address's hour during an outage and dropped the link).
+   */
   async function mailLink(req: Request, row: PendingSignup, token: string): Promise<void> {
-    if (!(await signupMailPerAddress.consume(row.email)).allowed) {
+    // A count that throws was not taken (the database's counters), so it may be tried again.
+    if (!(await retryWhileUnavailable(() => signupMailPerAddress.consume(row.email))).allowed) {
       logger.warn({ reason: 'signup mail per address' }, 'signup mail dropped: too many to one address this hour');
       return;
     }
+    await retryWhileUnavailable(() => sendLink(req, row, token));
+  }
+
+  async function sendLink(req: Request, row: PendingSignup, token: string): Promise<void> {
     const taken = await users.idByEmail(row.email);
     const origin = originOf(req);
     if (taken === undefined) {
@@ -195,7 +206,7 @@ export function signupRoutes(k: RouteKit): Router {
     const moved = { ...row, phone_verified_at: now, last_sent_at: now, expires_at: now + EMAIL_LINK_TTL_MS };
     setSignupCookie(res, readSessionCookie(req, signupCookie.name)!, EMAIL_LINK_TTL_MS);
     res.status(202).json(pendingView(moved));
-    void retryWhileUnavailable(() => mailLink(req, moved, token)).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
+    void mailLink(req, moved, token).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
   });
 
   // Another email link, at most one per PHONE_CODE_COOL_DOWN_MS (the earlier link stops working).
@@ -208,7 +219,7 @@ export function signupRoutes(k: RouteKit): Router {
     const token = await pending.newEmailToken(row.token_hash);
     if (token === undefined) throw new HttpError(401, AppError.SIGNUP_EXPIRED, 'This signup has ended; please fill in the form again');
     res.json({ sent: true, via: 'email', retry_after: PHONE_CODE_COOL_DOWN_MS / 1000 });
-    void retryWhileUnavailable(() => mailLink(req, row, token)).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
+    void mailLink(req, row, token).catch((err: unknown) => logger.error({ err }, 'signup link not sent'));
   });
 
   // The email link: the account is created and this browser logged in. Whoever opens it holds
