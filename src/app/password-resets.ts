@@ -32,8 +32,10 @@ export class PasswordResets {
     return token;
   }
 
-  /** Whether `token` is a live link (a cheap check before the password is hashed). */
-  /** The account a live link is for, or undefined (unknown, expired or used). */
+  /**
+   * The account a live link is for, or undefined (unknown, expired or used): a cheap check before
+   * the password is hashed.
+   */
   async liveOwner(token: string): Promise<number | undefined> {
     const row = await this.db.selectFrom('app_password_resets').select(['user_id', 'expires_at']).where('token_hash', '=', sha256Hex(token)).executeTakeFirst();
     return row !== undefined && row.expires_at > this.clock.now() ? row.user_id : undefined;

@@ -12,6 +12,8 @@ export class AppUsers {
   constructor(
     private readonly db: Kysely<AppDatabase>,
     private readonly clock: Clock,
+    /** `rowLocks`: the database locks rows for a transaction (PostgreSQL). */
+    private readonly o: { rowLocks: boolean },
   ) {}
 
   byId(id: number): Promise<AppUser | undefined> {
@@ -36,13 +38,16 @@ export class AppUsers {
     return row.id;
   }
 
-  /** The account's password hash as `trx` sees it; `lock`: held to its commit (PostgreSQL's FOR UPDATE). */
-  async passwordHashFor(id: number, trx: Kysely<AppDatabase>, o: { lock: boolean }): Promise<string | undefined> {
+  /**
+   * The account's password hash as `trx` sees it, its row locked to the commit where the database
+   * has row locks (PostgreSQL's FOR UPDATE; on SQLite the transaction holds the only writer).
+   */
+  async passwordHashFor(id: number, trx: Kysely<AppDatabase>): Promise<string | undefined> {
     const row = await trx
       .selectFrom('app_users')
       .select('password_hash')
       .where('id', '=', id)
-      .$if(o.lock, (q) => q.forUpdate())
+      .$if(this.o.rowLocks, (q) => q.forUpdate())
       .executeTakeFirst();
     return row?.password_hash;
   }

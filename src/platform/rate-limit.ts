@@ -167,7 +167,7 @@ export class LimiterFactory {
       },
       in: (batch) => view((call) => batch.run(call)),
     });
-    return view((call) => (serial ? serial(() => call()) : call()));
+    return view((call) => (serial ? serial(call) : call()));
   }
 
   /**
@@ -181,9 +181,8 @@ export class LimiterFactory {
    * outside a batch.
    */
   async batch<T>(work: (batch: LimiterBatch) => Promise<T>): Promise<T> {
-    const db = this.db;
-    if (this.redis || db?.raw.kind !== 'sqlite') return work({ run: (call) => call() });
-    const serial = this.serialized()!;
+    const serial = this.serialized();
+    if (!serial) return work({ run: (call) => call() });
     let open = true;
     const batch: LimiterBatch = {
       run: (call) => (open ? call() : Promise.reject(new Error('a limiter batch was used after it ended'))),

@@ -1,3 +1,4 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { TOTP } from 'otpauth';
 import { expect } from 'vitest';
 import { TotpSecrets } from '../../src/verify/core/totp-secrets.js';
@@ -78,3 +79,30 @@ export const median = (xs: number[]) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+
+/**
+ * Another connection of `t`'s database (PostgreSQL) holds the rows `lock` selects FOR UPDATE in an
+ * open transaction: resolved once they are held. `release()` runs `then` (writes made while they
+ * are still held) and commits; it resolves when the commit is done.
+ */
+export async function holdRows(t: TestSystem, lock: RawBuilder<unknown>, then?: (conn: Kysely<unknown>) => Promise<void>): Promise<{ release: () => Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((ok) => (release = ok));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((ok) => (locked = ok));
+  const holder = t.system.db.connection().execute(async (conn) => {
+    await sql`BEGIN`.execute(conn);
+    await lock.execute(conn);
+    locked();
+    await released;
+    await then?.(conn as unknown as Kysely<unknown>);
+    await sql`COMMIT`.execute(conn);
+  });
+  await Promise.race([isLocked, holder]);
+  return {
+    release: async () => {
+      release();
+      await holder;
+    },
+  };
+}

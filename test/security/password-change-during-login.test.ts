@@ -13,7 +13,7 @@ import { hashPassword } from '../../src/app/passwords.js';
 import { awaitMail, Browser, latestSmsCode, newUser, resetTokenIn, signUp } from '../app/helpers.js';
 import { pgAvailable } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { appUserId } from './helpers.js';
+import { appUserId, holdRows } from './helpers.js';
 
 describe.skipIf(!pgAvailable())('password changed during a login on postgres', () => {
   let t: TestSystem;
@@ -33,27 +33,17 @@ describe.skipIf(!pgAvailable())('password changed during a login on postgres', (
     const id = await appUserId(t, u.email);
     const newHash = await hashPassword('a brand new password 42');
 
-    let release!: () => void;
-    const released = new Promise<void>((ok) => (release = ok));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((ok) => (locked = ok));
-    const reset = t.system.db.connection().execute(async (conn) => {
-      await sql`BEGIN`.execute(conn);
-      await sql`SELECT id FROM app_users WHERE id = ${id} FOR UPDATE`.execute(conn);
-      locked();
-      await released;
-      // What a reset writes: the new password, then every session and remembered browser ended.
+    // What a reset writes, with the account's row held: the new password, then every session and
+    // remembered browser ended.
+    const reset = await holdRows(t, sql`SELECT id FROM app_users WHERE id = ${id} FOR UPDATE`, async (conn) => {
       await sql`UPDATE app_users SET password_hash = ${newHash} WHERE id = ${id}`.execute(conn);
       await sql`DELETE FROM app_sessions WHERE user_id = ${id}`.execute(conn);
       await sql`DELETE FROM app_remembered_browsers WHERE user_id = ${id}`.execute(conn);
-      await sql`COMMIT`.execute(conn);
     });
-    await isLocked;
     const login = b.post('/session', { email: u.email, password: u.password });
     // The password check (argon2id) is over well within this; the login then waits for the row.
     await new Promise((r) => setTimeout(r, 500));
-    release();
-    await reset;
+    await reset.release();
     const r = await login;
     expect(r.status).toBe(401);
     expect(r.body).toMatchObject({ code: 'INVALID_CREDENTIALS' });

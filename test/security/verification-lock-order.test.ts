@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { pgAvailable } from '../helpers/databases.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { authy, lastSms, registerUser } from '../verify/helpers.js';
+import { holdRows } from './helpers.js';
 
 const wait = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
@@ -32,24 +33,12 @@ describe.skipIf(!pgAvailable())('verification-lock-order on postgres', () => {
    * holds the user's SMS code row: both queue on it, the check first; then it is let go.
    */
   const race = async (userId: number, first: () => Promise<number>, second: () => Promise<number>) => {
-    let release!: () => void;
-    const released = new Promise<void>((ok) => (release = ok));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((ok) => (locked = ok));
-    const holder = t.system.db.connection().execute(async (conn) => {
-      await sql`BEGIN`.execute(conn);
-      await sql`SELECT id FROM sms_codes WHERE user_id = ${userId} FOR UPDATE`.execute(conn);
-      locked();
-      await released;
-      await sql`COMMIT`.execute(conn);
-    });
-    await isLocked;
+    const held = await holdRows(t, sql`SELECT id FROM sms_codes WHERE user_id = ${userId} FOR UPDATE`);
     const a = first();
     await wait(300);
     const b = second();
     await wait(300);
-    release();
-    await holder;
+    await held.release();
     return Promise.all([a, b]);
   };
 

@@ -138,7 +138,8 @@ export function routeKit(d: AppRoutesDeps) {
     throw tooMany(refusal.retryAfterSeconds, `password per ${refusal.reason}`);
   }
 
-  const users = new AppUsers(db, clock);
+  // Row locks where the database has them (SQLite's transactions hold its only writer instead).
+  const users = new AppUsers(db, clock, { rowLocks: p.db.raw.kind === 'postgres' });
   const callbackNonces = new CallbackNonces(db, clock);
 
   // What a mail says of where a request came from: an address only if it is one (a proxy hop

@@ -16,8 +16,6 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
   const { p, client, sessions, attempts, recovery, resets, remembered, notify, clientOf, config, mutate, noParams, passwords, consumeCodeIp, record, recordIn, eventOf, db, audit, tooMany, coolingDown, throttlePassword, users, passkeys } = k;
   const { liveAttempt, endAttempt, completeSecondFactor, finishLogin, startSecondFactor, bindFreshServiceUser, sendSms } = sf;
   const r = Router();
-  // Row locks where the database has them (SQLite's transactions hold its only writer instead).
-  const lockRows = p.db.raw.kind === 'postgres';
   const recoveryPerUser = p.limits.create({ name: 'app:recovery:user', points: config.RECOVERY_PER_USER_LIMIT, durationSeconds: 3600, blockSeconds: 3600 });
   // Password step.
   r.post('/session', ...mutate, async (req, res) => {
@@ -47,7 +45,7 @@ export function loginRoutes(k: RouteKit, sf: SecondFactor): Router {
       // change that committed meanwhile ended every session, and this one must not outlive it.
       // On PostgreSQL the row stays locked to the commit, so a change waits for this login and
       // then ends its session; on SQLite this transaction holds the only writer.
-      if ((await users.passwordHashFor(user.id, trx, { lock: lockRows })) !== user.password_hash) return undefined;
+      if ((await users.passwordHashFor(user.id, trx)) !== user.password_hash) return undefined;
       if (rotated) await sessions.delete(rotated, trx);
       // A browser the owner asked not to be asked again on: the password was the login.
       if (user.authy_id !== null && (await remembered.recognises(req, user.id, trx))) {

@@ -47,7 +47,7 @@ export function passwordRoutes(k: RouteKit): Router {
     const userId = await db.transaction().execute(async (trx) => {
       // The account's row first, then the link: the order a login takes them in (it locks the row
       // to check its password, then may end the account's links), so the two never deadlock.
-      await users.passwordHashFor(owner, trx, { lock: p.db.raw.kind === 'postgres' });
+      await users.passwordHashFor(owner, trx);
       const id = await resets.redeem(v.token, trx);
       if (id === undefined) return undefined;
       await users.setPasswordHash(id, hash, trx);

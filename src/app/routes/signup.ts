@@ -162,12 +162,10 @@ export function signupRoutes(k: RouteKit): Router {
    * Mail the signup's email link, or, to an address that has an account, a notice instead. At most
    * MAIL_PER_ADDRESS_LIMIT an hour to one address, whichever it gets (a signup's resends must not
    * flood a stranger's mailbox); past that nothing is sent, and the answer, given before, is the same.
-   */
-  /**
-   * Mail the signup link (or, for a taken address, its notice), after the answer, through a
-   * database that may be away for a while: the address is counted once, the rest is tried again
-   * until it goes through (a count repeated with each try would, with counters in Redis, have used
-   * up the address's hour during an outage and dropped the link).
+   * It runs after the answer, through a database that may be away for a while: the address is
+   * counted once and the rest is tried again until it goes through (a count repeated with each
+   * try would, with counters in Redis, have used up the address's hour during an outage and
+   * dropped the link).
    */
   async function mailLink(req: Request, row: PendingSignup, token: string): Promise<void> {
     // A count that throws was not taken (the database's counters), so it may be tried again.

@@ -44,7 +44,7 @@ export class SecondFactorLockout {
   ) {}
 
   async claim(userId: number, now: number, q: Kysely<CoreDatabase> = this.db): Promise<AttemptClaim> {
-    const row = await firstRow(claimTry(q, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
+    const row = await this.countTry(q, userId, now);
     return row ? { allowed: true, failuresIfWrong: row.failed_verifications, written: true, clean: false } : { allowed: false };
   }
 
@@ -63,8 +63,13 @@ export class SecondFactorLockout {
   /** A wrong try: counted now when its claim was only inspected (and the lock set at the threshold). */
   async failed(userId: number, claim: AllowedClaim, now: number, trx: Kysely<CoreDatabase>): Promise<void> {
     if (claim.written) return;
-    const row = await firstRow(claimTry(trx, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
+    const row = await this.countTry(trx, userId, now);
     if (row?.failed_verifications !== claim.failuresIfWrong) throw new Error('the second-factor count changed within its transaction');
+  }
+
+  /** The try counted, the lock set at the threshold; undefined when the user is locked. */
+  private countTry(q: Kysely<CoreDatabase>, userId: number, now: number): Promise<{ failed_verifications: number } | undefined> {
+    return firstRow(claimTry(q, { userId, now, lockUntil: now + this.policy.lockSeconds * 1000, threshold: this.policy.threshold }));
   }
 
   /** A right try: the consecutive failures end (nothing to write after an inspection that found none). */

@@ -52,15 +52,16 @@ export class TokenVerifier {
     // conditional UPDATE) commits alone first: its row lock held through the check would come
     // before the SMS code's, against the order every transaction keeps (see
     // test/security/verification-lock-order.test.ts).
-    if (db.raw.kind === 'sqlite') return db.db.transaction().execute((trx) => this.check(trx, trx, user, token, meta, o.includePending, now));
-    return this.check(db.db, undefined, user, token, meta, o.includePending, now);
+    if (db.raw.kind === 'sqlite') return db.db.transaction().execute((trx) => this.check(trx, user, token, meta, o.includePending, now));
+    return this.check(undefined, user, token, meta, o.includePending, now);
   }
 
   /**
    * In `trx` (SQLite): the claim inspected, then the rest. Without (PostgreSQL): the claim
-   * committed on `q`, then the rest in a transaction of its own.
+   * committed on its own, then the rest in a transaction of its own.
    */
-  private async check(q: Kysely<CoreDatabase>, trx: Kysely<CoreDatabase> | undefined, user: VerifyUser, token: string, meta: RequestMeta, includePending: boolean, now: number): Promise<VerifyOutcome> {
+  private async check(trx: Kysely<CoreDatabase> | undefined, user: VerifyUser, token: string, meta: RequestMeta, includePending: boolean, now: number): Promise<VerifyOutcome> {
+    const q = trx ?? this.p.db.db;
     const claim = trx ? await this.lockout.inspect(user.id, now, trx) : await this.lockout.claim(user.id, now, q);
     if (!claim.allowed) {
       await this.p.audit.record({ type: AuditType.SECOND_FACTOR, outcome: 'failure', userRef: `authy:${user.id}`, ...meta, detail: { reason: 'locked' } }, q);
